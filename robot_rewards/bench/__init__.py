@@ -1,0 +1,1 @@
+"""Benchmarks behind `robot-rewards bench <name>`: they print tables and write metrics.json."""

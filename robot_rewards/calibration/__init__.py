@@ -1,0 +1,1 @@
+"""Camera intrinsics and hand-eye calibration, and the file formats ROS users have."""

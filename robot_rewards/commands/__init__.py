@@ -1,0 +1,1 @@
+"""The bodies of CLI commands: each takes its config dataclass and returns a metrics dict."""

@@ -1,0 +1,1 @@
+"""Structured (dataclass) configs for every command; hydra reads and overrides them."""

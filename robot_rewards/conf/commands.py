@@ -1,0 +1,60 @@
+"""One structured config per CLI command (`robot-rewards <command> key=value ...`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from robot_rewards.conf.expert import ExpertConfig
+from robot_rewards.conf.sim import SimConfig
+
+# Every command writes into its own timestamped folder unless output_dir=... is given.
+_OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+
+
+@dataclass
+class EvalExpertConfig(ExpertConfig):
+    """`robot-rewards eval-expert task=place_block episodes=100 noise=0 seed=0`.
+
+    The expert knobs (noise, pos_std, yaw_std, poor_rate, multimodal) are top-level keys.
+    """
+
+    task: str = "all"  # a task name or "all"
+    episodes: int = 100
+    seed: int = 0  # episodes use seeds seed, seed+1, ...
+    video: bool = True  # one video of the first episode per task
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("eval-expert")
+
+
+@dataclass
+class CollectDemosConfig(ExpertConfig):
+    """`robot-rewards collect-demos task=place_block n=100 seed=0` -> an HDF5 episode file."""
+
+    task: str = "place_block"
+    n: int = 100
+    seed: int = 0
+    out: str = ""  # dataset path; default <output_dir>/demos_<task>.h5 (appends if it exists)
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("collect-demos")
+
+
+@dataclass
+class BenchSimConfig:
+    """`robot-rewards bench sim`: primitives per second with rendering on, per task."""
+
+    tasks: list[str] = field(default_factory=lambda: ["place_block", "push_block", "stack_blocks", "align_rope"])
+    primitives: int = 20  # per task
+    seed: int = 0
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("bench-sim")
+
+
+@dataclass
+class DemoConfig:
+    """`robot-rewards demo` (what `make demo` runs)."""
+
+    episodes: int = 5  # per task
+    seed: int = 1000
+    noise: float = 1.0
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("demo")

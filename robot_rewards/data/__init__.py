@@ -1,0 +1,1 @@
+"""Episode datasets (HDF5) and, later, rosbag2 import/export."""

@@ -1,0 +1,1 @@
+"""Primitive -> Cartesian waypoints -> IK -> timed joint trajectories, and the checks before execution."""

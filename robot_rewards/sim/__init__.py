@@ -1,0 +1,1 @@
+"""PyBullet tabletop: Franka Panda, RGB-D cameras, tasks and scripted experts."""

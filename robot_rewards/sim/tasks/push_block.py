@@ -1,0 +1,66 @@
+"""push_block: push a block into a marked target zone on the table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rewards.conf.expert import ExpertConfig
+from robot_rewards.core.primitives import Primitive
+from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, Task, sample_positions
+from robot_rewards.sim.world import World
+
+ZONE_HALF = 0.05  # 10 cm square target zone
+PUSH_HEIGHT = 0.015  # gripper point height while pushing: low on the block, clear of the table
+FINGER_CLEARANCE = 0.02  # from the gripper point to the pushing face of the closed fingers
+
+
+class PushBlock(Task):
+    """Success: the block's centre lies inside the zone, at least a centimetre from its edges."""
+
+    name = "push_block"
+    primitive = "push"
+    max_steps = 4
+
+    def reset(self, world: World, rng: np.random.Generator) -> str:
+        block_c, zone_c, other_c = rng.choice(list(COLORS), 3, replace=False)
+        for _ in range(100):
+            xy = sample_positions(rng, 3, [ZONE_HALF * 1.5, 0.04, 0.04], low=(0.38, -0.22), high=(0.62, 0.22))
+            if np.linalg.norm(xy[0] - xy[1]) > 0.12:
+                break
+        self.zone, self.block = f"{zone_c}_zone", f"{block_c}_block"
+        world.add_marker(self.zone, [ZONE_HALF, ZONE_HALF, 0.0005], [*xy[0], 0.0005], COLORS[zone_c])
+        world.add_box(self.block, [BLOCK_HALF] * 3, [*xy[1], BLOCK_HALF], COLORS[block_c], BLOCK_MASS,
+                      yaw=rng.uniform(-np.pi, np.pi))
+        world.add_box(f"{other_c}_block", [BLOCK_HALF] * 3, [*xy[2], BLOCK_HALF], COLORS[other_c],
+                      BLOCK_MASS, yaw=rng.uniform(-np.pi, np.pi))
+        world.settle()
+        self.goal = f"push the {block_c} block into the {zone_c} zone"
+        return self.goal
+
+    def _offset(self, world: World) -> np.ndarray:
+        return (world.position(self.block) - world.position(self.zone))[:2]
+
+    def success(self, world: World) -> bool:
+        return bool(np.all(np.abs(self._offset(world)) < ZONE_HALF - 0.01))
+
+    def quality(self, world: World) -> float:
+        return float(np.linalg.norm(self._offset(world)))
+
+    def expert(self, world: World, rng: np.random.Generator, cfg: ExpertConfig) -> Primitive:
+        block = world.position(self.block)[:2]
+        target = world.position(self.zone)[:2]
+        if cfg.multimodal and rng.random() < 0.5 and np.linalg.norm(target - block) > 0.06:
+            # Push along one axis at a time (an L-shaped route) instead of straight.
+            axis = int(rng.integers(0, 2))
+            target = np.where(np.arange(2) == axis, target, block)
+        if self.poor(rng, cfg):
+            a = rng.uniform(-np.pi, np.pi)
+            target = block + 0.1 * np.array([np.cos(a), np.sin(a)])
+        d = target - block
+        dist = np.linalg.norm(d)
+        d = d / max(dist, 1e-9)
+        back = BLOCK_HALF * np.sqrt(2) + FINGER_CLEARANCE + 0.01  # behind the block whatever its yaw
+        start = block - back * d
+        end = target - (BLOCK_HALF + FINGER_CLEARANCE) * d
+        z = [PUSH_HEIGHT]
+        return Primitive.push(self.jitter(np.r_[start, z], rng, cfg), self.jitter(np.r_[end, z], rng, cfg))

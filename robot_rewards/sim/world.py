@@ -1,0 +1,204 @@
+"""The PyBullet tabletop world: table, Panda, cameras, and helpers to add task objects."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pybullet as p
+import pybullet_data
+
+from robot_rewards.calibration.camera_info import load_camera
+from robot_rewards.conf.sim import SimConfig
+from robot_rewards.core.camera import CameraModel
+from robot_rewards.core.observation import CameraFrame
+from robot_rewards.core.primitives import Primitive, Workspace
+from robot_rewards.paths import resolve
+from robot_rewards.primitives.kinematics import PandaKinematics
+from robot_rewards.primitives.planner import UnreachableError, plan_primitive
+from robot_rewards.sim.camera import render
+from robot_rewards.sim.panda import ExecutionResult, Panda
+
+TABLE_HEIGHT = 0.625  # pybullet_data table.urdf top surface (its AABB adds a 1 mm margin); top = z 0
+OBJECT_FRICTION = 1.0  # friction multiplies between bodies: 1.0 on fingers and objects holds reliably
+
+
+class World:
+    """One PyBullet client with the table top at z = 0 and the Panda base at the origin.
+
+    `reset()` rebuilds the scene from scratch, so a seeded task reset is reproducible
+    bit for bit (same body ids, same contacts, same images).
+    """
+
+    def __init__(self, cfg: SimConfig | None = None):
+        self.cfg = cfg or SimConfig()
+        self.client = p.connect(p.GUI if self.cfg.gui else p.DIRECT)
+        self.kin = PandaKinematics()
+        self.cameras: dict[str, CameraModel] = {}
+        self._camera_cfg = {}
+        for c in self.cfg.cameras:
+            self.cameras[c.name] = load_camera(resolve(c.intrinsics), resolve(c.extrinsics), c.name)
+            self._camera_cfg[c.name] = c
+        self.sim_time = 0.0
+        self.ticks = 0
+        self.step_hook = None  # called with the tick count after every physics step (video)
+        self.reset()
+
+    @property
+    def camera(self) -> CameraModel:
+        """The first configured camera."""
+        return next(iter(self.cameras.values()))
+
+    def reset(self) -> None:
+        """Empty the world back to table + Panda at home."""
+        c = self.client
+        p.resetSimulation(physicsClientId=c)
+        p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=c)
+        p.setGravity(0, 0, -9.81, physicsClientId=c)
+        p.setPhysicsEngineParameter(
+            fixedTimeStep=self.cfg.timestep, numSolverIterations=self.cfg.solver_iterations,
+            physicsClientId=c,
+        )
+        if self.cfg.gui:
+            p.configureDebugVisualizer(p.COV_ENABLE_GUI, 0, physicsClientId=c)
+        self.table = p.loadURDF("table/table.urdf", [0.5, 0.0, -TABLE_HEIGHT], useFixedBase=True,
+                                physicsClientId=c)
+        p.changeDynamics(self.table, -1, lateralFriction=OBJECT_FRICTION, physicsClientId=c)
+        self.panda = Panda(c, self.cfg.motion, self.step, self.kin)
+        self.seg_labels: dict[int, str] = {self.table: "table", self.panda.body: "panda"}
+        self.objects: dict[str, int] = {}
+        self.sim_time = 0.0
+
+    def close(self) -> None:
+        if p.isConnected(self.client):
+            p.disconnect(self.client)
+        self.kin.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- physics -------------------------------------------------------------------------
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            p.stepSimulation(physicsClientId=self.client)
+            self.sim_time += self.cfg.timestep
+            self.ticks += 1
+            if self.step_hook is not None:
+                self.step_hook(self.ticks)
+            if self.cfg.gui:
+                time.sleep(self.cfg.timestep)
+
+    def settle(self, max_steps: int = 480, speed_tol: float = 1e-3) -> None:
+        """Step until every object is (nearly) at rest."""
+        for k in range(max_steps):
+            self.step()
+            if k % 20 == 19 and all(
+                np.linalg.norm(p.getBaseVelocity(b, physicsClientId=self.client)[0]) < speed_tol
+                for b in self.objects.values()
+            ):
+                return
+
+    # -- objects -------------------------------------------------------------------------
+    def _register(self, name: str, body: int) -> int:
+        if name in self.objects:
+            raise ValueError(f"an object named '{name}' already exists")
+        self.objects[name] = body
+        self.seg_labels[body] = name
+        return body
+
+    def add_box(self, name, half_extents, position, rgba, mass=0.05, yaw=0.0) -> int:
+        """A dynamic (mass > 0) or static box resting with its centre at `position`."""
+        c = self.client
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=list(half_extents), physicsClientId=c)
+        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=list(half_extents), rgbaColor=list(rgba),
+                                  physicsClientId=c)
+        body = p.createMultiBody(mass, col, vis, list(position),
+                                 p.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=c)
+        p.changeDynamics(body, -1, lateralFriction=OBJECT_FRICTION, spinningFriction=0.001,
+                         rollingFriction=0.0001, physicsClientId=c)
+        return self._register(name, body)
+
+    def add_marker(self, name, half_extents, position, rgba, yaw=0.0) -> int:
+        """A flat visual-only mark on the table (target zones, rope end marks): no collision."""
+        c = self.client
+        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=list(half_extents), rgbaColor=list(rgba),
+                                  physicsClientId=c)
+        body = p.createMultiBody(0, -1, vis, list(position), p.getQuaternionFromEuler([0, 0, yaw]),
+                                 physicsClientId=c)
+        return self._register(name, body)
+
+    def add_bowl(self, name, position, rgba, inner_radius=0.055, wall_height=0.025,
+                 wall_thickness=0.008, segments=12) -> int:
+        """A static, open bowl: a flat floor and a ring of wall slabs (compound collision shape)."""
+        c = self.client
+        floor_half = 0.002
+        r_mid = inner_radius + wall_thickness / 2
+        seg_len = 2 * r_mid * np.tan(np.pi / segments) + 0.002
+        kinds, halves, positions, orns = [p.GEOM_CYLINDER], [None], [[0, 0, floor_half]], [[0, 0, 0, 1]]
+        for k in range(segments):
+            a = 2 * np.pi * k / segments
+            kinds.append(p.GEOM_BOX)
+            halves.append([wall_thickness / 2, seg_len / 2, wall_height / 2])
+            positions.append([r_mid * np.cos(a), r_mid * np.sin(a), wall_height / 2])
+            orns.append(p.getQuaternionFromEuler([0, 0, a]))
+        radius = inner_radius + wall_thickness
+        shape = dict(
+            shapeTypes=kinds,
+            halfExtents=[h or [0, 0, 0] for h in halves],
+            radii=[radius] + [0] * segments,
+            lengths=[2 * floor_half] + [0] * segments,
+            collisionFramePositions=positions,
+            collisionFrameOrientations=orns,
+        )
+        col = p.createCollisionShapeArray(physicsClientId=c, **shape)
+        vis = p.createVisualShapeArray(
+            shapeTypes=kinds, halfExtents=shape["halfExtents"], radii=shape["radii"],
+            lengths=shape["lengths"], rgbaColors=[list(rgba)] * len(kinds),
+            visualFramePositions=positions, visualFrameOrientations=orns, physicsClientId=c,
+        )
+        body = p.createMultiBody(0, col, vis, list(position), physicsClientId=c)
+        p.changeDynamics(body, -1, lateralFriction=0.6, physicsClientId=c)
+        return self._register(name, body)
+
+    def pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(position, quaternion xyzw) of a named object."""
+        pos, orn = p.getBasePositionAndOrientation(self.objects[name], physicsClientId=self.client)
+        return np.asarray(pos), np.asarray(orn)
+
+    def position(self, name: str) -> np.ndarray:
+        return self.pose(name)[0]
+
+    def yaw(self, name: str) -> float:
+        return float(p.getEulerFromQuaternion(self.pose(name)[1])[2])
+
+    # -- acting ----------------------------------------------------------------------------
+    def execute(self, primitive: Primitive, workspace: Workspace) -> ExecutionResult:
+        """Check, plan and run one primitive, then let objects come to rest.
+
+        A primitive that fails its checks or has no IK solution is reported with the arm
+        untouched; a fault while moving (arm blocked) stops the motion and sends the arm home.
+        """
+        reason = primitive.check(workspace)
+        if reason is not None:
+            return ExecutionResult(False, reason)
+        try:
+            segments = plan_primitive(self.kin, primitive, self.panda.joint_positions(), self.cfg.motion)
+        except UnreachableError as exc:
+            return ExecutionResult(False, f"unreachable: {exc}")
+        result = self.panda.execute(segments)
+        if not result.ok:
+            self.panda.home()
+        self.settle()
+        return result
+
+    # -- sensing -------------------------------------------------------------------------
+    def render(self, camera: str | None = None) -> CameraFrame:
+        """An RGB-D-segmentation frame from a configured camera (default: the first)."""
+        name = camera or self.camera.name
+        if name not in self.cameras:
+            raise KeyError(f"unknown camera '{name}'; configured: {sorted(self.cameras)}")
+        cfg = self._camera_cfg[name]
+        return render(self.cameras[name], self.client, cfg.near, cfg.far, self.cfg.render_shadows)

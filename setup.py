@@ -1,0 +1,61 @@
+"""ament_python package that is also pip-installable (`pip install -e .`)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_rewards"
+HERE = Path(__file__).parent
+
+
+def data_tree(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing every file under `folder` to share/robot_rewards/<folder>."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted((HERE / folder).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(HERE)
+            entries.setdefault(f"share/{PACKAGE}/{rel.parent}", []).append(str(rel))
+    return sorted(entries.items())
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["conf/*.yaml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *data_tree("launch"),
+        *data_tree("config"),
+        *data_tree("sim"),
+        *data_tree("calibration"),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24,<3",
+        "torch>=2.1",
+        "pybullet>=3.2.5",
+        "hydra-core>=1.3,<1.4",
+        "opencv-python-headless>=4.7,<5",
+        "h5py>=3.8",
+        "imageio>=2.28",
+        "imageio-ffmpeg>=0.4.8",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "PyYAML>=6",
+        "rosbags>=0.10",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    zip_safe=False,
+    maintainer="robot_rewards maintainers",
+    maintainer_email="maintainers@robot-rewards.invalid",
+    description="Robot learning with vision-language rewards, PyBullet simulation and ROS 2 nodes.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "robot-rewards = robot_rewards.cli:main",
+        ],
+    },
+)

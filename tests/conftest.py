@@ -1,0 +1,18 @@
+"""Shared fixtures: a headless world per test module (PyBullet DIRECT, seeded)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+
+
+@pytest.fixture(scope="module")
+def world():
+    from robot_rewards.sim.world import World
+
+    w = World()
+    yield w
+    w.close()
