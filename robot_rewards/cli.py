@@ -43,6 +43,8 @@ COMMANDS: dict[str, Command] = {
                 "record expert episodes into an HDF5 dataset"),
         Command("bench-sim", conf.BenchSimConfig, "robot_rewards.bench.sim:bench_sim",
                 "simulator primitives per second with rendering, per task"),
+        Command("bench-ros-convert", conf.BenchRosConvertConfig, "robot_rewards.bench.ros_convert:bench_ros_convert",
+                "numpy <-> ROS message conversion speed vs a per-element loop"),
     ]
 }
 # Two-word commands: `robot-rewards bench sim` runs `bench-sim`.

@@ -50,6 +50,18 @@ class BenchSimConfig:
 
 
 @dataclass
+class BenchRosConvertConfig:
+    """`robot-rewards bench ros-convert`: numpy <-> ROS message conversion vs a per-element loop."""
+
+    n_points: int = 300_000
+    repeats: int = 20
+    naive_points: int = 20_000  # the naive loop runs on this many points, scaled linearly
+    naive_repeats: int = 3
+    seed: int = 0
+    output_dir: str = _OUT.format("bench-ros-convert")
+
+
+@dataclass
 class DemoConfig:
     """`robot-rewards demo` (what `make demo` runs)."""
 

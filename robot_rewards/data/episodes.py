@@ -99,12 +99,14 @@ class EpisodeWriter:
         exists = self.path.exists()
         self.file = h5py.File(self.path, "a")
         if exists:
-            _check_header(self.file, self.path)
-            if self.file.attrs["task"] != task or self.file.attrs["primitive"] != primitive:
+            try:
+                _check_header(self.file, self.path)
+                held = str(self.file.attrs["task"])
+                if held != task or self.file.attrs["primitive"] != primitive:
+                    raise EpisodeFormatError(f"{self.path} holds {held} episodes; refusing to append {task}")
+            except Exception:
                 self.file.close()
-                raise EpisodeFormatError(
-                    f"{self.path} holds {self.file.attrs['task']} episodes; refusing to append {task}"
-                )
+                raise
         else:
             self.file.attrs.update(
                 format=FORMAT, version=VERSION, task=task, primitive=primitive,

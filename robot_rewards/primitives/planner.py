@@ -16,6 +16,7 @@ from robot_rewards.primitives.waypoints import Waypoint, waypoints
 
 SAMPLE_DT = 0.02  # s between trajectory points (50 Hz, a usual controller input rate)
 MIN_JERK_PEAK = 1.875  # peak / mean velocity of a minimum-jerk profile
+MAX_JOINT_JUMP = 0.5  # rad between neighbouring samples: the IK switched branches (a flip)
 
 
 class UnreachableError(RuntimeError):
@@ -70,23 +71,30 @@ def joint_move(q0, q1, cfg: MotionConfig, cart_dist: float = 0.0, label: str = "
 
 
 def linear_move(kin: PandaKinematics, q0, p0, p1, quat, cfg: MotionConfig, label: str = "") -> ArmSegment:
-    """Straight-line gripper motion from p0 to p1 with fixed orientation, IK at every sample."""
+    """Straight-line gripper motion from p0 to p1 with fixed orientation, IK at every sample.
+
+    Timed for the Cartesian speed limit first, then slowed down uniformly wherever the
+    joints would have to move faster than `cfg.max_joint_speed` (near singular poses).
+    """
     p0, p1 = np.asarray(p0, dtype=np.float64), np.asarray(p1, dtype=np.float64)
     dist = float(np.linalg.norm(p1 - p0))
     times = _times(max(MIN_JERK_PEAK * dist / cfg.linear_speed, 0.2))
     q = np.asarray(q0, dtype=np.float64)
     out = [q]
-    max_step = cfg.max_joint_speed * MIN_JERK_PEAK * SAMPLE_DT * 2.0
     for s in min_jerk(len(times))[1:]:
         target = p0 + s * (p1 - p0)
         q_next = kin.ik(target, quat, seed=q)
         if q_next is None:
             raise UnreachableError(f"{label}: no IK solution at {np.round(target, 3).tolist()}")
-        if np.max(np.abs(q_next - q)) > max_step:
+        if np.max(np.abs(q_next - q)) > MAX_JOINT_JUMP:
             raise UnreachableError(f"{label}: IK jumps near {np.round(target, 3).tolist()}")
         q = q_next
         out.append(q)
-    return ArmSegment(times, np.stack(out), label)
+    positions = np.stack(out)
+    speed = np.max(np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None])
+    if speed > cfg.max_joint_speed:
+        times = times * (speed / cfg.max_joint_speed)
+    return ArmSegment(times, positions, label)
 
 
 def plan(

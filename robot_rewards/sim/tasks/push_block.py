@@ -46,21 +46,33 @@ class PushBlock(Task):
     def quality(self, world: World) -> float:
         return float(np.linalg.norm(self._offset(world)))
 
+    def _start_is_clear(self, world: World, start_xy) -> bool:
+        """Whether the closed fingers can come down at `start_xy` without landing on another block."""
+        others = [n for n in world.objects if n.endswith("_block") and n != self.block]
+        return all(np.linalg.norm(world.position(n)[:2] - start_xy) > BLOCK_HALF * np.sqrt(2) + 0.025
+                   for n in others)
+
+    def _push_for(self, block, target) -> tuple[np.ndarray, np.ndarray]:
+        d = target - block
+        d = d / max(np.linalg.norm(d), 1e-9)
+        back = BLOCK_HALF * np.sqrt(2) + FINGER_CLEARANCE + 0.01  # behind the block whatever its yaw
+        return block - back * d, target - (BLOCK_HALF + FINGER_CLEARANCE) * d
+
     def expert(self, world: World, rng: np.random.Generator, cfg: ExpertConfig) -> Primitive:
         block = world.position(self.block)[:2]
-        target = world.position(self.zone)[:2]
-        if cfg.multimodal and rng.random() < 0.5 and np.linalg.norm(target - block) > 0.06:
-            # Push along one axis at a time (an L-shaped route) instead of straight.
-            axis = int(rng.integers(0, 2))
-            target = np.where(np.arange(2) == axis, target, block)
+        zone = world.position(self.zone)[:2]
+        # Straight at the zone, or along one axis at a time (an L-shaped route).
+        routes = [zone, np.array([zone[0], block[1]]), np.array([block[0], zone[1]])]
+        routes = [t for t in routes if np.linalg.norm(t - block) > 0.02]
+        if cfg.multimodal and len(routes) > 1 and np.linalg.norm(zone - block) > 0.06 and rng.random() < 0.5:
+            routes = routes[1:] if rng.random() < 0.5 else routes[2:] + routes[1:2]
+            routes.append(zone)
         if self.poor(rng, cfg):
             a = rng.uniform(-np.pi, np.pi)
-            target = block + 0.1 * np.array([np.cos(a), np.sin(a)])
-        d = target - block
-        dist = np.linalg.norm(d)
-        d = d / max(dist, 1e-9)
-        back = BLOCK_HALF * np.sqrt(2) + FINGER_CLEARANCE + 0.01  # behind the block whatever its yaw
-        start = block - back * d
-        end = target - (BLOCK_HALF + FINGER_CLEARANCE) * d
+            routes = [block + 0.1 * np.array([np.cos(a), np.sin(a)])]
+        start, end = next(
+            (self._push_for(block, t) for t in routes if self._start_is_clear(world, self._push_for(block, t)[0])),
+            self._push_for(block, routes[0]),
+        )
         z = [PUSH_HEIGHT]
         return Primitive.push(self.jitter(np.r_[start, z], rng, cfg), self.jitter(np.r_[end, z], rng, cfg))
