@@ -13,6 +13,7 @@ resolved config under `.hydra/` and a `metrics.json` for measuring commands.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -43,6 +44,15 @@ COMMANDS: dict[str, Command] = {
                 "record expert episodes into an HDF5 dataset"),
         Command("bench-sim", conf.BenchSimConfig, "robot_rewards.bench.sim:bench_sim",
                 "simulator primitives per second with rendering, per task"),
+        Command("bench-perception", conf.BenchPerceptionConfig, "robot_rewards.bench.perception:bench_perception",
+                "depth frame -> sampled base-frame point cloud, ms per frame"),
+        Command("calibrate-intrinsics", conf.CalibrateIntrinsicsConfig,
+                "robot_rewards.commands.calibrate:intrinsics_command",
+                "camera intrinsics from ChArUco or chessboard images -> camera_info YAML"),
+        Command("calibrate-handeye", conf.CalibrateHandeyeConfig, "robot_rewards.commands.calibrate:handeye_command",
+                "eye-to-hand / eye-in-hand calibration from robot poses + board images"),
+        Command("calibrate-sim", conf.CalibrateSimConfig, "robot_rewards.commands.calibrate:sim_command",
+                "both calibrations on the simulated cameras, compared with the truth"),
         Command("bench-ros-convert", conf.BenchRosConvertConfig, "robot_rewards.bench.ros_convert:bench_ros_convert",
                 "numpy <-> ROS message conversion speed vs a per-element loop"),
     ]
@@ -88,7 +98,15 @@ def run(command: Command, overrides: list[str]) -> Any:
 
     @hydra.main(version_base="1.3", config_path=None, config_name=command.name)
     def app(cfg) -> None:
-        result["value"] = command.function()(OmegaConf.to_object(cfg))
+        try:
+            result["value"] = command.function()(OmegaConf.to_object(cfg))
+        except (ValueError, FileNotFoundError, KeyError) as exc:
+            # Bad input (unknown task, missing file, malformed data): say what, without a
+            # traceback; HYDRA_FULL_ERROR=1 shows the traceback for debugging.
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"robot-rewards {command.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     # The run directory is the command's output_dir, and the process stays where it was started.
     sys.argv = [f"robot-rewards {command.name}", *overrides,

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
-os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
 
 @pytest.fixture(scope="module")

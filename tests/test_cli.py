@@ -59,3 +59,11 @@ def test_unknown_config_key_and_command():
 def test_usage(args):
     res = run_cli(*args)
     assert "eval-expert" in res.stdout and "collect-demos" in res.stdout
+
+
+def test_calibrate_needs_its_inputs(tmp_path):
+    res = run_cli("calibrate", "intrinsics", f"output_dir={tmp_path}")
+    assert res.returncode != 0 and "images" in res.stderr
+    res = run_cli("calibrate", "intrinsics", f"images={tmp_path / 'none'}", f"output_dir={tmp_path}")
+    assert res.returncode != 0 and "none" in res.stderr
+    assert not (tmp_path / "camera.yaml").exists()

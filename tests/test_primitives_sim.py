@@ -78,3 +78,18 @@ def test_malformed_vector_is_reported():
         env.reset(0)
         r = env.step_params("pick_place", np.zeros(5))
     assert not r.executed and "takes 7 parameters" in r.reason
+
+
+def test_missing_camera_file_is_a_clear_error():
+    from robot_rewards.conf.sim import CameraConfig, SimConfig
+    from robot_rewards.sim.world import World
+
+    with pytest.raises(FileNotFoundError, match="nope_camera.yaml"):
+        World(SimConfig(cameras=[CameraConfig(intrinsics="calibration/nope_camera.yaml")]))
+
+
+def test_world_stays_usable_after_rejected_primitives(world):
+    scene(world, {"red": (0.5, 0.0)})
+    world.execute(Primitive.pick_place((0.5, 0, 0.02), (np.inf, 0, 0.02), 0.0), WS)
+    r = world.execute(Primitive.pick_place(world.position("red"), (0.6, 0.1, 0.03), 0.0), WS)
+    assert r.ok and np.linalg.norm(world.position("red")[:2] - [0.6, 0.1]) < 0.005

@@ -110,3 +110,20 @@ def test_noisy_expert_is_imperfect_but_seeded():
         clean = env.expert_action(ExpertConfig(noise=0.0, multimodal=False)).params
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a[0][:3], clean[:3])  # jittered pick point
+
+
+def test_observation_carries_a_fixed_size_base_frame_cloud():
+    from robot_rewards.perception.perceive import PerceptionConfig
+
+    with TabletopEnv("place_block", perception=PerceptionConfig(n_points=512)) as env:
+        env.reset(2)
+        obs = env.observe()
+        block = env.world.objects[env.task.target_block]
+        truth = env.world.position(env.task.target_block)
+    assert obs.points.shape == (512, 3) and obs.points.dtype == np.float32
+    assert obs.proprio.joint_positions.shape == (7,) and obs.goal.startswith("put the")
+    on_block = obs.points[obs.point_labels == block]
+    assert len(on_block) > 5
+    # Sampled points of the (rotated) block lie within its half-diagonal of its centre.
+    assert np.linalg.norm(on_block[:, :2] - truth[:2], axis=1).max() < 0.02 * np.sqrt(2) + 0.002
+    assert on_block[:, 2].max() < 0.042

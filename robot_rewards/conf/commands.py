@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from omegaconf import MISSING
+
 from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.conf.sim import SimConfig
 
@@ -59,6 +61,68 @@ class BenchRosConvertConfig:
     naive_repeats: int = 3
     seed: int = 0
     output_dir: str = _OUT.format("bench-ros-convert")
+
+
+@dataclass
+class BenchPerceptionConfig:
+    """`robot-rewards bench perception`: 640x480 depth -> fixed-size base-frame point cloud."""
+
+    n_frames: int = 8
+    batch: int = 8
+    device: str = "cpu"  # torch device of the torch rows ("cpu", "cuda")
+    n_points: int = 2048
+    voxel_size: float = 0.005
+    repeats: int = 3
+    seed: int = 0
+    torch_threads: int | None = None
+    output_dir: str = _OUT.format("bench-perception")
+
+
+@dataclass
+class CalibrateIntrinsicsConfig:
+    """`robot-rewards calibrate intrinsics images=DIR board=charuco_9x6_35mm`."""
+
+    images: str = MISSING  # folder of board images (png/jpg)
+    board: str = "charuco_9x6_35mm"  # a shipped board name or a board YAML path
+    camera_name: str = "camera"
+    min_views: int = 8
+    max_view_error: float = 1.0  # px: views whose RMS error exceeds this are rejected
+    radial_coeffs: int = 2
+    tangential: bool = True
+    strict: bool = False  # fail (instead of skipping) when the board is missing from an image
+    output_dir: str = _OUT.format("calibrate-intrinsics")
+
+
+@dataclass
+class CalibrateHandeyeConfig:
+    """`robot-rewards calibrate handeye images=DIR poses=robot_poses.yaml intrinsics=cam.yaml`."""
+
+    images: str = MISSING
+    poses: str = MISSING  # YAML: base_frame, ee_frame, list of {image, translation, rotation}
+    intrinsics: str = MISSING  # camera_info YAML of the camera
+    board: str = "charuco_9x6_35mm"
+    setup: str = "eye_to_hand"  # or eye_in_hand
+    method: str = "park"  # tsai, park, horaud, andreff, daniilidis
+    camera_frame: str | None = None
+    compare_methods: bool = True
+    min_poses: int = 3
+    output_dir: str = _OUT.format("calibrate-handeye")
+
+
+@dataclass
+class CalibrateSimConfig:
+    """`robot-rewards calibrate sim`: both calibrations against the simulated cameras."""
+
+    seed: int = 0
+    n_poses: int = 20
+    method: str = "park"
+    eye_in_hand: bool = True  # also calibrate a simulated wrist camera
+    supersample: int = 2
+    board: str | None = None  # default: the shipped ChArUco board
+    radial_coeffs: int = 2
+    tangential: bool = True
+    save_images: bool = True
+    output_dir: str = _OUT.format("calibrate-sim")
 
 
 @dataclass

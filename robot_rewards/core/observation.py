@@ -50,9 +50,11 @@ class Observation:
     """Everything a policy or reward model may look at for one decision."""
 
     frames: dict[str, CameraFrame]
-    proprio: Proprio
+    proprio: Proprio | None  # None where the source has no robot state (e.g. a camera-only bag)
     goal: str
     timestamp: float = 0.0
     points: np.ndarray | None = None  # (P, 3) float32, base frame
     colors: np.ndarray | None = None  # (P, 3) uint8
+    point_labels: np.ndarray | None = None  # (P,) int32 body ids, -1 = unknown
+    points_padded: bool = False  # True when the cloud had fewer points and was resampled to P
     seg_labels: dict[int, str] = field(default_factory=dict)  # body id -> object name

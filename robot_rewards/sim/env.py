@@ -13,6 +13,7 @@ from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import Observation, Proprio
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive, Workspace
+from robot_rewards.perception.perceive import PerceptionConfig, perceive
 from robot_rewards.sim.camera import render
 from robot_rewards.sim.tasks import make_task
 from robot_rewards.sim.world import World
@@ -33,8 +34,11 @@ class StepResult:
 class TabletopEnv:
     """One task in one simulated world. Rendering only happens in `observe()`."""
 
-    def __init__(self, task: str, sim: SimConfig | None = None, workspace: Workspace | None = None):
+    def __init__(self, task: str, sim: SimConfig | None = None, workspace: Workspace | None = None,
+                 perception: PerceptionConfig | None = None):
+        """`perception`: when given, observations also carry the base-frame point cloud."""
         self.task = make_task(task)
+        self.perception = perception
         self.world = World(sim)
         self.workspace = workspace or Workspace()
         self.goal = ""
@@ -62,16 +66,18 @@ class TabletopEnv:
 
     # -- sensing -------------------------------------------------------------------------
     def observe(self, cameras: list[str] | None = None) -> Observation:
-        """Rendered RGB-D-segmentation frames, proprioception and the goal."""
+        """Rendered RGB-D-segmentation frames, proprioception and the goal (and the point
+        cloud, through the same `perceive` entry point as ROS and replay, if configured)."""
         names = cameras or list(self.world.cameras)
+        frames = {n: self.world.render(n) for n in names}
         panda = self.world.panda
-        return Observation(
-            frames={n: self.world.render(n) for n in names},
-            proprio=Proprio(panda.joint_positions(), panda.gripper_width()),
-            goal=self.goal,
-            timestamp=self.world.sim_time,
-            seg_labels=dict(self.world.seg_labels),
-        )
+        proprio = Proprio(panda.joint_positions(), panda.gripper_width())
+        seg_labels = dict(self.world.seg_labels)
+        if self.perception is not None:
+            return perceive(frames, config=self.perception, proprio=proprio, goal=self.goal,
+                            timestamp=self.world.sim_time, seg_labels=seg_labels)
+        return Observation(frames=frames, proprio=proprio, goal=self.goal,
+                           timestamp=self.world.sim_time, seg_labels=seg_labels)
 
     def success(self) -> bool:
         return self.task.success(self.world)

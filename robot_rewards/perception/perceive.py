@@ -1,0 +1,418 @@
+"""The perception entry point: camera frames -> Observation with a fixed-size base-frame cloud.
+
+Pipeline (same for sim, ROS nodes and replay): back-project each camera's depth, transform
+to the base frame with that camera's extrinsic, fuse the cameras, crop to the workspace box,
+remove the table plane (known height or RANSAC), keep/drop segments, voxel-downsample, then
+sample exactly `n_points` points by farthest-point sampling (padding with repeats, flagged,
+when fewer exist).
+
+`perceive` handles one observation; `perceive_batch` handles many and, on the torch backend,
+runs them as one batch (the GPU path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from robot_rewards.core.camera import CameraModel
+from robot_rewards.core.observation import CameraFrame, Observation, Proprio
+from robot_rewards.perception import filters
+from robot_rewards.perception.filters import Plane, SamplingInfo
+from robot_rewards.perception.pointcloud import (
+    EmptyPointCloudError,
+    ImageSizeMismatchError,
+    InvalidDepthError,
+    PerceptionError,
+    PointCloud,
+    backproject_torch,
+    frame_to_cloud,
+    fuse,
+    ray_grid_torch,
+    resolve_device,
+)
+
+
+@dataclass
+class PerceptionConfig:
+    """Settings of `perceive` (a hydra structured config; lengths in metres, base frame)."""
+
+    device: str = "auto"  # auto (torch on CUDA if present, else numpy) | numpy | torch | cpu | cuda[:N]
+    min_depth: float = 0.05
+    max_depth: float = 2.5
+    # Workspace crop box in the base frame; None disables the crop.
+    workspace_lower: Optional[List[float]] = field(default_factory=lambda: [0.1, -0.5, -0.02])
+    workspace_upper: Optional[List[float]] = field(default_factory=lambda: [0.9, 0.5, 0.5])
+    table: str = "known"  # known (plane z = table_height) | ransac | none
+    table_height: float = 0.0
+    table_threshold: float = 0.004  # points within this of the plane (or below it) are removed
+    ransac_iterations: int = 256
+    # Segments (object names from seg_labels, or body ids as strings) to keep / to drop.
+    keep_segments: Optional[List[str]] = None
+    drop_segments: Optional[List[str]] = None
+    voxel_size: float = 0.005  # 0 disables voxel downsampling
+    n_points: int = 2048
+    sampling: str = "fps"  # fps | random
+    colors: bool = True
+    seed: int = 0
+
+
+@dataclass
+class PerceptionInfo:
+    """What happened on the way to the fixed-size cloud (for logs and the padded flag)."""
+
+    counts: dict  # points after each stage: backprojected, cropped, table_removed, segments, voxels
+    sampling: SamplingInfo
+    plane: Optional[Plane] = None
+
+    @property
+    def padded(self) -> bool:
+        return self.sampling.padded
+
+
+@dataclass(eq=False)
+class PerceptionResult:
+    """The fixed-size cloud (with per-point segment labels where the frames had them) and info."""
+
+    cloud: PointCloud
+    info: PerceptionInfo
+
+
+def _as_frame_dict(frames) -> dict[str, CameraFrame]:
+    if isinstance(frames, CameraFrame):
+        frames = [frames]
+    if isinstance(frames, Mapping):
+        out = dict(frames)
+    else:
+        out = {}
+        for f in frames:
+            if f.camera.name in out:
+                raise PerceptionError(f"two frames from camera '{f.camera.name}'")
+            out[f.camera.name] = f
+    if not out:
+        raise PerceptionError("perceive: no camera frames given")
+    return out
+
+
+def _camera_for(name: str, frame: CameraFrame, cameras) -> CameraModel:
+    camera = frame.camera if not cameras or name not in cameras else cameras[name]
+    i = camera.intrinsics
+    if frame.depth.shape != (i.height, i.width):
+        raise ImageSizeMismatchError(
+            f"camera '{name}': depth is {frame.depth.shape[1]}x{frame.depth.shape[0]} but its "
+            f"intrinsics are {i.width}x{i.height}"
+        )
+    return camera
+
+
+def _segment_ids(names, seg_labels: Mapping[int, str]) -> list[int]:
+    by_name = {v: k for k, v in seg_labels.items()}
+    ids = []
+    for n in names:
+        if n in by_name:
+            ids.append(int(by_name[n]))
+        elif str(n).lstrip("-").isdigit():
+            ids.append(int(n))
+        else:
+            raise PerceptionError(f"unknown segment '{n}' (known: {sorted(by_name)})")
+    return ids
+
+
+def _as_config(config) -> PerceptionConfig:
+    """A PerceptionConfig from None, a PerceptionConfig, or a hydra/OmegaConf node of one."""
+    if config is None:
+        return PerceptionConfig()
+    if isinstance(config, PerceptionConfig):
+        return config
+    try:
+        from omegaconf import OmegaConf
+
+        obj = OmegaConf.to_object(config)
+    except Exception as exc:  # not an OmegaConf node either
+        raise PerceptionError(f"expected a PerceptionConfig, got {type(config).__name__}") from exc
+    return obj if isinstance(obj, PerceptionConfig) else PerceptionConfig(**obj)
+
+
+def _check_sampling(config: PerceptionConfig) -> None:
+    if config.n_points <= 0:
+        raise PerceptionError(f"n_points must be positive, got {config.n_points}")
+    if config.sampling not in ("fps", "random"):
+        raise PerceptionError(f"unknown sampling '{config.sampling}' (use fps or random)")
+    if config.table not in ("known", "ransac", "none"):
+        raise PerceptionError(f"unknown table mode '{config.table}' (use known, ransac or none)")
+    if (config.workspace_lower is None) != (config.workspace_upper is None):
+        raise PerceptionError("give both workspace_lower and workspace_upper, or neither")
+
+
+def _empty_error(counts: dict, stage: str) -> EmptyPointCloudError:
+    trail = ", ".join(f"{k}={v}" for k, v in counts.items())
+    return EmptyPointCloudError(f"no points left after {stage} ({trail})")
+
+
+def perceive_cloud(frames, cameras: Mapping[str, CameraModel] | None = None,
+                   config: PerceptionConfig | None = None,
+                   seg_labels: Mapping[int, str] | None = None) -> PerceptionResult:
+    """The fixed-size base-frame cloud of one set of frames (numpy backend), with stage counts.
+
+    `cameras` (name -> CameraModel) overrides the cameras carried by the frames, e.g. with
+    calibrated ones.
+    """
+    config = _as_config(config)
+    _check_sampling(config)
+    frames = _as_frame_dict(frames)
+    seg_labels = dict(seg_labels or {})
+    want_labels = all(f.segmentation is not None for f in frames.values())
+    clouds = [
+        frame_to_cloud(f, _camera_for(name, f, cameras), config.min_depth, config.max_depth,
+                       colors=config.colors, labels=want_labels)
+        for name, f in frames.items()
+    ]
+    cloud = fuse(clouds)
+    counts = {"backprojected": len(cloud)}
+    if config.workspace_lower is not None:
+        cloud = filters.crop_box(cloud, config.workspace_lower, config.workspace_upper)
+        counts["cropped"] = len(cloud)
+        if len(cloud) == 0:
+            raise _empty_error(counts, "the workspace crop")
+    plane = None
+    if config.table != "none":
+        if config.table == "known":
+            plane = Plane.horizontal(config.table_height)
+        else:
+            plane, _ = filters.fit_plane_ransac(cloud.points, config.table_threshold,
+                                                config.ransac_iterations, seed=config.seed)
+        cloud = filters.remove_plane(cloud, plane, config.table_threshold)
+        counts["table_removed"] = len(cloud)
+        if len(cloud) == 0:
+            raise _empty_error(counts, "table removal")
+    if config.keep_segments is not None or config.drop_segments is not None:
+        if not want_labels:
+            raise PerceptionError("keep_segments/drop_segments need segmentation in every frame")
+        keep = None if config.keep_segments is None else _segment_ids(config.keep_segments, seg_labels)
+        drop = None if config.drop_segments is None else _segment_ids(config.drop_segments, seg_labels)
+        cloud = filters.select_labels(cloud, keep, drop)
+        counts["segments"] = len(cloud)
+        if len(cloud) == 0:
+            raise _empty_error(counts, "segment selection")
+    if config.voxel_size > 0:
+        cloud = filters.voxel_downsample(cloud, config.voxel_size)
+        counts["voxels"] = len(cloud)
+    sampled, info = filters.sample_fixed_count(cloud, config.n_points, config.sampling, config.seed)
+    return PerceptionResult(sampled, PerceptionInfo(counts, info, plane))
+
+
+def _observation(frames, result: PerceptionResult, proprio, goal, timestamp, seg_labels) -> Observation:
+    return Observation(
+        frames=_as_frame_dict(frames),
+        proprio=proprio,
+        goal=goal,
+        timestamp=timestamp,
+        points=result.cloud.points,
+        colors=result.cloud.colors,
+        point_labels=result.cloud.labels,
+        points_padded=result.info.padded,
+        seg_labels=dict(seg_labels or {}),
+    )
+
+
+def perceive_with_info(frames, cameras=None, config: PerceptionConfig | None = None,
+                       proprio: Proprio | None = None, goal: str = "", timestamp: float = 0.0,
+                       seg_labels: Mapping[int, str] | None = None) -> tuple[Observation, PerceptionResult]:
+    """`perceive`, also returning the PerceptionResult (per-point labels, counts, padded flag)."""
+    config = _as_config(config)
+    if resolve_device(config.device) == "numpy":
+        result = perceive_cloud(frames, cameras, config, seg_labels)
+    else:
+        result = perceive_cloud_batch([frames], cameras, config, seg_labels)[0]
+    return _observation(frames, result, proprio, goal, timestamp, seg_labels), result
+
+
+def perceive(frames, cameras: Mapping[str, CameraModel] | None = None,
+             config: PerceptionConfig | None = None, proprio: Proprio | None = None,
+             goal: str = "", timestamp: float = 0.0,
+             seg_labels: Mapping[int, str] | None = None) -> Observation:
+    """Observation with a fixed-size (config.n_points, 3) float32 base-frame cloud of `frames`.
+
+    frames: {camera name: CameraFrame} or a list of CameraFrames; cameras: optional
+    {name: CameraModel} overriding the frames' own cameras (calibrated intrinsics/extrinsics);
+    seg_labels: {body id: name}, used to resolve keep/drop segment names and stored in the
+    Observation. Raises InvalidDepthError (a frame without valid depth),
+    ImageSizeMismatchError, EmptyPointCloudError (nothing left after a stage, named).
+    """
+    return perceive_with_info(frames, cameras, config, proprio, goal, timestamp, seg_labels)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Batched (torch) path
+# --------------------------------------------------------------------------------------------
+
+
+def _pack(valid, *tensors):
+    """Compact the valid entries of (B, N, ...) tensors to the front of each row, in order."""
+    import torch
+
+    B = valid.shape[0]
+    counts = valid.sum(dim=1)
+    M = int(counts.max().item())
+    b_idx, p_idx = valid.nonzero(as_tuple=True)
+    offsets = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(b_idx), device=valid.device) - offsets[b_idx]
+    out = []
+    for t in tensors:
+        if t is None:
+            out.append(None)
+            continue
+        fill = torch.zeros((B, M) + tuple(t.shape[2:]), dtype=t.dtype, device=t.device)
+        if t.dtype == torch.int32:
+            fill -= 1
+        fill[b_idx, slot] = t[b_idx, p_idx]
+        out.append(fill)
+    packed_valid = torch.zeros((B, M), dtype=torch.bool, device=valid.device)
+    packed_valid[b_idx, slot] = True
+    return packed_valid, out
+
+
+def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel] | None = None,
+                         config: PerceptionConfig | None = None,
+                         seg_labels: Mapping[int, str] | None = None) -> list[PerceptionResult]:
+    """`perceive_cloud` for many observations (same camera names and sizes in each).
+
+    On the torch backend all observations go through back-projection, filtering, voxelisation
+    and FPS as one batch; on numpy they run one after another. Results match the numpy path
+    (up to float32 rounding).
+    """
+    import torch
+
+    config = _as_config(config)
+    _check_sampling(config)
+    backend = resolve_device(config.device)
+    if backend == "numpy":
+        return [perceive_cloud(f, cameras, config, seg_labels) for f in frame_sets]
+    device = torch.device(backend)
+    sets = [_as_frame_dict(f) for f in frame_sets]
+    if not sets:
+        raise PerceptionError("perceive_batch: no observations given")
+    names = list(sets[0])
+    for k, s in enumerate(sets):
+        if list(s) != names:
+            raise PerceptionError(f"observation {k} has cameras {list(s)}, expected {names}")
+    seg_labels = dict(seg_labels or {})
+    want_labels = all(f.segmentation is not None for s in sets for f in s.values())
+    B = len(sets)
+
+    pts_all, valid_all, col_all, lab_all = [], [], [], []
+    for name in names:
+        cams = [_camera_for(name, s[name], cameras) for s in sets]
+        sizes = {(c.intrinsics.width, c.intrinsics.height) for c in cams}
+        if len(sizes) != 1:
+            raise ImageSizeMismatchError(f"camera '{name}': frames of different sizes in one batch: {sizes}")
+        if all(c.intrinsics == cams[0].intrinsics for c in cams):
+            rays = ray_grid_torch(cams[0].intrinsics, device)
+        else:
+            rays = torch.stack([ray_grid_torch(c.intrinsics, device) for c in cams])
+        depth = torch.from_numpy(np.stack([s[name].depth for s in sets]).astype(np.float32)).to(device)
+        T = torch.from_numpy(np.stack([c.base_T_camera for c in cams])).to(device)
+        pts, valid = backproject_torch(depth, rays, T, config.min_depth, config.max_depth)
+        empty = (~valid.any(dim=1)).nonzero().flatten().tolist()
+        if empty:
+            h, w = depth.shape[1:]
+            raise InvalidDepthError(
+                f"camera '{name}': no valid depth in a {w}x{h} frame (observation(s) {empty}: every "
+                f"pixel is 0, NaN, inf or outside [{config.min_depth}, {config.max_depth}] m)"
+            )
+        pts_all.append(pts)
+        valid_all.append(valid)
+        if config.colors:
+            col_all.append(torch.from_numpy(np.stack([s[name].rgb for s in sets])).to(device).reshape(B, -1, 3))
+        if want_labels:
+            lab_all.append(torch.from_numpy(np.stack([s[name].segmentation for s in sets])).to(device).reshape(B, -1))
+    points = torch.cat(pts_all, dim=1)
+    valid = torch.cat(valid_all, dim=1)
+    colors = torch.cat(col_all, dim=1) if config.colors else None
+    labels = torch.cat(lab_all, dim=1).to(torch.int32) if want_labels else None
+
+    counts = [dict() for _ in range(B)]
+
+    def record(stage):
+        for b, c in enumerate(valid.sum(dim=1).tolist()):
+            counts[b][stage] = int(c)
+        bad = [b for b in range(B) if counts[b][stage] == 0]
+        if bad and stage != "backprojected":
+            raise _empty_error(counts[bad[0]], stage.replace("_", " ") + f" (observation {bad[0]})")
+
+    record("backprojected")
+    if config.workspace_lower is not None:
+        lo = torch.tensor(list(config.workspace_lower), dtype=torch.float32, device=device)
+        hi = torch.tensor(list(config.workspace_upper), dtype=torch.float32, device=device)
+        if torch.any(lo > hi):
+            raise PerceptionError(f"crop box needs lower <= upper, got {config.workspace_lower}, {config.workspace_upper}")
+        valid &= torch.all((points >= lo) & (points <= hi), dim=-1)
+        record("cropped")
+    planes: list[Optional[Plane]] = [None] * B
+    if config.table != "none":
+        for b in range(B):
+            if config.table == "known":
+                planes[b] = Plane.horizontal(config.table_height)
+            else:
+                # RANSAC is sequential and data dependent: run it per item on the CPU.
+                sel = points[b][valid[b]].cpu().numpy()
+                planes[b], _ = filters.fit_plane_ransac(sel, config.table_threshold,
+                                                        config.ransac_iterations, seed=config.seed)
+        normals = torch.tensor([pl.normal for pl in planes], dtype=torch.float32, device=device)
+        offsets = torch.tensor([pl.d for pl in planes], dtype=torch.float32, device=device)
+        signed = (points * normals[:, None, :]).sum(-1) + offsets[:, None]
+        valid &= signed > config.table_threshold
+        record("table_removed")
+    if config.keep_segments is not None or config.drop_segments is not None:
+        if not want_labels:
+            raise PerceptionError("keep_segments/drop_segments need segmentation in every frame")
+        if config.keep_segments is not None:
+            keep = torch.tensor(_segment_ids(config.keep_segments, seg_labels), dtype=torch.int32, device=device)
+            valid &= torch.isin(labels, keep)
+        if config.drop_segments is not None:
+            drop = torch.tensor(_segment_ids(config.drop_segments, seg_labels), dtype=torch.int32, device=device)
+            valid &= ~torch.isin(labels, drop)
+        record("segments")
+    if config.voxel_size > 0:
+        points, valid, colors, labels = filters.voxel_downsample_torch(points, valid, config.voxel_size, colors, labels)
+        record("voxels")
+    else:
+        valid, (points, colors, labels) = _pack(valid, points, colors, labels)
+
+    n = config.n_points
+    n_valid = valid.sum(dim=1).tolist()
+    index = torch.zeros((B, n), dtype=torch.long, device=device)
+    fps_items = [b for b in range(B) if n_valid[b] >= n and config.sampling == "fps"]
+    for b in range(B):
+        if b not in fps_items:
+            index[b] = torch.from_numpy(filters.sample_indices(n_valid[b], n, config.sampling, config.seed)).to(device)
+    if fps_items:
+        rows = torch.tensor(fps_items, device=device)
+        start = torch.tensor([filters.start_index(n_valid[b], config.seed) for b in fps_items], device=device)
+        index[rows] = filters.farthest_point_sampling_torch(points[rows], valid[rows], n, start)
+    gather = torch.arange(B, device=device)[:, None]
+    out_pts = points[gather, index].cpu().numpy()
+    out_col = None if colors is None else colors[gather, index].cpu().numpy()
+    out_lab = None if labels is None else labels[gather, index].cpu().numpy()
+    return [
+        PerceptionResult(
+            PointCloud(out_pts[b], None if out_col is None else out_col[b], None if out_lab is None else out_lab[b]),
+            PerceptionInfo(counts[b], SamplingInfo(n_valid[b], n, n_valid[b] < n, config.sampling), planes[b]),
+        )
+        for b in range(B)
+    ]
+
+
+def perceive_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel] | None = None,
+                   config: PerceptionConfig | None = None, proprios: Sequence[Proprio] | None = None,
+                   goal: str = "", timestamps: Sequence[float] | None = None,
+                   seg_labels: Mapping[int, str] | None = None) -> list[Observation]:
+    """`perceive` for many observations at once (one batch on the torch backend)."""
+    results = perceive_cloud_batch(frame_sets, cameras, config, seg_labels)
+    return [
+        _observation(f, r, None if proprios is None else proprios[k], goal,
+                     0.0 if timestamps is None else timestamps[k], seg_labels)
+        for k, (f, r) in enumerate(zip(frame_sets, results))
+    ]
