@@ -96,7 +96,9 @@ def run(command: Command, overrides: list[str]) -> Any:
     ConfigStore.instance().store(name=command.name, node=command.config)
     result: dict[str, Any] = {}
 
-    @hydra.main(version_base="1.3", config_path=None, config_name=command.name)
+    # An explicit, folder-free search path: by default hydra would search the whole package,
+    # taking subpackages such as `primitives/` for config groups.
+    @hydra.main(version_base="1.3", config_path="pkg://robot_rewards.conf", config_name=command.name)
     def app(cfg) -> None:
         try:
             result["value"] = command.function()(OmegaConf.to_object(cfg))
@@ -109,9 +111,9 @@ def run(command: Command, overrides: list[str]) -> Any:
             raise SystemExit(1) from None
 
     # The run directory is the command's output_dir, and the process stays where it was started.
-    sys.argv = [f"robot-rewards {command.name}", *overrides,
-                "hydra.run.dir=${output_dir}", "hydra.job.chdir=false",
-                f"hydra.job.name={command.name}"]
+    # (Ours go first: hydra's parser wants a user's `--cfg job` after the overrides.)
+    sys.argv = [f"robot-rewards {command.name}", "hydra.run.dir=${output_dir}",
+                "hydra.job.chdir=false", f"hydra.job.name={command.name}", *overrides]
     app()
     return result.get("value")
 

@@ -23,6 +23,7 @@ from robot_rewards.primitives.kinematics import (
 from robot_rewards.primitives.planner import ArmSegment, GripperSegment, Segment, joint_move, linear_move
 
 FINGER_FORCE = 20.0  # N per finger, the URDF effort limit
+_CONTROLLED = (*ARM_JOINTS, *FINGER_JOINTS)
 FAULT_TRACKING_ERROR = 0.25  # rad: the arm is blocked (collision), stop instead of pushing on
 
 
@@ -62,6 +63,7 @@ class Panda:
         for j in FINGER_JOINTS:
             p.changeDynamics(self.body, j, lateralFriction=finger_friction, spinningFriction=0.001,
                              physicsClientId=client)
+        self._forces = [*self.kin.max_effort.tolist(), FINGER_FORCE, FINGER_FORCE]
         self.reset(HOME)
 
     # -- state ---------------------------------------------------------------------------
@@ -94,16 +96,11 @@ class Panda:
 
     # -- control -------------------------------------------------------------------------
     def _command(self) -> None:
+        """Send arm and finger position targets (one call: this runs every physics tick)."""
         p.setJointMotorControlArray(
-            self.body, ARM_JOINTS, p.POSITION_CONTROL,
-            targetPositions=self._arm_target.tolist(),
-            forces=self.kin.max_effort.tolist(),
-            physicsClientId=self.client,
-        )
-        p.setJointMotorControlArray(
-            self.body, FINGER_JOINTS, p.POSITION_CONTROL,
-            targetPositions=[self._gripper_target / 2] * 2,
-            forces=[FINGER_FORCE] * 2,
+            self.body, _CONTROLLED, p.POSITION_CONTROL,
+            targetPositions=[*self._arm_target.tolist(), self._gripper_target / 2, self._gripper_target / 2],
+            forces=self._forces,
             physicsClientId=self.client,
         )
 
@@ -113,11 +110,10 @@ class Panda:
 
     def _track(self, seg: ArmSegment) -> ExecutionResult:
         n = int(round(seg.duration / self.timestep))
+        t = np.minimum(np.arange(1, n + 1) * self.timestep, seg.duration)
+        targets = np.stack([np.interp(t, seg.times, seg.positions[:, j]) for j in range(7)], axis=1)
         for k in range(1, n + 1):
-            t = min(k * self.timestep, seg.duration)
-            self._arm_target = np.array(
-                [np.interp(t, seg.times, seg.positions[:, j]) for j in range(7)]
-            )
+            self._arm_target = targets[k - 1]
             self._tick()
             if k % 24 == 0:
                 err = np.max(np.abs(self.joint_positions() - self._arm_target))
