@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from robot_rewards.sim.tasks.align_rope import AlignRope
 from robot_rewards.sim.tasks.base import Task
 from robot_rewards.sim.tasks.place_block import PlaceBlock
 from robot_rewards.sim.tasks.push_block import PushBlock
 from robot_rewards.sim.tasks.stack_blocks import StackBlocks
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (PlaceBlock, PushBlock, StackBlocks)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (PlaceBlock, PushBlock, StackBlocks, AlignRope)}
 
 
 class UnknownTaskError(ValueError):
