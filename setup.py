@@ -30,6 +30,7 @@ setup(
         *data_tree("config"),
         *data_tree("sim"),
         *data_tree("calibration"),
+        *data_tree("checkpoints"),
     ],
     python_requires=">=3.10",
     install_requires=[
@@ -45,6 +46,7 @@ setup(
         "matplotlib>=3.7",
         "PyYAML>=6",
         "rosbags>=0.10",
+        "safetensors>=0.4",
     ],
     extras_require={"test": ["pytest>=7"]},
     zip_safe=False,
@@ -52,7 +54,6 @@ setup(
     maintainer_email="maintainers@robot-rewards.invalid",
     description="Robot learning with vision-language rewards, PyBullet simulation and ROS 2 nodes.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "robot-rewards = robot_rewards.cli:main",

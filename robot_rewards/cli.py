@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from robot_rewards.conf import commands as conf
+from robot_rewards.policy import config as policy_conf
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,14 @@ COMMANDS: dict[str, Command] = {
                 "success rate of the scripted experts per task"),
         Command("collect-demos", conf.CollectDemosConfig, "robot_rewards.commands.expert:collect_demos",
                 "record expert episodes into an HDF5 dataset"),
+        Command("train-policy", policy_conf.TrainPolicyConfig, "robot_rewards.commands.policy:train_policy",
+                "train the diffusion policy on demonstrations (torchrun-ready)"),
+        Command("eval-policy", policy_conf.EvalPolicyConfig, "robot_rewards.commands.policy:eval_policy",
+                "closed-loop success and candidate diversity of a policy checkpoint"),
         Command("bench-sim", conf.BenchSimConfig, "robot_rewards.bench.sim:bench_sim",
                 "simulator primitives per second with rendering, per task"),
+        Command("bench-policy", policy_conf.BenchPolicyConfig, "robot_rewards.bench.policy:bench_policy",
+                "policy decision latency vs N candidates, batched vs single, vs the reference U-Net"),
         Command("bench-perception", conf.BenchPerceptionConfig, "robot_rewards.bench.perception:bench_perception",
                 "depth frame -> sampled base-frame point cloud, ms per frame"),
         Command("calibrate-intrinsics", conf.CalibrateIntrinsicsConfig,

@@ -67,3 +67,16 @@ def test_calibrate_needs_its_inputs(tmp_path):
     res = run_cli("calibrate", "intrinsics", f"images={tmp_path / 'none'}", f"output_dir={tmp_path}")
     assert res.returncode != 0 and "none" in res.stderr
     assert not (tmp_path / "camera.yaml").exists()
+
+
+@pytest.mark.slow
+def test_demo_runs_experts_and_the_shipped_policies(tmp_path):
+    """What `make demo` runs, shortened: every expert, then both shipped checkpoints load and act."""
+    main(["demo", "episodes=1", "policy_episodes=1", f"output_dir={tmp_path}"])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["experts"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
+    assert set(metrics["policies"]) == {"place_block", "align_rope"}
+    for r in metrics["policies"].values():
+        assert r["episodes"] == 1 and r["steps_mean"] >= 1 and r["not_executed"] <= r["steps_mean"]
+    assert len(list((tmp_path / "policies" / "videos").iterdir())) == 2
+    assert len(list((tmp_path / "experts" / "videos").iterdir())) == 4

@@ -129,8 +129,13 @@ class CalibrateSimConfig:
 class DemoConfig:
     """`robot-rewards demo` (what `make demo` runs)."""
 
-    episodes: int = 5  # per task
+    episodes: int = 5  # expert episodes per task
     seed: int = 1000
     noise: float = 1.0
+    # shipped policy checkpoints (paths relative to the data folder, or absolute); [] skips them
+    policies: list[str] = field(default_factory=lambda: ["checkpoints/policy_place_block.json",
+                                                         "checkpoints/policy_align_rope.json"])
+    policy_episodes: int = 5
+    policy_seed: int = 100_000  # disjoint from the seeds of the demonstrations they learned from
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("demo")

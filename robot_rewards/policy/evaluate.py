@@ -1,0 +1,162 @@
+"""Closed-loop evaluation of a policy in the simulator (used by eval-policy and train-policy).
+
+Per decision the policy samples N candidates from the current observation and one is executed:
+`first` (candidate 0: a plain policy rollout), `random` (a uniformly random one of the N), or
+`random_primitive` (no policy: uniformly random parameters inside the workspace box and the
+angle range; the baseline any policy must beat).
+
+Candidate diversity, measured on the N candidates of the first decision of every episode:
+
+* `<point>_spread_m`: mean pairwise distance (m) between the candidates' <point>s (pick, place,
+  start, end);
+* `<point>_modes`: how many distinct places those points cover: greedy leader clustering
+  (a point joins the first cluster whose leader is within `MODE_RADIUS` = 2 cm, else starts
+  one), so 1 = all candidates agree, N = all differ by more than 2 cm;
+* `<angle>_modes` (pick_place yaw): the same on the gripper's half-turn circle, with
+  `ANGLE_TOL` = 0.25 rad; for a cube, the two ways to grasp (either pair of faces) are yaws
+  pi/2 apart, so 2 means both grasps are proposed.
+
+The reported figures are means over episodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from robot_rewards.conf.sim import SimConfig
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
+from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.reporting import mean_ci, save_video, wilson_interval
+
+log = logging.getLogger(__name__)
+
+SELECTIONS = ("first", "random", "random_primitive")
+MODE_RADIUS = 0.02
+ANGLE_TOL = 0.25
+
+
+def leader_clusters(dist: np.ndarray, tol: float) -> int:
+    """Number of greedy leader clusters given a pairwise distance matrix."""
+    leaders: list[int] = []
+    for i in range(len(dist)):
+        if not any(dist[i, j] <= tol for j in leaders):
+            leaders.append(i)
+    return len(leaders)
+
+
+def candidate_diversity(cands: Candidates) -> dict[str, float]:
+    """Spread and mode counts of one decision's candidates (see the module docstring)."""
+    spec = PRIMITIVE_SPECS[cands.name]
+    out: dict[str, float] = {}
+    n = len(cands)
+    for point in spec.points:
+        i = spec.param_names.index(f"{point}_x")
+        xyz = cands.params[:, i : i + 3]
+        d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
+        out[f"{point}_spread_m"] = float(d[np.triu_indices(n, 1)].mean()) if n > 1 else 0.0
+        out[f"{point}_modes"] = float(leader_clusters(d, MODE_RADIUS))
+    for angle in spec.angles:
+        a = cands.params[:, spec.param_names.index(angle)]
+        diff = np.abs(a[:, None] - a[None])
+        period = np.pi  # gripper yaw: half-turn symmetric
+        d = np.minimum(diff % period, period - diff % period)
+        out[f"{angle}_modes"] = float(leader_clusters(d, ANGLE_TOL))
+    return out
+
+
+def random_candidates(primitive: str, n: int, rng: np.random.Generator,
+                      workspace: Workspace | None = None) -> Candidates:
+    """n primitives with parameters uniform inside the workspace box / angle range."""
+    low, high = PRIMITIVE_SPECS[primitive].bounds(workspace or Workspace())
+    return Candidates(primitive, rng.uniform(low, high, size=(n, len(low))), np.zeros(n, np.int64),
+                      np.zeros(n, bool))
+
+
+def evaluate_policy(policy, task: str, episodes: int, seed: int, perception: PerceptionConfig | None = None,
+                    n_candidates: int = 8, selection: str = "first", inference_steps: int | None = None,
+                    diversity: bool = True, sim: SimConfig | None = None, video_path: Path | None = None,
+                    progress: bool = True) -> dict:
+    """Success rate (Wilson 95% CI), quality, steps and candidate diversity over `episodes`
+    episodes with seeds seed, seed+1, ... `policy` may be None for selection=random_primitive."""
+    from robot_rewards.policy.model import PolicyInputError
+    from robot_rewards.sim.env import TabletopEnv
+    from robot_rewards.sim.tasks import make_task
+
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection '{selection}' (use {', '.join(SELECTIONS)})")
+    if episodes <= 0 or n_candidates < 1:
+        raise ValueError(f"episodes and n_candidates must be positive, got {episodes}, {n_candidates}")
+    if policy is None and selection != "random_primitive":
+        raise ValueError(f"selection={selection} needs a policy checkpoint")
+    primitive = make_task(task).primitive
+    if policy is not None and policy.primitive != primitive:
+        raise ValueError(f"task {task} uses {primitive}; the policy predicts {policy.primitive}")
+    use_policy = selection != "random_primitive"
+    succ, quality, steps, not_exec, clipped, n_cands, sample_s = [], [], [], 0, 0, 0, []
+    div: list[dict[str, float]] = []
+    reasons: set[str] = set()
+    with TabletopEnv(task, sim, perception=perception if use_policy else None) as env:
+        for k in tqdm(range(episodes), desc=f"eval {task} ({selection})", unit="ep", disable=not progress):
+            ep_seed = seed + k
+            rng = np.random.default_rng([ep_seed, 7919])
+            frames: list[np.ndarray] = []
+            if video_path is not None and k == 0:
+                env.record_frames(frames.append)
+            env.reset(ep_seed)
+            decision = 0
+            while not env.done:
+                if use_policy:
+                    obs = env.observe()
+                    t0 = time.perf_counter()
+                    try:
+                        cands = policy.sample(obs, n_candidates, seed=ep_seed * 100 + decision,
+                                              steps=inference_steps)
+                    except PolicyInputError as exc:
+                        reasons.add(str(exc))
+                        not_exec += 1
+                        break
+                    sample_s.append(time.perf_counter() - t0)
+                else:
+                    cands = random_candidates(primitive, n_candidates, rng, env.workspace)
+                if diversity and decision == 0:
+                    div.append(candidate_diversity(cands))
+                clipped += int(cands.clipped.sum())
+                n_cands += len(cands)
+                pick = int(rng.integers(len(cands))) if selection == "random" else 0
+                result = env.step(cands.primitive(pick))
+                if not result.executed:
+                    not_exec += 1
+                    reasons.add(result.reason)
+                decision += 1
+            if frames:
+                env.record_frames(None)
+                log.info("video: %s", save_video(video_path, frames))
+            succ.append(env.success())
+            quality.append(env.quality())
+            steps.append(env.steps)
+    lo, hi = wilson_interval(int(sum(succ)), len(succ))
+    q, q_lo, q_hi = mean_ci(quality)
+    out = {
+        "episodes": len(succ),
+        "selection": selection,
+        "n_candidates": n_candidates,
+        "success_rate": float(np.mean(succ)),
+        "success_ci95": [lo, hi],
+        "quality_mean": q,
+        "quality_ci95": [q_lo, q_hi],
+        "steps_mean": float(np.mean(steps)),
+        "not_executed": not_exec,
+        "clipped_fraction": clipped / max(n_cands, 1),
+        "sample_seconds": float(np.mean(sample_s)) if sample_s else float("nan"),
+        "failed_seeds": [seed + k for k, s in enumerate(succ) if not s],
+        "not_executed_reasons": sorted(reasons)[:10],
+    }
+    if div:
+        out["diversity"] = {key: float(np.mean([d[key] for d in div])) for key in div[0]}
+    return out

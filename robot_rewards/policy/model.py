@@ -1,0 +1,203 @@
+"""DiffusionPolicy: point cloud + goal -> N candidate primitives (DDPM training, DDIM sampling).
+
+Training (`loss`): the observation encoder runs once per observation; its feature is repeated
+for `noise_draws` independent (timestep, noise) draws of the same action, which multiplies the
+denoiser's training signal at almost no extra cost (the encoder dominates the compute).
+
+Sampling (`sample`): the observation is encoded once and its feature repeated n times; every
+denoising step is ONE batched denoiser call over all n candidates. Candidate i starts from
+noise drawn with its own seed (reported in `Candidates.seeds`), so it can be re-sampled alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.observation import Observation
+from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
+from robot_rewards.policy.config import PolicyConfig
+from robot_rewards.policy.denoiser import Denoiser
+from robot_rewards.policy.encoders import ClipGoalEncoder, PointEncoder, VocabGoalEncoder
+from robot_rewards.policy.normalizer import ActionNormalizer
+from robot_rewards.policy.schedule import NoiseSchedule, row_generators
+
+
+class PolicyInputError(ValueError):
+    """An observation (or request) the policy cannot act on, with the reason."""
+
+
+@dataclass
+class PolicyBatch:
+    """Training batch: B observations and their normalised actions."""
+
+    points: torch.Tensor  # (B, P, 3) float32, base frame
+    colors: torch.Tensor | None  # (B, P, 3) uint8
+    goals: torch.Tensor  # (B, L) token ids (vocab) or (B, E) text embeddings (clip)
+    actions: torch.Tensor  # (B, F) float32 in [-1, 1]
+
+    def to(self, device) -> "PolicyBatch":
+        return PolicyBatch(self.points.to(device), None if self.colors is None else self.colors.to(device),
+                           self.goals.to(device), self.actions.to(device))
+
+
+def candidate_seeds(seed: int, n: int) -> np.ndarray:
+    """Per-candidate noise seeds derived from one seed; candidate i's seed does not depend on n."""
+    if seed < 0:
+        raise PolicyInputError(f"seed must be >= 0, got {seed}")
+    return np.array([np.random.SeedSequence([int(seed), i]).generate_state(1)[0] for i in range(n)],
+                    dtype=np.int64)
+
+
+class DiffusionPolicy(nn.Module):
+    """Diffusion policy over one primitive's parameters (see the module docstring)."""
+
+    def __init__(self, config: PolicyConfig, primitive: str, normalizer: ActionNormalizer,
+                 vocab: Sequence[str] | None = None, workspace: Workspace | None = None):
+        super().__init__()
+        if primitive not in PRIMITIVE_SPECS:
+            raise ValueError(f"unknown primitive '{primitive}'; known: {sorted(PRIMITIVE_SPECS)}")
+        if normalizer.primitive != primitive:
+            raise ValueError(f"normaliser is for '{normalizer.primitive}', policy for '{primitive}'")
+        self.config = config
+        self.primitive = primitive
+        self.spec = PRIMITIVE_SPECS[primitive]
+        self.normalizer = normalizer
+        self.workspace = workspace or Workspace()
+        if config.goal_encoder == "vocab":
+            if not vocab:
+                raise ValueError("goal_encoder=vocab needs a vocabulary (build_vocab of the training goals)")
+            self.goal_encoder: nn.Module = VocabGoalEncoder(vocab, config.token_dim, config.max_goal_tokens,
+                                                            config.goal_dim)
+        elif config.goal_encoder == "clip":
+            self.goal_encoder = ClipGoalEncoder(config.clip_model, config.clip_pretrained, config.goal_dim)
+        else:
+            raise ValueError(f"unknown goal_encoder '{config.goal_encoder}' (use vocab or clip)")
+        grounded = config.word_attention and isinstance(self.goal_encoder, VocabGoalEncoder)
+        self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
+                                          config.attention_heads, config.use_rgb, self.workspace,
+                                          config.token_dim if grounded else 0, config.max_goal_tokens)
+        self.denoiser = Denoiser(normalizer.dim, config.obs_dim + config.goal_dim, config.width,
+                                 config.blocks, config.time_dim)
+        self.schedule = NoiseSchedule(config.train_steps, config.beta_schedule, config.clip_sample)
+
+    @property
+    def vocab(self) -> list[str] | None:
+        return getattr(self.goal_encoder, "vocab", None)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- conditioning --------------------------------------------------------------------------
+    def goal_inputs(self, goals: Sequence[str]) -> torch.Tensor:
+        """What the goal encoder takes for these sentences (token ids, or cached text embeddings)."""
+        if isinstance(self.goal_encoder, VocabGoalEncoder):
+            return self.goal_encoder.token_ids(goals)
+        return self.goal_encoder.embed(goals)
+
+    def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goals: torch.Tensor) -> torch.Tensor:
+        """Conditioning vector (B, obs_dim + goal_dim) of B observations."""
+        g = self.goal_encoder(goals)
+        tokens = mask = None
+        if self.point_encoder.max_tokens:
+            tokens, mask = self.goal_encoder.token_features(goals)
+        return torch.cat([self.point_encoder(points, colors, g, tokens, mask), g], dim=-1)
+
+    # -- training ------------------------------------------------------------------------------
+    def forward(self, batch: PolicyBatch, generator: torch.Generator | None = None,
+                noise_draws: int = 1) -> torch.Tensor:
+        """The training loss (so that DistributedDataParallel wraps it); see `loss`."""
+        return self.loss(batch, generator, noise_draws)
+
+    def loss(self, batch: PolicyBatch, generator: torch.Generator | None = None,
+             noise_draws: int = 1) -> torch.Tensor:
+        """Epsilon-prediction MSE with `noise_draws` (t, eps) draws per observation."""
+        cond = self.encode(batch.points, batch.colors, batch.goals)
+        B, K = batch.actions.shape[0], max(1, noise_draws)
+        x0 = batch.actions.repeat_interleave(K, dim=0)
+        dev = x0.device
+        # Draw on the generator's device (CPU), then move: keeps CPU and CUDA runs on one stream.
+        t = torch.randint(0, self.schedule.train_steps, (B * K,), generator=generator).to(dev)
+        eps = torch.randn(x0.shape, generator=generator).to(dev)
+        x_t = self.schedule.add_noise(x0, eps, t)
+        pred = self.denoiser(x_t, t, cond.repeat_interleave(K, dim=0))
+        return nn.functional.mse_loss(pred, eps)
+
+    # -- inference -----------------------------------------------------------------------------
+    def check_observation(self, obs: Observation) -> None:
+        """Raise PolicyInputError if `obs` cannot be acted on (no/too small/non-finite cloud)."""
+        if obs.points is None:
+            raise PolicyInputError(
+                "observation has no point cloud: build it with perceive(..., config=<the checkpoint's "
+                "perception config>) or TabletopEnv(perception=...)")
+        pts = np.asarray(obs.points)
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            raise PolicyInputError(f"point cloud must be (P, 3), got {pts.shape}")
+        if not np.all(np.isfinite(pts)):
+            bad = int((~np.isfinite(pts).all(axis=1)).sum())
+            raise PolicyInputError(f"point cloud has {bad} NaN/inf points")
+        distinct = len(np.unique(pts, axis=0)) if len(pts) else 0
+        if distinct < self.config.min_points:
+            raise PolicyInputError(
+                f"point cloud has {distinct} distinct points, fewer than min_points={self.config.min_points} "
+                "(is the scene empty or the camera blocked?)")
+        if self.config.use_rgb:
+            if obs.colors is None:
+                raise PolicyInputError("this policy uses colour but the observation's cloud has no colours")
+            if np.asarray(obs.colors).shape != pts.shape:
+                raise PolicyInputError(f"colours {np.asarray(obs.colors).shape} do not match points {pts.shape}")
+
+    @torch.no_grad()
+    def sample(self, obs: Observation, n: int, seed: int = 0, seeds: Sequence[int] | None = None,
+               steps: int | None = None, sampler: str | None = None, eta: float = 0.0) -> Candidates:
+        """n candidate primitives for one observation.
+
+        seed: derives the per-candidate seeds (`candidate_seeds`); seeds: explicit per-candidate
+        seeds instead (n is then len(seeds)). steps/sampler default to the config's
+        (`inference_steps`, `sampler`). Candidates with a point outside the workspace box are
+        clipped into it and flagged in `Candidates.clipped`.
+        """
+        if seeds is not None:
+            seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+            n = len(seeds)
+        if int(n) < 1:
+            raise PolicyInputError(f"number of candidates must be >= 1, got {n}")
+        self.check_observation(obs)
+        if seeds is None:
+            seeds = candidate_seeds(seed, int(n))
+        dev = self.device
+        points = torch.as_tensor(np.asarray(obs.points, dtype=np.float32), device=dev)[None]
+        colors = None if obs.colors is None else torch.as_tensor(np.asarray(obs.colors), device=dev)[None]
+        cond = self.encode(points, colors, self.goal_inputs([obs.goal]).to(dev))
+        x = self.sample_normalized(cond, seeds, steps, sampler, eta)
+        return self.to_candidates(x, seeds)
+
+    def sample_normalized(self, cond: torch.Tensor, seeds: Sequence[int], steps: int | None = None,
+                          sampler: str | None = None, eta: float = 0.0) -> torch.Tensor:
+        """(n, F) normalised actions for ONE conditioning vector (1, C), one batched call per step."""
+        n = len(seeds)
+        cond_n = cond.expand(n, -1)
+        gens = row_generators(seeds, "cpu")
+        dev = cond.device
+
+        def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.denoiser(x.to(dev), t.to(dev), cond_n).to(x.device)
+
+        # Noise is drawn on the CPU so a seed means the same candidate on CPU and GPU.
+        x = self.schedule.sample(eps_fn, gens, self.normalizer.dim, "cpu", sampler or self.config.sampler,
+                                 steps or self.config.inference_steps, eta)
+        return x
+
+    def to_candidates(self, x: torch.Tensor, seeds: Sequence[int]) -> Candidates:
+        """Decode normalised actions, clip points into the workspace and flag the clipped ones."""
+        params = self.normalizer.decode(x.detach().cpu().double().numpy())
+        low, high = self.spec.bounds(self.workspace)
+        clipped_params = np.clip(params, low, high)
+        clipped = np.any(clipped_params != params, axis=1) | ~np.all(np.isfinite(params), axis=1)
+        return Candidates(self.primitive, clipped_params, np.asarray(seeds), clipped)
