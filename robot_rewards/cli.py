@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from robot_rewards.conf import commands as conf
 from robot_rewards.policy import config as policy_conf
+from robot_rewards.rewards import config as rewards_conf
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ COMMANDS: dict[str, Command] = {
                 "simulator primitives per second with rendering, per task"),
         Command("bench-policy", policy_conf.BenchPolicyConfig, "robot_rewards.bench.policy:bench_policy",
                 "policy decision latency vs N candidates, batched vs single, vs the reference U-Net"),
+        Command("bench-rewards", rewards_conf.BenchRewardsConfig, "robot_rewards.bench.rewards:bench_rewards",
+                "preference-scorer latency vs N (ensemble of 5), reward host vs direct calls"),
         Command("bench-perception", conf.BenchPerceptionConfig, "robot_rewards.bench.perception:bench_perception",
                 "depth frame -> sampled base-frame point cloud, ms per frame"),
         Command("calibrate-intrinsics", conf.CalibrateIntrinsicsConfig,

@@ -1,0 +1,103 @@
+"""Structured (hydra-style) configs of the reward models and their commands.
+
+`ScorerConfig` is the preference scorer's architecture; it travels inside every scorer
+checkpoint. `TrainScorerConfig` is `train_scorer`'s settings. Plain dataclasses, no Unions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+_OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+
+
+@dataclass
+class ScorerConfig:
+    """Architecture of one preference-scorer member r(obs, goal, candidate) -> scalar."""
+
+    use_rgb: bool = True
+    point_channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    attention_heads: int = 4  # goal-conditioned attention pools (locate the named object)
+    obs_dim: int = 128
+    goal_dim: int = 64
+    token_dim: int = 16
+    max_goal_tokens: int = 16
+    hidden: int = 128  # width of the MLP over [obs feature, goal feature, candidate]
+    layers: int = 2
+    min_points: int = 8  # clouds with fewer points are refused
+
+
+@dataclass
+class TrainScorerConfig:
+    """`train_scorer(pairs, config)`: a bootstrapped Bradley-Terry ensemble."""
+
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    ensemble_size: int = 5  # K members, each on its own bootstrap resample and init seed
+    bootstrap: bool = True
+    steps: int = 500  # optimiser steps per member
+    batch_size: int = 64  # pairs per step
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    train_points: Optional[int] = None  # random subset of each cloud per step (None = all)
+    val_fraction: float = 0.2  # held-out pairs for accuracy / ECE (0 = no validation)
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+
+
+@dataclass
+class HostConfig:
+    """`RewardHost`: named scorer checkpoints served from one device with micro-batching."""
+
+    scorers: dict = field(default_factory=dict)  # name -> checkpoint path
+    device: str = "cpu"
+    max_batch: int = 8  # requests per batched model call
+    max_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+
+
+@dataclass
+class BenchRewardsConfig:
+    """`robot-rewards bench rewards`: scorer latency vs N and the host's throughput."""
+
+    n: List[int] = field(default_factory=lambda: [8, 64])
+    ensemble_size: int = 5
+    n_points: int = 1024  # points in the observation's cloud (a rendered place_block scene)
+    repeats: int = 20
+    warmup: int = 3
+    clients: int = 4  # concurrent client threads for the host throughput
+    requests_per_client: int = 25
+    host_n: int = 8  # candidates per host request
+    max_batch: int = 8
+    max_wait_ms: float = 2.0
+    device: str = "auto"
+    torch_threads: Optional[int] = None
+    seed: int = 0
+    output_dir: str = _OUT.format("bench-rewards")
+
+
+@dataclass
+class KeypointModelConfig:
+    """A learned keypoint regressor: goal-FiLM PointNet -> K object + K target keypoints."""
+
+    n_keypoints: int = 1
+    use_rgb: bool = True
+    point_channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    attention_heads: int = 4
+    obs_dim: int = 128
+    goal_dim: int = 64
+    token_dim: int = 16
+    max_goal_tokens: int = 16
+
+
+@dataclass
+class TrainKeypointConfig:
+    """`train_keypoint_model(dataset, config)`."""
+
+    model: KeypointModelConfig = field(default_factory=KeypointModelConfig)
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    device: str = "cpu"

@@ -1,0 +1,74 @@
+"""One preference-scorer member: r(point cloud, goal, candidate params) -> scalar.
+
+Observation side (reused from the policy): `VocabGoalEncoder` turns the goal sentence into a
+feature; the goal-FiLM `PointEncoder` turns the cloud into a feature (its attention pools also
+report where the goal's objects are, which is what a place point is judged against). Candidate
+side: parameters normalised by `workspace_normalizer` (points -> [-1, 1] over the workspace
+box, the gripper yaw -> (cos 2yaw, sin 2yaw), as the policy's ActionNormalizer does). An MLP
+over [obs feature, goal feature, candidate] gives the score.
+
+The observation is encoded once per observation and broadcast over its N candidates.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
+from robot_rewards.policy.encoders import PointEncoder, VocabGoalEncoder
+from robot_rewards.policy.normalizer import ActionNormalizer, feature_names
+from robot_rewards.rewards.config import ScorerConfig
+
+
+def workspace_normalizer(primitive: str, workspace: Workspace | None = None) -> ActionNormalizer:
+    """An ActionNormalizer fixed by the workspace box (not fitted to data), so a scorer trained
+    on few labels still maps any candidate the policy can propose into [-1, 1]."""
+    if primitive not in PRIMITIVE_SPECS:
+        raise ValueError(f"unknown primitive '{primitive}'; known: {sorted(PRIMITIVE_SPECS)}")
+    ws = workspace or Workspace()
+    spec = PRIMITIVE_SPECS[primitive]
+    low, high = [], []
+    for name in feature_names(spec):
+        if name.startswith(("cos_k_", "sin_k_")):
+            low.append(-1.0)
+            high.append(1.0)
+        else:
+            axis = "xyz".index(name[-1])
+            low.append(ws.low[axis])
+            high.append(ws.high[axis])
+    return ActionNormalizer(primitive, np.array(low), np.array(high))
+
+
+class ScorerNet(nn.Module):
+    """One ensemble member (see the module docstring)."""
+
+    def __init__(self, config: ScorerConfig, action_dim: int, vocab: Sequence[str],
+                 workspace: Workspace | None = None):
+        super().__init__()
+        self.config = config
+        self.goal_encoder = VocabGoalEncoder(vocab, config.token_dim, config.max_goal_tokens, config.goal_dim)
+        self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
+                                          config.attention_heads, config.use_rgb, workspace or Workspace())
+        dims = [config.obs_dim + config.goal_dim + action_dim] + [config.hidden] * config.layers
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.GELU()]
+        layers.append(nn.Linear(dims[-1], 1))
+        self.head = nn.Sequential(*layers)
+
+    def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goal_ids: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim + goal_dim) context of B observations."""
+        g = self.goal_encoder(goal_ids)
+        return torch.cat([self.point_encoder(points, colors, g), g], dim=-1)
+
+    def score_context(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Scores (B, N) of N normalised candidates (B, N, F) under contexts (B, C)."""
+        c = context[:, None].expand(-1, actions.shape[1], -1)
+        return self.head(torch.cat([c, actions], dim=-1)).squeeze(-1)
+
+    def forward(self, points, colors, goal_ids, actions) -> torch.Tensor:
+        return self.score_context(self.encode(points, colors, goal_ids), actions)
