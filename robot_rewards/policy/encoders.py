@@ -114,13 +114,14 @@ class PointEncoder(nn.Module):
         for layer, film in zip(self.layers, self.films):
             h = torch.nn.functional.gelu(film(layer(h), goal))
         pooled = [h.max(dim=1).values]
+        if self.heads or self.max_tokens:
+            # Attention keys: each point's features centred first, since after GELU they share a
+            # large positive component that would otherwise make every point look alike.
+            k = nn.functional.normalize(h - h.mean(dim=-1, keepdim=True), dim=-1)
         if self.heads:
             B, P, C = h.shape
             d = C // self.heads
             q = nn.functional.normalize(self.query(goal).reshape(B, self.heads, C), dim=-1)
-            # Centre each point's features first: after GELU they share a large positive
-            # component that would otherwise make every point look alike to every head.
-            k = nn.functional.normalize(h - h.mean(dim=-1, keepdim=True), dim=-1)
             w = torch.softmax(self.log_scale.exp() * torch.einsum("bpc,bhc->bph", k, q), dim=1)  # over points
             v = h[..., : self.heads * d].reshape(B, P, self.heads, d)
             pooled.append((w[..., None] * v).sum(1).reshape(B, -1))
@@ -129,7 +130,6 @@ class PointEncoder(nn.Module):
         if self.max_tokens:
             if tokens is None or token_mask is None:
                 raise ValueError("this point encoder grounds goal words: pass tokens and token_mask")
-            k = nn.functional.normalize(h - h.mean(dim=-1, keepdim=True), dim=-1)
             qt = nn.functional.normalize(self.token_query(tokens), dim=-1)  # (B, L, C)
             wt = torch.softmax(self.token_log_scale.exp() * torch.einsum("bpc,blc->bpl", k, qt), dim=1)
             where = torch.einsum("bpl,bpc->blc", wt, x[..., :3]) * token_mask[..., None]
