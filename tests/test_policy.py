@@ -29,15 +29,6 @@ from robot_rewards.policy.schedule import NoiseSchedule, ddim_timesteps, row_gen
 GOAL = "put the red block in the green bowl"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is faster than two on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_config(**kw) -> PolicyConfig:
     base = dict(point_channels=[16, 32], attention_heads=2, obs_dim=32, goal_dim=32, token_dim=8,
                 max_goal_tokens=12, width=64, blocks=2, time_dim=16)

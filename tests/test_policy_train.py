@@ -26,14 +26,6 @@ TINY = ["policy.point_channels=[16,32]", "policy.attention_heads=2", "policy.obs
         "policy.token_dim=8", "policy.width=64", "policy.blocks=2", "policy.time_dim=16"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory) -> Path:
     """Clean (noise=0) place_block demonstrations, seeds 0..N_DEMOS-1, clouds cached once."""

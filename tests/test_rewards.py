@@ -27,8 +27,6 @@ from robot_rewards.rewards.preference import (
 from robot_rewards.rewards.preference_io import ScorerCheckpointError, ScorerMismatchError, load_scorer, save_scorer
 from robot_rewards.rewards.synthetic import planted_observation, planted_pairs, random_candidates
 
-torch.set_num_threads(1)
-
 TINY = ScorerConfig(point_channels=[16, 32], attention_heads=2, obs_dim=32, goal_dim=16, token_dim=8, hidden=64)
 
 

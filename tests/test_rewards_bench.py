@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-import torch
 
 from robot_rewards.bench.rewards import bench_rewards
 from robot_rewards.rewards.config import BenchRewardsConfig
-
-torch.set_num_threads(1)
 
 
 def test_bench_rewards_smoke(tmp_path, capsys):

@@ -16,8 +16,6 @@ from robot_rewards.rewards.keypoints import FixedKeypointSource, Keypoints, Keyp
 from robot_rewards.rewards.preference import PreferenceScorer
 from robot_rewards.rewards.synthetic import planted_observation, random_candidates
 
-torch.set_num_threads(1)
-
 
 def _scorer():
     torch.manual_seed(0)

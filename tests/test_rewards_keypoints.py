@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.candidates import Candidates
@@ -32,8 +31,6 @@ from robot_rewards.rewards.keypoints import (
     task_keypoints,
 )
 from robot_rewards.rewards.synthetic import planted_keypoint_dataset, random_params
-
-torch.set_num_threads(1)
 
 
 def test_keypoint_reward_is_monotone_in_distance():
