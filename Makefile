@@ -3,9 +3,10 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
-# The CPU wheel on the build machines; on a GPU machine pick the CUDA build you want, e.g.
-# `make TORCH=torch demo` (PyPI's default build) or install torch into .venv first.
-TORCH  ?= torch==2.13.0
+# torch and torchvision must come from the same build (open_clip needs torchvision), so both
+# are pinned together from PyPI; this build runs on CPU and on CUDA GPUs. To use another
+# build, install it into .venv first or pass e.g. `make TORCH="torch==X torchvision==Y" demo`.
+TORCH  ?= torch==2.15.0 torchvision==0.29.2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -16,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): setup.py setup.cfg package.xml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
 	@touch $(STAMP)
 

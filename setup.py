@@ -36,6 +36,8 @@ setup(
     install_requires=[
         "numpy>=1.24,<3",
         "torch>=2.1",
+        "torchvision",
+        "open_clip_torch>=2.24",
         "pybullet>=3.2.5",
         "hydra-core>=1.3,<1.4",
         "opencv-python-headless>=4.7,<5",
@@ -57,6 +59,14 @@ setup(
     entry_points={
         "console_scripts": [
             "robot-rewards = robot_rewards.cli:main",
+            # ROS 2 nodes: `ros2 run robot_rewards <name>` (colcon installs them to lib/robot_rewards).
+            "sim_bridge = robot_rewards.ros.nodes.sim_bridge:main",
+            "perception = robot_rewards.ros.nodes.perception:main",
+            "reward_server = robot_rewards.ros.nodes.reward_server:main",
+            "policy = robot_rewards.ros.nodes.policy:main",
+            "executor = robot_rewards.ros.nodes.executor:main",
+            "console = robot_rewards.ros.nodes.console:main",
+            "calibration_capture = robot_rewards.ros.nodes.calibration_capture:main",
         ],
     },
 )

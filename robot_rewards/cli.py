@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from robot_rewards.conf import commands as conf
+from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.policy import config as policy_conf
+from robot_rewards.preferences import config as pref_conf
 from robot_rewards.rewards import config as rewards_conf
+from robot_rewards.ros import bag_config
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ COMMANDS: dict[str, Command] = {
                 "train the diffusion policy on demonstrations (torchrun-ready)"),
         Command("eval-policy", policy_conf.EvalPolicyConfig, "robot_rewards.commands.policy:eval_policy",
                 "closed-loop success and candidate diversity of a policy checkpoint"),
+        Command("console", ConsoleConfig, "robot_rewards.console.app:run_console",
+                "teleop + labelling console: rank the policy's candidates, execute, demonstrate"),
+        Command("train-scorer", pref_conf.TrainScorerCommandConfig, "robot_rewards.commands.scorer:train_scorer_command",
+                "train the preference-scorer ensemble on a preference store's labels"),
+        Command("experiment", pref_conf.ExperimentConfig, "robot_rewards.commands.experiment:experiment",
+                "headline: reward-guided selection vs the policy alone, with a scripted teacher"),
         Command("bench-sim", conf.BenchSimConfig, "robot_rewards.bench.sim:bench_sim",
                 "simulator primitives per second with rendering, per task"),
         Command("bench-policy", policy_conf.BenchPolicyConfig, "robot_rewards.bench.policy:bench_policy",
@@ -63,12 +72,18 @@ COMMANDS: dict[str, Command] = {
                 "eye-to-hand / eye-in-hand calibration from robot poses + board images"),
         Command("calibrate-sim", conf.CalibrateSimConfig, "robot_rewards.commands.calibrate:sim_command",
                 "both calibrations on the simulated cameras, compared with the truth"),
+        Command("bag-export", bag_config.BagExportConfig, "robot_rewards.commands.bag:bag_export",
+                "a sim episode (recorded now, or from an episode file) as a rosbag2 (MCAP) with the nodes' topics"),
+        Command("bag-replay", bag_config.BagReplayConfig, "robot_rewards.commands.bag:bag_replay",
+                "perception + reward models over a rosbag2 (real robot or sim) -> per-frame rewards CSV + plot"),
         Command("bench-ros-convert", conf.BenchRosConvertConfig, "robot_rewards.bench.ros_convert:bench_ros_convert",
                 "numpy <-> ROS message conversion speed vs a per-element loop"),
     ]
 }
 # Two-word commands: `robot-rewards bench sim` runs `bench-sim`.
 GROUPS = ("bench", "calibrate", "bag")
+# Commands whose first bare argument is a config key: `bag replay BAG` == `bag replay bag=BAG`.
+POSITIONAL = {"bag-replay": "bag"}
 
 
 def usage() -> str:
@@ -94,6 +109,9 @@ def resolve_command(argv: list[str]) -> tuple[Command, list[str]]:
     if name not in COMMANDS:
         print(f"robot-rewards: unknown command '{argv[0]}'\n\n{usage()}", file=sys.stderr)
         raise SystemExit(2)
+    key = POSITIONAL.get(name)
+    if key and rest and "=" not in rest[0] and not rest[0].startswith("-"):
+        rest = [f"{key}='{rest[0]}'", *rest[1:]]
     return COMMANDS[name], rest
 
 

@@ -5,6 +5,10 @@
    place_block cloud (policy perception settings), median over `repeats`.
 2. Throughput (requests/s) of `clients` concurrent threads calling a `RewardHost` (micro-batched)
    vs the same requests as direct sequential calls, with the host's p50/p95 request latency.
+3. CLIP goal reward (when the config has an enabled `clip` part, `BenchRewardsWithClipConfig`):
+   images/s of `ClipReward.score_states` (batched torch preprocessing + batched encoder) vs a
+   naive loop (open_clip's own PIL transform and one `encode_image` per image), same model and
+   rendered 640x480 frames; random weights (pretrained=None): speed does not depend on them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 
 from robot_rewards.bench.timing import median_ms, sync, torch_device
 from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.rewards.clip_config import BenchClipConfig
 from robot_rewards.rewards.config import BenchRewardsConfig, ScorerConfig
 
 
@@ -118,5 +123,54 @@ def bench_rewards(cfg: BenchRewardsConfig) -> dict:
         "host_speedup": host_rps / direct_rps,
         "host_latency": stats,
     }
+    clip_cfg = getattr(cfg, "clip", None)
+    if clip_cfg is not None and clip_cfg.enabled:
+        frames = [o.frames[next(iter(o.frames))].rgb for o in obs_list]
+        metrics["clip"] = bench_clip(clip_cfg, frames, obs.goal, device)
     print(f"metrics: {write_metrics(Path(cfg.output_dir), metrics)}")
     return metrics
+
+
+def bench_clip(cfg: BenchClipConfig, frames: list, goal: str, device: torch.device) -> dict:
+    """Images/s of the batched CLIP reward vs a naive one-image-at-a-time open_clip loop."""
+    import open_clip
+    import numpy as np
+    from PIL import Image
+
+    from robot_rewards.rewards.clip_config import ClipRewardConfig
+    from robot_rewards.rewards.clip_model import load_clip
+    from robot_rewards.rewards.clip_reward import ClipReward
+
+    if cfg.images < 1 or cfg.batch_size < 1 or cfg.repeats < 1:
+        raise ValueError("clip.images, clip.batch_size and clip.repeats must be positive")
+    images = [frames[i % len(frames)] for i in range(cfg.images)]
+    loaded = load_clip(cfg.model, cfg.pretrained)
+    reward = ClipReward(loaded, ClipRewardConfig(model=cfg.model, device=str(device), batch_size=cfg.batch_size))
+    model = reward.model
+    pcfg = open_clip.get_model_preprocess_cfg(model)
+    transform = open_clip.image_transform(pcfg["size"], is_train=False, mean=pcfg.get("mean"), std=pcfg.get("std"))
+    g = reward.goal_embedding(goal).g  # text once for both: only the image path is compared
+
+    def naive():
+        out = []
+        with torch.no_grad():
+            for im in images:
+                x = transform(Image.fromarray(im)).unsqueeze(0).to(device)
+                e = torch.nn.functional.normalize(model.encode_image(x).float(), dim=-1)
+                out.append(float(e[0] @ g))
+        return np.array(out)
+
+    batched_ms = median_ms(lambda: reward.score_states(images, goal), cfg.repeats, 1, device)
+    naive_ms = median_ms(naive, cfg.repeats, 1, device)
+    batched, single = cfg.images / (batched_ms / 1000), cfg.images / (naive_ms / 1000)
+    params = sum(p.numel() for p in model.parameters())
+    h, w = images[0].shape[:2]
+    print(f"\nCLIP reward: {loaded.source}, {params / 1e6:.1f} M parameters, {cfg.images} frames of {w}x{h}, "
+          f"device {device}, {torch.get_num_threads()} CPU threads")
+    print(format_table(["mode", "images/s", "ms/image"],
+                       [[f"batched (batch {cfg.batch_size})", batched, batched_ms / cfg.images],
+                        ["naive loop (PIL + 1 image/call)", single, naive_ms / cfg.images]]))
+    print(f"CLIP batched / naive throughput: {batched / single:.2f}x")
+    return {"model": loaded.source, "parameters": params, "images": cfg.images, "frame_size": [w, h],
+            "batch_size": cfg.batch_size, "batched_images_per_s": batched, "naive_images_per_s": single,
+            "speedup": batched / single}

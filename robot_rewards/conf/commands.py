@@ -132,10 +132,12 @@ class DemoConfig:
     episodes: int = 5  # expert episodes per task
     seed: int = 1000
     noise: float = 1.0
-    # shipped policy checkpoints (paths relative to the data folder, or absolute); [] skips them
-    policies: list[str] = field(default_factory=lambda: ["checkpoints/policy_place_block.json",
-                                                         "checkpoints/policy_align_rope.json"])
+    # (a) policy alone vs (c) best-of-N by the preference scorer, with the shipped
+    # checkpoints <checkpoints>/policy_<task>.json and scorer_<task>.json; [] skips this part
+    tasks: list[str] = field(default_factory=lambda: ["place_block", "align_rope"])
+    checkpoints: str = "checkpoints"  # relative to the data folder, or absolute
+    n_candidates: int = 8
     policy_episodes: int = 5
-    policy_seed: int = 100_000  # disjoint from the seeds of the demonstrations they learned from
+    policy_seed: int = 100_000  # disjoint from the seeds of the demonstrations and labels
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("demo")

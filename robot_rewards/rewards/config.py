@@ -26,6 +26,7 @@ class ScorerConfig:
     hidden: int = 128  # width of the MLP over [obs feature, goal feature, candidate]
     layers: int = 2
     min_points: int = 8  # clouds with fewer points are refused
+    word_attention: bool = False  # per-word grounding queries in the point encoder (as the policy's)
 
 
 @dataclass
@@ -41,6 +42,11 @@ class TrainScorerConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     train_points: Optional[int] = None  # random subset of each cloud per step (None = all)
+    # Warm start (the "may share the policy's point encoder"): a policy checkpoint whose
+    # goal + point encoders initialise every member (the scorer architecture follows the policy's);
+    # with freeze_encoder only the heads train, on observation features computed once.
+    init_from_policy: str = ""
+    freeze_encoder: bool = True
     val_fraction: float = 0.2  # held-out pairs for accuracy / ECE (0 = no validation)
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N | auto

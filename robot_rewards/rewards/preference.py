@@ -328,6 +328,39 @@ def split_pairs(pairs: PreferencePairs, val_fraction: float, seed: int) -> tuple
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def policy_encoder_init(path: str, primitive: str, base: ScorerConfig) -> dict:
+    """What warm-starting from a policy checkpoint needs: a ScorerConfig whose encoder fields
+    match the policy's (head settings kept from `base`), the policy's vocabulary and the
+    state dicts of its goal and point encoders."""
+    from robot_rewards.paths import resolve
+    from robot_rewards.policy.checkpoint import load_policy
+
+    ck = load_policy(resolve(path), primitive=primitive)
+    pc = ck.policy.config
+    if pc.goal_encoder != "vocab":
+        raise RewardInputError(f"{path}: only policies with goal_encoder=vocab can initialise a scorer")
+    config = replace(base, use_rgb=pc.use_rgb, point_channels=list(pc.point_channels),
+                     attention_heads=pc.attention_heads, obs_dim=pc.obs_dim, goal_dim=pc.goal_dim,
+                     token_dim=pc.token_dim, max_goal_tokens=pc.max_goal_tokens, word_attention=pc.word_attention)
+    return {"config": config, "vocab": list(ck.policy.vocab),
+            "goal_encoder": ck.policy.goal_encoder.state_dict(),
+            "point_encoder": ck.policy.point_encoder.state_dict()}
+
+
+@torch.no_grad()
+def _encode_pairs(member: ScorerNet, data: dict, batch: int = 64) -> torch.Tensor:
+    """(M, C) observation contexts of every pair under a member's (frozen) encoder."""
+    was_training = member.training
+    member.eval()
+    out = []
+    for s in range(0, len(data["ids"]), batch):
+        sl = slice(s, s + batch)
+        cols = None if data["colors"] is None else data["colors"][sl]
+        out.append(member.encode(data["points"][sl], cols, data["ids"][sl]))
+    member.train(was_training)
+    return torch.cat(out)
+
+
 def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None,
                  workspace: Workspace | None = None, vocab: Sequence[str] | None = None,
                  progress: bool = False) -> tuple[PreferenceScorer, dict]:
@@ -345,10 +378,16 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
         raise RewardInputError("no preference pairs to train on")
     train_idx, val_idx = split_pairs(pairs, cfg.val_fraction, cfg.seed)
     device = _device(cfg.device)
+    init = policy_encoder_init(cfg.init_from_policy, pairs.primitive, cfg.scorer) if cfg.init_from_policy else None
+    if init is not None:
+        cfg = replace(cfg, scorer=init["config"])
+        vocab = init["vocab"]
     vocab = list(vocab) if vocab else build_vocab(pairs.goals)
     scorer = PreferenceScorer(cfg.scorer, pairs.primitive, vocab, cfg.ensemble_size, workspace).to(device)
     data = _pair_tensors(scorer, pairs, device)
     n_pts = pairs.points.shape[1]
+    frozen = init is not None and cfg.freeze_encoder
+    contexts = None
     losses = []
     bar = None
     if progress:
@@ -361,20 +400,33 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
         with torch.random.fork_rng(devices=[]):  # each member's init depends only on its seed
             torch.manual_seed(member_seed)
             member = ScorerNet(cfg.scorer, scorer.normalizer.dim, vocab, scorer.workspace).to(device)
+        if init is not None:
+            member.goal_encoder.load_state_dict(init["goal_encoder"])
+            member.point_encoder.load_state_dict(init["point_encoder"])
+        if frozen:
+            member.goal_encoder.requires_grad_(False)
+            member.point_encoder.requires_grad_(False)
+            if contexts is None:  # every member has the same frozen encoder: encode each pair once
+                contexts = _encode_pairs(member, data)
         scorer.members[k] = member
         boot = rng.choice(train_idx, size=len(train_idx), replace=True) if cfg.bootstrap else train_idx
-        opt = torch.optim.AdamW(member.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW([q for q in member.parameters() if q.requires_grad], lr=cfg.lr,
+                                weight_decay=cfg.weight_decay)
         member.train()
         running = []
         for step in range(cfg.steps):
             b = torch.as_tensor(rng.choice(boot, size=min(cfg.batch_size, len(boot)), replace=len(boot) < cfg.batch_size),
                                 device=device)
-            pts, cols = data["points"][b], None if data["colors"] is None else data["colors"][b]
-            if cfg.train_points and cfg.train_points < n_pts:
-                sub = torch.as_tensor(rng.choice(n_pts, cfg.train_points, replace=False), device=device)
-                pts = pts[:, sub]
-                cols = None if cols is None else cols[:, sub]
-            logits = scorer.pair_logits(pts, cols, data["ids"][b], data["a"][b], data["b"][b], members=[k])[0]
+            if frozen:
+                s = member.score_context(contexts[b], torch.stack([data["a"][b], data["b"][b]], dim=1))
+                logits = s[:, 0] - s[:, 1]
+            else:
+                pts, cols = data["points"][b], None if data["colors"] is None else data["colors"][b]
+                if cfg.train_points and cfg.train_points < n_pts:
+                    sub = torch.as_tensor(rng.choice(n_pts, cfg.train_points, replace=False), device=device)
+                    pts = pts[:, sub]
+                    cols = None if cols is None else cols[:, sub]
+                logits = scorer.pair_logits(pts, cols, data["ids"][b], data["a"][b], data["b"][b], members=[k])[0]
             loss = bt_loss(logits, data["labels"][b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -390,7 +442,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
     scorer.eval()
     metrics = {"n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                "n_cant_tell": int(np.sum(~pairs.labelled)), "member_train_loss": losses,
-               "ensemble_size": scorer.k, "steps": cfg.steps, "seed": cfg.seed}
+               "ensemble_size": scorer.k, "steps": cfg.steps, "seed": cfg.seed,
+               "init_from_policy": cfg.init_from_policy, "frozen_encoder": frozen}
     if len(val_idx):
         val = evaluate_pairs(scorer, pairs.subset(val_idx))
         metrics.update({f"val_{key}": v for key, v in val.items()})

@@ -52,7 +52,9 @@ class ScorerNet(nn.Module):
         self.config = config
         self.goal_encoder = VocabGoalEncoder(vocab, config.token_dim, config.max_goal_tokens, config.goal_dim)
         self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
-                                          config.attention_heads, config.use_rgb, workspace or Workspace())
+                                          config.attention_heads, config.use_rgb, workspace or Workspace(),
+                                          config.token_dim if config.word_attention else 0,
+                                          config.max_goal_tokens)
         dims = [config.obs_dim + config.goal_dim + action_dim] + [config.hidden] * config.layers
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -63,7 +65,10 @@ class ScorerNet(nn.Module):
     def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goal_ids: torch.Tensor) -> torch.Tensor:
         """(B, obs_dim + goal_dim) context of B observations."""
         g = self.goal_encoder(goal_ids)
-        return torch.cat([self.point_encoder(points, colors, g), g], dim=-1)
+        tokens = mask = None
+        if self.point_encoder.max_tokens:
+            tokens, mask = self.goal_encoder.token_features(goal_ids)
+        return torch.cat([self.point_encoder(points, colors, g, tokens, mask), g], dim=-1)
 
     def score_context(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Scores (B, N) of N normalised candidates (B, N, F) under contexts (B, C)."""

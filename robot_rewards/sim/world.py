@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pybullet as p
@@ -21,6 +22,17 @@ from robot_rewards.sim.panda import ExecutionResult, Panda
 
 TABLE_HEIGHT = 0.625  # pybullet_data table.urdf top surface (its AABB adds a 1 mm margin); top = z 0
 OBJECT_FRICTION = 1.0  # friction multiplies between bodies: 1.0 on fingers and objects holds reliably
+
+
+@dataclass(frozen=True, eq=False)
+class WorldSnapshot:
+    """A saved physics state of one World (see `World.snapshot`)."""
+
+    state_id: int
+    sim_time: float
+    ticks: int
+    arm_target: np.ndarray
+    gripper_target: float
 
 
 class World:
@@ -100,6 +112,23 @@ class World:
                 for b in self.objects.values()
             ):
                 return
+
+    # -- what-if rollouts -------------------------------------------------------------------
+    def snapshot(self) -> "WorldSnapshot":
+        """Save the physics state (bodies, contacts) and the controller targets, so a primitive
+        can be tried and undone: `restore(snap)` puts everything back, `discard(snap)` frees it."""
+        return WorldSnapshot(p.saveState(physicsClientId=self.client), self.sim_time, self.ticks,
+                             self.panda._arm_target.copy(), self.panda._gripper_target)
+
+    def restore(self, snap: "WorldSnapshot") -> None:
+        p.restoreState(stateId=snap.state_id, physicsClientId=self.client)
+        self.sim_time, self.ticks = snap.sim_time, snap.ticks
+        self.panda._arm_target = snap.arm_target.copy()
+        self.panda._gripper_target = snap.gripper_target
+        self.panda._command()
+
+    def discard(self, snap: "WorldSnapshot") -> None:
+        p.removeState(snap.state_id, physicsClientId=self.client)
 
     # -- objects -------------------------------------------------------------------------
     def _register(self, name: str, body: int) -> int:

@@ -1,0 +1,74 @@
+"""`robot-rewards bag export` and `robot-rewards bag replay`: rosbag2 without ROS (rosbags)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from robot_rewards.paths import resolve
+from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
+
+
+def bag_export(cfg: BagExportConfig) -> dict:
+    """Write one sim episode (from an episode file, or recorded now) as a rosbag2."""
+    from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
+
+    if cfg.frame_period <= 0:
+        raise ValueError(f"frame_period must be positive, got {cfg.frame_period}")
+    if cfg.episodes:
+        episode = episode_from_file(str(resolve(cfg.episodes)), cfg.episode, cfg.camera, cfg.frame_period)
+        source = f"{cfg.episodes} episode {cfg.episode}"
+    else:
+        episode = record_episode(cfg)
+        source = f"expert on {cfg.task}, seed {cfg.seed}"
+    out = Path(cfg.out) if cfg.out else Path(cfg.output_dir) / "episode_bag"
+    counts = export_episode(episode, out, cfg)
+    print(f"\nbag {out} ({cfg.storage}) from {source}: '{episode.goal}', {len(episode.times)} frames, "
+          f"{len(episode.actions)} steps")
+    print(format_table(["topic", "messages"], sorted(counts.items())))
+    metrics = {"command": "bag-export", "config": asdict(cfg), "bag": str(out), "source": source,
+               "goal": episode.goal, "frames": len(episode.times), "steps": len(episode.actions), "topics": counts}
+    write_metrics(cfg.output_dir, metrics)
+    return metrics
+
+
+def bag_replay(cfg: BagReplayConfig) -> dict:
+    """Perception + reward models over a bag: rewards.csv (+ decisions.csv), rewards.png, metrics.json."""
+    from robot_rewards.ros.bag_replay import plot_rewards, replay, reward_summary, write_csv
+    from robot_rewards.ros.plugins import build_state_reward
+
+    bag = resolve(cfg.bag)
+    if not bag.exists():
+        raise FileNotFoundError(f"bag not found: {cfg.bag}")
+    state_rewards = {name: build_state_reward(spec, cfg.device) for name, spec in cfg.state_rewards.items()}
+    scorers = {}
+    if cfg.scorers:
+        from robot_rewards.rewards.preference import _device
+        from robot_rewards.rewards.preference_io import load_scorer
+
+        scorers = {name: load_scorer(resolve(path), device=_device(cfg.device)) for name, path in cfg.scorers.items()}
+    if not state_rewards and not scorers:
+        print("bag replay: no reward models configured (state_rewards=..., scorers=...): "
+              "only perception statistics are written")
+    result = replay(cfg.__class__(**{**asdict(cfg), "bag": str(bag)}), state_rewards, scorers)
+    out = Path(cfg.output_dir)
+    columns = ["frame", "stamp_ns", "time_s", "n_points", "padded", *result.reward_columns]
+    files = {"rewards_csv": str(write_csv(out / "rewards.csv", result.rows, columns))}
+    if result.decisions:
+        files["decisions_csv"] = str(write_csv(out / "decisions.csv", result.decisions, list(result.decisions[0])))
+    if cfg.plot and result.rows:
+        files["plot"] = str(plot_rewards(out / "rewards.png", result))
+    summary = reward_summary(result)
+    print(f"\nreplayed {bag}: {len(result.rows)} frames perceived, goal '{result.goal}'")
+    if summary:
+        print(format_table(["reward", "frames", "min", "mean", "max", "last"],
+                           [(k, v["frames"], v.get("min"), v.get("mean"), v.get("max"), v.get("last"))
+                            for k, v in summary.items()]))
+    if result.dropped:
+        print(format_table(["dropped / failed", "count"], sorted(result.dropped.items())))
+    metrics = {"command": "bag-replay", "config": asdict(cfg), "bag": str(bag), "goal": result.goal,
+               "frames": len(result.rows), "rewards": summary, "decisions": len(result.decisions),
+               "dropped": result.dropped, "messages": dict(result.messages), "files": files}
+    write_metrics(out, metrics)
+    return metrics

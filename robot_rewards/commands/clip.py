@@ -1,0 +1,50 @@
+"""`train-clip` and `eval-clip`: domain-adapted CLIP goal rewards (VLM-RM)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from robot_rewards.rewards.clip_config import EvalClipConfig, TrainClipConfig
+from robot_rewards.reporting import format_table, write_metrics
+
+
+def train_clip(cfg: TrainClipConfig) -> dict:
+    """Train a CLIP on captioned sim frames (see robot_rewards/rewards/clip_train.py)."""
+    from robot_rewards.rewards.clip_train import train_clip as _train
+
+    return _train(cfg)
+
+
+def eval_clip(cfg: EvalClipConfig) -> dict:
+    """place_block ROC AUC and align_rope Spearman of a CLIP reward on held-out frames."""
+    import time
+
+    import torch
+
+    from robot_rewards.rewards.clip_data import frames_for
+    from robot_rewards.rewards.clip_eval import evaluate_reward
+    from robot_rewards.rewards.clip_reward import ClipReward
+
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    if not cfg.alphas:
+        raise ValueError("alphas is empty: give at least one VLM-RM alpha")
+    frames = frames_for(cfg.data or Path(cfg.output_dir) / "clip_frames_eval.h5", cfg.generate)
+    reward = ClipReward.from_config(cfg.reward)
+    t0 = time.perf_counter()
+    result = evaluate_reward(reward, frames, cfg.alphas)
+    seconds = time.perf_counter() - t0
+    params = sum(p.numel() for p in reward.model.parameters())
+    print(f"\nCLIP reward {reward.loaded.source}: {params / 1e6:.2f} M parameters, {len(frames)} held-out frames "
+          f"(seeds from {cfg.generate.seed}), {len(frames) / seconds:.1f} frames/s")
+    rows = [[a, m.get("place_block_auc_all"), m.get("place_block_auc_arranged"), m.get("place_block_auc_episode"),
+             m.get("align_rope_spearman_all"), m.get("align_rope_spearman_straightness_all")]
+            for a, m in result.items()]
+    print(format_table(["alpha", "place AUC", "AUC arranged", "AUC episodes", "rope Spearman", "vs straightness"],
+                       [[("-" if v is None else v) for v in r] for r in rows]))
+    metrics = {"command": "eval-clip", "config": asdict(cfg), "model": reward.loaded.source, "parameters": params,
+               "frames": len(frames), "frames_per_s": len(frames) / seconds,
+               "by_alpha": {str(a): m for a, m in result.items()}}
+    print(f"metrics: {write_metrics(cfg.output_dir, metrics)}")
+    return metrics

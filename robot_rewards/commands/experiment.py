@@ -1,0 +1,222 @@
+"""`robot-rewards experiment`: does reward-guided selection beat the policy alone?
+
+Per task, with the shipped policy and N candidates per decision:
+1. a scripted teacher (B-Pref "mistake", eps 0.1) labels at most `labels` candidate pairs on
+   training scenes, through the preference store; clean oracle labels on other scenes are
+   kept aside to measure scorer accuracy;
+2. the scorer ensemble is trained from the store;
+3. every condition runs on the same held-out scenes with the same candidates:
+   (a) first sample, (b) random of N, (c) scorer mean, (d) scorer WCO / UWO,
+   (e) keypoint reward, (f) oracle (true outcome of each candidate, by what-if rollouts);
+4. a learning curve: scorer accuracy and best-of-N success vs number of labels.
+Writes table.md, metrics.json, plots and the store under `output_dir`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robot_rewards.paths import resolve
+from robot_rewards.preferences.collect import collect_teacher_labels
+from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
+from robot_rewards.preferences.loop import (first_sample, oracle_selector, random_sample, run_episodes,
+                                            scorer_selector)
+from robot_rewards.preferences.store import PreferenceStore
+from robot_rewards.preferences.teachers import teacher_preset
+from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.rewards.config import TrainScorerConfig
+from robot_rewards.rewards.keypoints import KeypointScorer, SimKeypointSource
+from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
+from robot_rewards.rewards.preference_io import save_scorer
+from robot_rewards.selection.feasibility import FeasibilityChecker
+from robot_rewards.sim.env import TabletopEnv
+
+log = logging.getLogger(__name__)
+
+LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer": "(c) scorer, mean",
+          "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
+          "keypoint": "(e) keypoint reward", "oracle": "(f) oracle best-of-N"}
+
+
+def shipped_policy(task: str) -> str:
+    return f"checkpoints/policy_{task}.json"
+
+
+def experiment(cfg: ExperimentConfig) -> dict:
+    """Run the headline experiment for every task in `cfg.tasks` (see the module docstring)."""
+    from robot_rewards.policy.checkpoint import load_policy
+
+    bad = [c for c in cfg.conditions if c not in CONDITIONS]
+    if bad:
+        raise ValueError(f"unknown conditions {bad}; known: {list(CONDITIONS)}")
+    if cfg.episodes < 1 or cfg.labels < 1 or cfg.n_candidates < 2:
+        raise ValueError("episodes and labels must be >= 1 and n_candidates >= 2")
+    torch.set_num_threads(max(1, int(cfg.torch_threads)))
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for task in cfg.tasks:
+        ck = load_policy(resolve(cfg.policies.get(task, shipped_policy(task))), task=task)
+        results[task] = _run_task(cfg, task, ck, out, _scorer_config(cfg, ck))
+        _write_report(cfg, results, out)
+    metrics = {"command": "experiment", "n_candidates": cfg.n_candidates, "episodes": cfg.episodes,
+               "labels": cfg.labels, "teacher": cfg.teacher, "tasks": results}
+    print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
+    return metrics
+
+
+def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
+    sc = replace(cfg.scorer, seed=cfg.seed)
+    if cfg.scorer_from_policy and not sc.init_from_policy:
+        sc = replace(sc, init_from_policy=str(ck.path))
+    return sc
+
+
+def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: TrainScorerConfig) -> dict:
+    policy = ck.policy.eval()
+    res: dict = {"policy": str(ck.path)}
+    # held-out labels live in their own store, so nothing from them can leak into training
+    with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, PreferenceStore(out / "preferences") as store, \
+            PreferenceStore(out / "heldout") as heldout_store, FeasibilityChecker(env.workspace) as checker:
+        # 1. labels: noisy teacher on training scenes, clean oracle on held-out scenes
+        t0 = time.perf_counter()
+        stats = collect_teacher_labels(env, policy, store, teacher_preset(cfg.teacher, cfg.seed), cfg.labels,
+                                       cfg.n_candidates, cfg.pairs_per_query, cfg.train_seed, cfg.quality_scale,
+                                       labeller=f"teacher:{cfg.teacher}")
+        heldout = collect_teacher_labels(env, policy, heldout_store, teacher_preset("oracle", cfg.seed + 1),
+                                         cfg.heldout_labels, cfg.n_candidates, cfg.pairs_per_query,
+                                         cfg.heldout_seed, cfg.quality_scale, labeller="teacher:oracle-heldout")
+        res["labelling"] = {"train": stats.__dict__, "heldout": heldout.__dict__,
+                            "seconds": time.perf_counter() - t0}
+        train_pairs = store.pairs(task=task)
+        val_pairs = heldout_store.pairs(task=task)
+        train_pairs = train_pairs.subset(np.arange(min(cfg.labels, len(train_pairs))))
+
+        # 2. the scorer from every training label
+        t0 = time.perf_counter()
+        scorer, fit = train_scorer(train_pairs, scorer_cfg, workspace=env.workspace, progress=True)
+        ev = evaluate_pairs(scorer, val_pairs)
+        ckpt = save_scorer(out / f"scorer_{task}", scorer, training={"labels": len(train_pairs), **fit})
+        res["scorer"] = {"checkpoint": str(ckpt), "train_seconds": time.perf_counter() - t0,
+                         "heldout_accuracy": ev["accuracy"], "heldout_ece": ev["ece"], **fit}
+        print(f"{task}: scorer on {len(train_pairs)} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
+              f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
+
+        # 3. the conditions, same scenes and candidates for each
+        keypoints = KeypointScorer(SimKeypointSource(env))
+        selectors = {
+            "first": first_sample,
+            "random": random_sample(cfg.seed),
+            "scorer": scorer_selector(scorer, "mean"),
+            "scorer_wco": scorer_selector(scorer, "wco"),
+            "scorer_uwo": scorer_selector(scorer, "uwo", cfg.uwo_lambda),
+            "keypoint": scorer_selector(keypoints, "mean"),
+            "oracle": oracle_selector(cfg.quality_scale),
+        }
+        res["conditions"] = {}
+        for name in cfg.conditions:
+            ep = run_episodes(env, policy, selectors[name], cfg.episodes, cfg.eval_seed, cfg.n_candidates,
+                              checker if cfg.check_feasibility else None, desc=f"{task} {name}")
+            res["conditions"][name] = ep.summary()
+            _save_partial(out, task, res)
+
+        # 4. learning curve (accuracy on the clean held-out pairs; best-of-N success)
+        res["curve"] = []
+        for n in sorted(set(int(s) for s in cfg.curve)):
+            if n > len(train_pairs):
+                continue
+            sc, _ = train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg, workspace=env.workspace,
+                                 vocab=scorer.vocab)
+            row = {"labels": n, "accuracy": evaluate_pairs(sc, val_pairs)["accuracy"]}
+            if cfg.curve_episodes:
+                ep = run_episodes(env, policy, scorer_selector(sc, "mean"), cfg.curve_episodes, cfg.eval_seed,
+                                  cfg.n_candidates, checker if cfg.check_feasibility else None,
+                                  desc=f"{task} curve {n}")
+                row.update(ep.summary())
+            res["curve"].append(row)
+            _save_partial(out, task, res)
+    return res
+
+
+def _save_partial(out: Path, task: str, res: dict) -> None:
+    """What is measured so far (a long run that is stopped keeps its finished conditions)."""
+    write_metrics(out / f"partial_{task}", res)
+
+
+def _write_report(cfg: ExperimentConfig, results: dict, out: Path) -> None:
+    lines = [f"N = {cfg.n_candidates} candidates per decision, {cfg.episodes} held-out episodes per task "
+             f"(seeds from {cfg.eval_seed}); scorer trained on <= {cfg.labels} labels from the "
+             f"'{cfg.teacher}' teacher.", ""]
+    for task, res in results.items():
+        rows = []
+        for name, r in res.get("conditions", {}).items():
+            lo, hi = r["success_ci95"]
+            q_lo, q_hi = r["quality_ci95"]
+            rows.append([LABELS[name], f"{100 * r['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
+                         f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
+                         f"{r['steps_mean']:.2f}", r["stopped"]])
+        table = format_table(["condition", "success [95% CI]", "quality mm [95% CI]", "steps", "stopped"], rows)
+        sc = res.get("scorer", {})
+        print(f"\n{task}\n{table}")
+        lines += [f"## {task}", "", f"scorer held-out accuracy {100 * sc.get('heldout_accuracy', float('nan')):.1f}%",
+                  "", "```", table, "```", ""]
+        if res.get("curve"):
+            curve = format_table(["labels", "accuracy", "success"],
+                                 [[c["labels"], f"{100 * c['accuracy']:.1f}%",
+                                   f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-"]
+                                  for c in res["curve"]])
+            print(curve)
+            lines += ["```", curve, "```", ""]
+    (out / "table.md").write_text("\n".join(lines))
+    _plot(results, out)
+
+
+def _plot(results: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in results if results[t].get("conditions")]
+    if not tasks:
+        return
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5.5 * len(tasks), 7), squeeze=False)
+    for j, task in enumerate(tasks):
+        conds = results[task]["conditions"]
+        names = list(conds)
+        x = np.arange(len(names))
+        sr = np.array([conds[n]["success_rate"] for n in names]) * 100
+        ci = np.array([conds[n]["success_ci95"] for n in names]).T * 100
+        axes[0, j].bar(x, sr, yerr=[sr - ci[0], ci[1] - sr], capsize=3, color="tab:blue")
+        axes[0, j].set_title(f"{task}: success (%)")
+        q = np.array([conds[n]["quality_mean"] for n in names]) * 1000
+        qci = np.array([conds[n]["quality_ci95"] for n in names]).T * 1000
+        axes[1, j].bar(x, q, yerr=[q - qci[0], qci[1] - q], capsize=3, color="tab:orange")
+        axes[1, j].set_title(f"{task}: final error (mm, lower is better)")
+        for ax in axes[:, j]:
+            ax.set_xticks(x, names, rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(out / "conditions.png", dpi=110)
+    plt.close(fig)
+    curves = {t: results[t]["curve"] for t in results if results[t].get("curve")}
+    if curves:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+        for task, rows in curves.items():
+            n = [r["labels"] for r in rows]
+            ax[0].plot(n, [100 * r["accuracy"] for r in rows], "o-", label=task)
+            if all("success_rate" in r for r in rows):
+                ax[1].plot(n, [100 * r["success_rate"] for r in rows], "o-", label=task)
+        ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", xscale="log")
+        ax[1].set(xlabel="labels", ylabel="best-of-N success (%)", xscale="log")
+        for a in ax:
+            a.legend()
+            a.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "learning_curve.png", dpi=110)
+        plt.close(fig)

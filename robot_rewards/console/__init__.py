@@ -1,0 +1,14 @@
+"""Teleop + labelling console (`robot-rewards console`).
+
+- `config`: `ConsoleConfig`, the command's structured config.
+- `ranking_session`: `RankingSession`, the input state machine (keys -> events), no I/O.
+- `overlay`: `draw_candidates`, candidates drawn and numbered on the camera image.
+- `backend`: `RobotBackend` (observe, execute, home, jog, pixel -> 3D) and `SimBackend`.
+- `app`: `run_console`, the loop (prefetching the next query while the operator answers).
+
+Only `config` is imported here, so `robot-rewards --help` stays fast.
+"""
+
+from robot_rewards.console.config import ConsoleConfig
+
+__all__ = ["ConsoleConfig"]

@@ -1,0 +1,701 @@
+"""`robot-rewards console`: label (and teleoperate) the policy's candidates, one query at a time.
+
+Per query: observe -> the policy samples N candidates -> (a preference scorer scores them) ->
+the overlay is rendered -> `<output_dir>/current.png` is replaced atomically (and an OpenCV
+window shows it where a display exists) -> the terminal prints the candidates, their scores,
+progress and the prompt -> answers go to the preference store the moment they are given.
+
+The next query is prepared in a background thread while the operator answers (policy
+sampling, scoring, rendering, PNG encoding), so after an answer only a file rename and a few
+lines of text stand between the operator and the next query. In the sim without
+`execute_after_label` each query is a fresh scene, prepared in a second PyBullet world so the
+operator can still teleoperate in the scene on screen. With `execute_after_label` the next
+scene depends on the answer (the chosen candidate is executed first), so nothing can be
+prepared ahead; that latency includes the arm's motion and is reported separately.
+
+Input is line based (one key, a few rank digits, or one teleop command per line), so the
+console works over SSH and in a pseudo-terminal; in the OpenCV window single keys work too and
+two clicks give the pixels of a demonstration.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from robot_rewards.console import overlay
+from robot_rewards.console.backend import BackendError, RobotBackend, make_backend, pixel_to_point
+from robot_rewards.console.config import ConsoleConfig
+from robot_rewards.console.ranking_session import (
+    Demonstrate,
+    Execute,
+    Home,
+    Jog,
+    PairAnswer,
+    Quit,
+    RankAnswer,
+    RankingSession,
+    Skip,
+    UndoStored,
+)
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.observation import CameraFrame, Observation
+from robot_rewards.core.primitives import Primitive
+from robot_rewards.rewards.base import ScoreSet
+
+IMAGE_NAME = "current.png"
+WINDOW_NAME = "robot-rewards console"
+
+
+@dataclass(eq=False)
+class PreparedQuery:
+    """A query ready to show: observation, candidates, scores and the rendered overlay.
+
+    scene_version: the backend's scene version when observed (a different one now means the
+    scene changed and the query must not be executed); query_id: set once stored.
+    """
+
+    index: int
+    backend: RobotBackend
+    scene_version: int
+    episode_seed: int | None
+    decision: int
+    obs: Observation
+    frame: CameraFrame
+    candidates: Candidates
+    scores: ScoreSet | None
+    pair: tuple[int, int] | None
+    image: np.ndarray
+    png: bytes
+    scale: float
+    build_s: float
+    query_id: int | None = None
+    shown_at: float | None = None
+    demo: np.ndarray | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.backend.scene_version != self.scene_version
+
+
+def demonstration_params(primitive: str, first: np.ndarray, second: np.ndarray, yaw: float,
+                         grasp_depth: float, place_height: float) -> np.ndarray:
+    """Primitive parameters from two clicked surface points (base frame, table top at z = 0).
+
+    pick_place: grasp `grasp_depth` below the clicked top of the object (at least half way
+    up it, for thin objects), release `place_height` above the clicked target surface.
+    push: start and end `place_height` above the clicked table points.
+    """
+    a, b = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    if primitive == "pick_place":
+        pick = np.array([a[0], a[1], max(a[2] - grasp_depth, a[2] / 2.0)])
+        return np.r_[pick, b + [0.0, 0.0, place_height], yaw]
+    if primitive == "push":
+        return np.r_[a + [0.0, 0.0, place_height], b + [0.0, 0.0, place_height]]
+    raise ValueError(f"no demonstration by clicks for primitive '{primitive}'")
+
+
+class _Window:
+    """The optional OpenCV window: shows the overlay, turns keys into input, records clicks."""
+
+    def __init__(self):
+        import cv2
+
+        self.cv2 = cv2
+        cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_AUTOSIZE)
+        cv2.setMouseCallback(WINDOW_NAME, self._on_mouse)
+        self.scale = 1.0
+        self.clicks: list[tuple[float, float]] = []  # camera pixels
+        self.new_clicks: list[tuple[float, float]] = []
+
+    @staticmethod
+    def open(mode: str) -> "_Window | None":
+        """A window for window=on, or for auto where a display exists; None otherwise."""
+        if mode == "off":
+            return None
+        has_display = sys.platform in ("darwin", "win32") or bool(
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if mode == "auto" and not has_display:
+            return None
+        try:
+            return _Window()
+        except Exception as exc:  # cv2.error: no GUI backend (opencv-python-headless)
+            if mode == "on":
+                raise ValueError(f"window=on but OpenCV cannot open a window ({' '.join(str(exc).split())}); "
+                                 "install opencv-python "
+                                 "(not -headless) and run with a display, or use window=off") from None
+            return None
+
+    def _on_mouse(self, event, x, y, flags, param) -> None:
+        if event == self.cv2.EVENT_LBUTTONDOWN:
+            uv = tuple(float(c) for c in overlay.from_display((x, y), self.scale))
+            self.clicks = (self.clicks + [uv])[-2:]
+            self.new_clicks.append(uv)
+
+    def show(self, rgb: np.ndarray, scale: float) -> None:
+        self.scale = scale
+        self.cv2.imshow(WINDOW_NAME, self.cv2.cvtColor(rgb, self.cv2.COLOR_RGB2BGR))
+        self.cv2.waitKey(1)
+
+    def poll(self, wait_ms: int) -> str | None:
+        """A key typed in the window as an input line (Enter -> ""), or None."""
+        key = self.cv2.waitKey(wait_ms)
+        if key < 0:
+            return None
+        key &= 0xFF
+        if key in (10, 13):
+            return ""
+        if key == 27:  # Esc: same as q
+            return "q"
+        return chr(key) if 32 <= key < 127 else None
+
+    def close(self) -> None:
+        try:
+            self.cv2.destroyWindow(WINDOW_NAME)
+            self.cv2.waitKey(1)
+        except Exception:
+            pass
+
+
+class _LineReader:
+    """Reads input lines in a thread (so the window stays responsive) with their arrival times."""
+
+    def __init__(self, stream: TextIO):
+        self.lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True, name="console-input")
+        self._thread.start()
+
+    def _run(self, stream: TextIO) -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                self.lines.put((time.perf_counter(), line.rstrip("\r\n")))
+        except (OSError, ValueError):  # the terminal went away
+            pass
+        self.lines.put((time.perf_counter(), None))
+
+    def get(self, timeout: float | None) -> tuple[float, str | None] | None:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class Console:
+    """One labelling session: the loop of `run_console` and the state it keeps."""
+
+    def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[RobotBackend], store,
+                 output: TextIO, out_dir: Path, window: _Window | None):
+        self.cfg, self.policy, self.scorer, self.backends, self.store = cfg, policy, scorer, backends, store
+        self.output, self.out_dir, self.window = output, out_dir, window
+        self.labeller = cfg.labeller_name()
+        self.primitive = policy.primitive
+        self.fresh_scenes = backends[0].can_reset and not cfg.execute_after_label
+        self.session = RankingSession(cfg.mode, cfg.jog_max_cm)
+        self.session_id = store.start_session(self.labeller, cfg.task, cfg.mode, meta={
+            "backend": cfg.backend, "checkpoint": cfg.checkpoint_path(), "scorer": cfg.scorer,
+            "n_candidates": cfg.n_candidates, "seed": cfg.seed, "execute_after_label": cfg.execute_after_label})
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-prefetch")
+        self.future: Future | None = None
+        self.pending: collections.deque[PreparedQuery] = collections.deque()  # re-queued after an undo
+        self.history: list[PreparedQuery] = []  # answered queries, newest last (for undo)
+        self.current: PreparedQuery | None = None
+        self.next_index = 0
+        self._slot_lock = threading.Lock()  # the prefetch thread and 'x' may both plan a query
+        self._episode_seed: int | None = None
+        self._next_episode = cfg.seed
+        self._decision = 0
+        self.counts = collections.Counter()
+        self.latency: list[float] = []  # answer -> next query shown, no arm motion in between
+        self.latency_motion: list[float] = []  # the same where the answer made the arm move first
+        self.ready: list[bool] = []  # whether the next query was prepared when the answer came
+        self.build_s: list[float] = []
+        self._shown_t = 0.0
+
+    # -- preparing queries ---------------------------------------------------------------------
+    def _slot(self, k: int, replacing: PreparedQuery | None) -> tuple[RobotBackend, int | None, int | None, int]:
+        """(backend, reset seed or None, episode seed, decision) of query k."""
+        if self.fresh_scenes:
+            if replacing is not None:  # same scene after a teleop execution: no reset
+                return replacing.backend, None, replacing.episode_seed, replacing.decision + 1
+            seed = self.cfg.seed + k
+            return self.backends[k % len(self.backends)], seed, seed, 0
+        backend, reset = self.backends[0], None
+        with self._slot_lock:
+            if self._episode_seed is None or backend.episode_done():
+                if backend.can_reset:
+                    reset = self._next_episode
+                    self._next_episode += 1
+                self._episode_seed, self._decision = reset, 0
+            decision = self._decision
+            self._decision += 1
+            return backend, reset, self._episode_seed, decision
+
+    def _build(self, k: int, replacing: PreparedQuery | None = None) -> PreparedQuery:
+        """Observe, sample, score and render query k (runs in the prefetch thread too)."""
+        t0 = time.perf_counter()
+        backend, reset, episode_seed, decision = self._slot(k, replacing)
+        with backend.lock:  # observe + version as one step
+            if reset is not None:
+                backend.reset(reset)
+            version = backend.scene_version
+            obs = backend.observe()
+        name = self.cfg.camera or next(iter(obs.frames))
+        if name not in obs.frames:
+            raise ValueError(f"camera '{name}' is not observed; cameras: {sorted(obs.frames)}")
+        frame = obs.frames[name]
+        base = episode_seed if episode_seed is not None else self.cfg.seed
+        cands = self.policy.sample(obs, self.cfg.n_candidates, seed=base * 100 + decision)
+        scores = self.scorer.score(obs, cands) if self.scorer is not None else None
+        pair = None
+        if self.cfg.mode == "pairwise":
+            from robot_rewards.preferences.query_selection import select_pairs
+
+            pair = tuple(int(i) for i in select_pairs(len(cands), 1, self.cfg.pair_selection, scores,
+                                                      rng=[self.cfg.seed, k, decision, 5501])[0])
+        scale = overlay.display_scale(frame.camera.intrinsics.width, self.cfg.display_width)
+        image = self._render(frame, cands, pair, {}, scale, obs.goal)
+        q = PreparedQuery(k, backend, version, episode_seed, decision, obs, frame, cands, scores, pair, image,
+                          _png(image), scale, 0.0)
+        q.build_s = time.perf_counter() - t0
+        return q
+
+    def _render(self, frame, cands, pair, highlight, scale, goal) -> np.ndarray:
+        if pair is not None:
+            labels = [str(i + 1) for i in range(len(cands))]
+            labels[pair[0]], labels[pair[1]] = f"A ({pair[0] + 1})", f"B ({pair[1] + 1})"
+            return overlay.draw_candidates(frame.rgb, frame.camera, cands, labels, show=pair, scale=scale,
+                                           title=f"A or B? {goal}")
+        return overlay.draw_candidates(frame.rgb, frame.camera, cands, highlight=highlight, scale=scale,
+                                       title=goal)
+
+    def _needed(self) -> int:
+        """Queries still to show after the current one."""
+        return self.cfg.queries - self.counts["done"] - 1 - len(self.pending)
+
+    def _prefetch(self) -> None:
+        """Start preparing the next new query in the background, where that is safe."""
+        if not self.cfg.prefetch or self.future is not None or self._needed() <= 0:
+            return
+        if self.cfg.execute_after_label or (self.fresh_scenes and len(self.backends) < 2):
+            return  # the next scene depends on the answer, or would replace the one on screen
+        k, self.next_index = self.next_index, self.next_index + 1
+        self.future = self.executor.submit(self._build, k)
+
+    def _take_next(self) -> tuple[PreparedQuery, bool]:
+        """The next query to show and whether it was ready without waiting."""
+        if self.pending:
+            return self.pending.popleft(), True
+        if self.future is not None:
+            future, self.future = self.future, None
+            ready = future.done()
+            q = future.result()
+            if q.stale and not self.fresh_scenes:  # the scene moved under it: observe again
+                q = self._build(q.index)
+            return q, ready
+        k, self.next_index = self.next_index, self.next_index + 1
+        return self._build(k), False
+
+    # -- showing -------------------------------------------------------------------------------
+    def _publish(self, image: np.ndarray | None, png: bytes | None, scale: float) -> None:
+        if png is not None:
+            path = self.out_dir / IMAGE_NAME
+            tmp = path.with_name(f".{IMAGE_NAME}.tmp")
+            tmp.write_bytes(png)
+            os.replace(tmp, path)  # viewers never see a half-written image
+        if self.window is not None and image is not None:
+            self.window.show(image, scale)
+
+    def _show(self, q: PreparedQuery) -> float:
+        """Put q on screen (image, window, terminal); returns the time it was shown, then
+        stores it and starts preparing the one after."""
+        self.current = q
+        self.session.new_query(len(q.candidates), q.pair, (q.frame.camera.intrinsics.width,
+                                                           q.frame.camera.intrinsics.height))
+        self._publish(q.image, q.png, q.scale)
+        self._say(self._describe(q), prompt=True)
+        t_shown = self._shown_t = time.perf_counter()
+        q.shown_at = time.time()
+        if q.query_id is None:
+            meta = {"index": q.index, "episode_seed": q.episode_seed, "decision": q.decision,
+                    "backend": self.cfg.backend, "camera": q.frame.camera.name,
+                    "checkpoint": self.cfg.checkpoint_path(), "pair": list(q.pair) if q.pair else None}
+            q.query_id = self.store.add_query(
+                self.session_id, self.cfg.task, q.obs.goal, q.candidates, q.obs.points, q.obs.colors,
+                image=q.frame.rgb, scores=None if q.scores is None else q.scores.members, meta=meta)
+            self.counts["shown"] += 1
+            self.build_s.append(q.build_s)
+        self.store.mark_shown(q.query_id, q.shown_at)
+        self._prefetch()
+        return t_shown
+
+    def _describe(self, q: PreparedQuery) -> str:
+        labels = self.store.label_count(self.cfg.task)
+        head = (f"\n{'=' * 72}\nquery {self.counts['done'] + 1}/{self.cfg.queries}, {labels} labels "
+                f"({self.counts['answers']} answers this session) | {self.cfg.task} | {self.cfg.backend}"
+                + (f" episode {q.episode_seed}, decision {q.decision + 1}" if q.episode_seed is not None else ""))
+        lines = [head, f"goal: {q.obs.goal}", f"image: {self.out_dir / IMAGE_NAME}"]
+        spec = q.candidates.primitive(0).spec
+        shown = q.pair if q.pair is not None else range(len(q.candidates))
+        best = int(np.argmax(q.scores.mean)) if q.scores is not None else None
+        for i in shown:
+            prim = q.candidates.primitive(i)
+            tag = f"{'AB'[q.pair.index(i)]} " if q.pair is not None else ""
+            pts = " -> ".join(f"{p} ({', '.join(f'{c:.3f}' for c in prim[p])})" for p in spec.points)
+            extra = "".join(f"  {a} {np.degrees(prim[a]):+.0f}deg" for a in spec.angles)
+            score = ""
+            if q.scores is not None:
+                score = f"  score {q.scores.mean[i]:+.3f} +- {q.scores.std[i]:.3f}" + ("  (top)" if i == best else "")
+            flag = "  [clipped]" if q.candidates.clipped[i] else ""
+            lines.append(f"  {tag}{i + 1:>2}  {pts}{extra}{score}{flag}")
+        return "\n".join(lines)
+
+    def _say(self, text: str, prompt: bool = False) -> None:
+        if text:
+            self.output.write(text + "\n")
+        if prompt:
+            self.output.write(self.session.prompt() + "\n> ")
+        self.output.flush()
+
+    # -- acting on input -------------------------------------------------------------------------
+    def run(self, input_stream: TextIO) -> None:
+        """The query loop; returns when enough queries are done, on 'q', or at end of input."""
+        reader = _LineReader(input_stream)
+        first, _ = self._take_next()
+        self._show(first)
+        while self.counts["done"] < self.cfg.queries:
+            arrived, line = self._read(reader)
+            if line is None:
+                self._say("end of input: quitting (answers are stored)")
+                return
+            # Typed-ahead input counts from when its query appeared, not from when it was read.
+            t_in = max(arrived, self._shown_t)
+            picks = list(self.session.picks)
+            step = self.session.feed(line)
+            if step.message:
+                self._say(step.message)
+            advance, motion, shown = False, False, self._shown_t
+            for event in step.events:
+                if isinstance(event, Quit):
+                    self._say("quitting (answers are stored)")
+                    return
+                done, moved = self._handle(event)
+                advance, motion = advance or done, motion or moved
+            if advance:
+                self.counts["done"] += 1
+                if self.counts["done"] >= self.cfg.queries:
+                    return
+                q, ready = self._take_next()
+                t_shown = self._show(q)
+                (self.latency_motion if motion else self.latency).append(t_shown - t_in)
+                if not motion:
+                    self.ready.append(ready)
+            elif self._shown_t == shown:  # nothing new on screen: prompt again
+                if self.session.picks != picks:
+                    self._refresh_window()
+                self._say("", prompt=True)
+
+    def _refresh_window(self) -> None:
+        """Rank mode: redraw the window with the picks so far highlighted (current.png keeps
+        the plain overlay; encoding it again would cost more than the answer)."""
+        q = self.current
+        if self.window is None or q.pair is not None:
+            return
+        marks = {i: f"#{k + 1}" for k, i in enumerate(self.session.picks)}
+        self._publish(self._render(q.frame, q.candidates, None, marks, q.scale, q.obs.goal), None, q.scale)
+
+    def _read(self, reader: _LineReader) -> tuple[float, str | None]:
+        while True:
+            got = reader.get(None if self.window is None else 0.0)
+            if got is not None:
+                return got
+            key = self.window.poll(20)
+            for u, v in self.window.new_clicks:
+                self._say(f"click at pixel ({u:.0f}, {v:.0f})")
+            self.window.new_clicks.clear()
+            if key is not None:
+                self._say(key)
+                return time.perf_counter(), key
+
+    def _handle(self, event) -> tuple[bool, bool]:
+        """Carry out one event; returns (the query is finished, the arm moved for it)."""
+        from robot_rewards.preferences.errors import PreferenceStoreError
+
+        q = self.current
+        if isinstance(event, (RankAnswer, PairAnswer)):
+            try:
+                if isinstance(event, RankAnswer):
+                    self.store.add_ranking(q.query_id, list(event.order), self.labeller, event.rest_equal,
+                                           q.shown_at)
+                    what = "ranking " + (" > ".join(str(i + 1) for i in event.order) or "all equal")
+                    chosen = event.order[0] if event.order else None
+                else:
+                    self.store.add_pair(q.query_id, event.a, event.b, event.answer, self.labeller, q.shown_at)
+                    what = f"{event.answer} (A = {event.a + 1}, B = {event.b + 1})"
+                    chosen = {"a": event.a, "b": event.b}.get(event.answer)
+            except PreferenceStoreError as exc:
+                self.session.reopen()
+                self._say(f"answer NOT stored: {exc}\nanswer this query again")
+                return False, False
+            self._answered(q, what)
+            return True, self._execute_after(q, chosen)
+        try:
+            if isinstance(event, Skip):
+                self.counts["skipped"] += 1
+                self._say("skipped")
+                return True, False
+            if isinstance(event, UndoStored):
+                self._undo()
+                return False, False
+            if isinstance(event, Execute):
+                return self._execute_now(q, event), False
+            if isinstance(event, Home):
+                self._say(f"home: {q.backend.home().message}")
+            elif isinstance(event, Jog):
+                self._say(f"jog {tuple(round(100 * d, 1) for d in event.delta_m)} cm: "
+                          f"{q.backend.jog(event.delta_m).message}")
+            elif isinstance(event, Demonstrate):
+                self._demonstrate(q, event)
+        except (PreferenceStoreError, BackendError, ValueError) as exc:
+            self._say(f"error: {exc}")
+        return False, False
+
+    def _answered(self, q: PreparedQuery, what: str) -> None:
+        self.counts["answers"] += 1
+        self.history.append(q)
+        self._say(f"stored: {what}")
+
+    def _undo(self) -> None:
+        what = self.store.undo_last(self.session_id)
+        if what is None:
+            self._say("nothing to undo in this session")
+            return
+        self.counts["answers"] -= 1
+        self.counts["undone"] += 1
+        self._say(f"undid {what}")
+        if self.history:
+            prev = self.history.pop()
+            self.counts["done"] -= 1
+            self.pending.appendleft(self.current)
+            self._say("showing that query again")
+            self._show(prev)
+
+    def _primitive_for(self, q: PreparedQuery, index: int | None) -> tuple[Primitive, str]:
+        """What to execute: candidate `index`, else this query's demonstration, else the top-scored."""
+        if index is not None:
+            return q.candidates.primitive(index), f"candidate {index + 1}"
+        if q.demo is not None:
+            return Primitive(self.primitive, q.demo), "the demonstration"
+        if q.scores is not None:
+            best = int(np.argmax(q.scores.mean))
+            return q.candidates.primitive(best), f"top-scored candidate {best + 1}"
+        raise ValueError("nothing chosen and no scorer to pick the top-scored candidate: "
+                         "rank first, or say which one, e.g. 'x 3'")
+
+    def _execute_now(self, q: PreparedQuery, event: Execute) -> bool:
+        """'x': execute on the arm, then show a fresh query of the changed scene."""
+        prim, what = self._primitive_for(q, event.index)
+        with q.backend.lock:  # no prefetch may reset this scene between the check and the motion
+            if q.stale:
+                raise ValueError("the scene of this query is gone (it changed since): not executing")
+            if self.session.picks:
+                self._say("the ranking in progress is dropped: the scene is about to change")
+            self._say(f"executing {what}: {prim!r}")
+            self._say(q.backend.execute(prim).message)
+        self.counts["executions"] += 1
+        fresh = self._build(q.index, replacing=q) if self.fresh_scenes else self._build(q.index)
+        self._show(fresh)
+        return False
+
+    def _execute_after(self, q: PreparedQuery, index: int | None) -> bool:
+        """execute_after_label: run the chosen candidate (or the demonstration / top-scored one)."""
+        if not self.cfg.execute_after_label:
+            return False
+        try:
+            prim, what = self._primitive_for(q, index)
+        except ValueError:
+            prim, what = q.candidates.primitive(0), "candidate 1 (nothing preferred, no scorer)"
+        with q.backend.lock:
+            if q.stale:
+                self._say("not executing: the scene changed since this query was made")
+                return False
+            self._say(f"executing {what}...")
+            try:
+                self._say(q.backend.execute(prim).message)
+            except BackendError as exc:  # the answer is stored; carry on with the next query
+                self._say(f"error: {exc}")
+                return False
+        self.counts["executions"] += 1
+        return True
+
+    def _demonstrate(self, q: PreparedQuery, event: Demonstrate) -> None:
+        pick_uv, place_uv = event.pick_uv, event.place_uv
+        if pick_uv is None:
+            clicks = self.window.clicks if self.window is not None else []
+            if len(clicks) < 2:
+                raise ValueError("no pixels given: 'd <u1> <v1> <u2> <v2>' (camera pixels, see the ruler on the "
+                                 "image), or click pick and place in the window first")
+            pick_uv, place_uv = clicks[-2], clicks[-1]
+        a = pixel_to_point(q.frame, *pick_uv)
+        b = pixel_to_point(q.frame, *place_uv)
+        params = demonstration_params(self.primitive, a, b, event.yaw, self.cfg.demo_grasp_depth,
+                                      self.cfg.demo_place_height)
+        prim = Primitive(self.primitive, params)
+        problem = prim.check(self.policy.workspace)
+        if problem is not None:
+            raise ValueError(f"demonstration not stored: {problem}")
+        demo_id = self.store.add_demonstration(q.query_id, params, self.labeller)
+        q.demo = params
+        self.counts["demonstrations"] += 1
+        self._say(f"demonstration {demo_id} stored: {prim!r} ('x' executes it; rank, or 's' for the next query)")
+
+    # -- results -------------------------------------------------------------------------------
+    def metrics(self) -> dict:
+        return {
+            "command": "console",
+            "task": self.cfg.task,
+            "mode": self.cfg.mode,
+            "backend": self.cfg.backend,
+            "labeller": self.labeller,
+            "session_id": self.session_id,
+            "store": str(self.store.root),
+            "image": str(self.out_dir / IMAGE_NAME),
+            "queries_shown": self.counts["shown"],
+            "queries_done": self.counts["done"],
+            "answers": self.counts["answers"],
+            "skipped": self.counts["skipped"],
+            "undone": self.counts["undone"],
+            "demonstrations": self.counts["demonstrations"],
+            "executions": self.counts["executions"],
+            "labels": self.store.label_count(self.cfg.task),
+            "next_query_latency_ms": _summary(self.latency),
+            "next_query_latency_with_motion_ms": _summary(self.latency_motion),
+            "prefetch_ready_fraction": float(np.mean(self.ready)) if self.ready else None,
+            "query_build_ms": _summary(self.build_s),
+        }
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.store.end_session(self.session_id)
+        except Exception:  # the session's answers are stored already; the end time is cosmetic
+            pass
+
+
+def _summary(seconds: list[float]) -> dict:
+    if not seconds:
+        return {"n": 0, "median": None, "p95": None, "max": None}
+    ms = 1000.0 * np.asarray(seconds)
+    return {"n": int(ms.size), "median": float(np.median(ms)), "p95": float(np.percentile(ms, 95)),
+            "max": float(ms.max())}
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    # No PNG filtering: twice as fast to encode, and the file is only for looking at.
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE])
+    if not ok:
+        raise RuntimeError("could not encode the overlay as PNG")
+    return buf.tobytes()
+
+
+def _output_dir(path: str) -> Path:
+    if "${" in path:  # called directly, not through hydra: resolve the default's timestamp here
+        path = f"outputs/console/{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: TextIO | None = None) -> dict:
+    """Run a labelling session; returns the metrics also written to `<output_dir>/metrics.json`.
+
+    input_stream: lines of keys/commands (default stdin), read by a background thread (so the
+    window stays responsive and answer times are exact) until the session ends: one session
+    per stream. output: where prompts go (default stdout). Answers are in the preference store
+    at `cfg.store` as soon as they are given.
+    """
+    import torch
+
+    from robot_rewards.paths import resolve
+    from robot_rewards.policy.checkpoint import load_policy
+    from robot_rewards.preferences.store import PreferenceStore
+    from robot_rewards.reporting import format_table, write_metrics
+
+    input_stream = sys.stdin if input_stream is None else input_stream
+    output = sys.stdout if output is None else output
+    torch.set_num_threads(max(1, cfg.torch_threads))
+    out_dir = _output_dir(cfg.output_dir)
+    ck = load_policy(resolve(cfg.checkpoint_path()), task=cfg.task, device=cfg.device)
+    scorer = None
+    if cfg.scorer:
+        from robot_rewards.rewards.preference_io import load_scorer
+
+        scorer = load_scorer(resolve(cfg.scorer), primitive=ck.policy.primitive, device=cfg.device)
+    backends: list[RobotBackend] = []
+    store = console = window = None
+    try:
+        backends.append(make_backend(cfg.backend, cfg.task, cfg.sim, ck.perception, ck.policy.workspace))
+        if backends[0].can_reset and not cfg.execute_after_label and cfg.prefetch:
+            spare = backends[0].spare()  # a second world prepares the next scene
+            if spare is not None:
+                backends.append(spare)
+        store = PreferenceStore(cfg.store, create=True)
+        window = _Window.open(cfg.window)
+        console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window)
+        output.write(f"robot-rewards console: {cfg.task}, {cfg.mode} mode, {cfg.n_candidates} candidates, "
+                     f"labeller {console.labeller}, store {store.root}\n"
+                     f"window: {'on' if window else 'off'}; the image is always at {out_dir / IMAGE_NAME}\n")
+        try:
+            console.run(input_stream)
+        except KeyboardInterrupt:
+            output.write("\ninterrupted: quitting (answers are stored)\n")
+        metrics = console.metrics()
+    finally:
+        if console is not None:
+            console.close()
+        if window is not None:
+            window.close()
+        if store is not None:
+            store.close()
+        for b in backends:
+            b.close()
+    lat = metrics["next_query_latency_ms"]
+    rows = [("queries done", metrics["queries_done"]), ("answers", metrics["answers"]),
+            ("labels in store (task)", metrics["labels"]), ("demonstrations", metrics["demonstrations"]),
+            ("next query median (ms)", "-" if lat["median"] is None else round(lat["median"], 1)),
+            ("next query p95 (ms)", "-" if lat["p95"] is None else round(lat["p95"], 1))]
+    output.write("\n" + format_table(["console", "value"], rows) + "\n")
+    output.write(f"metrics: {write_metrics(out_dir, metrics)}\n")
+    output.flush()
+    return metrics
+
+
+def _command():
+    from robot_rewards.cli import Command
+
+    return Command("console", ConsoleConfig, "robot_rewards.console.app:run_console",
+                   "teleop + labelling console: rank the policy's candidates, execute, demonstrate")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m robot_rewards.console.app key=value ...` (the same as `robot-rewards console`)."""
+    from robot_rewards.cli import run
+
+    run(_command(), list(sys.argv[1:] if argv is None else argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

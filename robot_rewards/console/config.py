@@ -1,0 +1,76 @@
+"""`robot-rewards console` settings (a hydra structured config)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+
+from robot_rewards.conf.sim import SimConfig
+
+MODES = ("rank", "pairwise")
+WINDOW = ("auto", "on", "off")
+BACKENDS = ("sim", "ros")
+PAIR_SELECTION = ("uniform", "disagreement", "entropy")  # robot_rewards.preferences.query_selection
+
+
+@dataclass
+class ConsoleConfig:
+    """`robot-rewards console task=place_block mode=rank queries=20 window=off`.
+
+    In the sim without `execute_after_label`, every query is a fresh scene (episode seeds
+    seed, seed+1, ...); with it, the top-ranked candidate is executed after each answer so the
+    scene evolves, and a new episode starts when the task is done or out of steps.
+    """
+
+    task: str = "place_block"
+    checkpoint: str = ""  # policy checkpoint; "" = the shipped checkpoints/policy_<task>.json
+    scorer: str | None = None  # preference-scorer checkpoint whose scores are shown (optional)
+    store: str = "outputs/preferences"  # preference store root (SQLite)
+    labeller: str = ""  # "" = $USER
+    mode: str = "rank"  # "rank" (best remaining, DeformPAM) or "pairwise" (A/B, tie, can't tell)
+    n_candidates: int = 8
+    queries: int = 20  # stop after this many answered or skipped queries
+    seed: int = 0
+    window: str = "auto"  # OpenCV window: "auto" = only where a display exists; current.png always
+    backend: str = "sim"  # "sim" (PyBullet); "ros" once the ROS 2 robot backend exists
+    pair_selection: str = "uniform"  # pairwise mode: "uniform", or "disagreement"/"entropy" (needs scorer)
+    execute_after_label: bool = False
+    prefetch: bool = True  # prepare the next query in the background while the operator answers
+    display_width: int = 960  # the overlay is upscaled to this width for readability
+    camera: str = ""  # camera shown and used for clicks; "" = the first one
+    jog_max_cm: float = 10.0  # largest jog per command, per axis
+    demo_grasp_depth: float = 0.02  # m below the clicked surface a demonstrated pick grasps
+    demo_place_height: float = 0.03  # m above the clicked surface a demonstration releases
+    device: str = "cpu"
+    torch_threads: int = 1  # the sim and the operator share small CPUs; one thread is enough
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = "outputs/console/${now:%Y-%m-%d_%H-%M-%S}"
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got '{self.mode}'")
+        if self.window not in WINDOW:
+            raise ValueError(f"window must be one of {', '.join(WINDOW)}, got '{self.window}'")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got '{self.backend}'")
+        if self.pair_selection not in PAIR_SELECTION:
+            raise ValueError(f"pair_selection must be one of {', '.join(PAIR_SELECTION)}, "
+                             f"got '{self.pair_selection}'")
+        if self.n_candidates < 2:
+            raise ValueError(f"n_candidates must be >= 2 to compare candidates, got {self.n_candidates}")
+        if self.queries < 1:
+            raise ValueError(f"queries must be >= 1, got {self.queries}")
+
+    def checkpoint_path(self) -> str:
+        """The policy checkpoint to load (the shipped one for the task unless given)."""
+        return self.checkpoint or f"checkpoints/policy_{self.task}.json"
+
+    def labeller_name(self) -> str:
+        """Who is labelling: `labeller`, else $USER, else the login name."""
+        if self.labeller:
+            return self.labeller
+        try:
+            return os.environ.get("USER") or getpass.getuser()
+        except Exception:  # no user database entry (some containers)
+            return "operator"

@@ -1,0 +1,69 @@
+"""Structured configs of the preference loop's commands (`experiment`, `train-scorer`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+from robot_rewards.conf.sim import SimConfig
+from robot_rewards.rewards.config import TrainScorerConfig
+
+_OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+
+CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "oracle")
+
+
+def _headline_scorer() -> TrainScorerConfig:
+    # every collected label trains (the accuracy is measured on separate, clean held-out pairs)
+    return TrainScorerConfig(val_fraction=0.0)
+
+
+@dataclass
+class ExperimentConfig:
+    """`robot-rewards experiment`: the headline comparison of selection rules (see README).
+
+    Per task: collect `labels` pairwise labels from a scripted teacher on training seeds
+    (through the preference store), train the scorer ensemble, then run every condition on
+    `episodes` evaluation seeds from `eval_seed` with N = `n_candidates`.
+    """
+
+    tasks: List[str] = field(default_factory=lambda: ["place_block", "align_rope"])
+    # task -> policy checkpoint (relative to the data folder, or absolute); missing = shipped one
+    policies: Dict[str, str] = field(default_factory=dict)
+    conditions: List[str] = field(default_factory=lambda: list(CONDITIONS))
+    n_candidates: int = 8
+    episodes: int = 100
+    eval_seed: int = 100_000  # held-out scenes, as for the shipped policies' figures
+    train_seed: int = 200_000  # scenes the labels are collected on (disjoint from eval)
+    labels: int = 500
+    pairs_per_query: int = 4
+    teacher: str = "mistake"  # a B-Pref preset (teachers.teacher_preset): mistake = eps 0.1
+    quality_scale: float = 0.02  # metres of error worth one success in the true return
+    heldout_labels: int = 200  # clean (oracle) pairs on other seeds to measure scorer accuracy
+    heldout_seed: int = 300_000
+    curve: List[int] = field(default_factory=lambda: [50, 100, 200, 500])
+    curve_episodes: int = 100  # success of best-of-N per curve point (0 = accuracy only)
+    uwo_lambda: float = 1.0
+    scorer: TrainScorerConfig = field(default_factory=_headline_scorer)
+    # initialise (and freeze) the scorer's encoders from the task's policy unless
+    # scorer.init_from_policy names another checkpoint; False = train the scorer from scratch
+    scorer_from_policy: bool = True
+    check_feasibility: bool = True
+    torch_threads: int = 1
+    seed: int = 0
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("experiment")
+
+
+@dataclass
+class TrainScorerCommandConfig:
+    """`robot-rewards train-scorer store=outputs/preferences task=place_block`: train the scorer
+    ensemble on every label in a preference store (console sessions, teachers, imports)."""
+
+    store: str = "outputs/preferences"  # a PreferenceStore folder
+    task: str = "place_block"
+    heldout_store: str = ""  # another store to validate on (default: a val_fraction split)
+    train: TrainScorerConfig = field(default_factory=TrainScorerConfig)
+    curve: List[int] = field(default_factory=lambda: [50, 100, 200, 500])  # accuracy vs labels plot
+    torch_threads: int = 1
+    output_dir: str = _OUT.format("train-scorer")

@@ -1,0 +1,918 @@
+"""The preference store of the teleop/preference loop: SQLite (WAL) + one array file per query.
+
+Layout of a store folder `root`:
+
+    root/prefs.sqlite         sessions, queries, rankings, pair labels, demonstrations
+    root/arrays/<uid>.npz     a query's observation and candidate set (points, colors, params,
+                              seeds, clipped, optional image and ensemble scores); no pickles
+
+A query's array file is written atomically (temporary file, fsync, rename) *before* its row is
+inserted, and the row records the file's SHA-256, so a row never points at a half-written file
+and a damaged or replaced file is refused (`MissingArraysError`). Each public write is one
+IMMEDIATE transaction with synchronous=FULL: a killed process loses at most the answer it was
+writing, and readers in other processes (the trainer) see only whole answers.
+
+Labels are pairs (a, b) of candidate indices with an answer: "a" (a better), "b", "tie" or
+"cant_tell"; a ranking is stored as its own row plus its expanded pairs (`ranking.py`), linked
+by `ranking_id`, so training reads one kind of row. One labeller answers each unordered pair of
+a query at most once (`DuplicateLabelError`; undo first to change an answer).
+
+Export (`export`) writes a portable folder: manifest.json, one JSONL file per table (rows refer
+to each other by uid, not by database id) and arrays/*.npz. `import_` merges such a folder with
+fresh ids, deduplicating by uid / natural keys, so importing the same export twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import operator
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from robot_rewards import __version__
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.primitives import PRIMITIVE_SPECS
+from robot_rewards.preferences.errors import (
+    CorruptStoreError,
+    DuplicateLabelError,
+    LabelError,
+    MissingArraysError,
+    PreferenceStoreError,
+    QueryInputError,
+    SchemaVersionError,
+    UnknownQueryError,
+    UnknownSessionError,
+)
+from robot_rewards.preferences.ranking import ranking_to_pairs
+from robot_rewards.preferences.schema import SCHEMA_VERSION, migrate, user_version
+
+if TYPE_CHECKING:  # torch-heavy; imported lazily in pairs() so the console starts fast
+    from robot_rewards.rewards.preference import PreferencePairs
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "prefs.sqlite"
+ARRAYS_DIR = "arrays"
+EXPORT_FORMAT = "robot_rewards.preferences.export"
+BUSY_TIMEOUT_S = 30.0
+
+ANSWERS: dict[str, float] = {"a": 1.0, "b": 0.0, "tie": 0.5, "cant_tell": math.nan}
+_EXPANDED_ANSWER = {1.0: "a", 0.5: "tie"}  # ranking_to_pairs labels -> stored answers
+_TABLES = ("sessions", "queries", "rankings", "labels", "demonstrations")
+
+
+# -- data ------------------------------------------------------------------------------------
+
+@dataclass
+class QueryRecord:
+    """One query's row: a candidate set of `primitive` shown for `goal` in `task`.
+
+    created_at / shown_at: time.time() seconds (shown_at None until `mark_shown`)."""
+
+    id: int
+    uid: str
+    session_id: int
+    task: str
+    primitive: str
+    goal: str
+    n_candidates: int
+    created_at: float
+    shown_at: float | None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class QueryArrays:
+    """A query's arrays: points (P, 3) float32 base frame, colors (P, 3) uint8 or None,
+    params (N, D) float64, seeds (N,) int64, image (H, W, 3) uint8 or None, scores (K, N)
+    float64 ensemble-member scores shown to the labeller or None, clipped (N,) bool or None."""
+
+    points: np.ndarray
+    colors: np.ndarray | None
+    params: np.ndarray
+    seeds: np.ndarray
+    image: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    clipped: np.ndarray | None = None
+
+    def candidates(self, primitive: str) -> Candidates:
+        """The candidate set as `Candidates` of `primitive`."""
+        clipped = self.clipped if self.clipped is not None else np.zeros(len(self.params), bool)
+        return Candidates(primitive, self.params, self.seeds, clipped)
+
+
+# -- input checks ----------------------------------------------------------------------------
+
+def _text(value: Any, what: str, error: type[Exception]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _meta_json(meta: Any, error: type[Exception]) -> str:
+    if meta is None:
+        return "{}"
+    if not isinstance(meta, dict):
+        raise error(f"meta must be a dict, got {type(meta).__name__}")
+    try:
+        return json.dumps(meta, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise error(f"meta must be JSON-serialisable (no NaN, arrays or objects): {exc}") from None
+
+
+def _time(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise LabelError(f"{what} must be a time in seconds, got {value!r}") from None
+    if not math.isfinite(t):
+        raise LabelError(f"{what} must be finite, got {value!r}")
+    return t
+
+
+def _index(value: Any, n: int, what: str) -> int:
+    if isinstance(value, bool):
+        raise LabelError(f"{what} must be a candidate index, got {value!r}")
+    try:
+        i = operator.index(value)
+    except TypeError:
+        raise LabelError(f"{what} must be an integer candidate index, got {value!r}") from None
+    if not 0 <= i < n:
+        raise LabelError(f"{what} = {i} is out of range for {n} candidates")
+    return i
+
+
+def _id(value: Any, what: str, error: type[Exception]) -> int:
+    if isinstance(value, bool):
+        raise error(f"{what} must be an integer id, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise error(f"{what} must be an integer id, got {value!r}") from None
+
+
+def _query_arrays(candidates: Candidates, points, colors, image, scores) -> dict[str, np.ndarray]:
+    """The arrays of a new query, checked and in their stored dtypes."""
+    if not isinstance(candidates, Candidates):
+        raise QueryInputError(f"candidates must be Candidates, got {type(candidates).__name__}")
+    n = len(candidates)
+    if n == 0:
+        raise QueryInputError("empty candidate set: nothing to label")
+    if not np.all(np.isfinite(candidates.params)):
+        raise QueryInputError("candidate parameters contain NaN/inf")
+    pts = np.asarray(points)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
+        raise QueryInputError(f"points must be a non-empty (P, 3) cloud, got {pts.shape}")
+    if not np.all(np.isfinite(pts)):
+        raise QueryInputError(f"points contain {int((~np.isfinite(pts).all(axis=1)).sum())} NaN/inf rows")
+    out = {"points": pts.astype(np.float32), "params": candidates.params.astype(np.float64),
+           "seeds": candidates.seeds.astype(np.int64), "clipped": candidates.clipped.astype(bool)}
+    for name, arr, shape in (("colors", colors, pts.shape), ("image", image, None)):
+        if arr is None:
+            continue
+        arr = np.asarray(arr)
+        if shape is not None and arr.shape != shape:
+            raise QueryInputError(f"{name} {arr.shape} must match points {shape}")
+        if shape is None and (arr.ndim != 3 or arr.shape[2] != 3):
+            raise QueryInputError(f"{name} must be (H, W, 3), got {arr.shape}")
+        # Float colours in [0, 1] would silently become black if cast: insist on 8-bit values.
+        if arr.dtype != np.uint8 and not (np.issubdtype(arr.dtype, np.integer)
+                                          and arr.size and 0 <= arr.min() and arr.max() <= 255):
+            raise QueryInputError(f"{name} must be uint8 (0-255), got dtype {arr.dtype}")
+        out[name] = arr.astype(np.uint8)
+    if scores is not None:
+        members = getattr(scores, "members", scores)  # a ScoreSet or a plain array
+        s = np.asarray(members, dtype=np.float64)
+        s = s[None] if s.ndim == 1 else s
+        if s.ndim != 2 or s.shape[1] != n:
+            raise QueryInputError(f"scores must be (K, {n}) for {n} candidates, got {np.shape(members)}")
+        if not np.all(np.isfinite(s)):
+            raise QueryInputError("scores contain NaN/inf")
+        out["scores"] = s
+    return out
+
+
+# -- array files -----------------------------------------------------------------------------
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that `path` is either absent/old or complete (tmp, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _read_arrays(path: Path, sha256: str, n: int, dim: int, what: str) -> tuple[QueryArrays, bytes]:
+    """(arrays, file bytes) of an array file, checked against its SHA-256 and shapes."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MissingArraysError(f"arrays of {what} are missing: {path}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise MissingArraysError(f"arrays of {what} are corrupted or were replaced: {path} "
+                                 "does not match the SHA-256 recorded with the query")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+        arrays = QueryArrays(a["points"], a.get("colors"), a["params"], a["seeds"], a.get("image"),
+                             a.get("scores"), a.get("clipped"))
+    except Exception as exc:  # zipfile/numpy raise many types for a damaged archive
+        raise MissingArraysError(f"arrays of {what} are unreadable: {path} ({type(exc).__name__}: {exc})") from exc
+    if arrays.params.shape != (n, dim) or arrays.seeds.shape != (n,) or arrays.points.ndim != 2:
+        raise MissingArraysError(f"arrays of {what} do not match the query ({n} candidates of dim {dim}): "
+                                 f"params {arrays.params.shape}, seeds {arrays.seeds.shape} in {path}")
+    return arrays, data
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """An open, checked, migrated connection (autocommit mode: transactions are explicit)."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        # Read-only checks first: a refused database must be left exactly as it was.
+        version = user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{path} was created by a newer robot_rewards (schema {version}, this reads up to "
+                f"{SCHEMA_VERSION}); upgrade robot_rewards")
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise CorruptStoreError(f"{path} is an SQLite database but not a robot_rewards preference store")
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise CorruptStoreError(f"{path} is corrupted (quick_check: {'; '.join(problems[:3])})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise PreferenceStoreError(f"cannot switch {path} to WAL journaling (got '{mode}')")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn, str(path))  # logs each step of an upgrade
+        conn.row_factory = sqlite3.Row
+        return conn
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+            raise CorruptStoreError(f"{path} is not a readable preference store: {exc}") from exc
+        raise
+    except BaseException:
+        conn.close()
+        raise
+
+
+# -- the store -------------------------------------------------------------------------------
+
+class PreferenceStore:
+    """Sessions, queries, labels and demonstrations of the preference loop (module docstring).
+
+    One instance per process and thread; several processes may open the same root at once
+    (one console writing, trainers reading)."""
+
+    def __init__(self, root: str | os.PathLike, create: bool = True):
+        self.root = Path(root)
+        self.path = self.root / DB_NAME
+        self.arrays_dir = self.root / ARRAYS_DIR
+        if not self.path.exists():
+            if not create:
+                raise FileNotFoundError(f"no preference store at {self.path}")
+            self.root.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect(self.path)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        self._conn.close()
+
+    def __enter__(self) -> "PreferenceStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PreferenceStore({str(self.root)!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return user_version(self._conn)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE: take the write lock up front, so checks and inserts see the same state and a
+        # concurrent writer waits (busy_timeout) instead of failing mid-transaction.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        # One read transaction: every SELECT inside sees the same committed state.
+        self._conn.execute("BEGIN")
+        try:
+            yield self._conn
+        finally:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
+    def _query_row(self, conn: sqlite3.Connection, query_id: Any) -> sqlite3.Row:
+        qid = _id(query_id, "query id", UnknownQueryError)
+        row = conn.execute("SELECT * FROM queries WHERE id = ?", (qid,)).fetchone()
+        if row is None:
+            raise UnknownQueryError(f"no query {qid} in {self.path}")
+        return row
+
+    def _session_id(self, conn: sqlite3.Connection, session_id: Any) -> int:
+        sid = _id(session_id, "session id", UnknownSessionError)
+        if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone() is None:
+            raise UnknownSessionError(f"no labelling session {sid} in {self.path}")
+        return sid
+
+    def _arrays_path(self, uid: str) -> Path:
+        return self.arrays_dir / f"{uid}.npz"
+
+    # -- sessions ----------------------------------------------------------------------------
+    def start_session(self, labeller: str, task: str, mode: str = "rank", meta: dict | None = None) -> int:
+        """Open a labelling session of `labeller` on `task` (`mode`: how answers are given, e.g.
+        "rank", "pairwise", "demo"); returns its id."""
+        row = (uuid.uuid4().hex, _text(labeller, "labeller", LabelError), _text(task, "task", LabelError),
+               _text(mode, "mode", LabelError), time.time(), _meta_json(meta, LabelError))
+        with self._write() as conn:
+            return conn.execute("INSERT INTO sessions (uid, labeller, task, mode, started_at, meta) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", row).lastrowid
+
+    def end_session(self, session_id: int) -> None:
+        """Record the end time of a session."""
+        with self._write() as conn:
+            sid = self._session_id(conn, session_id)
+            conn.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), sid))
+
+    def sessions(self) -> list[dict]:
+        """All sessions (id, uid, labeller, task, mode, started_at, ended_at, meta), oldest first."""
+        rows = self._conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+        return [{**dict(r), "meta": json.loads(r["meta"])} for r in rows]
+
+    # -- queries -----------------------------------------------------------------------------
+    def add_query(self, session_id: int, task: str, goal: str, candidates: Candidates, points,
+                  colors=None, image=None, scores=None, meta: dict | None = None) -> int:
+        """Store a query (observation + candidate set) of a session; returns its id.
+
+        The arrays go to `arrays/<uid>.npz` (written atomically) before the row is inserted;
+        `scores` (K, N) or a ScoreSet: the ensemble scores shown to the labeller."""
+        task = _text(task, "task", QueryInputError)
+        goal = _text(goal, "goal", QueryInputError)
+        meta_json = _meta_json(meta, QueryInputError)
+        arrays = _query_arrays(candidates, points, colors, image, scores)
+        sid = self._session_id(self._conn, session_id)  # fail before writing any file
+        uid = uuid.uuid4().hex
+        data = _npz_bytes(arrays)
+        path = self._arrays_path(uid)
+        _write_atomic(path, data)
+        try:
+            with self._write() as conn:
+                self._session_id(conn, sid)
+                return conn.execute(
+                    "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
+                    " created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (uid, sid, task, candidates.name, goal, len(candidates),
+                     hashlib.sha256(data).hexdigest(), time.time(), meta_json)).lastrowid
+        except BaseException:
+            path.unlink(missing_ok=True)  # no row refers to it
+            raise
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> QueryRecord:
+        return QueryRecord(row["id"], row["uid"], row["session_id"], row["task"], row["primitive"],
+                           row["goal"], row["n_candidates"], row["created_at"], row["shown_at"],
+                           json.loads(row["meta"]))
+
+    def load_query(self, query_id: int) -> tuple[QueryRecord, QueryArrays]:
+        """The query's record and arrays (MissingArraysError if its array file is gone or damaged)."""
+        row = self._query_row(self._conn, query_id)
+        arrays, _ = _read_arrays(self._arrays_path(row["uid"]), row["arrays_sha256"], row["n_candidates"],
+                                 PRIMITIVE_SPECS[row["primitive"]].dim, f"query {row['id']}")
+        return self._record(row), arrays
+
+    def queries(self, task: str | None = None, session_id: int | None = None) -> list[QueryRecord]:
+        """Query records (optionally of one task and/or session), oldest first."""
+        sql, args = "SELECT * FROM queries WHERE 1", []
+        if task is not None:
+            sql, args = sql + " AND task = ?", args + [task]
+        if session_id is not None:
+            sql, args = sql + " AND session_id = ?", args + [session_id]
+        return [self._record(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def mark_shown(self, query_id: int, t: float | None = None) -> None:
+        """Record when the query was (last) shown to the labeller (default: now)."""
+        t = time.time() if t is None else _time(t, "shown time")
+        with self._write() as conn:
+            row = self._query_row(conn, query_id)
+            conn.execute("UPDATE queries SET shown_at = ? WHERE id = ?", (t, row["id"]))
+
+    # -- labels ------------------------------------------------------------------------------
+    def _check_not_answered(self, conn: sqlite3.Connection, qid: int, labeller: str,
+                            pairs: Sequence[tuple[int, int]]) -> None:
+        existing = {(min(r["a"], r["b"]), max(r["a"], r["b"])): r for r in conn.execute(
+            "SELECT id, a, b, answer, ranking_id FROM labels WHERE query_id = ? AND labeller = ?", (qid, labeller))}
+        for a, b in pairs:
+            r = existing.get((min(a, b), max(a, b)))
+            if r is not None:
+                source = f" from ranking {r['ranking_id']}" if r["ranking_id"] is not None else ""
+                raise DuplicateLabelError(
+                    f"{labeller!r} already answered candidates {r['a']} vs {r['b']} of query {qid} "
+                    f"('{r['answer']}', label {r['id']}{source}); undo it to answer again")
+
+    def add_pair(self, query_id: int, a: int, b: int, answer: str, labeller: str,
+                 shown_at: float | None = None) -> int:
+        """Store a pairwise answer about candidates a and b of a query; returns the label id.
+
+        answer: "a" (a better), "b", "tie" or "cant_tell"; shown_at defaults to the query's."""
+        if answer not in ANSWERS:
+            raise LabelError(f"unknown answer {answer!r}; expected one of {list(ANSWERS)}")
+        labeller = _text(labeller, "labeller", LabelError)
+        shown = _time(shown_at, "shown_at")
+        with self._write() as conn:
+            row = self._query_row(conn, query_id)
+            n = row["n_candidates"]
+            a, b = _index(a, n, "candidate a"), _index(b, n, "candidate b")
+            if a == b:
+                raise LabelError(f"candidate a and b are both {a}: a pair compares two different candidates")
+            self._check_not_answered(conn, row["id"], labeller, [(a, b)])
+            return conn.execute(
+                "INSERT INTO labels (query_id, a, b, answer, labeller, shown_at, answered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row["id"], a, b, answer, labeller, row["shown_at"] if shown is None else shown,
+                 time.time())).lastrowid
+
+    def add_ranking(self, query_id: int, order: Sequence[int], labeller: str, rest_equal: bool = True,
+                    shown_at: float | None = None) -> int:
+        """Store a best-first ranking of (some of) a query's candidates and its expanded pair
+        labels (`ranking_to_pairs`) in one transaction; returns the ranking id."""
+        labeller = _text(labeller, "labeller", LabelError)
+        shown = _time(shown_at, "shown_at")
+        with self._write() as conn:
+            row = self._query_row(conn, query_id)
+            expanded = ranking_to_pairs(order, row["n_candidates"], bool(rest_equal))
+            if not expanded:
+                raise LabelError(f"ranking {list(order)} of query {row['id']} ({row['n_candidates']} candidates, "
+                                 f"rest_equal={bool(rest_equal)}) compares no pairs")
+            self._check_not_answered(conn, row["id"], labeller, [(a, b) for a, b, _ in expanded])
+            shown = row["shown_at"] if shown is None else shown
+            now = time.time()
+            ranked = [int(i) for i in order]
+            rid = conn.execute(
+                "INSERT INTO rankings (query_id, labeller, ranking, rest_equal, shown_at, answered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row["id"], labeller, json.dumps(ranked), int(bool(rest_equal)), shown, now)).lastrowid
+            conn.executemany(
+                "INSERT INTO labels (query_id, a, b, answer, labeller, ranking_id, shown_at, answered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(row["id"], a, b, _EXPANDED_ANSWER[y], labeller, rid, shown, now) for a, b, y in expanded])
+            return rid
+
+    def undo_last(self, session_id: int) -> str | None:
+        """Remove the newest answer of a session's queries (a ranking with all its pairs, or one
+        pair label); returns what was removed, or None when there is nothing to undo."""
+        with self._write() as conn:
+            sid = self._session_id(conn, session_id)
+            last = conn.execute(
+                "SELECT l.* FROM labels l JOIN queries q ON q.id = l.query_id WHERE q.session_id = ? "
+                "ORDER BY l.id DESC LIMIT 1", (sid,)).fetchone()
+            if last is None:
+                return None
+            if last["ranking_id"] is None:
+                conn.execute("DELETE FROM labels WHERE id = ?", (last["id"],))
+                return (f"pair label {last['id']}: candidates {last['a']} vs {last['b']} = '{last['answer']}' "
+                        f"of query {last['query_id']} by {last['labeller']}")
+            rk = conn.execute("SELECT * FROM rankings WHERE id = ?", (last["ranking_id"],)).fetchone()
+            n = conn.execute("DELETE FROM labels WHERE ranking_id = ?", (rk["id"],)).rowcount
+            conn.execute("DELETE FROM rankings WHERE id = ?", (rk["id"],))
+            return (f"ranking {rk['id']}: {json.loads(rk['ranking'])} of query {rk['query_id']} "
+                    f"by {rk['labeller']} ({n} pairs)")
+
+    def label_count(self, task: str | None = None) -> int:
+        """Number of stored pair labels (pairwise answers and expanded rankings, "can't tell"
+        included), optionally of one task."""
+        if task is None:
+            return self._conn.execute("SELECT count(*) FROM labels").fetchone()[0]
+        return self._conn.execute("SELECT count(*) FROM labels l JOIN queries q ON q.id = l.query_id "
+                                  "WHERE q.task = ?", (task,)).fetchone()[0]
+
+    def rankings(self, query_id: int | None = None) -> list[dict]:
+        """Stored rankings (id, query_id, labeller, order, rest_equal, shown_at, answered_at)."""
+        sql, args = "SELECT * FROM rankings", ()
+        if query_id is not None:
+            sql, args = sql + " WHERE query_id = ?", (query_id,)
+        return [{"id": r["id"], "query_id": r["query_id"], "labeller": r["labeller"],
+                 "order": json.loads(r["ranking"]), "rest_equal": bool(r["rest_equal"]),
+                 "shown_at": r["shown_at"], "answered_at": r["answered_at"]}
+                for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    # -- demonstrations ----------------------------------------------------------------------
+    def add_demonstration(self, query_id: int, params, labeller: str) -> int:
+        """Store a human-demonstrated action (D,) of the query's primitive; returns its id."""
+        labeller = _text(labeller, "labeller", LabelError)
+        with self._write() as conn:
+            row = self._query_row(conn, query_id)
+            dim = PRIMITIVE_SPECS[row["primitive"]].dim
+            p = np.asarray(params, dtype=np.float64)
+            if p.shape != (dim,):
+                raise LabelError(f"a {row['primitive']} demonstration has {dim} parameters, got shape {p.shape}")
+            if not np.all(np.isfinite(p)):
+                raise LabelError("demonstrated parameters contain NaN/inf")
+            return conn.execute(
+                "INSERT INTO demonstrations (query_id, labeller, params, created_at) VALUES (?, ?, ?, ?)",
+                (row["id"], labeller, json.dumps(p.tolist()), time.time())).lastrowid
+
+    def demonstrations(self, task: str | None = None) -> list[dict]:
+        """Demonstrations (id, query_id, query_uid, task, primitive, goal, labeller, params (D,)
+        float64, created_at), oldest first, optionally of one task."""
+        sql = ("SELECT d.*, q.uid AS query_uid, q.task, q.primitive, q.goal FROM demonstrations d "
+               "JOIN queries q ON q.id = d.query_id")
+        args: tuple = ()
+        if task is not None:
+            sql, args = sql + " WHERE q.task = ?", (task,)
+        return [{"id": r["id"], "query_id": r["query_id"], "query_uid": r["query_uid"], "task": r["task"],
+                 "primitive": r["primitive"], "goal": r["goal"], "labeller": r["labeller"],
+                 "params": np.asarray(json.loads(r["params"]), dtype=np.float64), "created_at": r["created_at"]}
+                for r in self._conn.execute(sql + " ORDER BY d.id", args)]
+
+    # -- training data -----------------------------------------------------------------------
+    def pairs(self, task: str | None = None, primitive: str | None = None,
+              include_cant_tell: bool = False) -> "PreferencePairs":
+        """Every pair label (pairwise answers and expanded rankings) as `PreferencePairs`, with
+        each pair's observation from its query's array file. Clouds of different sizes are
+        subsampled to the smallest size (a fixed choice per query, seeded by its uid); colours
+        are kept only when every query has them. LabelError when nothing matches."""
+        sql = ("SELECT l.query_id, l.a, l.b, l.answer, q.uid, q.primitive, q.goal, q.n_candidates, "
+               "q.arrays_sha256 FROM labels l JOIN queries q ON q.id = l.query_id WHERE 1")
+        args: list = []
+        for col, val in (("q.task", task), ("q.primitive", primitive)):
+            if val is not None:
+                sql, args = sql + f" AND {col} = ?", args + [val]
+        if not include_cant_tell:
+            sql += " AND l.answer <> 'cant_tell'"
+        rows = self._conn.execute(sql + " ORDER BY l.id", args).fetchall()
+        where = ", ".join(f"{k} '{v}'" for k, v in (("task", task), ("primitive", primitive)) if v is not None)
+        if not rows:
+            what = "pair labels" if include_cant_tell else "decisive or tie pair labels"
+            raise LabelError(f"no {what} in {self.path}{' for ' + where if where else ''}: label some queries first")
+        prims = sorted({r["primitive"] for r in rows})
+        if len(prims) > 1:
+            raise LabelError(f"the labels span primitives {prims}; pass primitive= to pick one")
+        dim = PRIMITIVE_SPECS[prims[0]].dim
+        arrays = {}
+        for r in rows:
+            if r["query_id"] not in arrays:
+                arrays[r["query_id"]], _ = _read_arrays(self._arrays_path(r["uid"]), r["arrays_sha256"],
+                                                        r["n_candidates"], dim, f"query {r['query_id']}")
+        p_min = min(len(a.points) for a in arrays.values())
+        with_colors = all(a.colors is not None for a in arrays.values())
+        clouds = {}
+        for r in rows:
+            qid = r["query_id"]
+            if qid in clouds:
+                continue
+            a = arrays[qid]
+            keep = slice(None)
+            if len(a.points) > p_min:
+                rng = np.random.default_rng(zlib.crc32(r["uid"].encode()))
+                keep = np.sort(rng.choice(len(a.points), p_min, replace=False))
+            clouds[qid] = (a.points[keep], a.colors[keep] if with_colors else None)
+        from robot_rewards.rewards.preference import PreferencePairs
+
+        return PreferencePairs(
+            primitive=prims[0],
+            points=np.stack([clouds[r["query_id"]][0] for r in rows]),
+            colors=np.stack([clouds[r["query_id"]][1] for r in rows]) if with_colors else None,
+            goals=[r["goal"] for r in rows],
+            params_a=np.stack([arrays[r["query_id"]].params[r["a"]] for r in rows]),
+            params_b=np.stack([arrays[r["query_id"]].params[r["b"]] for r in rows]),
+            labels=np.array([ANSWERS[r["answer"]] for r in rows], dtype=np.float64))
+
+    # -- export / import ---------------------------------------------------------------------
+    def export(self, dest: str | os.PathLike) -> Path:
+        """Write every session, query, ranking, label and demonstration (one consistent snapshot)
+        to a new portable folder `dest`: manifest.json, <table>.jsonl, arrays/<uid>.npz.
+
+        The folder appears complete or not at all (written beside it, then renamed); `dest`
+        must not exist or be empty."""
+        dest = Path(dest)
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise FileExistsError(f"export destination {dest} exists and is not an empty folder")
+        with self._snapshot() as conn:
+            tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in _TABLES}
+        session_uid = {r["id"]: r["uid"] for r in tables["sessions"]}
+        query_uid = {r["id"]: r["uid"] for r in tables["queries"]}
+        records = {
+            "sessions": [{k: r[k] for k in ("uid", "labeller", "task", "mode", "started_at", "ended_at")}
+                         | {"meta": json.loads(r["meta"])} for r in tables["sessions"]],
+            "queries": [{"uid": r["uid"], "session": session_uid[r["session_id"]], "task": r["task"],
+                         "primitive": r["primitive"], "goal": r["goal"], "n_candidates": r["n_candidates"],
+                         "arrays_sha256": r["arrays_sha256"], "created_at": r["created_at"],
+                         "shown_at": r["shown_at"], "meta": json.loads(r["meta"])} for r in tables["queries"]],
+            "rankings": [{"id": r["id"], "query": query_uid[r["query_id"]], "labeller": r["labeller"],
+                          "order": json.loads(r["ranking"]), "rest_equal": bool(r["rest_equal"]),
+                          "shown_at": r["shown_at"], "answered_at": r["answered_at"]} for r in tables["rankings"]],
+            "labels": [{"query": query_uid[r["query_id"]], "a": r["a"], "b": r["b"], "answer": r["answer"],
+                        "labeller": r["labeller"], "ranking": r["ranking_id"], "shown_at": r["shown_at"],
+                        "answered_at": r["answered_at"]} for r in tables["labels"]],
+            "demonstrations": [{"query": query_uid[r["query_id"]], "labeller": r["labeller"],
+                                "params": json.loads(r["params"]), "created_at": r["created_at"]}
+                               for r in tables["demonstrations"]],
+        }
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            for r in tables["queries"]:
+                _, data = _read_arrays(self._arrays_path(r["uid"]), r["arrays_sha256"], r["n_candidates"],
+                                       PRIMITIVE_SPECS[r["primitive"]].dim, f"query {r['id']}")
+                _write_atomic(tmp / ARRAYS_DIR / f"{r['uid']}.npz", data)
+            for name, recs in records.items():
+                text = "".join(json.dumps(rec, sort_keys=True, allow_nan=False) + "\n" for rec in recs)
+                _write_atomic(tmp / f"{name}.jsonl", text.encode())
+            manifest = {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "robot_rewards": __version__,
+                        "exported_at": time.time(), "source": str(self.root),
+                        "counts": {name: len(recs) for name, recs in records.items()}}
+            _write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
+            if dest.exists():
+                dest.rmdir()  # empty (checked above); rename cannot replace it portably
+            os.rename(tmp, dest)
+            _fsync_dir(dest.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return dest
+
+    def import_(self, src: str | os.PathLike) -> dict:
+        """Merge an export folder into this store with fresh ids; returns the rows added per
+        table plus `skipped` (rows already present). Queries are matched by uid, sessions by
+        uid, labels by (query, labeller, unordered pair), rankings by (query, labeller, order,
+        answered_at), demonstrations by (query, labeller, params, created_at), so importing the
+        same export twice adds nothing. Everything is checked before the one write transaction."""
+        export = _read_export(Path(src))
+        counts = dict.fromkeys(("sessions", "queries", "rankings", "labels", "demonstrations", "skipped"), 0)
+        # Copy the arrays of new queries first (atomic files, no row refers to them yet).
+        have = {r[0] for r in self._conn.execute("SELECT uid FROM queries")}
+        for q in export.queries.values():
+            if q["uid"] in have:
+                continue
+            src_file = export.root / ARRAYS_DIR / f"{q['uid']}.npz"
+            _, data = _read_arrays(src_file, q["arrays_sha256"], q["n_candidates"],
+                                   PRIMITIVE_SPECS[q["primitive"]].dim, f"exported query {q['uid']}")
+            dst = self._arrays_path(q["uid"])
+            if not (dst.exists() and hashlib.sha256(dst.read_bytes()).hexdigest() == q["arrays_sha256"]):
+                _write_atomic(dst, data)
+        with self._write() as conn:
+            session_ids = {}
+            for s in export.sessions.values():
+                row = conn.execute("SELECT id FROM sessions WHERE uid = ?", (s["uid"],)).fetchone()
+                if row is None:
+                    session_ids[s["uid"]] = conn.execute(
+                        "INSERT INTO sessions (uid, labeller, task, mode, started_at, ended_at, meta) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (s["uid"], s["labeller"], s["task"], s["mode"], s["started_at"], s.get("ended_at"),
+                         json.dumps(s.get("meta") or {}, sort_keys=True))).lastrowid
+                    counts["sessions"] += 1
+                else:
+                    session_ids[s["uid"]] = row[0]
+                    counts["skipped"] += 1
+            query_ids, query_n = {}, {}
+            for q in export.queries.values():
+                row = conn.execute("SELECT id, n_candidates FROM queries WHERE uid = ?", (q["uid"],)).fetchone()
+                if row is None:
+                    query_ids[q["uid"]] = conn.execute(
+                        "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
+                        " created_at, shown_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (q["uid"], session_ids[q["session"]], q["task"], q["primitive"], q["goal"],
+                         q["n_candidates"], q["arrays_sha256"], q["created_at"], q.get("shown_at"),
+                         json.dumps(q.get("meta") or {}, sort_keys=True))).lastrowid
+                    counts["queries"] += 1
+                else:
+                    query_ids[q["uid"]] = row[0]
+                    counts["skipped"] += 1
+
+            def answered(qid: int, labeller: str, a: int, b: int) -> bool:
+                return conn.execute("SELECT 1 FROM labels WHERE query_id = ? AND labeller = ? AND "
+                                    "min(a, b) = ? AND max(a, b) = ?",
+                                    (qid, labeller, min(a, b), max(a, b))).fetchone() is not None
+
+            def insert_label(lab: dict, qid: int, rid: int | None) -> None:
+                conn.execute("INSERT INTO labels (query_id, a, b, answer, labeller, ranking_id, shown_at, "
+                             "answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (qid, lab["a"], lab["b"], lab["answer"], lab["labeller"], rid, lab.get("shown_at"),
+                              lab["answered_at"]))
+
+            new_ranking: dict[int, int | None] = {}  # export ranking id -> new id, None if skipped
+
+            def import_ranking(rk: dict) -> int | None:
+                qid, own = query_ids[rk["query"]], export.ranking_labels.get(rk["id"], [])
+                order = json.dumps([int(i) for i in rk["order"]])
+                same = conn.execute("SELECT 1 FROM rankings WHERE query_id = ? AND labeller = ? AND ranking = ? "
+                                    "AND answered_at = ?", (qid, rk["labeller"], order, rk["answered_at"])).fetchone()
+                # A ranking comes in whole or not at all; one clashing with answers here is left out.
+                if same is not None or any(answered(qid, lab["labeller"], lab["a"], lab["b"]) for lab in own):
+                    counts["skipped"] += 1 + len(own)
+                    return None
+                counts["rankings"] += 1
+                return conn.execute("INSERT INTO rankings (query_id, labeller, ranking, rest_equal, shown_at, "
+                                    "answered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                                    (qid, rk["labeller"], order, int(bool(rk["rest_equal"])), rk.get("shown_at"),
+                                     rk["answered_at"])).lastrowid
+
+            # Labels in their exported order, so "newest" (undo_last) means the same after import.
+            for lab in export.labels:
+                qid, rid = query_ids[lab["query"]], lab.get("ranking")
+                if rid is not None:
+                    if rid not in new_ranking:
+                        new_ranking[rid] = import_ranking(export.rankings[rid])
+                    if new_ranking[rid] is not None:
+                        insert_label(lab, qid, new_ranking[rid])
+                        counts["labels"] += 1
+                elif answered(qid, lab["labeller"], lab["a"], lab["b"]):
+                    counts["skipped"] += 1
+                else:
+                    insert_label(lab, qid, None)
+                    counts["labels"] += 1
+            for rid, rk in export.rankings.items():  # rankings without labels (not written by export)
+                if rid not in new_ranking:
+                    new_ranking[rid] = import_ranking(rk)
+            for d in export.demonstrations:
+                qid, params = query_ids[d["query"]], json.dumps([float(x) for x in d["params"]])
+                if conn.execute("SELECT 1 FROM demonstrations WHERE query_id = ? AND labeller = ? AND params = ? "
+                                "AND created_at = ?", (qid, d["labeller"], params, d["created_at"])).fetchone():
+                    counts["skipped"] += 1
+                    continue
+                conn.execute("INSERT INTO demonstrations (query_id, labeller, params, created_at) VALUES (?, ?, ?, ?)",
+                             (qid, d["labeller"], params, d["created_at"]))
+                counts["demonstrations"] += 1
+        log.info("imported %s into %s: %s", src, self.path, counts)
+        return counts
+
+
+# -- reading an export -----------------------------------------------------------------------
+
+@dataclass
+class _Export:
+    """A parsed, checked export folder (records keyed the way import_ uses them)."""
+
+    root: Path
+    sessions: dict[str, dict]
+    queries: dict[str, dict]
+    rankings: dict[int, dict]
+    ranking_labels: dict[int, list[dict]]
+    labels: list[dict]
+    demonstrations: list[dict]
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CorruptStoreError(f"incomplete export: {path} is missing") from None
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorruptStoreError(f"{path}:{i} is not valid JSON ({exc})") from None
+        if not isinstance(rec, dict):
+            raise CorruptStoreError(f"{path}:{i} is not a JSON object")
+        out.append((i, rec))
+    return out
+
+
+def _read_export(root: Path) -> _Export:
+    """Parse and check every record of an export folder (nothing is written)."""
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no preference export at {root} ({manifest_path.name} missing)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptStoreError(f"{manifest_path} is corrupted ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+        raise CorruptStoreError(f"{manifest_path} is not a robot_rewards preference export")
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise CorruptStoreError(f"{manifest_path} has no valid schema_version ({version!r})")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(f"{root} was exported by a newer robot_rewards (schema {version}, this reads "
+                                 f"up to {SCHEMA_VERSION}); upgrade robot_rewards")
+    tables = {}
+    for name in _TABLES:
+        if name == "demonstrations" and version < 2 and not (root / f"{name}.jsonl").exists():
+            tables[name] = []
+            continue
+        tables[name] = _read_jsonl(root / f"{name}.jsonl")
+        expected = (manifest.get("counts") or {}).get(name)
+        if expected is not None and expected != len(tables[name]):
+            raise CorruptStoreError(f"{root / (name + '.jsonl')} has {len(tables[name])} records, the manifest "
+                                    f"lists {expected} (truncated export?)")
+    out = _Export(root, {}, {}, {}, {}, [], [])
+    where = ""
+    try:
+        for i, s in tables["sessions"]:
+            where = f"sessions.jsonl:{i}"
+            for key in ("uid", "labeller", "task", "mode"):
+                _text(s[key], key, ValueError)
+            float(s["started_at"])
+            out.sessions[s["uid"]] = s
+        for i, q in tables["queries"]:
+            where = f"queries.jsonl:{i}"
+            _text(q["uid"], "uid", ValueError)
+            if q["session"] not in out.sessions:
+                raise ValueError(f"session {q['session']!r} is not in sessions.jsonl")
+            if q["primitive"] not in PRIMITIVE_SPECS:
+                raise ValueError(f"unknown primitive {q['primitive']!r}")
+            if not isinstance(q["n_candidates"], int) or q["n_candidates"] < 1:
+                raise ValueError(f"bad n_candidates {q['n_candidates']!r}")
+            for key in ("task", "goal", "arrays_sha256"):
+                _text(q[key], key, ValueError)
+            float(q["created_at"])
+            out.queries[q["uid"]] = q
+        for i, rk in tables["rankings"]:
+            where = f"rankings.jsonl:{i}"
+            if rk["query"] not in out.queries:
+                raise UnknownQueryError(f"{root / where}: ranking of unknown query {rk['query']!r}")
+            ranking_to_pairs(rk["order"], out.queries[rk["query"]]["n_candidates"], bool(rk["rest_equal"]))
+            _text(rk["labeller"], "labeller", ValueError)
+            float(rk["answered_at"])
+            out.rankings[rk["id"]] = rk
+        for i, lab in tables["labels"]:
+            where = f"labels.jsonl:{i}"
+            if lab["query"] not in out.queries:
+                raise UnknownQueryError(f"{root / where}: label for unknown query {lab['query']!r}")
+            n = out.queries[lab["query"]]["n_candidates"]
+            if lab["answer"] not in ANSWERS:
+                raise ValueError(f"unknown answer {lab['answer']!r}")
+            if _index(lab["a"], n, "a") == _index(lab["b"], n, "b"):
+                raise ValueError("a == b")
+            _text(lab["labeller"], "labeller", ValueError)
+            float(lab["answered_at"])
+            rid = lab.get("ranking")
+            if rid is not None:
+                if rid not in out.rankings or out.rankings[rid]["query"] != lab["query"]:
+                    raise ValueError(f"ranking {rid!r} is not a ranking of this query in rankings.jsonl")
+                out.ranking_labels.setdefault(rid, []).append(lab)
+            out.labels.append(lab)
+        for i, d in tables["demonstrations"]:
+            where = f"demonstrations.jsonl:{i}"
+            if d["query"] not in out.queries:
+                raise UnknownQueryError(f"{root / where}: demonstration for unknown query {d['query']!r}")
+            dim = PRIMITIVE_SPECS[out.queries[d["query"]]["primitive"]].dim
+            if np.asarray(d["params"], dtype=np.float64).shape != (dim,):
+                raise ValueError(f"params must have {dim} values")
+            _text(d["labeller"], "labeller", ValueError)
+            float(d["created_at"])
+            out.demonstrations.append(d)
+    except UnknownQueryError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:  # LabelError is a ValueError too
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CorruptStoreError(f"{root / where}: bad record ({detail})") from None
+    return out

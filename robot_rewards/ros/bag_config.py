@@ -1,0 +1,74 @@
+"""Structured configs of `robot-rewards bag export` and `robot-rewards bag replay`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict
+
+from omegaconf import MISSING
+
+from robot_rewards.conf.expert import ExpertConfig
+from robot_rewards.conf.sim import SimConfig
+from robot_rewards.ros import config as topics
+
+_OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+
+
+@dataclass
+class BagExportConfig(ExpertConfig):
+    """`robot-rewards bag export [episodes=FILE episode=0] [task=... seed=...] [out=DIR]`.
+
+    With `episodes`, exports one episode of a collect-demos HDF5 file; without it, runs the
+    scripted expert on `task` from `seed` and exports that episode.
+    """
+
+    episodes: str = ""  # collect-demos HDF5 file ('' = record a fresh expert episode)
+    episode: int = 0  # index of the episode in that file
+    task: str = "place_block"
+    seed: int = 0
+    camera: str = ""  # camera to export ('' = the first)
+    out: str = ""  # bag folder; default <output_dir>/episode_bag
+    storage: str = "mcap"  # mcap | sqlite3
+    start_time: float = 1_700_000_000.0  # s: ROS time of the episode start
+    frame_period: float = 2.0  # s between frames of an HDF5 episode (it stores no times)
+    depth_encoding: str = "16UC1"
+    with_camera_points: bool = True  # also the camera-frame cloud (like a RealSense driver)
+    with_perception: bool = True  # also the base-frame cloud the perception node would publish
+    base_frame: str = topics.BASE_FRAME
+    ee_frame: str = topics.EE_FRAME
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("bag-export")
+
+
+@dataclass
+class BagReplayConfig:
+    """`robot-rewards bag replay bag=BAG [+state_rewards.clip=pkg.mod:factory] [+scorers.pref=CKPT]`.
+
+    Reward models are named entries (the `+` adds a key to the empty mapping): each state
+    reward gives a per-frame column in rewards.csv; scorers re-score recorded candidate sets.
+    """
+
+    bag: str = MISSING  # rosbag2 folder (sqlite3 or MCAP), from a real robot or from sim
+    color_topic: str = topics.COLOR_TOPIC
+    depth_topic: str = topics.DEPTH_TOPIC
+    camera_info_topic: str = topics.COLOR_INFO_TOPIC
+    goal_topic: str = topics.GOAL_TOPIC
+    candidates_topic: str = topics.CANDIDATES_TOPIC
+    goal: str = ""  # goal sentence; '' = the latest on goal_topic in the bag
+    base_frame: str = topics.BASE_FRAME
+    camera_frame: str = ""  # '' = the images' frame_id
+    extrinsics_file: str = ""  # base-to-camera YAML instead of the bag's TF
+    perception_from_checkpoint: str = ""  # policy checkpoint whose perception settings to use
+    n_points: int = 2048
+    voxel_size: float = 0.005
+    sync_slop: float = 0.05
+    tf_tolerance: float = 0.2
+    state_rewards: Dict[str, str] = field(default_factory=dict)  # column -> module:factory (StateReward)
+    scorers: Dict[str, str] = field(default_factory=dict)  # name -> preference-scorer checkpoint
+    device: str = "cpu"
+    plot: bool = True
+    seed: int = 0
+    output_dir: str = _OUT.format("bag-replay")
+
+
+RESERVED_COLUMNS = ("frame", "stamp_ns", "time_s", "n_points", "padded")

@@ -1,0 +1,173 @@
+"""A recorded sim episode -> rosbag2 with the topics the nodes use (no ROS needed).
+
+Per frame k (stamp = start_time + time of frame k): colour and depth images with their
+camera_info, the camera-frame cloud (optional), joint states, the hand's /tf, and the
+base-frame cloud exactly as the perception node computes it from those messages (optional).
+Once: /tf_static (base -> camera optical frame) and /goal. Per step k: the executed primitive
+on /policy/primitive just after frame k, and the executor's status just before frame k+1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from robot_rewards.core.camera import CameraModel
+from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive
+from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
+from robot_rewards.primitives.kinematics import HAND_LINK, JOINT_NAMES, PandaKinematics
+from robot_rewards.ros import config as topics
+from robot_rewards.ros.bag_config import BagExportConfig
+from robot_rewards.ros.bag_io import BagWriter
+from robot_rewards.ros.config import PerceptionNodeConfig
+from robot_rewards.ros.convert_cloud import points_to_msg
+from robot_rewards.ros.convert_common import ROSBAGS_TYPES as TYPES
+from robot_rewards.ros.convert_image import camera_info_to_msg, depth_to_msg, image_to_msg
+from robot_rewards.ros.convert_motion import StampedTransform, joint_state_to_msg, transforms_to_tf_msg
+from robot_rewards.ros.payloads import ExecutorStatus, PrimitiveCommand
+from robot_rewards.ros.perception_core import PerceptionCore
+
+FINGER_NAMES = ("panda_finger_joint1", "panda_finger_joint2")
+_MS = 1_000_000
+
+
+@dataclass(eq=False)
+class EpisodeFrames:
+    """One episode, whatever its source: frames k = 0..T and steps k = 0..T-1."""
+
+    camera: CameraModel
+    goal: str
+    primitive: str
+    times: list[float]  # s from the episode start, per frame
+    rgb: list[np.ndarray]
+    depth: list[np.ndarray]
+    joint_positions: list[np.ndarray]
+    gripper_width: list[float]
+    actions: list[np.ndarray] = field(default_factory=list)
+    executed: list[bool] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def episode_from_file(path: str, index: int, camera: str, frame_period: float) -> EpisodeFrames:
+    """Episode `index` of a collect-demos HDF5 file (frames `frame_period` seconds apart)."""
+    from robot_rewards.data.episodes import EpisodeReader
+
+    with EpisodeReader(path) as reader:
+        if not 0 <= index < len(reader):
+            raise ValueError(f"{path} holds {len(reader)} episodes; episode={index} does not exist")
+        cameras = reader.cameras()
+        name = camera or next(iter(cameras))
+        if name not in cameras:
+            raise ValueError(f"{path} has no camera '{name}' (has {sorted(cameras)})")
+        g = reader.episode(index)
+        rgb = list(np.asarray(g[f"obs/{name}/rgb"]))
+        n = len(rgb)
+        return EpisodeFrames(
+            cameras[name], str(g.attrs["goal"]), reader.primitive, [k * frame_period for k in range(n)], rgb,
+            list(np.asarray(g[f"obs/{name}/depth"])), list(np.asarray(g["obs/joint_positions"])),
+            [float(w) for w in np.asarray(g["obs/gripper_width"])], list(np.asarray(g["actions"])),
+            [bool(e) for e in np.asarray(g["executed"])],
+            [r.decode() if isinstance(r, bytes) else str(r) for r in np.asarray(g["reasons"])])
+
+
+def record_episode(cfg: BagExportConfig) -> EpisodeFrames:
+    """Run the scripted expert on cfg.task from cfg.seed and keep its frames and steps."""
+    from robot_rewards.commands.expert import expert_config
+    from robot_rewards.sim.env import TabletopEnv
+    from robot_rewards.sim.rollout import run_expert_episode
+
+    observations, steps = [], []
+    with TabletopEnv(cfg.task, cfg.sim) as env:
+        name = cfg.camera or env.world.camera.name
+        if name not in env.world.cameras:
+            raise ValueError(f"unknown sim camera '{name}'; configured: {sorted(env.world.cameras)}")
+        outcome = run_expert_episode(env, cfg.seed, expert_config(cfg), observations.append, steps.append)
+        camera = env.world.cameras[name]
+        primitive = env.task.primitive
+    t0 = observations[0].timestamp
+    return EpisodeFrames(
+        camera, outcome.goal, primitive, [o.timestamp - t0 for o in observations],
+        [o.frames[name].rgb for o in observations], [o.frames[name].depth for o in observations],
+        [o.proprio.joint_positions for o in observations], [o.proprio.gripper_width for o in observations],
+        [s.primitive.params if s.primitive is not None else np.full(0, np.nan) for s in steps],
+        [s.executed for s in steps], [s.reason for s in steps])
+
+
+def export_episode(episode: EpisodeFrames, out: str | Path, cfg: BagExportConfig) -> dict:
+    """Write the episode as a rosbag2; returns {topic: message count}."""
+    if cfg.depth_encoding not in ("16UC1", "32FC1"):
+        raise ValueError(f"depth_encoding must be 16UC1 or 32FC1, got '{cfg.depth_encoding}'")
+    camera = episode.camera
+    frame = camera.frame_id
+    start_ns = int(round(cfg.start_time * 1e9))
+    stamps = [start_ns + int(round(t * 1e9)) for t in episode.times]
+    perception = None
+    if cfg.with_perception:
+        perception = PerceptionCore(PerceptionNodeConfig(base_frame=cfg.base_frame, max_rate=0.0), TYPES)
+    kin = PandaKinematics()
+    try:
+        with BagWriter(out, cfg.storage) as bag:
+            tf_static = transforms_to_tf_msg(
+                [StampedTransform.from_matrix(camera.base_T_camera, cfg.base_frame, frame,
+                                              divmod(stamps[0], 1_000_000_000))], TYPES)
+            bag.write("/tf_static", tf_static, stamps[0])
+            bag.write(topics.GOAL_TOPIC, TYPES.new("std_msgs/msg/String", data=episode.goal), stamps[0])
+            if perception is not None:
+                perception.on_tf(tf_static, static=True)
+            for k, stamp in enumerate(stamps):
+                _write_frame(bag, episode, k, stamp, cfg, kin, perception)
+                if k < len(episode.actions):
+                    _write_step(bag, episode, k, stamp, stamps[k + 1] if k + 1 < len(stamps) else stamp + 1000 * _MS)
+            counts = dict(bag.counts)
+    finally:
+        kin.close()
+    return counts
+
+
+def _write_frame(bag: BagWriter, ep: EpisodeFrames, k: int, stamp: int, cfg: BagExportConfig, kin, perception) -> None:
+    camera = ep.camera
+    header = (camera.frame_id, divmod(stamp, 1_000_000_000))
+    color = image_to_msg(ep.rgb[k], "rgb8", header, TYPES)
+    depth = depth_to_msg(ep.depth[k], header, TYPES, encoding=cfg.depth_encoding)
+    info = camera_info_to_msg(camera.intrinsics, header, TYPES)
+    q = np.asarray(ep.joint_positions[k], dtype=np.float64)
+    w = float(ep.gripper_width[k])
+    joints = joint_state_to_msg([*JOINT_NAMES, *FINGER_NAMES], [*q, w / 2, w / 2], ("", header[1]), TYPES)
+    hand = transforms_to_tf_msg([StampedTransform.from_matrix(kin.fk(q, HAND_LINK), cfg.base_frame, cfg.ee_frame,
+                                                              header[1])], TYPES)
+    bag.write(topics.COLOR_TOPIC, color, stamp)
+    bag.write(topics.COLOR_INFO_TOPIC, info, stamp)
+    bag.write(topics.DEPTH_TOPIC, depth, stamp)
+    bag.write(topics.DEPTH_INFO_TOPIC, camera_info_to_msg(camera.intrinsics, header, TYPES), stamp)
+    bag.write(topics.JOINT_STATES_TOPIC, joints, stamp)
+    bag.write("/tf", hand, stamp)
+    if cfg.with_camera_points:
+        try:
+            cloud = backproject(ep.depth[k], camera.intrinsics, rgb=ep.rgb[k], camera_name=camera.name)
+            bag.write(topics.CAMERA_POINTS_TOPIC, points_to_msg(cloud.points, header, TYPES, rgb=cloud.colors), stamp)
+        except InvalidDepthError:
+            pass  # nothing to publish for a frame without depth, as a driver would
+    if perception is not None:
+        perception.on_tf(hand)
+        perception.on_camera_info(info)
+        perception.on_color(color)
+        perceived = perception.on_depth(depth)
+        if perceived is not None:
+            bag.write(topics.CLOUD_TOPIC, perceived.msg, stamp)
+
+
+def _write_step(bag: BagWriter, ep: EpisodeFrames, k: int, stamp: int, next_stamp: int) -> None:
+    try:
+        primitive = Primitive(ep.primitive, ep.actions[k])
+    except InvalidPrimitiveError:
+        return  # a malformed action vector was never sent to the executor
+    sent = stamp + _MS
+    bag.write(topics.PRIMITIVE_TOPIC, TYPES.new("std_msgs/msg/String",
+                                                data=PrimitiveCommand(k, primitive, "bag_export").to_json()), sent)
+    done = max(sent + 1, next_stamp - _MS)
+    executed = ep.executed[k] if k < len(ep.executed) else True
+    status = ExecutorStatus(k, "succeeded" if executed else "failed", 0 if executed else -1,
+                            "" if executed else ep.reasons[k], stamp=divmod(done, 1_000_000_000))
+    bag.write(topics.EXECUTOR_STATUS_TOPIC, TYPES.new("std_msgs/msg/String", data=status.to_json()), done)

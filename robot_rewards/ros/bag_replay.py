@@ -1,0 +1,194 @@
+"""Perception + reward models over a recorded rosbag2 (real robot or sim), frame by frame.
+
+Messages go through PerceptionCore in bag order, exactly as they would through the live
+perception node (same synchronisation, TF handling and error checks), so every frame the node
+would have turned into a cloud gets a row, and every frame it would have dropped is counted
+with the reason. Each row holds the goal rewards of the configured state rewards; candidate
+sets recorded from the policy node are re-scored by the configured scorers in the cloud they
+were sampled in.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from robot_rewards.core.observation import Observation
+from robot_rewards.ros.bag_config import RESERVED_COLUMNS, BagReplayConfig
+from robot_rewards.ros.bag_io import read_messages
+from robot_rewards.ros.config import PerceptionNodeConfig
+from robot_rewards.ros.convert_common import ROSBAGS_TYPES, MessageConversionError
+from robot_rewards.ros.payloads import CandidateSet, ns_of_stamp
+from robot_rewards.ros.perception_core import PerceptionCore
+
+log = logging.getLogger(__name__)
+OBS_CACHE = 64  # perceived frames kept for candidate sets recorded after them
+
+
+@dataclass
+class ReplayResult:
+    """Per-frame rows, per-decision rows and why frames or messages were dropped."""
+
+    rows: list[dict] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)
+    dropped: dict = field(default_factory=dict)
+    messages: Counter = field(default_factory=Counter)
+    reward_columns: list[str] = field(default_factory=list)
+    goal: str = ""
+
+
+def perception_node_config(cfg: BagReplayConfig) -> PerceptionNodeConfig:
+    """The perception node settings a replay runs with (every frame pair, no rate limit)."""
+    return PerceptionNodeConfig(
+        color_topic=cfg.color_topic, depth_topic=cfg.depth_topic, camera_info_topic=cfg.camera_info_topic,
+        base_frame=cfg.base_frame, camera_frame=cfg.camera_frame, extrinsics_file=cfg.extrinsics_file,
+        perception_from_checkpoint=cfg.perception_from_checkpoint, sync_slop=cfg.sync_slop,
+        tf_tolerance=cfg.tf_tolerance, max_rate=0.0, n_points=cfg.n_points, voxel_size=cfg.voxel_size,
+        seed=cfg.seed, device="auto")
+
+
+def _score_state(model, obs: Observation, goal: str) -> float:
+    value = np.asarray(model.score_states([obs], goal), dtype=np.float64).reshape(-1)
+    if value.size != 1 or not np.isfinite(value[0]):
+        raise ValueError(f"returned {value.tolist()} for one observation")
+    return float(value[0])
+
+
+def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: Mapping[str, object]) -> ReplayResult:
+    """Run perception and the given models over `cfg.bag` (models already loaded)."""
+    clash = sorted(set(state_rewards) & set(RESERVED_COLUMNS))
+    if clash:
+        raise ValueError(f"state reward names {clash} clash with the columns {list(RESERVED_COLUMNS)}")
+    core = PerceptionCore(perception_node_config(cfg), ROSBAGS_TYPES, log)
+    result = ReplayResult(reward_columns=list(state_rewards), goal=cfg.goal)
+    goal = cfg.goal
+    recent: OrderedDict[int, Observation] = OrderedDict()
+    errors: Counter = Counter()
+    topics = {cfg.color_topic, cfg.depth_topic, cfg.camera_info_topic, "/tf", "/tf_static", cfg.goal_topic,
+              cfg.candidates_topic}
+    t0 = None
+    for topic, _, msg in read_messages(cfg.bag, topics, skipped=errors):
+        result.messages[topic] += 1
+        frame = None
+        if topic == cfg.goal_topic and not cfg.goal:
+            goal = str(msg.data)
+            result.goal = goal
+        elif topic == "/tf":
+            core.on_tf(msg, False)
+        elif topic == "/tf_static":
+            core.on_tf(msg, True)
+        elif topic == cfg.camera_info_topic:
+            core.on_camera_info(msg)
+        if topic == cfg.color_topic:
+            frame = core.on_color(msg)
+        elif topic == cfg.depth_topic:  # color and depth may share a topic name only by mistake
+            frame = core.on_depth(msg)
+        if topic == cfg.candidates_topic:
+            _score_decision(msg, recent, scorers, result, errors)
+        if frame is None:
+            continue
+        obs = frame.observation
+        obs.goal = goal
+        recent[frame.stamp_ns] = obs
+        while len(recent) > OBS_CACHE:
+            recent.popitem(last=False)
+        t0 = frame.stamp_ns if t0 is None else t0
+        row = {"frame": len(result.rows), "stamp_ns": frame.stamp_ns, "time_s": (frame.stamp_ns - t0) / 1e9,
+               "n_points": int(len(obs.points)), "padded": bool(obs.points_padded)}
+        for name, model in state_rewards.items():
+            try:
+                row[name] = _score_state(model, obs, goal)
+            except Exception as exc:  # one bad frame must not end the replay
+                errors[f"reward '{name}': {type(exc).__name__}"] += 1
+                log.error("frame %d: reward '%s' failed: %s", row["frame"], name, exc)
+                row[name] = math.nan
+        result.rows.append(row)
+    report = core.report
+    dropped = {f"perception: {report.examples[k]}": n for k, n in report.kinds.items() if not k.startswith("padded|")}
+    dropped.update(errors)
+    result.dropped = dropped
+    return result
+
+
+def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter) -> None:
+    try:
+        cset = CandidateSet.from_json(msg.data)
+    except MessageConversionError as exc:
+        errors[f"candidate set: {exc}"] += 1
+        return
+    if not scorers:
+        return
+    ns = ns_of_stamp(cset.stamp)
+    obs = recent.get(ns)
+    if obs is None:
+        earlier = [s for s in recent if s <= ns]
+        if not earlier:
+            errors["candidate set without its cloud in the bag"] += 1
+            return
+        obs = recent[max(earlier)]
+    obs = Observation(frames=obs.frames, proprio=None, goal=cset.goal or obs.goal, timestamp=obs.timestamp,
+                      points=obs.points, colors=obs.colors)
+    for name, scorer in scorers.items():
+        try:
+            mean = scorer.score(obs, cset.candidates).mean
+        except Exception as exc:
+            errors[f"scorer '{name}': {type(exc).__name__}"] += 1
+            log.error("decision %d: scorer '%s' failed: %s", cset.decision_id, name, exc)
+            continue
+        best = int(np.argmax(mean))
+        result.decisions.append({
+            "decision": cset.decision_id, "stamp_ns": ns, "model": name, "n": len(mean), "best": best,
+            "best_score": float(mean[best]), "chosen": "" if cset.chosen is None else cset.chosen,
+            "chosen_score": "" if cset.chosen is None else float(mean[cset.chosen]),
+            "chosen_rank": "" if cset.chosen is None else int(np.sum(mean > mean[cset.chosen])) + 1,
+        })
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def plot_rewards(path: Path, result: ReplayResult) -> Path:
+    """Rewards (or, without reward models, cloud sizes) over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = result.reward_columns or ["n_points"]
+    fig, axes = plt.subplots(len(columns), 1, figsize=(8, 2.2 * len(columns) + 0.6), sharex=True, squeeze=False)
+    t = [r["time_s"] for r in result.rows]
+    for ax, name in zip(axes[:, 0], columns):
+        ax.plot(t, [r[name] for r in result.rows], marker=".", linewidth=1)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time since the first frame (s)")
+    axes[0, 0].set_title(f"per-frame rewards: {result.goal or '(no goal)'}"[:90])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def reward_summary(result: ReplayResult) -> dict:
+    """min / mean / max / first / last of each reward column (NaNs excluded)."""
+    out = {}
+    for name in result.reward_columns:
+        values = np.array([r[name] for r in result.rows], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        out[name] = {"frames": int(finite.size)} if finite.size == 0 else {
+            "frames": int(finite.size), "min": float(finite.min()), "mean": float(finite.mean()),
+            "max": float(finite.max()), "first": float(finite[0]), "last": float(finite[-1])}
+    return out

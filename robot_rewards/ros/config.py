@@ -1,0 +1,217 @@
+"""Typed configs of the ROS 2 nodes; each field is one ROS parameter (name, default, description).
+
+The node shells declare every field as a parameter (`robot_rewards.ros.params`), so
+`ros2 param describe` shows the description given here, the YAML files in `config/` set them,
+and the plain "core" classes receive a checked dataclass instead of loose parameters.
+Parameter types are the field types: bool, int, float, str and lists of one of them.
+Topic and frame names default to the conventional ones of RealSense drivers, ros2_control
+and Franka setups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List
+
+# The Panda's arm joints (= primitives.kinematics.JOINT_NAMES, which imports pybullet; this
+# module is imported by the CLI and stays light).
+JOINT_NAMES = tuple(f"panda_joint{i}" for i in range(1, 8))
+
+TRAJECTORY_ACTION = "/joint_trajectory_controller/follow_joint_trajectory"
+GRIPPER_ACTION = "/gripper_controller/gripper_cmd"
+COLOR_TOPIC = "/camera/color/image_raw"
+COLOR_INFO_TOPIC = "/camera/color/camera_info"
+DEPTH_TOPIC = "/camera/depth/image_rect_raw"
+DEPTH_INFO_TOPIC = "/camera/depth/camera_info"
+CAMERA_POINTS_TOPIC = "/camera/depth/color/points"
+JOINT_STATES_TOPIC = "/joint_states"
+GOAL_TOPIC = "/goal"
+CLOUD_TOPIC = "/perception/points"
+SCORE_REQUEST_TOPIC = "/reward_server/score_request"
+SCORE_RESPONSE_TOPIC = "/reward_server/score_response"
+GOAL_REWARD_TOPIC = "/reward_server/goal_reward"
+CANDIDATES_TOPIC = "/policy/candidates"
+PRIMITIVE_TOPIC = "/policy/primitive"
+CONSOLE_PRIMITIVE_TOPIC = "/console/primitive"
+EXECUTOR_STATUS_TOPIC = "/executor/status"
+BASE_FRAME = "panda_link0"
+EE_FRAME = "panda_hand"
+
+
+def param(default, description: str):
+    """A dataclass field that is a ROS parameter with a description."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"description": description})
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass
+class SimBridgeConfig:
+    """`sim_bridge`: the PyBullet scene behind the same interfaces as a real arm and camera."""
+
+    task: str = param("place_block", "sim task of the scene (place_block, push_block, stack_blocks, align_rope)")
+    seed: int = param(0, "seed of the first scene; ~/reset builds the next one with seed + 1")
+    gui: bool = param(False, "open the PyBullet window")
+    camera: str = param("", "configured sim camera to publish ('' = the first)")
+    image_scale: float = param(1.0, "render at this fraction of the camera's calibrated resolution")
+    color_topic: str = param(COLOR_TOPIC, "colour image topic (rgb8)")
+    color_info_topic: str = param(COLOR_INFO_TOPIC, "camera_info of the colour image")
+    depth_topic: str = param(DEPTH_TOPIC, "depth image topic, registered to the colour image")
+    depth_info_topic: str = param(DEPTH_INFO_TOPIC, "camera_info of the depth image")
+    points_topic: str = param(CAMERA_POINTS_TOPIC, "camera-frame PointCloud2 topic ('' = do not publish)")
+    joint_states_topic: str = param(JOINT_STATES_TOPIC, "sensor_msgs/JointState topic")
+    goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence of the task (transient local)")
+    depth_encoding: str = param("16UC1", "depth encoding: 16UC1 (millimetres) or 32FC1 (metres)")
+    camera_frame: str = param("", "optical frame of the camera ('' = the one in the camera's extrinsics file)")
+    base_frame: str = param(BASE_FRAME, "robot base frame (TF parent of the camera and the hand)")
+    ee_frame: str = param(EE_FRAME, "hand frame published on /tf (for hand-eye calibration)")
+    camera_rate: float = param(5.0, "Hz of images, camera_info and the camera-frame cloud")
+    joint_state_rate: float = param(50.0, "Hz of joint_states and the hand TF")
+    control_rate: float = param(100.0, "Hz of the control loop; each tick advances physics by 1/control_rate s")
+    trajectory_action: str = param(TRAJECTORY_ACTION, "control_msgs/FollowJointTrajectory action served")
+    gripper_action: str = param(GRIPPER_ACTION, "control_msgs/GripperCommand action served")
+    joint_names: List[str] = param(list(JOINT_NAMES), "arm joint names, in the arm's joint order")
+    finger_joint_names: List[str] = param(["panda_finger_joint1", "panda_finger_joint2"], "finger joint names")
+    gripper_position_scale: float = param(0.5, "GripperCommand position = opening width * this (0.5: one finger joint)")
+    start_tolerance: float = param(0.05, "rad: a trajectory whose point at t=0 is farther from the arm is rejected")
+    path_tolerance: float = param(0.25, "rad of tracking error that aborts a trajectory (PATH_TOLERANCE_VIOLATED)")
+    goal_tolerance: float = param(0.01, "rad of final error accepted at the end of a trajectory")
+    goal_time_tolerance: float = param(1.0, "s after the trajectory's end to reach goal_tolerance (if the goal sets none)")
+
+
+@dataclass
+class PerceptionNodeConfig:
+    """`perception`: synchronised RGB + depth + camera_info (+ TF) -> base-frame point cloud."""
+
+    color_topic: str = param(COLOR_TOPIC, "colour image topic (any colour/mono encoding)")
+    depth_topic: str = param(DEPTH_TOPIC, "depth image topic, registered to the colour image (16UC1 mm or 32FC1 m)")
+    camera_info_topic: str = param(COLOR_INFO_TOPIC, "camera_info of the (registered) images")
+    output_topic: str = param(CLOUD_TOPIC, "base-frame PointCloud2 (xyz + rgb) of fixed size n_points")
+    base_frame: str = param(BASE_FRAME, "frame of the output cloud")
+    camera_frame: str = param("", "camera optical frame ('' = the images' header frame_id)")
+    extrinsics_file: str = param("", "base-to-camera transform YAML used instead of TF ('' = look up TF)")
+    perception_from_checkpoint: str = param("", "policy checkpoint whose perception settings replace the ones below")
+    sync_slop: float = param(0.05, "s: colour and depth stamps further apart are not paired")
+    tf_tolerance: float = param(0.2, "s: a dynamic transform further from the image stamp is stale")
+    max_rate: float = param(5.0, "Hz: process at most this many frame pairs per second (0 = every pair)")
+    device: str = param("auto", "perception backend: auto (torch on CUDA if there, else numpy) | numpy | torch | cuda")
+    min_depth: float = param(0.05, "m: nearer depth readings are dropped")
+    max_depth: float = param(2.5, "m: farther depth readings are dropped")
+    workspace_lower: List[float] = param([0.1, -0.5, -0.02], "crop box lower corner (base frame, m)")
+    workspace_upper: List[float] = param([0.9, 0.5, 0.5], "crop box upper corner (base frame, m)")
+    table: str = param("known", "table removal: known | ransac | none")
+    table_height: float = param(0.0, "m: table plane height in the base frame (table=known)")
+    table_threshold: float = param(0.004, "m: points this close to the table plane are removed")
+    voxel_size: float = param(0.005, "m: voxel downsampling size (0 = off)")
+    n_points: int = param(2048, "points in the output cloud")
+    sampling: str = param("fps", "fps | random")
+    seed: int = param(0, "seed of the sampling")
+
+
+@dataclass
+class RewardServerConfig:
+    """`reward_server`: reward models on one device; candidate scoring and the goal reward."""
+
+    scorers: List[str] = param([], "action scorers as name=checkpoint entries (preference-scorer checkpoints)")
+    device: str = param("cpu", "torch device of the models (cpu, cuda, cuda:N, auto)")
+    max_batch: int = param(8, "score requests batched into one model call")
+    max_wait_ms: float = param(2.0, "ms the first request of a batch waits for company")
+    state_reward: str = param("", "goal reward model as module:factory ('' = no goal reward topic)")
+    state_reward_input: str = param("image", "goal reward input: image (latest colour frame) or observation (latest cloud)")
+    cloud_topic: str = param(CLOUD_TOPIC, "base-frame cloud the candidates are scored in")
+    color_topic: str = param(COLOR_TOPIC, "colour image for an image goal reward")
+    goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence (transient local)")
+    goal: str = param("", "goal sentence until one arrives on goal_topic")
+    request_topic: str = param(SCORE_REQUEST_TOPIC, "score requests (std_msgs/String JSON)")
+    response_topic: str = param(SCORE_RESPONSE_TOPIC, "score responses (std_msgs/String JSON)")
+    goal_reward_topic: str = param(GOAL_REWARD_TOPIC, "std_msgs/Float64 goal reward of the latest frame")
+    goal_reward_rate: float = param(2.0, "Hz at most of goal reward evaluations")
+    cloud_cache: int = param(8, "recent clouds kept for requests that name their stamp")
+    request_timeout: float = param(5.0, "s a request waits for its cloud before it is answered with an error")
+
+
+@dataclass
+class PolicyNodeConfig:
+    """`policy`: sample N candidates, have them scored, select one, publish it and the set."""
+
+    checkpoint: str = param("checkpoints/policy_place_block.json", "policy checkpoint (safetensors + JSON)")
+    device: str = param("cpu", "torch device of the policy")
+    n_candidates: int = param(8, "candidates sampled per decision")
+    seed: int = param(0, "decision k samples with seed + k")
+    inference_steps: int = param(0, "denoising steps (0 = the checkpoint's)")
+    score_candidates: bool = param(True, "ask the reward server; false: take the policy's first feasible candidate")
+    weights: List[str] = param([], "family=weight entries of the utility (missing families weigh 1.0)")
+    aggregator: str = param("mean", "ensemble aggregation: mean | wco | uwo")
+    lam: float = param(1.0, "UWO variance weight")
+    auto_decide: bool = param(True, "decide whenever idle and a fresh cloud arrives (else on ~/decide)")
+    publish_primitive: bool = param(True, "publish the chosen primitive (false: a console chooses)")
+    max_decisions: int = param(0, "stop after this many decisions (0 = no limit)")
+    settle_time: float = param(0.5, "s after an execution ends before a cloud counts as fresh")
+    score_timeout: float = param(10.0, "s to wait for scores before the decision is dropped")
+    goal: str = param("", "goal sentence until one arrives on goal_topic")
+    cloud_topic: str = param(CLOUD_TOPIC, "base-frame cloud input")
+    joint_states_topic: str = param(JOINT_STATES_TOPIC, "joint states (feasibility is checked from here)")
+    goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence (transient local)")
+    request_topic: str = param(SCORE_REQUEST_TOPIC, "score requests out")
+    response_topic: str = param(SCORE_RESPONSE_TOPIC, "score responses in")
+    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets with scores and the choice out (String JSON)")
+    primitive_topic: str = param(PRIMITIVE_TOPIC, "chosen primitive out (String JSON)")
+    executor_status_topic: str = param(EXECUTOR_STATUS_TOPIC, "executor status in (String JSON)")
+    joint_names: List[str] = param(list(JOINT_NAMES), "arm joint names in the kinematic model's order")
+
+
+@dataclass
+class ExecutorConfig:
+    """`executor`: primitive -> IK joint trajectories -> a FollowJointTrajectory action server."""
+
+    primitive_topic: str = param(PRIMITIVE_TOPIC, "primitives to execute (String JSON)")
+    joint_states_topic: str = param(JOINT_STATES_TOPIC, "joint states; plans start from the latest one")
+    status_topic: str = param(EXECUTOR_STATUS_TOPIC, "execution status out (String JSON)")
+    trajectory_action: str = param(TRAJECTORY_ACTION, "FollowJointTrajectory action of the arm controller")
+    gripper_action: str = param(GRIPPER_ACTION, "GripperCommand action of the gripper ('' = no gripper)")
+    joint_names: List[str] = param(list(JOINT_NAMES), "controller joint names, in the kinematic model's order")
+    gripper_position_scale: float = param(0.5, "GripperCommand position = opening width * this")
+    gripper_max_effort: float = param(20.0, "N of the gripper command")
+    server_timeout: float = param(5.0, "s to wait for the action servers before a primitive fails")
+    joint_state_timeout: float = param(1.0, "s: an older joint state is stale and nothing is planned from it")
+    goal_time_tolerance: float = param(1.0, "s the controller may take beyond the trajectory's end")
+    time_scale: float = param(1.0, "trajectory durations are multiplied by this (>1 is slower)")
+    max_joint_speed: float = param(1.5, "rad/s bound of planned joint speeds")
+    linear_speed: float = param(0.15, "m/s of straight approach/push segments")
+    free_speed: float = param(0.5, "m/s of the gripper between waypoints")
+    approach_height: float = param(0.10, "m above pick/place/push points")
+    workspace_low: List[float] = param([0.25, -0.35, 0.0], "workspace box lower corner; primitives outside are refused")
+    workspace_high: List[float] = param([0.75, 0.35, 0.30], "workspace box upper corner")
+
+
+@dataclass
+class ConsoleNodeConfig:
+    """`console`: the teleop/labelling console attached to the live graph."""
+
+    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets in (String JSON)")
+    chosen_topic: str = param(CONSOLE_PRIMITIVE_TOPIC, "the chosen primitive out (String JSON)")
+    chooser: str = param("", "module:factory of the chooser (''= accept the policy's choice)")
+
+
+@dataclass
+class CalibrationCaptureConfig:
+    """`calibration_capture`: images + hand poses for `robot-rewards calibrate handeye`."""
+
+    color_topic: str = param(COLOR_TOPIC, "colour image topic")
+    camera_info_topic: str = param(COLOR_INFO_TOPIC, "camera_info of the images")
+    base_frame: str = param(BASE_FRAME, "robot base frame")
+    ee_frame: str = param(EE_FRAME, "hand (or board-holding) frame")
+    output_dir: str = param("calibration_capture", "folder of images/, robot_poses.yaml and camera_info.yaml")
+    tf_tolerance: float = param(0.05, "s: hand poses further from the image stamp are stale")
+    auto_capture_period: float = param(0.0, "s between automatic captures (0 = only on ~/capture)")
+
+
+NODE_CONFIGS = {
+    "sim_bridge": SimBridgeConfig,
+    "perception": PerceptionNodeConfig,
+    "reward_server": RewardServerConfig,
+    "policy": PolicyNodeConfig,
+    "executor": ExecutorConfig,
+    "console": ConsoleNodeConfig,
+    "calibration_capture": CalibrationCaptureConfig,
+}

@@ -1,0 +1,86 @@
+"""`policy` node: sample candidates, have them scored, select, publish the choice and the set."""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from robot_rewards.paths import resolve
+from robot_rewards.primitives.kinematics import HOME, PandaKinematics
+from robot_rewards.ros.config import PolicyNodeConfig
+from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_ns, run
+from robot_rewards.ros.params import declare_config
+from robot_rewards.ros.policy_core import PolicyCore, parse_weights
+from robot_rewards.ros.selection_adapter import Selector
+
+
+def build_sampler(cfg: PolicyNodeConfig):
+    """(sampler(obs, n, seed) -> Candidates, workspace) of the configured checkpoint."""
+    from robot_rewards.policy.checkpoint import load_policy
+
+    checkpoint = load_policy(resolve(cfg.checkpoint), device=cfg.device)
+    policy = checkpoint.policy
+    steps = cfg.inference_steps or None
+
+    def sample(obs, n, seed):
+        return policy.sample(obs, n, seed=seed, steps=steps)
+
+    return sample, policy.workspace
+
+
+class PolicyNode(Node):
+    """Thin rclpy shell of PolicyCore."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__("policy", **node_kwargs)
+        self.cfg = cfg = declare_config(self, PolicyNodeConfig)
+        sampler, workspace = build_sampler(cfg)
+        self.kin = PandaKinematics()
+        selector = Selector(workspace, self.kin, weights=parse_weights(cfg.weights), aggregator=cfg.aggregator,
+                            lam=cfg.lam)
+        self.core = PolicyCore(cfg, sampler, selector, self.get_logger(), lambda: now_ns(self), home=HOME)
+        self.pub = {
+            "score_request": self.create_publisher(String, cfg.request_topic, RELIABLE_QOS),
+            "candidates": self.create_publisher(String, cfg.candidates_topic, RELIABLE_QOS),
+            "primitive": self.create_publisher(String, cfg.primitive_topic, RELIABLE_QOS),
+        }
+        self.create_subscription(PointCloud2, cfg.cloud_topic, self._out(self.core.on_cloud), RELIABLE_QOS)
+        self.create_subscription(JointState, cfg.joint_states_topic, self.core.on_joint_state, SENSOR_QOS)
+        self.create_subscription(String, cfg.goal_topic, lambda m: self.core.on_goal(m.data), LATCHED_QOS)
+        self.create_subscription(String, cfg.response_topic,
+                                 self._out(lambda m: self.core.on_score_response(m.data)), RELIABLE_QOS)
+        self.create_subscription(String, cfg.executor_status_topic,
+                                 self._out(lambda m: self.core.on_executor_status(m.data)), RELIABLE_QOS)
+        self.create_service(Trigger, "~/decide", self._decide)
+        self.create_timer(0.5, self._out(lambda: self.core.tick()))
+        self.get_logger().info(f"policy: {cfg.checkpoint}, {cfg.n_candidates} candidates per decision, "
+                               f"{cfg.aggregator} aggregation")
+
+    def close(self) -> None:
+        self.kin.close()
+
+    def _emit(self, outputs) -> None:
+        for channel, text in outputs:
+            self.pub[channel].publish(String(data=text))
+
+    def _out(self, handler):
+        def callback(*args):
+            self._emit(handler(*args))
+        return callback
+
+    def _decide(self, request, response):
+        outputs = self.core.decide()
+        self._emit(outputs)
+        response.success = bool(outputs)
+        response.message = f"decision started ({self.core.state})" if outputs else f"no decision ({self.core.state})"
+        return response
+
+
+def main(args=None) -> int:
+    return run(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""`reward_server` node: reward models on the configured device.
+
+Score requests / responses are std_msgs/String JSON on two topics (see payloads.py): there
+is no standard service type that carries a candidate set, and this ament_python package
+cannot generate one. The goal reward of the latest frame goes out as std_msgs/Float64.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Float64, String
+
+from robot_rewards.paths import resolve
+from robot_rewards.rewards.config import HostConfig
+from robot_rewards.ros.config import RewardServerConfig
+from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run
+from robot_rewards.ros.params import declare_config
+from robot_rewards.ros.plugins import build_state_reward
+from robot_rewards.ros.reward_server_core import RewardServerCore
+
+
+def parse_scorers(entries) -> dict[str, str]:
+    """{'name': 'checkpoint path'} from 'name=path' strings."""
+    scorers = {}
+    for entry in entries:
+        name, sep, path = str(entry).partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"scorer entry '{entry}' is not name=checkpoint")
+        scorers[name.strip()] = str(resolve(path.strip()))
+    return scorers
+
+
+def build_host(cfg: RewardServerConfig):
+    """A RewardHost with every configured scorer loaded on cfg.device (None without scorers)."""
+    if not cfg.scorers:
+        return None
+    from robot_rewards.rewards.host import RewardHost
+
+    return RewardHost.from_config(HostConfig(parse_scorers(cfg.scorers), cfg.device, cfg.max_batch, cfg.max_wait_ms))
+
+
+class RewardServerNode(Node):
+    """Thin rclpy shell of RewardServerCore."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__("reward_server", **node_kwargs)
+        self.cfg = cfg = declare_config(self, RewardServerConfig)
+        host = build_host(cfg)
+        reward = build_state_reward(cfg.state_reward, cfg.device)
+        self.core = RewardServerCore(cfg, host, reward, self.get_logger())
+        self.response_pub = self.create_publisher(String, cfg.response_topic, RELIABLE_QOS)
+        self.reward_pub = self.create_publisher(Float64, cfg.goal_reward_topic, RELIABLE_QOS)
+        self.create_subscription(String, cfg.request_topic, self._request, RELIABLE_QOS)
+        self.create_subscription(PointCloud2, cfg.cloud_topic, self._cloud, RELIABLE_QOS)
+        self.create_subscription(String, cfg.goal_topic, lambda m: self.core.on_goal(m.data), LATCHED_QOS)
+        if reward is not None and cfg.state_reward_input == "image":
+            self.create_subscription(Image, cfg.color_topic, self._color, SENSOR_QOS)
+        self.create_timer(0.5, self.core.expire)
+        models = sorted(host.scorers) if host is not None else []
+        if not models:
+            self.get_logger().warning("reward_server: no scorers configured (parameter scorers): "
+                                      "score requests are answered without scores")
+        self.get_logger().info(f"reward_server: scorers {models} on {cfg.device}; goal reward "
+                               f"{cfg.state_reward or 'off'}")
+
+    def close(self) -> None:
+        if self.core.host is not None:
+            self.core.host.close()
+
+    def _reply(self, text: str) -> None:  # may run on the reward host's worker thread
+        self.response_pub.publish(String(data=text))
+
+    def _request(self, msg) -> None:
+        self.core.on_request(msg.data, self._reply)
+
+    def _publish_reward(self, value) -> None:
+        if value is not None:
+            self.reward_pub.publish(Float64(data=float(value)))
+
+    def _cloud(self, msg) -> None:
+        self._publish_reward(self.core.on_cloud(msg))
+
+    def _color(self, msg) -> None:
+        self._publish_reward(self.core.on_color(msg))
+
+
+def main(args=None) -> int:
+    return run(RewardServerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

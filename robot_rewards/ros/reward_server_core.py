@@ -1,0 +1,171 @@
+"""The reward server's logic: score candidate sets with the hosted models; the goal reward.
+
+Score requests name the cloud (by stamp) the policy sampled in; the server keeps the last
+few clouds it received, so a cloud is never sent twice. A request that arrives before its
+cloud waits for it up to `request_timeout`, then is answered with an error. Requests go to a
+`RewardHost` (micro-batched on its worker thread); `reply` is called from that thread with
+the response JSON once every requested model has answered. One failing model fails alone:
+its message goes into the response's `errors`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Callable
+
+import numpy as np
+
+from robot_rewards.core.observation import Observation
+from robot_rewards.rewards.base import RewardInputError
+from robot_rewards.ros.config import RewardServerConfig
+from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
+from robot_rewards.ros.convert_image import msg_to_rgb
+from robot_rewards.ros.observation import cloud_observation
+from robot_rewards.ros.payloads import ScoreRequest, ScoreResponse, ns_of_stamp
+from robot_rewards.ros.report import Reporter
+
+
+class RewardServerCore:
+    """Hosts the scorers (`host`, may be None) and an optional goal reward (`state_reward`)."""
+
+    def __init__(self, cfg: RewardServerConfig, host=None, state_reward=None, log=None,
+                 clock: Callable[[], float] = time.monotonic):
+        if cfg.state_reward_input not in ("image", "observation"):
+            raise ValueError(f"state_reward_input must be image or observation, got '{cfg.state_reward_input}'")
+        self.cfg = cfg
+        self.host = host
+        self.state_reward = state_reward
+        self.report = Reporter(log)
+        self.clock = clock
+        self.goal = cfg.goal
+        self._clouds: OrderedDict[int, Observation] = OrderedDict()
+        self._parked: list[tuple[float, ScoreRequest, Callable[[str], None]]] = []
+        self._lock = threading.Lock()
+        self._last_goal_reward: float | None = None
+
+    # -- inputs ------------------------------------------------------------------------------
+    def on_goal(self, text: str) -> None:
+        self.goal = str(text)
+
+    def on_cloud(self, msg) -> float | None:
+        """Cache the cloud; serve requests that waited for it. Returns a goal reward when due."""
+        try:
+            obs = cloud_observation(msg, self.goal)
+        except MessageConversionError as exc:
+            self.report.error("cloud", f"point cloud rejected: {exc}")
+            return None
+        ns = stamp_to_ns(msg.header.stamp)
+        with self._lock:
+            self._clouds[ns] = obs
+            while len(self._clouds) > max(1, self.cfg.cloud_cache):
+                self._clouds.popitem(last=False)
+            ready = [(r, reply) for _, r, reply in self._parked if ns_of_stamp(r.stamp) == ns]
+            self._parked = [x for x in self._parked if ns_of_stamp(x[1].stamp) != ns]
+        for request, reply in ready:
+            self._serve(request, obs, reply)
+        if self.cfg.state_reward_input == "observation":
+            return self._goal_reward(obs)
+        return None
+
+    def on_color(self, msg) -> float | None:
+        """Goal reward of a colour frame (state_reward_input = image), when due."""
+        if self.state_reward is None or self.cfg.state_reward_input != "image":
+            return None
+        try:
+            image = msg_to_rgb(msg)
+        except MessageConversionError as exc:
+            self.report.error("image", f"colour image rejected: {exc}")
+            return None
+        return self._goal_reward(image)
+
+    def _goal_reward(self, item) -> float | None:
+        if self.state_reward is None:
+            return None
+        if not self.goal.strip():
+            self.report.warning("no_goal", "no goal sentence yet: goal reward not computed")
+            return None
+        now = self.clock()
+        if self._last_goal_reward is not None and self.cfg.goal_reward_rate > 0:
+            if now - self._last_goal_reward < 1.0 / self.cfg.goal_reward_rate:
+                return None
+        self._last_goal_reward = now
+        try:
+            value = float(np.asarray(self.state_reward.score_states([item], self.goal)).reshape(-1)[0])
+        except Exception as exc:  # a model error must not stop the server
+            self.report.error("goal_reward", f"goal reward failed: {type(exc).__name__}: {exc}")
+            return None
+        if not np.isfinite(value):
+            self.report.error("goal_reward", f"goal reward is {value}: not published")
+            return None
+        return value
+
+    # -- score requests ----------------------------------------------------------------------
+    def on_request(self, text, reply: Callable[[str], None]) -> None:
+        """Parse and serve (or park) a score request; malformed ones are logged and dropped."""
+        try:
+            request = ScoreRequest.from_json(text)
+        except MessageConversionError as exc:
+            self.report.error("request", f"score request rejected: {exc}")
+            return
+        with self._lock:
+            obs = self._clouds.get(ns_of_stamp(request.stamp))
+            if obs is None:
+                self._parked.append((self.clock(), request, reply))
+                return
+        self._serve(request, obs, reply)
+
+    def expire(self) -> int:
+        """Answer requests that waited longer than request_timeout for their cloud; returns how many."""
+        now = self.clock()
+        with self._lock:
+            late = [x for x in self._parked if now - x[0] > self.cfg.request_timeout]
+            self._parked = [x for x in self._parked if now - x[0] <= self.cfg.request_timeout]
+        for _, request, reply in late:
+            sec, nsec = request.stamp
+            msg = (f"no cloud stamped {sec}.{nsec:09d} arrived within {self.cfg.request_timeout} s "
+                   f"on {self.cfg.cloud_topic}")
+            self.report.error("no_cloud", f"request {request.request_id}: {msg}")
+            reply(ScoreResponse(request.request_id, errors={"server": msg}).to_json())
+        return len(late)
+
+    def _serve(self, request: ScoreRequest, obs: Observation, reply: Callable[[str], None]) -> None:
+        if self.host is None:  # no scorers: an empty answer, and the policy ranks by itself
+            reply(ScoreResponse(request.request_id).to_json())
+            return
+        goal = request.goal or self.goal
+        obs = Observation(frames=obs.frames, proprio=None, goal=goal, timestamp=obs.timestamp,
+                          points=obs.points, colors=obs.colors)
+        models = request.models or list(self.host.scorers)
+        response = ScoreResponse(request.request_id)
+        pending = {"n": len(models)}
+        lock = threading.Lock()
+
+        def finish(name: str, scores=None, error: str | None = None) -> None:
+            with lock:
+                if error is not None:
+                    response.errors[name] = error
+                    self.report.error(f"score:{name}", f"request {request.request_id}: model '{name}': {error}")
+                else:
+                    response.scores[name] = scores.members
+                pending["n"] -= 1
+                last = pending["n"] == 0
+            if last:
+                reply(response.to_json())
+
+        for name in models:
+            try:
+                future = self.host.submit(obs, request.candidates, name)
+            except (KeyError, RewardInputError, RuntimeError) as exc:
+                finish(name, error=str(exc).strip("'\""))
+                continue
+
+            def done(fut, name=name):
+                exc = fut.exception()
+                if exc is not None:
+                    finish(name, error=f"{type(exc).__name__}: {exc}")
+                else:
+                    finish(name, fut.result())
+
+            future.add_done_callback(done)

@@ -1,0 +1,298 @@
+"""The sim bridge's logic: a PyBullet scene seen and driven like a real arm, gripper and camera.
+
+Sensing: rendered RGB-D frames as Image / CameraInfo / camera-frame PointCloud2 messages,
+joint states, the camera's static TF and the hand's TF. Acting: like a joint trajectory
+controller, a validated trajectory is tracked in position control as physics advances in
+`step(dt)` (path tolerance aborts, goal tolerance after the end), and a gripper command closes
+or opens the coupled fingers until they reach the width or stall on an object.
+
+Physics only advances in `step`, called by the node's control timer, so everything runs on
+one thread; a finished motion calls its `on_done` with a MotionOutcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import pybullet as p
+
+from robot_rewards.conf.sim import SimConfig
+from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
+from robot_rewards.primitives.kinematics import ARM_JOINTS, FINGER_JOINTS, HAND_LINK
+from robot_rewards.ros.config import SimBridgeConfig
+from robot_rewards.ros.convert_cloud import points_to_msg
+from robot_rewards.ros.convert_image import camera_info_to_msg, depth_to_msg, image_to_msg
+from robot_rewards.ros.convert_motion import (
+    StampedTransform,
+    joint_state_to_msg,
+    msg_to_joint_trajectory,
+    transforms_to_tf_msg,
+)
+from robot_rewards.ros.report import Reporter
+from robot_rewards.ros.trajectory_goal import (
+    GOAL_TOLERANCE_VIOLATED,
+    INVALID_GOAL,
+    PATH_TOLERANCE_VIOLATED,
+    SUCCESSFUL,
+    CheckedTrajectory,
+    TrajectoryRejected,
+    check_trajectory,
+)
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.panda import FINGER_FORCE
+
+MAX_WIDTH = 0.08  # m, the Panda hand's opening
+GRIPPER_MAX_S = 2.0  # s a gripper command may take before it counts as stalled
+GRIPPER_REACHED = 0.002  # m of width error that counts as reached
+GRIPPER_STILL = 1e-3  # m/s finger speed under which the fingers have stopped
+
+
+@dataclass
+class MotionOutcome:
+    """How a trajectory or gripper command ended (error_code: FollowJointTrajectory codes)."""
+
+    kind: str  # "arm" | "gripper"
+    error_code: int = SUCCESSFUL
+    error_string: str = ""
+    canceled: bool = False
+    gripper: dict = field(default_factory=dict)  # position, effort, stalled, reached_goal
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code == SUCCESSFUL and not self.canceled
+
+
+@dataclass(eq=False)
+class _ArmMotion:
+    trajectory: CheckedTrajectory
+    goal_time_tolerance: float
+    on_done: Callable[[MotionOutcome], None]
+    elapsed: float = 0.0
+    cancel: bool = False
+
+
+@dataclass(eq=False)
+class _GripperMotion:
+    width: float
+    force: float
+    on_done: Callable[[MotionOutcome], None]
+    elapsed: float = 0.0
+
+
+class SimBridgeCore:
+    """A TabletopEnv with the sensor messages and controller semantics of a real setup."""
+
+    def __init__(self, cfg: SimBridgeConfig, msg_types, log=None, sim: SimConfig | None = None):
+        self.cfg = cfg
+        self.types = msg_types
+        self.report = Reporter(log)
+        if len(cfg.joint_names) != len(ARM_JOINTS) or len(cfg.finger_joint_names) != len(FINGER_JOINTS):
+            raise ValueError(f"joint_names needs {len(ARM_JOINTS)} names and finger_joint_names "
+                             f"{len(FINGER_JOINTS)}, got {cfg.joint_names} and {cfg.finger_joint_names}")
+        if cfg.depth_encoding not in ("16UC1", "32FC1"):
+            raise ValueError(f"depth_encoding must be 16UC1 or 32FC1, got '{cfg.depth_encoding}'")
+        if not 0 < cfg.image_scale <= 4:
+            raise ValueError(f"image_scale must be in (0, 4], got {cfg.image_scale}")
+        sim = sim or SimConfig(gui=cfg.gui)
+        self.env = TabletopEnv(cfg.task, sim)
+        world = self.env.world
+        if cfg.camera and cfg.camera not in world.cameras:
+            self.env.close()
+            raise ValueError(f"unknown sim camera '{cfg.camera}'; configured: {sorted(world.cameras)}")
+        self.camera_name = cfg.camera or world.camera.name
+        camera = world.cameras[self.camera_name]
+        if cfg.image_scale != 1.0:
+            camera = replace(camera, intrinsics=camera.intrinsics.scaled(cfg.image_scale))
+            world.cameras[self.camera_name] = camera
+        self.camera_frame = cfg.camera_frame or camera.frame_id
+        self.seed = cfg.seed
+        self.goal = ""
+        self._arm: _ArmMotion | None = None
+        self._gripper: _GripperMotion | None = None
+        self._carry = 0.0
+        self.sim_time = 0.0
+        self.reset(cfg.seed)
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- scene -------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._arm is not None or self._gripper is not None
+
+    @property
+    def gripper_busy(self) -> bool:
+        return self._gripper is not None
+
+    def reset(self, seed: int) -> str:
+        """A new scene from `seed` (refused while the arm or gripper moves); returns the goal."""
+        if self.busy:
+            raise RuntimeError("cannot reset the scene while a trajectory or gripper command runs")
+        self.seed = int(seed)
+        self.goal = self.env.reset(self.seed)
+        panda = self.env.world.panda
+        self._arm_target = panda.joint_positions()
+        self._width_target = panda.gripper_width()
+        self._forces = [*panda.kin.max_effort.tolist(), FINGER_FORCE, FINGER_FORCE]
+        return self.goal
+
+    def joint_positions(self) -> np.ndarray:
+        return self.env.world.panda.joint_positions()
+
+    # -- sensing -----------------------------------------------------------------------------
+    def camera_messages(self, stamp) -> dict[str, object]:
+        """Rendered frame as messages: color, color_info, depth, depth_info (+ points)."""
+        frame = self.env.world.render(self.camera_name)
+        header = (self.camera_frame, stamp)
+        intrinsics = frame.camera.intrinsics
+        info = camera_info_to_msg(intrinsics, header, self.types)
+        out = {
+            "color": image_to_msg(frame.rgb, "rgb8", header, self.types),
+            "color_info": info,
+            "depth": depth_to_msg(frame.depth, header, self.types, encoding=self.cfg.depth_encoding),
+            "depth_info": camera_info_to_msg(intrinsics, header, self.types),
+        }
+        if self.cfg.points_topic:
+            try:
+                cloud = backproject(frame.depth, intrinsics, rgb=frame.rgb, camera_name=self.camera_name)
+                out["points"] = points_to_msg(cloud.points, header, self.types, rgb=cloud.colors)
+            except InvalidDepthError as exc:
+                self.report.warning("points", f"no camera cloud this frame: {exc}")
+        return out
+
+    def joint_state_message(self, stamp):
+        """JointState of the arm and finger joints (positions and velocities)."""
+        panda = self.env.world.panda
+        joints = (*ARM_JOINTS, *FINGER_JOINTS)
+        states = p.getJointStates(panda.body, joints, physicsClientId=panda.client)
+        names = [*self.cfg.joint_names, *self.cfg.finger_joint_names]
+        return joint_state_to_msg(names, [s[0] for s in states], ("", stamp), self.types,
+                                  velocity=[s[1] for s in states])
+
+    def static_tf_message(self, stamp):
+        """TFMessage with base -> camera optical frame (the camera's calibrated extrinsics)."""
+        camera = self.env.world.cameras[self.camera_name]
+        return transforms_to_tf_msg([StampedTransform.from_matrix(
+            camera.base_T_camera, self.cfg.base_frame, self.camera_frame, stamp)], self.types)
+
+    def tf_message(self, stamp):
+        """TFMessage with base -> hand, for tools that need the hand pose (hand-eye capture)."""
+        T = self.env.world.panda.link_pose(HAND_LINK)
+        return transforms_to_tf_msg([StampedTransform.from_matrix(T, self.cfg.base_frame, self.cfg.ee_frame, stamp)],
+                                    self.types)
+
+    # -- acting ------------------------------------------------------------------------------
+    def check_goal(self, trajectory_msg) -> CheckedTrajectory:
+        """The validated trajectory of a FollowJointTrajectory goal, or TrajectoryRejected."""
+        if self._arm is not None:
+            raise TrajectoryRejected(INVALID_GOAL, "a trajectory is already executing (goals are not queued)")
+        try:
+            data = msg_to_joint_trajectory(trajectory_msg)
+        except ValueError as exc:
+            raise TrajectoryRejected(INVALID_GOAL, f"malformed trajectory: {exc}") from None
+        kin = self.env.world.kin
+        return check_trajectory(data, self.cfg.joint_names, self.joint_positions(), kin.lower, kin.upper,
+                                self.cfg.start_tolerance)
+
+    def start_trajectory(self, trajectory: CheckedTrajectory, on_done: Callable[[MotionOutcome], None],
+                         goal_time_tolerance: float = 0.0) -> None:
+        """Track a checked trajectory from now on; `on_done(outcome)` when it ends."""
+        if self._arm is not None:
+            raise RuntimeError("a trajectory is already executing")
+        tol = goal_time_tolerance if goal_time_tolerance > 0 else self.cfg.goal_time_tolerance
+        self._arm = _ArmMotion(trajectory, tol, on_done)
+
+    def cancel_trajectory(self) -> None:
+        """Stop the running trajectory where the arm is now (it ends as canceled)."""
+        if self._arm is not None:
+            self._arm.cancel = True
+
+    def start_gripper(self, position: float, max_effort: float, on_done: Callable[[MotionOutcome], None]) -> None:
+        """Move the fingers to width position / gripper_position_scale with at most max_effort N."""
+        if self._gripper is not None:
+            raise RuntimeError("a gripper command is already executing")
+        if not np.isfinite(position) or self.cfg.gripper_position_scale <= 0:
+            raise ValueError(f"gripper position must be finite, got {position}")
+        width = float(np.clip(position / self.cfg.gripper_position_scale, 0.0, MAX_WIDTH))
+        force = FINGER_FORCE if max_effort <= 0 else min(float(max_effort), FINGER_FORCE)
+        self._gripper = _GripperMotion(width, force, on_done)
+
+    def step(self, dt: float) -> list[MotionOutcome]:
+        """Advance physics by `dt` seconds (whole ticks; the rest carries over); finished motions
+        call their on_done and are returned."""
+        world = self.env.world
+        self._carry += dt
+        ticks = int(self._carry / world.cfg.timestep + 1e-9)
+        self._carry -= ticks * world.cfg.timestep
+        finished: list[MotionOutcome] = []
+        for _ in range(ticks):
+            self._command()
+            world.step()
+            self.sim_time += world.cfg.timestep
+            finished += self._update(world.cfg.timestep)
+        return finished
+
+    def _command(self) -> None:
+        panda = self.env.world.panda
+        arm = self._arm
+        if arm is not None and not arm.cancel:
+            self._arm_target = arm.trajectory.sample(arm.elapsed)
+        forces = list(self._forces)
+        if self._gripper is not None:
+            forces[-2:] = [self._gripper.force] * 2
+            self._width_target = self._gripper.width
+        p.setJointMotorControlArray(
+            panda.body, (*ARM_JOINTS, *FINGER_JOINTS), p.POSITION_CONTROL,
+            targetPositions=[*np.asarray(self._arm_target).tolist(), self._width_target / 2, self._width_target / 2],
+            forces=forces, physicsClientId=panda.client,
+        )
+
+    def _finish_arm(self, outcome: MotionOutcome) -> MotionOutcome:
+        self._arm_target = self.joint_positions()  # hold where the arm is
+        done, self._arm = self._arm, None
+        done.on_done(outcome)
+        return outcome
+
+    def _update(self, dt: float) -> list[MotionOutcome]:
+        out = []
+        arm = self._arm
+        if arm is not None:
+            arm.elapsed += dt
+            q = self.joint_positions()
+            error = float(np.max(np.abs(q - self._arm_target)))
+            if arm.cancel:
+                out.append(self._finish_arm(MotionOutcome("arm", SUCCESSFUL, "canceled", canceled=True)))
+            elif error > self.cfg.path_tolerance:
+                out.append(self._finish_arm(MotionOutcome(
+                    "arm", PATH_TOLERANCE_VIOLATED,
+                    f"tracking error {error:.3f} rad exceeds the path tolerance {self.cfg.path_tolerance} rad "
+                    f"at t={arm.elapsed:.2f} s (arm blocked?)")))
+            elif arm.elapsed >= arm.trajectory.duration:
+                final_error = float(np.max(np.abs(q - arm.trajectory.positions[-1])))
+                if final_error <= self.cfg.goal_tolerance:
+                    out.append(self._finish_arm(MotionOutcome("arm")))
+                elif arm.elapsed > arm.trajectory.duration + arm.goal_time_tolerance:
+                    out.append(self._finish_arm(MotionOutcome(
+                        "arm", GOAL_TOLERANCE_VIOLATED,
+                        f"final error {final_error:.4f} rad exceeds the goal tolerance {self.cfg.goal_tolerance} "
+                        f"rad {arm.goal_time_tolerance:.2f} s after the trajectory's end")))
+        grip = self._gripper
+        if grip is not None:
+            grip.elapsed += dt
+            panda = self.env.world.panda
+            states = p.getJointStates(panda.body, FINGER_JOINTS, physicsClientId=panda.client)
+            width = states[0][0] + states[1][0]
+            speed = abs(states[0][1]) + abs(states[1][1])
+            reached = abs(width - grip.width) < GRIPPER_REACHED
+            still = grip.elapsed > 0.05 and speed < GRIPPER_STILL
+            if reached or still or grip.elapsed > GRIPPER_MAX_S:
+                result = {"position": width * self.cfg.gripper_position_scale, "effort": grip.force,
+                          "stalled": not reached, "reached_goal": bool(reached)}
+                self._gripper = None
+                outcome = MotionOutcome("gripper", gripper=result)
+                grip.on_done(outcome)
+                out.append(outcome)
+        return out

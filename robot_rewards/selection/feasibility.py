@@ -1,0 +1,176 @@
+"""Feasibility down the ranked list: the best candidate the arm can actually execute.
+
+A candidate is checked the way `World.execute` would before moving, but without a world:
+parameters inside the workspace (`Primitive.check`), fingertips above the table at every
+waypoint, and a complete IK plan (`plan_primitive`) from the current joints. The checks run
+cheapest first, and only until the first feasible candidate in the ranking is found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from robot_rewards.conf.sim import MotionConfig
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.primitives import Primitive, Workspace
+from robot_rewards.primitives.kinematics import HOME, PandaKinematics
+from robot_rewards.primitives.planner import UnreachableError, plan_primitive
+from robot_rewards.primitives.waypoints import waypoints
+from robot_rewards.selection.best_of_n import SelectionError, rank
+
+TABLE_Z = 0.0  # the table top in the robot base frame (sim.world puts it at z = 0)
+# How far the closed fingertips reach below the gripper point (panda_grasptarget), measured
+# by ray casts against the Panda's finger collision meshes: 8.25 mm.
+FINGERTIP_DEPTH = 0.00825
+CLIPPED_REASON = "clipped into the workspace by the sampler"
+
+
+class FeasibilityChecker:
+    """Why a primitive cannot be executed from joints `q_start`, or None if it can.
+
+    kin: a PandaKinematics to plan with (one is created, and closed by `close`, if None).
+    table_z: height of the table top; clearance: metres the fingertips must stay above it.
+    motion: the planner's settings (approach height, speeds), as the executor will use them.
+    """
+
+    def __init__(self, workspace: Workspace | None = None, kin: PandaKinematics | None = None,
+                 table_z: float = TABLE_Z, clearance: float = 0.0, motion: MotionConfig | None = None,
+                 fingertip_depth: float = FINGERTIP_DEPTH):
+        if clearance < 0:
+            raise ValueError(f"table clearance must be >= 0 metres, got {clearance}")
+        self.workspace = workspace or Workspace()
+        self.table_z = float(table_z)
+        self.clearance = float(clearance)
+        self.motion = motion or MotionConfig()
+        self.fingertip_depth = float(fingertip_depth)
+        self._own_kin = kin is None
+        self._kin = kin
+
+    @property
+    def kin(self) -> PandaKinematics:
+        if self._kin is None:  # lazily: a checker that rejects everything early needs no IK
+            self._kin = PandaKinematics()
+        return self._kin
+
+    def close(self) -> None:
+        """Release the kinematics client if this checker created it."""
+        if self._own_kin and self._kin is not None:
+            self._kin.close()
+            self._kin = None
+
+    def __enter__(self) -> "FeasibilityChecker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def check(self, primitive: Primitive, q_start=None) -> str | None:
+        """None if `primitive` is feasible from joints `q_start` (default: home), else the reason:
+        "invalid parameters: ...", "outside workspace: ...", "below table: ..." or "unreachable: ..."."""
+        if not np.all(np.isfinite(primitive.params)):
+            return f"invalid parameters: {primitive.check(self.workspace)}"
+        reason = primitive.check(self.workspace)
+        if reason is not None:
+            return f"outside workspace: {reason}"
+        reason = self.table_reason(primitive)
+        if reason is not None:
+            return reason
+        q = HOME if q_start is None else np.asarray(q_start, dtype=np.float64)
+        if q.shape != (7,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"q_start must be 7 finite arm joint positions, got {np.shape(q_start)}")
+        try:
+            plan_primitive(self.kin, primitive, q, self.motion)
+        except UnreachableError as exc:
+            return f"unreachable: {exc}"
+        return None
+
+    def table_reason(self, primitive: Primitive) -> str | None:
+        """'below table: ...' if the fingertips would go lower than table_z + clearance at a
+        waypoint. Straight segments run between waypoints, so their lowest point is a waypoint."""
+        floor = self.table_z + self.clearance
+        for wp in waypoints(primitive, self.motion.approach_height):
+            tip = float(wp.position[2]) - self.fingertip_depth
+            if tip < floor - 1e-9:
+                return (f"below table: at '{wp.label}' {np.round(wp.position, 3).tolist()} the fingertips "
+                        f"reach z = {tip * 1000:.1f} mm, under the table top + clearance "
+                        f"({floor * 1000:.1f} mm)")
+        return None
+
+
+@dataclass
+class Selection:
+    """Outcome of walking a ranking: `index` is the chosen candidate (None: none feasible).
+
+    order: the ranking walked; rejected: (candidate, reason) for every candidate tried and
+    refused, in the order tried; utilities: the (N,) utilities the ranking came from.
+    """
+
+    index: int | None
+    order: list[int]
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    utilities: np.ndarray | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """Whether a candidate was chosen (False: the caller must not move the arm)."""
+        return self.index is not None
+
+    @property
+    def rank(self) -> int | None:
+        """Position of the chosen candidate in the ranking (0 = the top one)."""
+        return None if self.index is None else self.order.index(self.index)
+
+    def summary(self) -> str:
+        """One line (plus one per rejection) for logs."""
+        n = len(self.order)
+        if self.index is None:
+            head = f"no feasible candidate among {n}: not executing"
+        else:
+            u = "" if self.utilities is None else f", utility {float(self.utilities[self.index]):.4g}"
+            head = f"chose candidate {self.index} (rank {self.rank + 1} of {n}{u})"
+            if self.rejected:
+                head += f" after rejecting {len(self.rejected)}"
+        lines = [head] + [f"  rejected {i}: {reason}" for i, reason in self.rejected]
+        return "\n".join(lines)
+
+
+def select(candidates: Candidates, utilities, checker: FeasibilityChecker | None, q_start=None,
+           order: Sequence[int] | None = None) -> Selection:
+    """The first feasible candidate in `order` (default: by descending utility).
+
+    Candidates flagged as clipped by the sampler are refused (they are not what the model
+    proposed). checker=None skips the feasibility checks (the top candidate is taken as it is).
+    If none is feasible the result has index None and every reason recorded: the caller stops.
+    """
+    n = len(candidates)
+    if n == 0:
+        raise SelectionError("no candidates to select from")
+    u = np.asarray(utilities, dtype=np.float64).reshape(-1)
+    if u.shape != (n,):
+        raise SelectionError(f"{u.shape[0]} utilities for {n} candidates")
+    if order is None:
+        order = rank(u)
+    else:
+        order = [int(i) for i in order]
+        bad = [i for i in order if not 0 <= i < n]
+        if bad:
+            raise SelectionError(f"order has indices {bad} outside 0..{n - 1}")
+        if len(set(order)) != len(order):
+            raise SelectionError("order lists a candidate more than once")
+        if not order:
+            raise SelectionError("empty order: no candidate to try")
+    rejected: list[tuple[int, str]] = []
+    for i in order:
+        if checker is not None:
+            if candidates.clipped[i]:
+                reason = CLIPPED_REASON
+            else:
+                reason = checker.check(candidates.primitive(i), q_start)
+            if reason is not None:
+                rejected.append((i, reason))
+                continue
+        return Selection(i, order, rejected, u)
+    return Selection(None, order, rejected, u)

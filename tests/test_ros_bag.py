@@ -1,0 +1,199 @@
+"""`bag export` / `bag replay`: rosbag2 (MCAP) without ROS, through the rosbags package."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from ros_double.scenes import INTR, SEC, synthetic_frame
+
+from robot_rewards.commands.bag import bag_export, bag_replay
+from robot_rewards.core.camera import CameraModel
+from robot_rewards.data.episodes import Episode, EpisodeWriter
+from robot_rewards.rewards.synthetic import random_candidates
+from robot_rewards.ros import config as topics
+from robot_rewards.ros import convert as rc
+from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
+from robot_rewards.ros.bag_io import BagError, BagWriter, bag_topics, read_messages
+from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand
+
+TYPES = rc.ROSBAGS_TYPES
+T0 = 1_700_000_000
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One scripted place_block episode recorded in the sim and exported (shared by the tests)."""
+    out = tmp_path_factory.mktemp("export")
+    cfg = BagExportConfig(task="place_block", seed=0, noise=0.0, output_dir=str(out))
+    return bag_export(cfg), out
+
+
+@pytest.mark.slow
+def test_export_writes_the_node_topics(exported):
+    metrics, out = exported
+    bag = out / "episode_bag"
+    assert list(bag.glob("*.mcap")) and json.loads((out / "metrics.json").read_text()) == metrics
+    frames, steps = metrics["frames"], metrics["steps"]
+    assert frames == steps + 1 >= 2
+    info = bag_topics(bag)
+    per_frame = [topics.COLOR_TOPIC, topics.COLOR_INFO_TOPIC, topics.DEPTH_TOPIC, topics.DEPTH_INFO_TOPIC,
+                 topics.JOINT_STATES_TOPIC, "/tf", topics.CAMERA_POINTS_TOPIC, topics.CLOUD_TOPIC]
+    for topic in per_frame:
+        assert info[topic][1] == frames, topic
+    assert info["/tf_static"] == ("tf2_msgs/msg/TFMessage", 1) and info[topics.GOAL_TOPIC][1] == 1
+    assert info[topics.PRIMITIVE_TOPIC][1] == info[topics.EXECUTOR_STATUS_TOPIC][1] == steps
+    messages = list(read_messages(bag))
+    assert [s for _, s, _ in messages] == sorted(s for _, s, _ in messages)  # time order
+    goal = next(m.data for t, _, m in messages if t == topics.GOAL_TOPIC)
+    assert goal == metrics["goal"] and goal.startswith("put the")
+    cloud = next(m for t, _, m in messages if t == topics.CLOUD_TOPIC)
+    assert rc.msg_to_points(cloud).shape == (2048, 3) and cloud.header.frame_id == "panda_link0"
+    command = PrimitiveCommand.from_json(next(m.data for t, _, m in messages if t == topics.PRIMITIVE_TOPIC))
+    assert command.primitive.name == "pick_place" and command.decision_id == 0
+    status = ExecutorStatus.from_json(next(m.data for t, _, m in messages if t == topics.EXECUTOR_STATUS_TOPIC))
+    assert status.state == "succeeded"
+    image = next(m for t, _, m in messages if t == topics.COLOR_TOPIC)
+    rc.check_image_matches_camera_info(image, next(m for t, _, m in messages if t == topics.COLOR_INFO_TOPIC))
+
+
+@pytest.mark.slow
+def test_replay_of_an_exported_episode_matches_the_live_perception(exported, tmp_path):
+    _, out = exported
+    cfg = BagReplayConfig(bag=str(out / "episode_bag"), state_rewards={"height": "ros_double.plugins:MeanHeight"},
+                          output_dir=str(tmp_path))
+    metrics = bag_replay(cfg)
+    rows = list(csv.DictReader(open(tmp_path / "rewards.csv")))
+    recorded = [m for t, _, m in read_messages(out / "episode_bag", [topics.CLOUD_TOPIC])]
+    assert len(rows) == len(recorded) == metrics["frames"]
+    for row, cloud in zip(rows, recorded):  # the same clouds as the perception node made
+        assert float(row["height"]) == pytest.approx(float(np.mean(rc.msg_to_points(cloud)[:, 2])), abs=1e-6)
+        assert int(row["stamp_ns"]) == rc.stamp_to_ns(cloud.header.stamp) and row["n_points"] == "2048"
+    assert metrics["rewards"]["height"]["frames"] == len(rows) and metrics["dropped"] == {}
+    assert (tmp_path / "rewards.png").stat().st_size > 1000
+
+
+def _write_synthetic_bag(path, scorer_goal="put the block on the red mark"):
+    """Four frame pairs (one good, three bad in different ways, then good) and one candidate set."""
+    with BagWriter(path) as bag:
+        color, depth, info, base_T_cam = synthetic_frame(T0 * SEC)
+        bag.write("/tf_static", rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(
+            base_T_cam, "panda_link0", "cam", (T0, 0))], TYPES), T0 * SEC)
+        bag.write(topics.GOAL_TOPIC, TYPES.new("std_msgs/msg/String", data=scorer_goal), T0 * SEC)
+        for k, problem in enumerate(["", "encoding", "size", ""]):
+            stamp = (T0 + k) * SEC
+            color, depth, info, _ = synthetic_frame(stamp)
+            if problem == "encoding":
+                color = rc.image_to_msg(np.zeros((48, 64, 2), np.uint8).view(np.uint16)[..., 0], "16UC1",
+                                        color.header, TYPES)
+            if problem == "size":
+                info = rc.camera_info_to_msg(INTR.scaled(0.5), info.header, TYPES)
+            bag.write(topics.COLOR_INFO_TOPIC, info, stamp)
+            bag.write(topics.COLOR_TOPIC, color, stamp)
+            bag.write(topics.DEPTH_TOPIC, depth, stamp)
+        cset = CandidateSet(0, (T0 + 3, 0), scorer_goal, random_candidates(5, seed=1), chosen=4)
+        bag.write(topics.CANDIDATES_TOPIC, TYPES.new("std_msgs/msg/String", data=cset.to_json()), (T0 + 3) * SEC + 1)
+    return cset
+
+
+def test_replay_counts_bad_frames_and_rescores_candidate_sets(tmp_path):
+    from ros_double.scenes import tiny_scorer
+
+    from robot_rewards.rewards.preference_io import save_scorer
+
+    bag = tmp_path / "bag"
+    cset = _write_synthetic_bag(bag)
+    scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
+    cfg = BagReplayConfig(bag=str(bag), n_points=128, scorers={"pref": str(scorer_path)},
+                          state_rewards={"height": "ros_double.plugins:MeanHeight"}, plot=False,
+                          output_dir=str(tmp_path / "out"))
+    metrics = bag_replay(cfg)
+    rows = list(csv.DictReader(open(tmp_path / "out" / "rewards.csv")))
+    assert [int(r["stamp_ns"]) for r in rows] == [T0 * SEC, (T0 + 3) * SEC]  # the two good frames
+    assert all(float(r["height"]) == pytest.approx(0.03, abs=2e-3) for r in rows)
+    dropped = " ".join(metrics["dropped"])
+    assert "not a colour encoding" in dropped and "does not match camera_info 32x24" in dropped
+    (decision,) = list(csv.DictReader(open(tmp_path / "out" / "decisions.csv")))
+    direct = tiny_scorer().score(_observation_of(rows, cfg, bag), cset.candidates).mean
+    assert int(decision["best"]) == int(np.argmax(direct)) and decision["chosen"] == "4"
+    assert float(decision["chosen_score"]) == pytest.approx(direct[4], rel=1e-5)
+    assert metrics["goal"] == "put the block on the red mark" and not (tmp_path / "out" / "rewards.png").exists()
+
+
+def _observation_of(rows, cfg, bag):
+    """The Observation replay built for the last good frame (recomputed the same way)."""
+    from robot_rewards.ros.bag_replay import perception_node_config
+    from robot_rewards.ros.perception_core import PerceptionCore
+
+    core = PerceptionCore(perception_node_config(cfg), TYPES)
+    frame = None
+    for topic, _, msg in read_messages(bag):
+        if topic == "/tf_static":
+            core.on_tf(msg, True)
+        elif topic == topics.COLOR_INFO_TOPIC:
+            core.on_camera_info(msg)
+        elif topic == topics.COLOR_TOPIC:
+            frame = core.on_color(msg) or frame
+        elif topic == topics.DEPTH_TOPIC:
+            frame = core.on_depth(msg) or frame
+    frame.observation.goal = "put the block on the red mark"
+    return frame.observation
+
+
+def test_export_of_an_episode_file(tmp_path):
+    camera = CameraModel("front", INTR, synthetic_frame(0)[3], frame_id="cam")
+    color, depth, _, _ = synthetic_frame(0)
+    rgb, dep = rc.msg_to_rgb(color), rc.msg_to_depth(depth)
+    ep = Episode(seed=0, goal="put the red block in the bowl", primitive="pick_place")
+    ep.frames["front"] = {"rgb": [rgb, rgb], "depth": [dep, dep], "segmentation": [np.full(dep.shape, -1)] * 2}
+    ep.joint_positions = [np.zeros(7), np.zeros(7)]
+    ep.gripper_width = [0.08, 0.08]
+    ep.actions, ep.executed, ep.reasons = [np.array([0.5, 0, 0.02, 0.6, 0.1, 0.02, 0.0])], [False], ["unreachable"]
+    ep.success, ep.quality = [False], [0.1]
+    with EpisodeWriter(tmp_path / "demos.h5", "place_block", "pick_place", [camera]) as writer:
+        writer.write(ep)
+    cfg = BagExportConfig(episodes=str(tmp_path / "demos.h5"), out=str(tmp_path / "bag"), storage="sqlite3",
+                          frame_period=1.5, output_dir=str(tmp_path / "out"))
+    metrics = bag_export(cfg)
+    assert list((tmp_path / "bag").glob("*.db3")) and metrics["frames"] == 2
+    stamps = [s for t, s, _ in read_messages(tmp_path / "bag", [topics.COLOR_TOPIC])]
+    assert stamps == [int(1.7e18), int(1.7e18) + int(1.5e9)]
+    (status,) = [ExecutorStatus.from_json(m.data) for _, _, m in read_messages(tmp_path / "bag",
+                                                                                  [topics.EXECUTOR_STATUS_TOPIC])]
+    assert status.state == "failed" and status.error_string == "unreachable"
+    with pytest.raises(BagError, match="already exists"):
+        bag_export(cfg)
+    with pytest.raises(ValueError, match="holds 1 episodes; episode=3 does not exist"):
+        bag_export(BagExportConfig(episodes=str(tmp_path / "demos.h5"), episode=3, output_dir=str(tmp_path)))
+
+
+def test_replay_bad_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="bag not found"):
+        bag_replay(BagReplayConfig(bag=str(tmp_path / "missing"), output_dir=str(tmp_path)))
+    (tmp_path / "notabag").mkdir()
+    with pytest.raises(BagError, match="not a readable rosbag2"):
+        bag_replay(BagReplayConfig(bag=str(tmp_path / "notabag"), output_dir=str(tmp_path)))
+    _write_synthetic_bag(tmp_path / "bag")
+    with pytest.raises(ValueError, match=r"clash with the columns"):
+        bag_replay(BagReplayConfig(bag=str(tmp_path / "bag"), state_rewards={"frame": "ros_double.plugins:MeanHeight"},
+                                   output_dir=str(tmp_path)))
+
+
+def test_bag_commands_run_as_hydra_apps(tmp_path, monkeypatch):
+    """The configs work as `robot-rewards bag replay` commands: overrides, dicts of plug-ins, metrics."""
+    import sys
+
+    from robot_rewards.cli import Command, run
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    _write_synthetic_bag(tmp_path / "bag")
+    command = Command("bag-replay", BagReplayConfig, "robot_rewards.commands.bag:bag_replay", "replay a bag")
+    metrics = run(command, [f"bag={tmp_path / 'bag'}", "n_points=64", "plot=false",
+                            "+state_rewards.height=ros_double.plugins:MeanHeight", f"output_dir={tmp_path / 'o'}"])
+    assert metrics["frames"] == 2 and metrics["rewards"]["height"]["frames"] == 2
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["frames"] == 2
+    export = Command("bag-export", BagExportConfig, "robot_rewards.commands.bag:bag_export", "export an episode")
+    with pytest.raises(SystemExit):  # bad input: a clear message, no traceback
+        run(export, ["episodes=/no/such/file.h5", f"output_dir={tmp_path / 'e'}"])

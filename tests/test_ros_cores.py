@@ -1,0 +1,446 @@
+"""The node logic ("core" classes) without ROS: behaviour on good input and on every kind of bad
+input the issue names (unknown encodings, clouds without xyz, image/camera_info size mismatch,
+stale TF, controllers that reject or abort) -- a logged error, the core keeps working, nothing
+unsafe is sent."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ros_double.scenes import INTR, PLATFORM_Z, synthetic_frame, tiny_scorer
+
+from robot_rewards.core import transforms
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.primitives import Primitive
+from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES, PandaKinematics
+from robot_rewards.rewards.host import RewardHost
+from robot_rewards.rewards.synthetic import GOAL, planted_observation, random_candidates
+from robot_rewards.ros import convert as rc
+from robot_rewards.ros.config import (
+    CalibrationCaptureConfig,
+    ExecutorConfig,
+    PerceptionNodeConfig,
+    PolicyNodeConfig,
+    RewardServerConfig,
+)
+from robot_rewards.ros.console_core import ConsoleCore
+from robot_rewards.ros.executor_core import STATUS_ABORTED, STATUS_SUCCEEDED, ExecutorCore
+from robot_rewards.ros.payloads import (
+    EXECUTOR_BAD_INPUT,
+    EXECUTOR_BUSY,
+    EXECUTOR_GOAL_REJECTED,
+    EXECUTOR_PLANNING_FAILED,
+    EXECUTOR_STALE_STATE,
+    CandidateSet,
+    ExecutorStatus,
+    PrimitiveCommand,
+    ScoreRequest,
+    ScoreResponse,
+)
+from robot_rewards.ros.perception_core import PerceptionCore
+from robot_rewards.ros.policy_core import EXECUTING, IDLE, SCORING, PolicyCore, parse_weights
+from robot_rewards.ros.reward_server_core import RewardServerCore
+from robot_rewards.ros.selection_adapter import Selector
+from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
+
+TYPES = rc.ROSBAGS_TYPES
+SEC = 1_000_000_000
+T0 = 1_700_000_000
+
+
+class Log:
+    """Collects what a core logs (rclpy-logger-like)."""
+
+    def __init__(self):
+        self.lines: list[tuple[str, str]] = []
+
+    def _add(self, level, text):
+        self.lines.append((level, text))
+
+    def error(self, text):
+        self._add("error", text)
+
+    def warning(self, text):
+        self._add("warning", text)
+
+    def info(self, text):
+        self._add("info", text)
+
+    def errors(self) -> str:
+        return "\n".join(t for lv, t in self.lines if lv == "error")
+
+
+@pytest.fixture(scope="module")
+def kin():
+    k = PandaKinematics()
+    yield k
+    k.close()
+
+
+# --- perception ---------------------------------------------------------------------------------
+
+def _with(msg, **changes):
+    names = [n for n, _ in rc.rosbags_typestore().fielddefs[msg.__msgtype__][1]]
+    return TYPES.new(msg.__msgtype__, **{**{n: getattr(msg, n) for n in names}, **changes})
+
+
+def perception_core(log, **cfg):
+    return PerceptionCore(PerceptionNodeConfig(max_rate=0.0, n_points=256, device="numpy", **cfg), TYPES, log)
+
+
+def feed(core, color, depth, info):
+    core.on_camera_info(info)
+    assert core.on_color(color) is None  # waits for its depth partner
+    return core.on_depth(depth)
+
+
+def test_perception_core_good_frame_in_base_frame():
+    log = Log()
+    core = perception_core(log)
+    color, depth, info, base_T_cam = synthetic_frame(T0 * SEC)
+    core.on_tf(rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(base_T_cam, "panda_link0", "cam")], TYPES),
+               static=True)
+    out = feed(core, color, depth, info)
+    assert out is not None, log.lines
+    xyz, rgb = rc.msg_to_points(out.msg, with_rgb=True)
+    assert xyz.shape == (256, 3) and out.msg.header.frame_id == "panda_link0"
+    assert rc.stamp_to_ns(out.msg.header.stamp) == T0 * SEC
+    np.testing.assert_allclose(xyz[:, 2], PLATFORM_Z, atol=2e-3)  # 16UC1 keeps millimetres
+    assert np.all(rgb == [200, 0, 0])
+    assert not log.errors()
+
+
+def test_perception_core_bad_inputs_are_logged_and_later_frames_still_work():
+    log = Log()
+    core = perception_core(log)
+    stamp = T0 * SEC
+    color, depth, info, base_T_cam = synthetic_frame(stamp)
+    # 1. no TF at all
+    assert feed(core, color, depth, info) is None
+    assert "no transform chain from 'panda_link0' to 'cam'" in log.errors()
+    # 2. stale TF: a dynamic transform 2 s older than the images
+    core.on_tf(rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(base_T_cam, "panda_link0", "cam",
+                                                                        divmod(stamp - 2 * SEC, SEC))], TYPES))
+    assert feed(core, color, depth, info) is None
+    assert "is stale" in log.errors()
+    core.on_tf(rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(base_T_cam, "panda_link0", "cam")], TYPES),
+               static=True)
+    # 3. unknown encoding
+    assert feed(core, _with(color, encoding="yuv422"), depth, info) is None
+    assert "unknown encoding 'yuv422'" in log.errors()
+    # 4. camera_info of another size than the images
+    small = rc.camera_info_to_msg(INTR.scaled(0.5), info.header, TYPES)
+    assert feed(core, color, depth, small) is None
+    assert "image size 64x48 (width x height) does not match camera_info 32x24" in log.errors()
+    # 5. an uncalibrated camera_info is refused on arrival (the previous one stays)
+    core.on_camera_info(_with(info, k=np.zeros(9)))
+    assert "not calibrated" in log.errors()
+    # 6. depth with no valid pixel
+    empty = rc.depth_to_msg(np.zeros((48, 64), np.float32), depth.header, TYPES)
+    assert feed(core, color, empty, info) is None
+    assert "no valid depth" in log.errors()
+    # ... and the next good frame goes through
+    out = feed(core, color, depth, info)
+    assert out is not None and rc.msg_to_points(out.msg).shape == (256, 3)
+
+
+def test_perception_core_pairs_by_stamp_and_rate_limits():
+    log, now = Log(), [0.0]
+    core = PerceptionCore(PerceptionNodeConfig(max_rate=1.0, n_points=64, device="numpy", sync_slop=0.01),
+                          TYPES, log, clock=lambda: now[0])
+    color, depth, info, base_T_cam = synthetic_frame(T0 * SEC)
+    core.on_tf(rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(base_T_cam, "panda_link0", "cam")], TYPES),
+               static=True)
+    core.on_camera_info(info)
+    late_depth = synthetic_frame(T0 * SEC + SEC // 2)[1]
+    assert core.on_color(color) is None and core.on_depth(late_depth) is None  # 0.5 s apart: no pair
+    assert core.on_depth(depth) is not None
+    now[0] = 0.2  # 0.2 s later: over max_rate, skipped
+    c2, d2 = synthetic_frame(T0 * SEC + SEC)[:2]
+    assert core.on_color(c2) is None and core.on_depth(d2) is None
+    now[0] = 1.5
+    c3, d3 = synthetic_frame(T0 * SEC + 2 * SEC)[:2]
+    core.on_color(c3)
+    assert core.on_depth(d3) is not None
+
+
+# --- reward server ----------------------------------------------------------------------------------
+
+
+def cloud_msg(obs, stamp_ns):
+    return rc.points_to_msg(obs.points, ("panda_link0", divmod(stamp_ns, SEC)), TYPES, rgb=obs.colors)
+
+
+class StateRewardStub:
+    """A StateReward: mean height of the cloud (or mean red of an image)."""
+
+    def score_states(self, items, goal):
+        return np.array([float(np.mean(i.points[:, 2])) if hasattr(i, "points") else float(i[..., 0].mean())
+                         for i in items])
+
+
+def test_reward_server_core_scores_like_the_model_and_isolates_errors():
+    scorer = tiny_scorer()
+    obs, _ = planted_observation(seed=1, n_points=64)
+    cands = random_candidates(6, seed=2)
+    replies: list[str] = []
+    log, now = Log(), [0.0]
+    with RewardHost({"pref": scorer}, max_wait_ms=0.0) as host:
+        core = RewardServerCore(RewardServerConfig(request_timeout=1.0, state_reward_input="observation"), host,
+                                StateRewardStub(), log, clock=lambda: now[0])
+        core.on_goal(GOAL)
+        reward = core.on_cloud(cloud_msg(obs, T0 * SEC))
+        assert reward == pytest.approx(float(np.mean(obs.points[:, 2])), abs=1e-6)
+        core.on_request(ScoreRequest("a", (T0, 0), GOAL, cands).to_json(), replies.append)
+        core.on_request(ScoreRequest("b", (T0, 0), GOAL, cands, ["pref", "nope"]).to_json(), replies.append)
+        host.close()  # finishes the queued requests
+    a, b = (ScoreResponse.from_json(r) for r in sorted(replies, key=lambda r: json.loads(r)["request_id"]))
+    direct = scorer.score(obs, cands)
+    np.testing.assert_allclose(a.scores["pref"], direct.members, rtol=1e-5, atol=1e-6)
+    assert "unknown reward model 'nope'" in b.errors["nope"] and "pref" in b.scores
+
+
+def test_reward_server_core_parks_requests_until_their_cloud_and_expires_them():
+    obs, _ = planted_observation(seed=3, n_points=64)
+    cands = random_candidates(3, seed=4)
+    replies: list[str] = []
+    log, now = Log(), [0.0]
+    with RewardHost({"pref": tiny_scorer()}, max_wait_ms=0.0) as host:
+        core = RewardServerCore(RewardServerConfig(request_timeout=1.0), host, None, log, clock=lambda: now[0])
+        core.on_request(ScoreRequest("early", (T0, 5), GOAL, cands).to_json(), replies.append)
+        core.on_request(ScoreRequest("never", (T0, 6), GOAL, cands).to_json(), replies.append)
+        assert replies == [] and core.expire() == 0
+        core.on_cloud(cloud_msg(obs, T0 * SEC + 5))  # serves "early"
+        now[0] = 2.0
+        assert core.expire() == 1  # "never" timed out
+        host.close()
+    by_id = {json.loads(r)["request_id"]: ScoreResponse.from_json(r) for r in replies}
+    assert by_id["early"].scores["pref"].shape == (3, 3)
+    assert "no cloud stamped 1700000000.000000006 arrived within 1.0 s" in by_id["never"].errors["server"]
+    # Malformed requests and clouds without xyz are logged; nothing is answered or cached.
+    core.on_request("{broken", replies.append)
+    bad = _with(cloud_msg(obs, T0 * SEC + 9), fields=[
+        TYPES.new("sensor_msgs/msg/PointField", name=n, offset=4 * i, datatype=7, count=1)
+        for i, n in enumerate(("a", "b", "c", "rgb"))])
+    assert core.on_cloud(bad) is None
+    assert "score request rejected" in log.errors() and "missing x, y, z" in log.errors()
+
+
+# --- policy ----------------------------------------------------------------------------------------
+
+
+def fixed_sampler(params):
+    def sample(obs, n, seed):
+        p = np.asarray(params, dtype=np.float64)[:n]
+        return Candidates("pick_place", p, np.arange(len(p)) + seed, np.zeros(len(p), bool))
+    return sample
+
+
+REACHABLE = [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0]
+OUT_OF_REACH = [0.5, 0.0, -0.2, 0.55, 0.1, 0.02, 0.0]  # below the workspace
+
+
+def policy_core(kin, params, log, now, **cfg):
+    config = PolicyNodeConfig(goal=GOAL, n_candidates=len(params), score_timeout=2.0, **cfg)
+    from robot_rewards.core.primitives import Workspace
+
+    return PolicyCore(config, fixed_sampler(params), Selector(Workspace(), kin), log, lambda: now[0], home=HOME)
+
+
+def joint_state(q, stamp_ns=T0 * SEC):
+    return rc.joint_state_to_msg(list(JOINT_NAMES), q, ("", divmod(stamp_ns, SEC)), TYPES)
+
+
+def test_policy_core_decision_cycle(kin):
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [OUT_OF_REACH, REACHABLE, REACHABLE], log, now)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    (channel, text), = core.on_cloud(cloud_msg(obs, T0 * SEC))
+    assert channel == "score_request" and core.state == SCORING
+    request = ScoreRequest.from_json(text)
+    assert request.stamp == (T0, 0) and len(request.candidates) == 3
+    assert core.on_cloud(cloud_msg(obs, T0 * SEC + 1)) == []  # busy: no second decision
+    # Scores favour candidate 0, which is infeasible: the next best feasible one is chosen.
+    members = np.array([[3.0, 1.0, 2.0], [3.0, 1.0, 2.0]])
+    out = dict(core.on_score_response(ScoreResponse(request.request_id, {"pref": members}).to_json()))
+    cset = CandidateSet.from_json(out["candidates"])
+    assert cset.order == [0, 2, 1] and cset.chosen == 2 and "outside workspace" in cset.rejected[0]
+    np.testing.assert_array_equal(cset.scores["pref"], members)
+    assert PrimitiveCommand.from_json(out["primitive"]).decision_id == cset.decision_id
+    assert core.state == EXECUTING
+    # Only this decision's terminal status frees the policy; the next cloud must be newer.
+    core.on_executor_status(ExecutorStatus(cset.decision_id, "executing").to_json())
+    assert core.state == EXECUTING
+    core.on_executor_status(ExecutorStatus(cset.decision_id, "failed", -4, "blocked",
+                                           stamp=(T0 + 5, 0)).to_json())
+    assert core.state == IDLE and "code -4: blocked" in log.errors()
+    assert core.on_cloud(cloud_msg(obs, (T0 + 5) * SEC)) == []  # not settled yet
+    assert core.on_cloud(cloud_msg(obs, (T0 + 6) * SEC))[0][0] == "score_request"
+
+
+def test_policy_core_bad_and_missing_inputs(kin):
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [OUT_OF_REACH], log, now)
+    obs, _ = planted_observation(seed=0, n_points=64)
+    core.on_joint_state(rc.joint_state_to_msg(["a"], [0.0], None, TYPES))
+    assert "lacks joints" in log.errors()
+    out = core.on_cloud(cloud_msg(obs, T0 * SEC))
+    request = ScoreRequest.from_json(out[0][1])
+    core.on_score_response("garbage")
+    core.on_score_response(ScoreResponse("someone-else").to_json())  # ignored
+    assert core.state == SCORING
+    out = dict(core.on_score_response(ScoreResponse(request.request_id, errors={"pref": "boom"}).to_json()))
+    assert "primitive" not in out and CandidateSet.from_json(out["candidates"]).chosen is None
+    assert "none of the 1 candidates is feasible" in log.errors() and "model 'pref' failed: boom" in log.errors()
+    assert core.state == IDLE
+    # Scores that never come: the decision is dropped after score_timeout.
+    core.on_cloud(cloud_msg(obs, T0 * SEC + 10))
+    now[0] += 3 * SEC
+    core.tick()
+    assert core.state == IDLE and "no scores" in log.errors()
+
+
+def test_parse_weights():
+    assert parse_weights(["pref=2", "clip = 0.5"]) == {"pref": 2.0, "clip": 0.5}
+    with pytest.raises(ValueError, match="'pref' is not family=number"):
+        parse_weights(["pref"])
+
+
+# --- executor --------------------------------------------------------------------------------------
+
+
+def executor(kin, log, now, **cfg):
+    from ros_double.messages import message_types  # rclpy-style classes, with the action types
+
+    return ExecutorCore(ExecutorConfig(**cfg), kin, message_types(), log, lambda: now[0])
+
+
+def command(params, decision=7):
+    return PrimitiveCommand(decision, Primitive("pick_place", params)).to_json()
+
+
+def test_executor_core_plans_and_runs_steps_in_order(kin):
+    log, now = Log(), [T0 * SEC]
+    core = executor(kin, log, now)
+    core.on_joint_state(joint_state(HOME))
+    statuses, step = core.on_primitive(command(REACHABLE))
+    assert ExecutorStatus.from_json(statuses[0]).state == "executing" and step.kind == "arm"
+    from robot_rewards.conf.sim import MotionConfig
+    from robot_rewards.primitives.planner import GripperSegment, plan_primitive
+
+    plan = plan_primitive(kin, Primitive("pick_place", REACHABLE), HOME, MotionConfig())
+    assert [s.kind for s in core.steps] == ["gripper" if isinstance(s, GripperSegment) else "arm" for s in plan]
+    goal = core.goal_message(step)
+    traj = rc.msg_to_joint_trajectory(goal.trajectory)
+    assert traj.names == list(JOINT_NAMES) and traj.time_from_start[0] == 0.0
+    np.testing.assert_allclose(traj.positions[0], HOME, atol=1e-9)  # starts where the arm is
+    assert np.all(traj.velocities[0] == 0) and np.all(traj.velocities[-1] == 0)
+    assert goal.goal_time_tolerance.sec == 1
+    # A second primitive while busy is refused.
+    statuses, none = core.on_primitive(command(REACHABLE, decision=8))
+    assert none is None and ExecutorStatus.from_json(statuses[0]).error_code == EXECUTOR_BUSY
+    result = TYPES.new("std_msgs/msg/String", data="")  # arm results carry error_code; absent = 0
+    n_steps = len(core.steps)
+    for k in range(n_steps):
+        step_k = core.steps[k]
+        if step_k.kind == "gripper":
+            assert core.goal_message(step_k).command.position == pytest.approx(step_k.width * 0.5)
+        statuses, nxt = core.on_result(STATUS_SUCCEEDED, result)
+    final = ExecutorStatus.from_json(statuses[-1])
+    assert final.state == "succeeded" and final.decision_id == 7 and not core.busy
+
+
+def test_executor_core_reports_controller_failures_and_stops(kin):
+    log, now = Log(), [T0 * SEC]
+    core = executor(kin, log, now)
+    core.on_joint_state(joint_state(HOME))
+    core.on_primitive(command(REACHABLE))
+    statuses, nxt = core.on_goal_response(False)  # the controller rejects the first goal
+    status = ExecutorStatus.from_json(statuses[0])
+    assert nxt is None and status.state == "failed" and status.error_code == EXECUTOR_GOAL_REJECTED
+    assert "rejected the goal" in status.error_string and not core.busy
+    core.on_primitive(command(REACHABLE))
+    core.on_goal_response(True)
+    aborted = type("Result", (), {"error_code": PATH_TOLERANCE_VIOLATED, "error_string": "blocked"})()
+    statuses, nxt = core.on_result(STATUS_ABORTED, aborted)
+    status = ExecutorStatus.from_json(statuses[0])
+    assert nxt is None and status.error_code == PATH_TOLERANCE_VIOLATED
+    assert "PATH_TOLERANCE_VIOLATED" in status.error_string and "step 1/" in status.error_string
+
+
+@pytest.mark.parametrize("params, setup, code, text", [
+    (OUT_OF_REACH, "fresh", EXECUTOR_BAD_INPUT, "outside the workspace"),
+    (REACHABLE, "none", EXECUTOR_STALE_STATE, "none received"),
+    (REACHABLE, "old", EXECUTOR_STALE_STATE, "2.00 s old"),
+    ([0.74, 0.34, 0.29, 0.74, -0.34, 0.29, 3.0], "fresh", EXECUTOR_PLANNING_FAILED, "unreachable"),
+])
+def test_executor_core_refuses_unsafe_requests(kin, params, setup, code, text):
+    log, now = Log(), [T0 * SEC]
+    core = executor(kin, log, now, workspace_high=[0.75, 0.35, 0.30])
+    if setup != "none":
+        core.on_joint_state(joint_state(HOME))
+    if setup == "old":
+        now[0] += 2 * SEC
+    statuses, step = core.on_primitive(command(params))
+    status = ExecutorStatus.from_json(statuses[0])
+    assert step is None and status.state == "rejected" and status.error_code == code and text in status.error_string
+    assert not core.busy
+
+
+def test_executor_core_rejects_malformed_primitives(kin):
+    log, now = Log(), [T0 * SEC]
+    core = executor(kin, log, now)
+    statuses, step = core.on_primitive('{"schema": "robot_rewards/primitive", "version": 1, "name": "fly"}')
+    assert step is None and "unknown primitive 'fly'" in ExecutorStatus.from_json(statuses[0]).error_string
+
+
+# --- console ---------------------------------------------------------------------------------------
+
+
+def test_console_core_forwards_choices(kin):
+    cset = CandidateSet(5, (T0, 0), GOAL, random_candidates(4, seed=1), chosen=2)
+    log = Log()
+    default = PrimitiveCommand.from_json(ConsoleCore(None, log).on_candidates(cset.to_json()))
+    assert default.decision_id == 5 and default.source == "console"
+    np.testing.assert_array_equal(default.primitive.params, cset.candidates.params[2])
+    picked = ConsoleCore(lambda c: 3, log).on_candidates(cset.to_json())
+    np.testing.assert_array_equal(PrimitiveCommand.from_json(picked).primitive.params, cset.candidates.params[3])
+    assert ConsoleCore(lambda c: None, log).on_candidates(cset.to_json()) is None
+    assert ConsoleCore(lambda c: 9, log).on_candidates(cset.to_json()) is None
+    assert ConsoleCore(lambda c: 1 / 0, log).on_candidates(cset.to_json()) is None
+    assert ConsoleCore(None, log).on_candidates("{") is None
+    errors = log.errors()
+    assert "returned 9, not an index in [0, 4)" in errors and "ZeroDivisionError" in errors
+    assert "candidate set rejected" in errors
+
+
+# --- calibration capture ---------------------------------------------------------------------------
+
+
+def test_calibration_capture_core_writes_handeye_inputs(tmp_path):
+    from robot_rewards.calibration.camera_info import load_camera_info
+    from robot_rewards.calibration.handeye import load_robot_poses
+    from robot_rewards.ros.calibration_capture_core import CalibrationCaptureCore
+
+    core = CalibrationCaptureCore(CalibrationCaptureConfig(output_dir=str(tmp_path), tf_tolerance=0.05))
+    assert core.capture() == (False, "no image/camera_info yet on /camera/color/image_raw / /camera/color/camera_info")
+    color, _, info, _ = synthetic_frame(T0 * SEC)
+    core.on_color(color)
+    core.on_camera_info(info)
+    hand = transforms.make_transform(transforms.matrix_to_quat(np.eye(3)), [0.4, 0.1, 0.5])
+    core.on_tf(rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(hand, "panda_link0", "panda_hand",
+                                                                        (T0 - 1, 0))], TYPES))
+    ok, text = core.capture()
+    assert not ok and "stale" in text and not (tmp_path / "robot_poses.yaml").exists()
+    core.on_tf(rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(hand, "panda_link0", "panda_hand",
+                                                                        (T0, 0))], TYPES))
+    assert core.capture() == (True, f"saved view_000.png (1 views in {tmp_path})")
+    assert core.capture()[0]
+    poses = load_robot_poses(tmp_path / "robot_poses.yaml")
+    assert sorted(poses.poses) == ["view_000.png", "view_001.png"]
+    np.testing.assert_allclose(poses.poses["view_000.png"], hand, atol=1e-12)
+    assert load_camera_info(tmp_path / "camera_info.yaml")[1] == INTR
+    assert (tmp_path / "images" / "view_001.png").is_file()

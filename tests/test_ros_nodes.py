@@ -1,0 +1,435 @@
+"""The rclpy node shells, run through the rclpy test double (tests/ros_double) without ROS.
+
+Each node is built as `ros2 run` would build it, wired to other nodes or to probe nodes over
+topics, services and actions of the double, and driven in simulated time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ros_double
+
+from robot_rewards.core.primitives import Primitive
+from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
+from robot_rewards.ros import convert as rc
+from robot_rewards.ros.config import NODE_CONFIGS, ExecutorConfig
+from robot_rewards.ros.params import descriptions
+from robot_rewards.ros.payloads import (
+    EXECUTOR_GOAL_REJECTED,
+    EXECUTOR_NO_SERVER,
+    CandidateSet,
+    ExecutorStatus,
+    PrimitiveCommand,
+)
+from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
+
+SEC = 1_000_000_000
+REACHABLE = [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0]
+
+
+@pytest.fixture(scope="module")
+def rclpy():
+    with ros_double.installed() as fake:
+        yield fake
+
+
+@pytest.fixture
+def ctx(rclpy):
+    rclpy.init()
+    context = rclpy.get_default_context()
+    yield context
+    for node in list(context.nodes):
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        node.destroy_node()
+    rclpy.shutdown()
+
+
+def params(rclpy, **values):
+    from rclpy.parameter import Parameter
+
+    return [Parameter(k, value=v) for k, v in values.items()]
+
+
+def types():
+    return rc.rclpy_types()  # resolves through the double's message packages
+
+
+class Probe:
+    """A test node recording topics and publishing std_msgs/String or any message."""
+
+    def __init__(self, rclpy, name="probe"):
+        from rclpy.node import Node
+
+        self.node = Node(name)
+        self.got: dict[str, list] = {}
+        self.pubs: dict[str, object] = {}
+
+    def listen(self, msg_type, topic, qos=10):
+        self.got[topic] = []
+        self.node.create_subscription(msg_type, topic, self.got[topic].append, qos)
+        return self.got[topic]
+
+    def publish(self, topic, msg, qos=10):
+        if topic not in self.pubs:
+            self.pubs[topic] = self.node.create_publisher(type(msg), topic, qos)
+        self.pubs[topic].publish(msg)
+
+    def say(self, topic, text, qos=10):
+        from std_msgs.msg import String
+
+        self.publish(topic, String(data=text), qos)
+
+
+def joint_state_msg(q, stamp):
+    return rc.joint_state_to_msg(list(JOINT_NAMES), q, ("", stamp), types())
+
+
+# --- the double itself ------------------------------------------------------------------------------
+
+
+def test_double_mirrors_rclpy_message_and_qos_rules(rclpy, ctx):
+    import array
+
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64, String
+    from std_srvs.srv import Trigger
+
+    with pytest.raises(AssertionError, match="Invalid arguments passed to constructor: nam"):
+        JointState(nam=["a"])
+    with pytest.raises(AssertionError, match="rclpy does not take numpy arrays"):
+        JointState(position=np.zeros(3))
+    with pytest.raises(AssertionError, match="must be of type 'float'"):
+        Float64(data=1)
+    assert isinstance(JointState(position=[1.0, 2.0]).position, array.array)
+    response = Trigger.Response()
+    with pytest.raises(AttributeError, match="sucess"):
+        response.sucess = True
+    probe = Probe(rclpy)
+    best_effort = probe.node.create_publisher(String, "/x", qos_profile_sensor_data)
+    reliable_got = probe.listen(String, "/x", 10)
+    best_effort.publish(String(data="lost"))
+    ctx.drain()
+    assert reliable_got == [] and "incompatible QoS" in ctx.incompatible[0]
+    from robot_rewards.ros.nodes._common import LATCHED_QOS
+
+    latched = probe.node.create_publisher(String, "/latched", LATCHED_QOS)
+    latched.publish(String(data="goal"))
+    late = []
+    probe.node.create_subscription(String, "/latched", late.append, LATCHED_QOS)
+    ctx.drain()
+    assert [m.data for m in late] == ["goal"]
+    with pytest.raises(TypeError, match="Expected"):
+        latched.publish(Float64(data=1.0))
+
+
+def test_double_parameters_are_statically_typed(rclpy, ctx):
+    from rclpy.exceptions import InvalidParameterTypeException
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    node = Node("typed", parameter_overrides=params(rclpy, rate=1, names=["a"]))
+    with pytest.raises(InvalidParameterTypeException, match="expecting type 'DOUBLE'"):
+        node.declare_parameter("rate", 0.5)  # YAML `rate: 1` against a double parameter
+    with pytest.raises(InvalidParameterTypeException, match="expecting type 'BYTE_ARRAY'"):
+        node.declare_parameter("names", [])  # an empty default is a byte array in rclpy
+    assert node.declare_parameter("other", Parameter.Type.STRING_ARRAY).type_ == Parameter.Type.STRING_ARRAY
+
+
+# --- every node: parameters -------------------------------------------------------------------------
+
+
+def test_nodes_declare_every_parameter_with_its_description(rclpy, ctx, tmp_path):
+    from robot_rewards.ros.nodes.calibration_capture import CalibrationCaptureNode
+    from robot_rewards.ros.nodes.console import ConsoleNode
+    from robot_rewards.ros.nodes.executor import ExecutorNode
+    from robot_rewards.ros.nodes.perception import PerceptionNode
+    from robot_rewards.ros.nodes.policy import PolicyNode
+    from robot_rewards.ros.nodes.reward_server import RewardServerNode
+    from robot_rewards.ros.nodes.sim_bridge import SimBridgeNode
+
+    # Overrides as YAML and launch files give them: ints for floats, strings for numbers.
+    nodes = {
+        "sim_bridge": SimBridgeNode(parameter_overrides=params(rclpy, image_scale=0.25, camera_rate=2)),
+        "perception": PerceptionNode(parameter_overrides=params(rclpy, max_rate=1, n_points=512)),
+        "reward_server": RewardServerNode(),
+        "policy": PolicyNode(parameter_overrides=params(rclpy, weights=["pref=2"], lam=3)),
+        "executor": ExecutorNode(),
+        "console": ConsoleNode(),
+        "calibration_capture": CalibrationCaptureNode(parameter_overrides=params(rclpy, output_dir=str(tmp_path))),
+    }
+    for name, node in nodes.items():
+        for param, text in descriptions(NODE_CONFIGS[name]).items():
+            assert node.describe_parameter(param).description == text, (name, param)
+    assert nodes["sim_bridge"].cfg.camera_rate == 2.0 and isinstance(nodes["sim_bridge"].cfg.camera_rate, float)
+    assert nodes["perception"].cfg.n_points == 512 and nodes["policy"].cfg.lam == 3.0
+    assert nodes["policy"].cfg.weights == ["pref=2"]
+    assert nodes["executor"].cfg.joint_names == ExecutorConfig().joint_names
+    assert not ctx.incompatible
+
+
+def test_main_runs_and_stops_cleanly_or_fails_with_a_message(rclpy, capsys):
+    from robot_rewards.ros.nodes import console, reward_server
+
+    rclpy.next_spin_limit = 3
+    try:
+        assert console.main() == 0
+        assert not rclpy.ok()  # main shut the context down
+        code = reward_server.main(["--ros-args", "-p", "scorers:=[pref=/no/such/scorer.json]"])
+    finally:
+        rclpy.next_spin_limit = None
+    assert code == 1
+    assert "[FATAL] FileNotFoundError" in capsys.readouterr().err
+
+
+# --- executor against controllers ---------------------------------------------------------------------
+
+
+class FakeController:
+    """A FollowJointTrajectory (+ GripperCommand) server whose answers the test chooses."""
+
+    def __init__(self, rclpy, accept=True, error_code=0, gripper=True):
+        from control_msgs.action import FollowJointTrajectory, GripperCommand
+        from rclpy.action import ActionServer, GoalResponse
+        from rclpy.node import Node
+
+        self.node = Node("controller")
+        self.goals, self.executed = [], []
+        self.error_code = error_code
+
+        def on_goal(goal):
+            self.goals.append(goal)
+            return GoalResponse.ACCEPT if accept else GoalResponse.REJECT
+
+        def execute(handle):
+            self.executed.append(handle.request)
+            result = FollowJointTrajectory.Result(error_code=self.error_code, error_string="fake controller")
+            handle.succeed() if self.error_code == 0 else handle.abort()
+            return result
+
+        def grip(handle):
+            self.executed.append(handle.request)
+            handle.succeed()
+            return GripperCommand.Result(position=handle.request.command.position, reached_goal=True)
+
+        cfg = ExecutorConfig()
+        ActionServer(self.node, FollowJointTrajectory, cfg.trajectory_action, execute, goal_callback=on_goal)
+        if gripper:
+            ActionServer(self.node, GripperCommand, cfg.gripper_action, grip)
+
+
+def run_primitive(rclpy, ctx, executor_overrides=None, **controller):
+    from robot_rewards.ros.nodes.executor import ExecutorNode
+
+    node = ExecutorNode(parameter_overrides=params(rclpy, **(executor_overrides or {})))
+    fake = FakeController(rclpy, **controller) if controller.get("accept") is not None else None
+    probe = Probe(rclpy)
+    from std_msgs.msg import String
+
+    statuses = probe.listen(String, "/executor/status")
+    probe.publish("/joint_states", joint_state_msg(HOME, divmod(ctx.now_ns, SEC)))
+    ctx.drain()
+    probe.say("/policy/primitive", PrimitiveCommand(11, Primitive("pick_place", REACHABLE)).to_json())
+    ctx.run_until(lambda: any(ExecutorStatus.from_json(m.data).terminal for m in statuses), timeout=10.0)
+    return node, fake, [ExecutorStatus.from_json(m.data) for m in statuses]
+
+
+def test_executor_node_runs_every_segment_on_an_accepting_controller(rclpy, ctx):
+    node, fake, statuses = run_primitive(rclpy, ctx, accept=True)
+    final = statuses[-1]
+    assert final.state == "succeeded" and final.decision_id == 11 and not node.core.busy
+    assert [s.segment for s in statuses[:-1]] == list(range(final.segments))  # one goal after another
+    assert len(fake.executed) == final.segments  # every step went to a server, in order
+    first = fake.executed[0].trajectory
+    assert list(first.joint_names) == list(JOINT_NAMES)
+    np.testing.assert_allclose(first.points[0].positions, HOME, atol=1e-9)
+
+
+def test_executor_node_stops_when_the_controller_rejects(rclpy, ctx):
+    node, fake, statuses = run_primitive(rclpy, ctx, accept=False)
+    final = statuses[-1]
+    assert final.state == "failed" and final.error_code == EXECUTOR_GOAL_REJECTED
+    assert len(fake.goals) == 1 and fake.executed == []  # nothing executed, nothing else sent
+    assert any("rejected the goal" in line for line in ctx.log_lines("error", "executor"))
+
+
+def test_executor_node_reports_the_controller_error_code(rclpy, ctx):
+    node, fake, statuses = run_primitive(rclpy, ctx, accept=True, error_code=PATH_TOLERANCE_VIOLATED)
+    final = statuses[-1]
+    assert final.state == "failed" and final.error_code == PATH_TOLERANCE_VIOLATED
+    assert "PATH_TOLERANCE_VIOLATED" in final.error_string and "fake controller" in final.error_string
+    assert len(fake.executed) == 1
+
+
+def test_executor_node_without_a_controller_times_out(rclpy, ctx):
+    node, fake, statuses = run_primitive(rclpy, ctx, {"server_timeout": 0.5})
+    assert statuses[-1].error_code == EXECUTOR_NO_SERVER and "is not available" in statuses[-1].error_string
+
+
+# --- sim bridge as an arm driver ------------------------------------------------------------------------
+
+
+def test_sim_bridge_serves_trajectories_gripper_and_reset(rclpy, ctx):
+    from control_msgs.action import FollowJointTrajectory, GripperCommand
+    from rclpy.action import ActionClient
+    from std_srvs.srv import Trigger
+
+    from robot_rewards.ros.nodes.sim_bridge import SimBridgeNode
+
+    bridge = SimBridgeNode(parameter_overrides=params(rclpy, image_scale=0.25, camera_rate=1.0))
+    probe = Probe(rclpy)
+    arm = ActionClient(probe.node, FollowJointTrajectory, bridge.cfg.trajectory_action)
+    gripper = ActionClient(probe.node, GripperCommand, bridge.cfg.gripper_action)
+    assert arm.wait_for_server(timeout_sec=1.0)
+    q = bridge.core.joint_positions()
+
+    def send(client, goal):
+        handles, results = [], []
+        future = client.send_goal_async(goal)
+        future.add_done_callback(lambda f: handles.append(f.result()))
+        ctx.run_until(lambda: handles, timeout=1.0)
+        if handles[0].accepted:
+            handles[0].get_result_async().add_done_callback(lambda f: results.append(f.result()))
+            ctx.run_until(lambda: results, timeout=10.0)
+        return handles[0], results
+
+    bad = FollowJointTrajectory.Goal(trajectory=rc.joint_trajectory_to_msg(
+        [f"x{i}" for i in range(7)], [q], [1.0], None, types()))
+    handle, _ = send(arm, bad)
+    assert not handle.accepted
+    assert any("code -2" in line for line in ctx.log_lines("error", "sim_bridge"))
+    target = q + np.r_[0.1, 0, 0, 0.1, 0, 0, 0]
+    good = FollowJointTrajectory.Goal(trajectory=rc.joint_trajectory_to_msg(JOINT_NAMES, [q, target], [0.0, 1.0],
+                                                                             None, types()))
+    handle, (result,) = send(arm, good)
+    assert handle.accepted and result.status == 4 and result.result.error_code == 0
+    np.testing.assert_allclose(bridge.core.joint_positions(), target, atol=0.01)
+    from control_msgs.msg import GripperCommand as Command
+
+    handle, (result,) = send(gripper, GripperCommand.Goal(command=Command(position=0.01, max_effort=5.0)))
+    assert result.status == 4 and result.result.position == pytest.approx(0.01, abs=0.002)
+    client = probe.node.create_client(Trigger, "/sim_bridge/reset")
+    responses = []
+    client.call_async(Trigger.Request()).add_done_callback(lambda f: responses.append(f.result()))
+    ctx.run_until(lambda: responses, timeout=1.0)
+    assert responses[0].success and responses[0].message.startswith("seed 1:")
+
+
+# --- perception, reward server, policy, console ------------------------------------------------------------
+
+
+def test_perception_node_survives_bad_frames(rclpy, ctx):
+    from ros_double.scenes import synthetic_frame
+    from sensor_msgs.msg import PointCloud2
+
+    from robot_rewards.ros.nodes._common import SENSOR_QOS, TF_STATIC_QOS
+    from robot_rewards.ros.nodes.perception import PerceptionNode
+
+    PerceptionNode(parameter_overrides=params(rclpy, max_rate=0.0, n_points=128))
+    probe = Probe(rclpy)
+    clouds = probe.listen(PointCloud2, "/perception/points")
+    t = types()
+
+    def frame(stamp_ns, encoding=None):
+        color, depth, info, base_T_cam = synthetic_frame(stamp_ns)
+        out = [rc.image_to_msg(rc.msg_to_rgb(color), "rgb8", color.header, t),
+               rc.depth_to_msg(rc.msg_to_depth(depth), depth.header, t),
+               rc.camera_info_to_msg(rc.msg_to_camera_info(info)[0], info.header, t), base_T_cam]
+        if encoding:
+            out[0].encoding = encoding
+        return out
+
+    color, depth, info, base_T_cam = frame(ctx.now_ns)
+    probe.publish("/tf_static", rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(
+        base_T_cam, "panda_link0", "cam")], t), TF_STATIC_QOS)
+    for k, encoding in enumerate(["bayer_rggb8", None]):
+        color, depth, info, _ = frame(ctx.now_ns + k * SEC, encoding)
+        for topic, msg in [("/camera/color/camera_info", info), ("/camera/color/image_raw", color),
+                           ("/camera/depth/image_rect_raw", depth)]:
+            probe.publish(topic, msg, SENSOR_QOS)
+        ctx.drain()
+    assert len(clouds) == 1 and rc.msg_to_points(clouds[0]).shape == (128, 3)
+    assert any("unknown encoding 'bayer_rggb8'" in line for line in ctx.log_lines("error", "perception"))
+
+
+def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
+    from ros_double.scenes import tiny_scorer
+    from std_msgs.msg import Float64, String
+
+    from robot_rewards.rewards.preference_io import save_scorer
+    from robot_rewards.rewards.synthetic import planted_observation
+    from robot_rewards.ros.nodes._common import LATCHED_QOS
+    from robot_rewards.ros.nodes.console import ConsoleNode
+    from robot_rewards.ros.nodes.policy import PolicyNode
+    from robot_rewards.ros.nodes.reward_server import RewardServerNode
+
+    scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
+    RewardServerNode(parameter_overrides=params(rclpy, scorers=[f"pref={scorer_path}"],
+                                                state_reward="ros_double.plugins:MeanHeight",
+                                                state_reward_input="observation", max_wait_ms=0.0))
+    PolicyNode(parameter_overrides=params(rclpy, n_candidates=6, publish_primitive=False))
+    ConsoleNode(parameter_overrides=params(rclpy, chooser="ros_double.plugins:last_candidate"))
+    probe = Probe(rclpy)
+    sets = probe.listen(String, "/policy/candidates")
+    chosen = probe.listen(String, "/console/primitive")
+    rewards = probe.listen(Float64, "/reward_server/goal_reward")
+    obs, _ = planted_observation(seed=0, n_points=256)
+    probe.say("/goal", "put the block on the red mark", LATCHED_QOS)
+    probe.publish("/joint_states", joint_state_msg(HOME, divmod(ctx.now_ns, SEC)))
+    probe.publish("/perception/points", rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)),
+                                                         types(), rgb=obs.colors))
+    assert ctx.run_until(lambda: sets and chosen, timeout=20.0)
+    cset = CandidateSet.from_json(sets[0].data)
+    assert cset.scores["pref"].shape == (3, 6) and cset.goal == "put the block on the red mark"
+    assert cset.selector == "robot_rewards.selection" and cset.utilities is not None
+    command = PrimitiveCommand.from_json(chosen[0].data)
+    np.testing.assert_array_equal(command.primitive.params, cset.candidates.params[-1])  # the chooser's pick
+    assert command.decision_id == cset.decision_id and command.source == "console"
+    assert rewards[0].data == pytest.approx(float(np.mean(obs.points[:, 2])), abs=1e-6)
+    assert not ctx.log_lines("error")
+
+
+def test_cloud_without_xyz_is_rejected_by_consumers(rclpy, ctx):
+    from robot_rewards.ros.nodes.policy import PolicyNode
+
+    PolicyNode(parameter_overrides=params(rclpy, goal="anything"))
+    probe = Probe(rclpy)
+    t = types()
+    cloud = rc.points_to_msg(np.zeros((10, 3), np.float32), ("panda_link0", (1, 0)), t)
+    for field, name in zip(cloud.fields, "uvw"):
+        field.name = name
+    probe.publish("/perception/points", cloud)
+    ctx.drain()
+    errors = ctx.log_lines("error", "policy")
+    assert any("missing x, y, z (fields present: u, v, w)" in line for line in errors)
+
+
+@pytest.mark.slow
+def test_sim_graph_executes_a_decision(rclpy, ctx):
+    """sim_bridge + perception + reward_server + policy + executor: one decision end to end."""
+    from std_msgs.msg import String
+
+    from robot_rewards.ros.nodes.executor import ExecutorNode
+    from robot_rewards.ros.nodes.perception import PerceptionNode
+    from robot_rewards.ros.nodes.policy import PolicyNode
+    from robot_rewards.ros.nodes.reward_server import RewardServerNode
+    from robot_rewards.ros.nodes.sim_bridge import SimBridgeNode
+
+    bridge = SimBridgeNode(parameter_overrides=params(rclpy, image_scale=0.5, camera_rate=2.0))
+    PerceptionNode(parameter_overrides=params(rclpy, max_rate=0.0,
+                                              perception_from_checkpoint="checkpoints/policy_place_block.json"))
+    RewardServerNode()
+    PolicyNode(parameter_overrides=params(rclpy, max_decisions=1))
+    ExecutorNode()
+    probe = Probe(rclpy)
+    statuses = probe.listen(String, "/executor/status")
+    sets = probe.listen(String, "/policy/candidates")
+    assert ctx.run_until(lambda: any(ExecutorStatus.from_json(m.data).terminal for m in statuses), timeout=40.0)
+    final = ExecutorStatus.from_json(statuses[-1].data)
+    assert final.state == "succeeded", final.error_string
+    assert CandidateSet.from_json(sets[0].data).goal == bridge.core.goal
+    assert bridge.core.env.success()  # the shipped place_block policy solves seed 0 in one step
+    assert not ctx.log_lines("error") and not ctx.incompatible

@@ -1,0 +1,135 @@
+"""SimBridgeCore: the PyBullet scene behind camera and controller interfaces (real PyBullet)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
+from robot_rewards.ros import convert as rc
+from robot_rewards.ros.config import SimBridgeConfig
+from robot_rewards.ros.sim_bridge_core import SimBridgeCore
+from robot_rewards.ros.trajectory_goal import (
+    GOAL_TOLERANCE_VIOLATED,
+    INVALID_GOAL,
+    INVALID_JOINTS,
+    PATH_TOLERANCE_VIOLATED,
+    SUCCESSFUL,
+    TrajectoryRejected,
+)
+
+TYPES = rc.ROSBAGS_TYPES
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    core = SimBridgeCore(SimBridgeConfig(image_scale=0.25, seed=3), TYPES)
+    yield core
+    core.close()
+
+
+def trajectory(names, positions, times):
+    return rc.joint_trajectory_to_msg(names, np.asarray(positions), times, None, TYPES)
+
+
+def run_until_done(core, outcomes, seconds=6.0):
+    for _ in range(int(seconds / 0.01)):
+        core.step(0.01)
+        if outcomes:
+            return outcomes[-1]
+    raise AssertionError("motion did not finish")
+
+
+def test_sensor_messages(bridge):
+    msgs = bridge.camera_messages((100, 5))
+    rgb = rc.msg_to_rgb(msgs["color"])
+    depth = rc.msg_to_depth(msgs["depth"])
+    intrinsics, frame = rc.msg_to_camera_info(msgs["color_info"])
+    assert rgb.shape == (120, 160, 3) and depth.shape == (120, 160)  # 640x480 at image_scale 0.25
+    assert (intrinsics.width, intrinsics.height, frame) == (160, 120, "front_camera_color_optical_frame")
+    assert 0.3 < np.median(depth[depth > 0]) < 3.0
+    rc.check_image_matches_camera_info(msgs["depth"], msgs["depth_info"])
+    assert rc.msg_to_points(msgs["points"]).shape[0] == int((depth > 0).sum())
+    state = rc.msg_to_joint_state(bridge.joint_state_message((100, 5)))
+    assert state.names == [*JOINT_NAMES, "panda_finger_joint1", "panda_finger_joint2"]
+    np.testing.assert_allclose(state.position[:7], bridge.joint_positions())
+    (static,) = rc.tf_msg_to_transforms(bridge.static_tf_message((100, 5)))
+    np.testing.assert_allclose(static.matrix, bridge.env.world.cameras["front"].base_T_camera, atol=1e-12)
+    (hand,) = rc.tf_msg_to_transforms(bridge.tf_message((100, 5)))
+    assert (hand.parent_frame, hand.child_frame) == ("panda_link0", "panda_hand")
+    assert bridge.goal  # the task's goal sentence
+
+
+def test_goal_checks_reject_unsafe_trajectories(bridge):
+    q = bridge.joint_positions()
+    cases = [
+        (trajectory([f"j{i}" for i in range(7)], [q], [0.5]), INVALID_JOINTS, "do not match"),
+        (trajectory(JOINT_NAMES, [q + 0.3], [0.0]), INVALID_GOAL, "first point (t=0) is 0.300 rad"),
+        (trajectory(JOINT_NAMES, [q + np.r_[10.0, np.zeros(6)]], [1.0]), INVALID_GOAL, "outside its limits"),
+        (trajectory(JOINT_NAMES, np.zeros((0, 7)), []), INVALID_GOAL, "no points"),
+    ]
+    for msg, code, text in cases:
+        with pytest.raises(TrajectoryRejected) as info:
+            bridge.check_goal(msg)
+        assert info.value.code == code and text in str(info.value)
+    # Joint order in the goal does not matter: it is mapped to the arm's order.
+    reordered = trajectory(JOINT_NAMES[::-1], [q[::-1]], [0.5])
+    np.testing.assert_allclose(bridge.check_goal(reordered).positions[-1], q)
+
+
+def test_tracks_a_trajectory_and_reports_tolerance_violations(bridge):
+    q0 = bridge.joint_positions()
+    target = q0 + np.array([0.2, -0.1, 0.0, 0.15, 0.0, 0.1, 0.0])
+    times = np.linspace(0, 1.5, 16)
+    path = q0 + (target - q0) * (times / times[-1])[:, None]
+    outcomes = []
+    bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, path, times)), outcomes.append)
+    with pytest.raises(TrajectoryRejected, match="already executing"):
+        bridge.check_goal(trajectory(JOINT_NAMES, [target], [1.0]))
+    with pytest.raises(RuntimeError, match="while a trajectory"):
+        bridge.reset(4)
+    outcome = run_until_done(bridge, outcomes)
+    assert outcome.error_code == SUCCESSFUL and outcome.ok
+    np.testing.assert_allclose(bridge.joint_positions(), target, atol=0.01)
+    # Far too fast for the motors: the tracking error trips the path tolerance and the arm holds.
+    outcomes.clear()
+    fast = trajectory(JOINT_NAMES, [HOME + np.r_[1.0, np.zeros(6)]], [0.05])
+    bridge.start_trajectory(bridge.check_goal(fast), outcomes.append)
+    outcome = run_until_done(bridge, outcomes)
+    assert outcome.error_code == PATH_TOLERANCE_VIOLATED and "path tolerance" in outcome.error_string
+    # An unreachable final tolerance ends with GOAL_TOLERANCE_VIOLATED after goal_time_tolerance.
+    outcomes.clear()
+    bridge.cfg.goal_tolerance, saved = 1e-9, bridge.cfg.goal_tolerance
+    try:
+        q = bridge.joint_positions()
+        bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, [q, q + 0.01], [0.0, 0.5])),
+                                outcomes.append, goal_time_tolerance=0.2)
+        outcome = run_until_done(bridge, outcomes)
+    finally:
+        bridge.cfg.goal_tolerance = saved
+    assert outcome.error_code == GOAL_TOLERANCE_VIOLATED
+
+
+def test_gripper_commands(bridge):
+    outcomes = []
+    bridge.start_gripper(0.0, 10.0, outcomes.append)  # close on nothing: reaches 0
+    with pytest.raises(RuntimeError, match="already executing"):
+        bridge.start_gripper(0.04, 10.0, outcomes.append)
+    closed = run_until_done(bridge, outcomes)
+    assert closed.gripper["reached_goal"] and closed.gripper["position"] < 0.002
+    bridge.start_gripper(0.04, 0.0, outcomes.append)  # position 0.04 = 8 cm opening (scale 0.5)
+    for _ in range(300):
+        bridge.step(0.01)
+        if len(outcomes) == 2:
+            break
+    opened = outcomes[-1]
+    assert opened.gripper["position"] == pytest.approx(0.04, abs=0.002)
+    with pytest.raises(ValueError, match="finite"):
+        bridge.start_gripper(float("nan"), 1.0, outcomes.append)
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="unknown sim camera 'side'"):
+        SimBridgeCore(SimBridgeConfig(camera="side"), TYPES)
+    with pytest.raises(ValueError, match="depth_encoding must be 16UC1 or 32FC1"):
+        SimBridgeCore(SimBridgeConfig(depth_encoding="mono8"), TYPES)
