@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,13 +71,16 @@ def test_calibrate_needs_its_inputs(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_experts_and_the_shipped_policies(tmp_path):
-    """What `make demo` runs, shortened: every expert, then both shipped checkpoints load and act."""
+def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path):
+    """What `make demo` runs, shortened: every expert, then policy alone vs best-of-N by the
+    shipped scorer on both tasks, each with its video."""
     main(["demo", "episodes=1", "policy_episodes=1", f"output_dir={tmp_path}"])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["experts"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
-    assert set(metrics["policies"]) == {"place_block", "align_rope"}
-    for r in metrics["policies"].values():
-        assert r["episodes"] == 1 and r["steps_mean"] >= 1 and r["not_executed"] <= r["steps_mean"]
-    assert len(list((tmp_path / "policies" / "videos").iterdir())) == 2
+    assert set(metrics["loop"]) == {"place_block", "align_rope"}
+    for task, r in metrics["loop"].items():
+        assert set(r) == {"first", "scorer"}
+        for cond in r.values():
+            assert cond["episodes"] == 1 and cond["steps_mean"] >= 1 and cond["stopped"] == 0
+            assert Path(cond["video"]).stat().st_size > 10_000
     assert len(list((tmp_path / "experts" / "videos").iterdir())) == 4

@@ -82,18 +82,25 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
     policy = ck.policy.eval()
     res: dict = {"policy": str(ck.path)}
     # held-out labels live in their own store, so nothing from them can leak into training
-    with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, PreferenceStore(out / "preferences") as store, \
-            PreferenceStore(out / "heldout") as heldout_store, FeasibilityChecker(env.workspace) as checker:
+    with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, \
+            PreferenceStore(cfg.store or out / "preferences") as store, \
+            PreferenceStore(cfg.heldout_store or out / "heldout") as heldout_store, \
+            FeasibilityChecker(env.workspace) as checker:
         # 1. labels: noisy teacher on training scenes, clean oracle on held-out scenes
         t0 = time.perf_counter()
-        stats = collect_teacher_labels(env, policy, store, teacher_preset(cfg.teacher, cfg.seed), cfg.labels,
-                                       cfg.n_candidates, cfg.pairs_per_query, cfg.train_seed, cfg.quality_scale,
-                                       labeller=f"teacher:{cfg.teacher}")
-        heldout = collect_teacher_labels(env, policy, heldout_store, teacher_preset("oracle", cfg.seed + 1),
-                                         cfg.heldout_labels, cfg.n_candidates, cfg.pairs_per_query,
-                                         cfg.heldout_seed, cfg.quality_scale, labeller="teacher:oracle-heldout")
-        res["labelling"] = {"train": stats.__dict__, "heldout": heldout.__dict__,
-                            "seconds": time.perf_counter() - t0}
+        res["labelling"] = {}
+        for name, st, preset, n, seed in (("train", store, cfg.teacher, cfg.labels, cfg.train_seed),
+                                          ("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed)):
+            have = st.label_count(task=task)
+            if have < n:
+                done = [q.meta.get("episode_seed", seed - 1) for q in st.queries(task=task)]
+                start = max(done) + 1 if done else seed  # go on after the scenes already labelled
+                stats = collect_teacher_labels(env, policy, st, teacher_preset(preset, cfg.seed + (name == "heldout")),
+                                               n - have, cfg.n_candidates, cfg.pairs_per_query, start,
+                                               cfg.quality_scale, labeller=f"teacher:{preset}")
+                res["labelling"][name] = stats.__dict__
+            res["labelling"][name + "_labels_reused"] = min(have, n)
+        res["labelling"]["seconds"] = time.perf_counter() - t0
         train_pairs = store.pairs(task=task)
         val_pairs = heldout_store.pairs(task=task)
         train_pairs = train_pairs.subset(np.arange(min(cfg.labels, len(train_pairs))))

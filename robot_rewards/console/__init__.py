@@ -4,7 +4,10 @@
 - `ranking_session`: `RankingSession`, the input state machine (keys -> events), no I/O.
 - `overlay`: `draw_candidates`, candidates drawn and numbered on the camera image.
 - `backend`: `RobotBackend` (observe, execute, home, jog, pixel -> 3D) and `SimBackend`.
-- `app`: `run_console`, the loop (prefetching the next query while the operator answers).
+- `queries`: `QueryPreparer`, builds each query (observe, sample, score, draw) and prefetches
+  the next one in the background while the operator answers.
+- `window`: the optional OpenCV window.
+- `app`: `run_console`, the interactive loop.
 
 Only `config` is imported here, so `robot-rewards --help` stays fast.
 """

@@ -5,17 +5,18 @@ the overlay is rendered -> `<output_dir>/current.png` is replaced atomically (an
 window shows it where a display exists) -> the terminal prints the candidates, their scores,
 progress and the prompt -> answers go to the preference store the moment they are given.
 
-The next query is prepared in a background thread while the operator answers (policy
-sampling, scoring, rendering, PNG encoding), so after an answer only a file rename and a few
-lines of text stand between the operator and the next query. In the sim without
-`execute_after_label` each query is a fresh scene, prepared in a second PyBullet world so the
-operator can still teleoperate in the scene on screen. With `execute_after_label` the next
-scene depends on the answer (the chosen candidate is executed first), so nothing can be
-prepared ahead; that latency includes the arm's motion and is reported separately.
+The next query is prepared in a background thread while the operator answers (`queries.py`),
+so after an answer only a file rename and a few lines of text stand between the operator and
+the next query. With `execute_after_label` the next scene depends on the answer (the chosen
+candidate is executed first), so nothing can be prepared ahead; that latency includes the
+arm's motion and is reported separately.
 
 Input is line based (one key, a few rank digits, or one teleop command per line), so the
 console works over SSH and in a pseudo-terminal; in the OpenCV window single keys work too and
-two clicks give the pixels of a demonstration.
+two clicks give the pixels of a demonstration (`window.py`).
+
+This module is the interactive loop (`Console`), `run_console` and the
+`python -m robot_rewards.console.app` entry point.
 """
 
 from __future__ import annotations
@@ -26,16 +27,14 @@ import queue
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
-from robot_rewards.console import overlay
 from robot_rewards.console.backend import BackendError, RobotBackend, make_backend, pixel_to_point
 from robot_rewards.console.config import ConsoleConfig
+from robot_rewards.console.queries import PreparedQuery, QueryPreparer, render_overlay
 from robot_rewards.console.ranking_session import (
     Demonstrate,
     Execute,
@@ -48,44 +47,10 @@ from robot_rewards.console.ranking_session import (
     Skip,
     UndoStored,
 )
-from robot_rewards.core.candidates import Candidates
-from robot_rewards.core.observation import CameraFrame, Observation
+from robot_rewards.console.window import Window
 from robot_rewards.core.primitives import Primitive
-from robot_rewards.rewards.base import ScoreSet
 
 IMAGE_NAME = "current.png"
-WINDOW_NAME = "robot-rewards console"
-
-
-@dataclass(eq=False)
-class PreparedQuery:
-    """A query ready to show: observation, candidates, scores and the rendered overlay.
-
-    scene_version: the backend's scene version when observed (a different one now means the
-    scene changed and the query must not be executed); query_id: set once stored.
-    """
-
-    index: int
-    backend: RobotBackend
-    scene_version: int
-    episode_seed: int | None
-    decision: int
-    obs: Observation
-    frame: CameraFrame
-    candidates: Candidates
-    scores: ScoreSet | None
-    pair: tuple[int, int] | None
-    image: np.ndarray
-    png: bytes
-    scale: float
-    build_s: float
-    query_id: int | None = None
-    shown_at: float | None = None
-    demo: np.ndarray | None = None
-
-    @property
-    def stale(self) -> bool:
-        return self.backend.scene_version != self.scene_version
 
 
 def demonstration_params(primitive: str, first: np.ndarray, second: np.ndarray, yaw: float,
@@ -103,68 +68,6 @@ def demonstration_params(primitive: str, first: np.ndarray, second: np.ndarray, 
     if primitive == "push":
         return np.r_[a + [0.0, 0.0, place_height], b + [0.0, 0.0, place_height]]
     raise ValueError(f"no demonstration by clicks for primitive '{primitive}'")
-
-
-class _Window:
-    """The optional OpenCV window: shows the overlay, turns keys into input, records clicks."""
-
-    def __init__(self):
-        import cv2
-
-        self.cv2 = cv2
-        cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_AUTOSIZE)
-        cv2.setMouseCallback(WINDOW_NAME, self._on_mouse)
-        self.scale = 1.0
-        self.clicks: list[tuple[float, float]] = []  # camera pixels
-        self.new_clicks: list[tuple[float, float]] = []
-
-    @staticmethod
-    def open(mode: str) -> "_Window | None":
-        """A window for window=on, or for auto where a display exists; None otherwise."""
-        if mode == "off":
-            return None
-        has_display = sys.platform in ("darwin", "win32") or bool(
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-        if mode == "auto" and not has_display:
-            return None
-        try:
-            return _Window()
-        except Exception as exc:  # cv2.error: no GUI backend (opencv-python-headless)
-            if mode == "on":
-                raise ValueError(f"window=on but OpenCV cannot open a window ({' '.join(str(exc).split())}); "
-                                 "install opencv-python "
-                                 "(not -headless) and run with a display, or use window=off") from None
-            return None
-
-    def _on_mouse(self, event, x, y, flags, param) -> None:
-        if event == self.cv2.EVENT_LBUTTONDOWN:
-            uv = tuple(float(c) for c in overlay.from_display((x, y), self.scale))
-            self.clicks = (self.clicks + [uv])[-2:]
-            self.new_clicks.append(uv)
-
-    def show(self, rgb: np.ndarray, scale: float) -> None:
-        self.scale = scale
-        self.cv2.imshow(WINDOW_NAME, self.cv2.cvtColor(rgb, self.cv2.COLOR_RGB2BGR))
-        self.cv2.waitKey(1)
-
-    def poll(self, wait_ms: int) -> str | None:
-        """A key typed in the window as an input line (Enter -> ""), or None."""
-        key = self.cv2.waitKey(wait_ms)
-        if key < 0:
-            return None
-        key &= 0xFF
-        if key in (10, 13):
-            return ""
-        if key == 27:  # Esc: same as q
-            return "q"
-        return chr(key) if 32 <= key < 127 else None
-
-    def close(self) -> None:
-        try:
-            self.cv2.destroyWindow(WINDOW_NAME)
-            self.cv2.waitKey(1)
-        except Exception:
-            pass
 
 
 class _LineReader:
@@ -194,116 +97,24 @@ class Console:
     """One labelling session: the loop of `run_console` and the state it keeps."""
 
     def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[RobotBackend], store,
-                 output: TextIO, out_dir: Path, window: _Window | None):
-        self.cfg, self.policy, self.scorer, self.backends, self.store = cfg, policy, scorer, backends, store
+                 output: TextIO, out_dir: Path, window: Window | None):
+        self.cfg, self.policy, self.store = cfg, policy, store
         self.output, self.out_dir, self.window = output, out_dir, window
         self.labeller = cfg.labeller_name()
         self.primitive = policy.primitive
-        self.fresh_scenes = backends[0].can_reset and not cfg.execute_after_label
         self.session = RankingSession(cfg.mode, cfg.jog_max_cm)
         self.session_id = store.start_session(self.labeller, cfg.task, cfg.mode, meta={
             "backend": cfg.backend, "checkpoint": cfg.checkpoint_path(), "scorer": cfg.scorer,
             "n_candidates": cfg.n_candidates, "seed": cfg.seed, "execute_after_label": cfg.execute_after_label})
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-prefetch")
-        self.future: Future | None = None
-        self.pending: collections.deque[PreparedQuery] = collections.deque()  # re-queued after an undo
+        self.preparer = QueryPreparer(cfg, policy, scorer, backends)
         self.history: list[PreparedQuery] = []  # answered queries, newest last (for undo)
         self.current: PreparedQuery | None = None
-        self.next_index = 0
-        self._slot_lock = threading.Lock()  # the prefetch thread and 'x' may both plan a query
-        self._episode_seed: int | None = None
-        self._next_episode = cfg.seed
-        self._decision = 0
         self.counts = collections.Counter()
         self.latency: list[float] = []  # answer -> next query shown, no arm motion in between
         self.latency_motion: list[float] = []  # the same where the answer made the arm move first
         self.ready: list[bool] = []  # whether the next query was prepared when the answer came
         self.build_s: list[float] = []
         self._shown_t = 0.0
-
-    # -- preparing queries ---------------------------------------------------------------------
-    def _slot(self, k: int, replacing: PreparedQuery | None) -> tuple[RobotBackend, int | None, int | None, int]:
-        """(backend, reset seed or None, episode seed, decision) of query k."""
-        if self.fresh_scenes:
-            if replacing is not None:  # same scene after a teleop execution: no reset
-                return replacing.backend, None, replacing.episode_seed, replacing.decision + 1
-            seed = self.cfg.seed + k
-            return self.backends[k % len(self.backends)], seed, seed, 0
-        backend, reset = self.backends[0], None
-        with self._slot_lock:
-            if self._episode_seed is None or backend.episode_done():
-                if backend.can_reset:
-                    reset = self._next_episode
-                    self._next_episode += 1
-                self._episode_seed, self._decision = reset, 0
-            decision = self._decision
-            self._decision += 1
-            return backend, reset, self._episode_seed, decision
-
-    def _build(self, k: int, replacing: PreparedQuery | None = None) -> PreparedQuery:
-        """Observe, sample, score and render query k (runs in the prefetch thread too)."""
-        t0 = time.perf_counter()
-        backend, reset, episode_seed, decision = self._slot(k, replacing)
-        with backend.lock:  # observe + version as one step
-            if reset is not None:
-                backend.reset(reset)
-            version = backend.scene_version
-            obs = backend.observe()
-        name = self.cfg.camera or next(iter(obs.frames))
-        if name not in obs.frames:
-            raise ValueError(f"camera '{name}' is not observed; cameras: {sorted(obs.frames)}")
-        frame = obs.frames[name]
-        base = episode_seed if episode_seed is not None else self.cfg.seed
-        cands = self.policy.sample(obs, self.cfg.n_candidates, seed=base * 100 + decision)
-        scores = self.scorer.score(obs, cands) if self.scorer is not None else None
-        pair = None
-        if self.cfg.mode == "pairwise":
-            from robot_rewards.preferences.query_selection import select_pairs
-
-            pair = tuple(int(i) for i in select_pairs(len(cands), 1, self.cfg.pair_selection, scores,
-                                                      rng=[self.cfg.seed, k, decision, 5501])[0])
-        scale = overlay.display_scale(frame.camera.intrinsics.width, self.cfg.display_width)
-        image = self._render(frame, cands, pair, {}, scale, obs.goal)
-        q = PreparedQuery(k, backend, version, episode_seed, decision, obs, frame, cands, scores, pair, image,
-                          _png(image), scale, 0.0)
-        q.build_s = time.perf_counter() - t0
-        return q
-
-    def _render(self, frame, cands, pair, highlight, scale, goal) -> np.ndarray:
-        if pair is not None:
-            labels = [str(i + 1) for i in range(len(cands))]
-            labels[pair[0]], labels[pair[1]] = f"A ({pair[0] + 1})", f"B ({pair[1] + 1})"
-            return overlay.draw_candidates(frame.rgb, frame.camera, cands, labels, show=pair, scale=scale,
-                                           title=f"A or B? {goal}")
-        return overlay.draw_candidates(frame.rgb, frame.camera, cands, highlight=highlight, scale=scale,
-                                       title=goal)
-
-    def _needed(self) -> int:
-        """Queries still to show after the current one."""
-        return self.cfg.queries - self.counts["done"] - 1 - len(self.pending)
-
-    def _prefetch(self) -> None:
-        """Start preparing the next new query in the background, where that is safe."""
-        if not self.cfg.prefetch or self.future is not None or self._needed() <= 0:
-            return
-        if self.cfg.execute_after_label or (self.fresh_scenes and len(self.backends) < 2):
-            return  # the next scene depends on the answer, or would replace the one on screen
-        k, self.next_index = self.next_index, self.next_index + 1
-        self.future = self.executor.submit(self._build, k)
-
-    def _take_next(self) -> tuple[PreparedQuery, bool]:
-        """The next query to show and whether it was ready without waiting."""
-        if self.pending:
-            return self.pending.popleft(), True
-        if self.future is not None:
-            future, self.future = self.future, None
-            ready = future.done()
-            q = future.result()
-            if q.stale and not self.fresh_scenes:  # the scene moved under it: observe again
-                q = self._build(q.index)
-            return q, ready
-        k, self.next_index = self.next_index, self.next_index + 1
-        return self._build(k), False
 
     # -- showing -------------------------------------------------------------------------------
     def _publish(self, image: np.ndarray | None, png: bytes | None, scale: float) -> None:
@@ -335,7 +146,7 @@ class Console:
             self.counts["shown"] += 1
             self.build_s.append(q.build_s)
         self.store.mark_shown(q.query_id, q.shown_at)
-        self._prefetch()
+        self.preparer.prefetch(self.cfg.queries - self.counts["done"] - 1)  # queries needed after q
         return t_shown
 
     def _describe(self, q: PreparedQuery) -> str:
@@ -370,7 +181,7 @@ class Console:
     def run(self, input_stream: TextIO) -> None:
         """The query loop; returns when enough queries are done, on 'q', or at end of input."""
         reader = _LineReader(input_stream)
-        first, _ = self._take_next()
+        first, _ = self.preparer.take_next()
         self._show(first)
         while self.counts["done"] < self.cfg.queries:
             arrived, line = self._read(reader)
@@ -394,7 +205,7 @@ class Console:
                 self.counts["done"] += 1
                 if self.counts["done"] >= self.cfg.queries:
                     return
-                q, ready = self._take_next()
+                q, ready = self.preparer.take_next()
                 t_shown = self._show(q)
                 (self.latency_motion if motion else self.latency).append(t_shown - t_in)
                 if not motion:
@@ -411,7 +222,7 @@ class Console:
         if self.window is None or q.pair is not None:
             return
         marks = {i: f"#{k + 1}" for k, i in enumerate(self.session.picks)}
-        self._publish(self._render(q.frame, q.candidates, None, marks, q.scale, q.obs.goal), None, q.scale)
+        self._publish(render_overlay(q.frame, q.candidates, None, marks, q.scale, q.obs.goal), None, q.scale)
 
     def _read(self, reader: _LineReader) -> tuple[float, str | None]:
         while True:
@@ -485,7 +296,7 @@ class Console:
         if self.history:
             prev = self.history.pop()
             self.counts["done"] -= 1
-            self.pending.appendleft(self.current)
+            self.preparer.requeue(self.current)
             self._say("showing that query again")
             self._show(prev)
 
@@ -512,7 +323,7 @@ class Console:
             self._say(f"executing {what}: {prim!r}")
             self._say(q.backend.execute(prim).message)
         self.counts["executions"] += 1
-        fresh = self._build(q.index, replacing=q) if self.fresh_scenes else self._build(q.index)
+        fresh = self.preparer.build(q.index, replacing=q)
         self._show(fresh)
         return False
 
@@ -584,7 +395,7 @@ class Console:
         }
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.preparer.close()
         try:
             self.store.end_session(self.session_id)
         except Exception:  # the session's answers are stored already; the end time is cosmetic
@@ -597,17 +408,6 @@ def _summary(seconds: list[float]) -> dict:
     ms = 1000.0 * np.asarray(seconds)
     return {"n": int(ms.size), "median": float(np.median(ms)), "p95": float(np.percentile(ms, 95)),
             "max": float(ms.max())}
-
-
-def _png(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    # No PNG filtering: twice as fast to encode, and the file is only for looking at.
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE])
-    if not ok:
-        raise RuntimeError("could not encode the overlay as PNG")
-    return buf.tobytes()
 
 
 def _output_dir(path: str) -> Path:
@@ -652,7 +452,7 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
             if spare is not None:
                 backends.append(spare)
         store = PreferenceStore(cfg.store, create=True)
-        window = _Window.open(cfg.window)
+        window = Window.open(cfg.window)
         console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window)
         output.write(f"robot-rewards console: {cfg.task}, {cfg.mode} mode, {cfg.n_candidates} candidates, "
                      f"labeller {console.labeller}, store {store.root}\n"

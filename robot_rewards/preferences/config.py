@@ -6,16 +6,24 @@ from dataclasses import dataclass, field
 from typing import Dict, List
 
 from robot_rewards.conf.sim import SimConfig
-from robot_rewards.rewards.config import TrainScorerConfig
+from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 
 CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "oracle")
 
 
+def loop_scorer(val_fraction: float = 0.2) -> TrainScorerConfig:
+    """The scorer recipe for labels of the policy's own candidates: local patches around each
+    candidate's points, no whole-scene feature (with a few dozen labelled scenes it memorises
+    scenes: 58% vs 64% held-out pair accuracy on place_block, 72% vs 81% on pairs whose
+    success differs), encoders initialised from the policy where one is given."""
+    return TrainScorerConfig(scorer=ScorerConfig(use_global=False), val_fraction=val_fraction)
+
+
 def _headline_scorer() -> TrainScorerConfig:
     # every collected label trains (the accuracy is measured on separate, clean held-out pairs)
-    return TrainScorerConfig(val_fraction=0.0)
+    return loop_scorer(val_fraction=0.0)
 
 
 @dataclass
@@ -36,6 +44,10 @@ class ExperimentConfig:
     eval_seed: int = 100_000  # held-out scenes, as for the shipped policies' figures
     train_seed: int = 200_000  # scenes the labels are collected on (disjoint from eval)
     labels: int = 500
+    # stores to use (default: <output_dir>/preferences and <output_dir>/heldout); labels already
+    # in them count, so a stopped run or an earlier run's labels are reused, only the rest collected
+    store: str = ""
+    heldout_store: str = ""
     pairs_per_query: int = 4
     teacher: str = "mistake"  # a B-Pref preset (teachers.teacher_preset): mistake = eps 0.1
     quality_scale: float = 0.02  # metres of error worth one success in the true return
@@ -63,7 +75,7 @@ class TrainScorerCommandConfig:
     store: str = "outputs/preferences"  # a PreferenceStore folder
     task: str = "place_block"
     heldout_store: str = ""  # another store to validate on (default: a val_fraction split)
-    train: TrainScorerConfig = field(default_factory=TrainScorerConfig)
+    train: TrainScorerConfig = field(default_factory=loop_scorer)
     curve: List[int] = field(default_factory=lambda: [50, 100, 200, 500])  # accuracy vs labels plot
     torch_threads: int = 1
     output_dir: str = _OUT.format("train-scorer")

@@ -6,9 +6,9 @@ Layout of a store folder `root`:
     root/arrays/<uid>.npz     a query's observation and candidate set (points, colors, params,
                               seeds, clipped, optional image and ensemble scores); no pickles
 
-A query's array file is written atomically (temporary file, fsync, rename) *before* its row is
-inserted, and the row records the file's SHA-256, so a row never points at a half-written file
-and a damaged or replaced file is refused (`MissingArraysError`). Each public write is one
+A query's array file is written atomically (`arrays.py`) *before* its row is inserted, and the
+row records the file's SHA-256, so a row never points at a half-written file and a damaged or
+replaced file is refused (`MissingArraysError`). Each public write is one
 IMMEDIATE transaction with synchronous=FULL: a killed process loses at most the answer it was
 writing, and readers in other processes (the trainer) see only whole answers.
 
@@ -20,18 +20,15 @@ a query at most once (`DuplicateLabelError`; undo first to change an answer).
 Export (`export`) writes a portable folder: manifest.json, one JSONL file per table (rows refer
 to each other by uid, not by database id) and arrays/*.npz. `import_` merges such a folder with
 fresh ids, deduplicating by uid / natural keys, so importing the same export twice adds nothing.
+Both live in `portable.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import logging
 import math
 import operator
 import os
-import shutil
 import sqlite3
 import time
 import uuid
@@ -43,14 +40,20 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from robot_rewards import __version__
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import PRIMITIVE_SPECS
+from robot_rewards.preferences.arrays import (
+    QueryArrays,
+    checked_query_arrays,
+    npz_bytes,
+    read_arrays,
+    sha256,
+    write_atomic,
+)
 from robot_rewards.preferences.errors import (
     CorruptStoreError,
     DuplicateLabelError,
     LabelError,
-    MissingArraysError,
     PreferenceStoreError,
     QueryInputError,
     SchemaVersionError,
@@ -63,16 +66,12 @@ from robot_rewards.preferences.schema import SCHEMA_VERSION, migrate, user_versi
 if TYPE_CHECKING:  # torch-heavy; imported lazily in pairs() so the console starts fast
     from robot_rewards.rewards.preference import PreferencePairs
 
-log = logging.getLogger(__name__)
-
 DB_NAME = "prefs.sqlite"
 ARRAYS_DIR = "arrays"
-EXPORT_FORMAT = "robot_rewards.preferences.export"
 BUSY_TIMEOUT_S = 30.0
 
 ANSWERS: dict[str, float] = {"a": 1.0, "b": 0.0, "tie": 0.5, "cant_tell": math.nan}
 _EXPANDED_ANSWER = {1.0: "a", 0.5: "tie"}  # ranking_to_pairs labels -> stored answers
-_TABLES = ("sessions", "queries", "rankings", "labels", "demonstrations")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -95,27 +94,8 @@ class QueryRecord:
     meta: dict = field(default_factory=dict)
 
 
-@dataclass(eq=False)
-class QueryArrays:
-    """A query's arrays: points (P, 3) float32 base frame, colors (P, 3) uint8 or None,
-    params (N, D) float64, seeds (N,) int64, image (H, W, 3) uint8 or None, scores (K, N)
-    float64 ensemble-member scores shown to the labeller or None, clipped (N,) bool or None."""
-
-    points: np.ndarray
-    colors: np.ndarray | None
-    params: np.ndarray
-    seeds: np.ndarray
-    image: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    clipped: np.ndarray | None = None
-
-    def candidates(self, primitive: str) -> Candidates:
-        """The candidate set as `Candidates` of `primitive`."""
-        clipped = self.clipped if self.clipped is not None else np.zeros(len(self.params), bool)
-        return Candidates(primitive, self.params, self.seeds, clipped)
-
-
 # -- input checks ----------------------------------------------------------------------------
+# (_text and _index also check imported records in portable.py)
 
 def _text(value: Any, what: str, error: type[Exception]) -> str:
     if not isinstance(value, str) or not value.strip():
@@ -165,101 +145,6 @@ def _id(value: Any, what: str, error: type[Exception]) -> int:
         return operator.index(value)
     except TypeError:
         raise error(f"{what} must be an integer id, got {value!r}") from None
-
-
-def _query_arrays(candidates: Candidates, points, colors, image, scores) -> dict[str, np.ndarray]:
-    """The arrays of a new query, checked and in their stored dtypes."""
-    if not isinstance(candidates, Candidates):
-        raise QueryInputError(f"candidates must be Candidates, got {type(candidates).__name__}")
-    n = len(candidates)
-    if n == 0:
-        raise QueryInputError("empty candidate set: nothing to label")
-    if not np.all(np.isfinite(candidates.params)):
-        raise QueryInputError("candidate parameters contain NaN/inf")
-    pts = np.asarray(points)
-    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
-        raise QueryInputError(f"points must be a non-empty (P, 3) cloud, got {pts.shape}")
-    if not np.all(np.isfinite(pts)):
-        raise QueryInputError(f"points contain {int((~np.isfinite(pts).all(axis=1)).sum())} NaN/inf rows")
-    out = {"points": pts.astype(np.float32), "params": candidates.params.astype(np.float64),
-           "seeds": candidates.seeds.astype(np.int64), "clipped": candidates.clipped.astype(bool)}
-    for name, arr, shape in (("colors", colors, pts.shape), ("image", image, None)):
-        if arr is None:
-            continue
-        arr = np.asarray(arr)
-        if shape is not None and arr.shape != shape:
-            raise QueryInputError(f"{name} {arr.shape} must match points {shape}")
-        if shape is None and (arr.ndim != 3 or arr.shape[2] != 3):
-            raise QueryInputError(f"{name} must be (H, W, 3), got {arr.shape}")
-        # Float colours in [0, 1] would silently become black if cast: insist on 8-bit values.
-        if arr.dtype != np.uint8 and not (np.issubdtype(arr.dtype, np.integer)
-                                          and arr.size and 0 <= arr.min() and arr.max() <= 255):
-            raise QueryInputError(f"{name} must be uint8 (0-255), got dtype {arr.dtype}")
-        out[name] = arr.astype(np.uint8)
-    if scores is not None:
-        members = getattr(scores, "members", scores)  # a ScoreSet or a plain array
-        s = np.asarray(members, dtype=np.float64)
-        s = s[None] if s.ndim == 1 else s
-        if s.ndim != 2 or s.shape[1] != n:
-            raise QueryInputError(f"scores must be (K, {n}) for {n} candidates, got {np.shape(members)}")
-        if not np.all(np.isfinite(s)):
-            raise QueryInputError("scores contain NaN/inf")
-        out["scores"] = s
-    return out
-
-
-# -- array files -----------------------------------------------------------------------------
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is either absent/old or complete (tmp, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def _read_arrays(path: Path, sha256: str, n: int, dim: int, what: str) -> tuple[QueryArrays, bytes]:
-    """(arrays, file bytes) of an array file, checked against its SHA-256 and shapes."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise MissingArraysError(f"arrays of {what} are missing: {path}") from None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise MissingArraysError(f"arrays of {what} are corrupted or were replaced: {path} "
-                                 "does not match the SHA-256 recorded with the query")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
-        arrays = QueryArrays(a["points"], a.get("colors"), a["params"], a["seeds"], a.get("image"),
-                             a.get("scores"), a.get("clipped"))
-    except Exception as exc:  # zipfile/numpy raise many types for a damaged archive
-        raise MissingArraysError(f"arrays of {what} are unreadable: {path} ({type(exc).__name__}: {exc})") from exc
-    if arrays.params.shape != (n, dim) or arrays.seeds.shape != (n,) or arrays.points.ndim != 2:
-        raise MissingArraysError(f"arrays of {what} do not match the query ({n} candidates of dim {dim}): "
-                                 f"params {arrays.params.shape}, seeds {arrays.seeds.shape} in {path}")
-    return arrays, data
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -406,12 +291,12 @@ class PreferenceStore:
         task = _text(task, "task", QueryInputError)
         goal = _text(goal, "goal", QueryInputError)
         meta_json = _meta_json(meta, QueryInputError)
-        arrays = _query_arrays(candidates, points, colors, image, scores)
+        arrays = checked_query_arrays(candidates, points, colors, image, scores)
         sid = self._session_id(self._conn, session_id)  # fail before writing any file
         uid = uuid.uuid4().hex
-        data = _npz_bytes(arrays)
+        data = npz_bytes(arrays)
         path = self._arrays_path(uid)
-        _write_atomic(path, data)
+        write_atomic(path, data)
         try:
             with self._write() as conn:
                 self._session_id(conn, sid)
@@ -419,7 +304,7 @@ class PreferenceStore:
                     "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
                     " created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (uid, sid, task, candidates.name, goal, len(candidates),
-                     hashlib.sha256(data).hexdigest(), time.time(), meta_json)).lastrowid
+                     sha256(data), time.time(), meta_json)).lastrowid
         except BaseException:
             path.unlink(missing_ok=True)  # no row refers to it
             raise
@@ -433,8 +318,8 @@ class PreferenceStore:
     def load_query(self, query_id: int) -> tuple[QueryRecord, QueryArrays]:
         """The query's record and arrays (MissingArraysError if its array file is gone or damaged)."""
         row = self._query_row(self._conn, query_id)
-        arrays, _ = _read_arrays(self._arrays_path(row["uid"]), row["arrays_sha256"], row["n_candidates"],
-                                 PRIMITIVE_SPECS[row["primitive"]].dim, f"query {row['id']}")
+        arrays, _ = read_arrays(self._arrays_path(row["uid"]), row["arrays_sha256"], row["n_candidates"],
+                                PRIMITIVE_SPECS[row["primitive"]].dim, f"query {row['id']}")
         return self._record(row), arrays
 
     def queries(self, task: str | None = None, session_id: int | None = None) -> list[QueryRecord]:
@@ -608,8 +493,8 @@ class PreferenceStore:
         arrays = {}
         for r in rows:
             if r["query_id"] not in arrays:
-                arrays[r["query_id"]], _ = _read_arrays(self._arrays_path(r["uid"]), r["arrays_sha256"],
-                                                        r["n_candidates"], dim, f"query {r['query_id']}")
+                arrays[r["query_id"]], _ = read_arrays(self._arrays_path(r["uid"]), r["arrays_sha256"],
+                                                       r["n_candidates"], dim, f"query {r['query_id']}")
         p_min = min(len(a.points) for a in arrays.values())
         with_colors = all(a.colors is not None for a in arrays.values())
         clouds = {}
@@ -634,59 +519,16 @@ class PreferenceStore:
             params_b=np.stack([arrays[r["query_id"]].params[r["b"]] for r in rows]),
             labels=np.array([ANSWERS[r["answer"]] for r in rows], dtype=np.float64))
 
-    # -- export / import ---------------------------------------------------------------------
+    # -- export / import (portable.py) -------------------------------------------------------
     def export(self, dest: str | os.PathLike) -> Path:
         """Write every session, query, ranking, label and demonstration (one consistent snapshot)
         to a new portable folder `dest`: manifest.json, <table>.jsonl, arrays/<uid>.npz.
 
         The folder appears complete or not at all (written beside it, then renamed); `dest`
         must not exist or be empty."""
-        dest = Path(dest)
-        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-            raise FileExistsError(f"export destination {dest} exists and is not an empty folder")
-        with self._snapshot() as conn:
-            tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in _TABLES}
-        session_uid = {r["id"]: r["uid"] for r in tables["sessions"]}
-        query_uid = {r["id"]: r["uid"] for r in tables["queries"]}
-        records = {
-            "sessions": [{k: r[k] for k in ("uid", "labeller", "task", "mode", "started_at", "ended_at")}
-                         | {"meta": json.loads(r["meta"])} for r in tables["sessions"]],
-            "queries": [{"uid": r["uid"], "session": session_uid[r["session_id"]], "task": r["task"],
-                         "primitive": r["primitive"], "goal": r["goal"], "n_candidates": r["n_candidates"],
-                         "arrays_sha256": r["arrays_sha256"], "created_at": r["created_at"],
-                         "shown_at": r["shown_at"], "meta": json.loads(r["meta"])} for r in tables["queries"]],
-            "rankings": [{"id": r["id"], "query": query_uid[r["query_id"]], "labeller": r["labeller"],
-                          "order": json.loads(r["ranking"]), "rest_equal": bool(r["rest_equal"]),
-                          "shown_at": r["shown_at"], "answered_at": r["answered_at"]} for r in tables["rankings"]],
-            "labels": [{"query": query_uid[r["query_id"]], "a": r["a"], "b": r["b"], "answer": r["answer"],
-                        "labeller": r["labeller"], "ranking": r["ranking_id"], "shown_at": r["shown_at"],
-                        "answered_at": r["answered_at"]} for r in tables["labels"]],
-            "demonstrations": [{"query": query_uid[r["query_id"]], "labeller": r["labeller"],
-                                "params": json.loads(r["params"]), "created_at": r["created_at"]}
-                               for r in tables["demonstrations"]],
-        }
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            for r in tables["queries"]:
-                _, data = _read_arrays(self._arrays_path(r["uid"]), r["arrays_sha256"], r["n_candidates"],
-                                       PRIMITIVE_SPECS[r["primitive"]].dim, f"query {r['id']}")
-                _write_atomic(tmp / ARRAYS_DIR / f"{r['uid']}.npz", data)
-            for name, recs in records.items():
-                text = "".join(json.dumps(rec, sort_keys=True, allow_nan=False) + "\n" for rec in recs)
-                _write_atomic(tmp / f"{name}.jsonl", text.encode())
-            manifest = {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "robot_rewards": __version__,
-                        "exported_at": time.time(), "source": str(self.root),
-                        "counts": {name: len(recs) for name, recs in records.items()}}
-            _write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
-            if dest.exists():
-                dest.rmdir()  # empty (checked above); rename cannot replace it portably
-            os.rename(tmp, dest)
-            _fsync_dir(dest.parent)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return dest
+        from robot_rewards.preferences.portable import export_store  # portable imports this module
+
+        return export_store(self, dest)
 
     def import_(self, src: str | os.PathLike) -> dict:
         """Merge an export folder into this store with fresh ids; returns the rows added per
@@ -694,225 +536,6 @@ class PreferenceStore:
         uid, labels by (query, labeller, unordered pair), rankings by (query, labeller, order,
         answered_at), demonstrations by (query, labeller, params, created_at), so importing the
         same export twice adds nothing. Everything is checked before the one write transaction."""
-        export = _read_export(Path(src))
-        counts = dict.fromkeys(("sessions", "queries", "rankings", "labels", "demonstrations", "skipped"), 0)
-        # Copy the arrays of new queries first (atomic files, no row refers to them yet).
-        have = {r[0] for r in self._conn.execute("SELECT uid FROM queries")}
-        for q in export.queries.values():
-            if q["uid"] in have:
-                continue
-            src_file = export.root / ARRAYS_DIR / f"{q['uid']}.npz"
-            _, data = _read_arrays(src_file, q["arrays_sha256"], q["n_candidates"],
-                                   PRIMITIVE_SPECS[q["primitive"]].dim, f"exported query {q['uid']}")
-            dst = self._arrays_path(q["uid"])
-            if not (dst.exists() and hashlib.sha256(dst.read_bytes()).hexdigest() == q["arrays_sha256"]):
-                _write_atomic(dst, data)
-        with self._write() as conn:
-            session_ids = {}
-            for s in export.sessions.values():
-                row = conn.execute("SELECT id FROM sessions WHERE uid = ?", (s["uid"],)).fetchone()
-                if row is None:
-                    session_ids[s["uid"]] = conn.execute(
-                        "INSERT INTO sessions (uid, labeller, task, mode, started_at, ended_at, meta) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (s["uid"], s["labeller"], s["task"], s["mode"], s["started_at"], s.get("ended_at"),
-                         json.dumps(s.get("meta") or {}, sort_keys=True))).lastrowid
-                    counts["sessions"] += 1
-                else:
-                    session_ids[s["uid"]] = row[0]
-                    counts["skipped"] += 1
-            query_ids, query_n = {}, {}
-            for q in export.queries.values():
-                row = conn.execute("SELECT id, n_candidates FROM queries WHERE uid = ?", (q["uid"],)).fetchone()
-                if row is None:
-                    query_ids[q["uid"]] = conn.execute(
-                        "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
-                        " created_at, shown_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (q["uid"], session_ids[q["session"]], q["task"], q["primitive"], q["goal"],
-                         q["n_candidates"], q["arrays_sha256"], q["created_at"], q.get("shown_at"),
-                         json.dumps(q.get("meta") or {}, sort_keys=True))).lastrowid
-                    counts["queries"] += 1
-                else:
-                    query_ids[q["uid"]] = row[0]
-                    counts["skipped"] += 1
+        from robot_rewards.preferences.portable import import_store  # portable imports this module
 
-            def answered(qid: int, labeller: str, a: int, b: int) -> bool:
-                return conn.execute("SELECT 1 FROM labels WHERE query_id = ? AND labeller = ? AND "
-                                    "min(a, b) = ? AND max(a, b) = ?",
-                                    (qid, labeller, min(a, b), max(a, b))).fetchone() is not None
-
-            def insert_label(lab: dict, qid: int, rid: int | None) -> None:
-                conn.execute("INSERT INTO labels (query_id, a, b, answer, labeller, ranking_id, shown_at, "
-                             "answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (qid, lab["a"], lab["b"], lab["answer"], lab["labeller"], rid, lab.get("shown_at"),
-                              lab["answered_at"]))
-
-            new_ranking: dict[int, int | None] = {}  # export ranking id -> new id, None if skipped
-
-            def import_ranking(rk: dict) -> int | None:
-                qid, own = query_ids[rk["query"]], export.ranking_labels.get(rk["id"], [])
-                order = json.dumps([int(i) for i in rk["order"]])
-                same = conn.execute("SELECT 1 FROM rankings WHERE query_id = ? AND labeller = ? AND ranking = ? "
-                                    "AND answered_at = ?", (qid, rk["labeller"], order, rk["answered_at"])).fetchone()
-                # A ranking comes in whole or not at all; one clashing with answers here is left out.
-                if same is not None or any(answered(qid, lab["labeller"], lab["a"], lab["b"]) for lab in own):
-                    counts["skipped"] += 1 + len(own)
-                    return None
-                counts["rankings"] += 1
-                return conn.execute("INSERT INTO rankings (query_id, labeller, ranking, rest_equal, shown_at, "
-                                    "answered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                    (qid, rk["labeller"], order, int(bool(rk["rest_equal"])), rk.get("shown_at"),
-                                     rk["answered_at"])).lastrowid
-
-            # Labels in their exported order, so "newest" (undo_last) means the same after import.
-            for lab in export.labels:
-                qid, rid = query_ids[lab["query"]], lab.get("ranking")
-                if rid is not None:
-                    if rid not in new_ranking:
-                        new_ranking[rid] = import_ranking(export.rankings[rid])
-                    if new_ranking[rid] is not None:
-                        insert_label(lab, qid, new_ranking[rid])
-                        counts["labels"] += 1
-                elif answered(qid, lab["labeller"], lab["a"], lab["b"]):
-                    counts["skipped"] += 1
-                else:
-                    insert_label(lab, qid, None)
-                    counts["labels"] += 1
-            for rid, rk in export.rankings.items():  # rankings without labels (not written by export)
-                if rid not in new_ranking:
-                    new_ranking[rid] = import_ranking(rk)
-            for d in export.demonstrations:
-                qid, params = query_ids[d["query"]], json.dumps([float(x) for x in d["params"]])
-                if conn.execute("SELECT 1 FROM demonstrations WHERE query_id = ? AND labeller = ? AND params = ? "
-                                "AND created_at = ?", (qid, d["labeller"], params, d["created_at"])).fetchone():
-                    counts["skipped"] += 1
-                    continue
-                conn.execute("INSERT INTO demonstrations (query_id, labeller, params, created_at) VALUES (?, ?, ?, ?)",
-                             (qid, d["labeller"], params, d["created_at"]))
-                counts["demonstrations"] += 1
-        log.info("imported %s into %s: %s", src, self.path, counts)
-        return counts
-
-
-# -- reading an export -----------------------------------------------------------------------
-
-@dataclass
-class _Export:
-    """A parsed, checked export folder (records keyed the way import_ uses them)."""
-
-    root: Path
-    sessions: dict[str, dict]
-    queries: dict[str, dict]
-    rankings: dict[int, dict]
-    ranking_labels: dict[int, list[dict]]
-    labels: list[dict]
-    demonstrations: list[dict]
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise CorruptStoreError(f"incomplete export: {path} is missing") from None
-    out = []
-    for i, line in enumerate(text.splitlines(), 1):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorruptStoreError(f"{path}:{i} is not valid JSON ({exc})") from None
-        if not isinstance(rec, dict):
-            raise CorruptStoreError(f"{path}:{i} is not a JSON object")
-        out.append((i, rec))
-    return out
-
-
-def _read_export(root: Path) -> _Export:
-    """Parse and check every record of an export folder (nothing is written)."""
-    manifest_path = root / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"no preference export at {root} ({manifest_path.name} missing)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptStoreError(f"{manifest_path} is corrupted ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
-        raise CorruptStoreError(f"{manifest_path} is not a robot_rewards preference export")
-    version = manifest.get("schema_version")
-    if not isinstance(version, int) or version < 1:
-        raise CorruptStoreError(f"{manifest_path} has no valid schema_version ({version!r})")
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError(f"{root} was exported by a newer robot_rewards (schema {version}, this reads "
-                                 f"up to {SCHEMA_VERSION}); upgrade robot_rewards")
-    tables = {}
-    for name in _TABLES:
-        if name == "demonstrations" and version < 2 and not (root / f"{name}.jsonl").exists():
-            tables[name] = []
-            continue
-        tables[name] = _read_jsonl(root / f"{name}.jsonl")
-        expected = (manifest.get("counts") or {}).get(name)
-        if expected is not None and expected != len(tables[name]):
-            raise CorruptStoreError(f"{root / (name + '.jsonl')} has {len(tables[name])} records, the manifest "
-                                    f"lists {expected} (truncated export?)")
-    out = _Export(root, {}, {}, {}, {}, [], [])
-    where = ""
-    try:
-        for i, s in tables["sessions"]:
-            where = f"sessions.jsonl:{i}"
-            for key in ("uid", "labeller", "task", "mode"):
-                _text(s[key], key, ValueError)
-            float(s["started_at"])
-            out.sessions[s["uid"]] = s
-        for i, q in tables["queries"]:
-            where = f"queries.jsonl:{i}"
-            _text(q["uid"], "uid", ValueError)
-            if q["session"] not in out.sessions:
-                raise ValueError(f"session {q['session']!r} is not in sessions.jsonl")
-            if q["primitive"] not in PRIMITIVE_SPECS:
-                raise ValueError(f"unknown primitive {q['primitive']!r}")
-            if not isinstance(q["n_candidates"], int) or q["n_candidates"] < 1:
-                raise ValueError(f"bad n_candidates {q['n_candidates']!r}")
-            for key in ("task", "goal", "arrays_sha256"):
-                _text(q[key], key, ValueError)
-            float(q["created_at"])
-            out.queries[q["uid"]] = q
-        for i, rk in tables["rankings"]:
-            where = f"rankings.jsonl:{i}"
-            if rk["query"] not in out.queries:
-                raise UnknownQueryError(f"{root / where}: ranking of unknown query {rk['query']!r}")
-            ranking_to_pairs(rk["order"], out.queries[rk["query"]]["n_candidates"], bool(rk["rest_equal"]))
-            _text(rk["labeller"], "labeller", ValueError)
-            float(rk["answered_at"])
-            out.rankings[rk["id"]] = rk
-        for i, lab in tables["labels"]:
-            where = f"labels.jsonl:{i}"
-            if lab["query"] not in out.queries:
-                raise UnknownQueryError(f"{root / where}: label for unknown query {lab['query']!r}")
-            n = out.queries[lab["query"]]["n_candidates"]
-            if lab["answer"] not in ANSWERS:
-                raise ValueError(f"unknown answer {lab['answer']!r}")
-            if _index(lab["a"], n, "a") == _index(lab["b"], n, "b"):
-                raise ValueError("a == b")
-            _text(lab["labeller"], "labeller", ValueError)
-            float(lab["answered_at"])
-            rid = lab.get("ranking")
-            if rid is not None:
-                if rid not in out.rankings or out.rankings[rid]["query"] != lab["query"]:
-                    raise ValueError(f"ranking {rid!r} is not a ranking of this query in rankings.jsonl")
-                out.ranking_labels.setdefault(rid, []).append(lab)
-            out.labels.append(lab)
-        for i, d in tables["demonstrations"]:
-            where = f"demonstrations.jsonl:{i}"
-            if d["query"] not in out.queries:
-                raise UnknownQueryError(f"{root / where}: demonstration for unknown query {d['query']!r}")
-            dim = PRIMITIVE_SPECS[out.queries[d["query"]]["primitive"]].dim
-            if np.asarray(d["params"], dtype=np.float64).shape != (dim,):
-                raise ValueError(f"params must have {dim} values")
-            _text(d["labeller"], "labeller", ValueError)
-            float(d["created_at"])
-            out.demonstrations.append(d)
-    except UnknownQueryError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:  # LabelError is a ValueError too
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise CorruptStoreError(f"{root / where}: bad record ({detail})") from None
-    return out
+        return import_store(self, src)

@@ -17,6 +17,7 @@ says which file to get and where to put it, and nothing touches the network
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,7 @@ def _open_clip_model(name: str, pretrained: str, cache_dir: str, allow_download:
                                       "download the repo and use local-dir:/path/to/it, or set allow_download=true")
     if name.startswith(("local-dir:", "hf-hub:")):
         model = open_clip.create_model(name, device="cpu", cache_dir=cache_dir or None)
-        return model, open_clip.get_tokenizer(name, cache_dir=cache_dir or None)
+        return model, _named_tokenizer(name, cache_dir or None)
     if open_clip.get_model_config(name) is None:
         close = difflib.get_close_matches(name, open_clip.list_models(), n=5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see open_clip.list_models()"
@@ -146,7 +147,7 @@ def _open_clip_model(name: str, pretrained: str, cache_dir: str, allow_download:
                              f"robot_rewards CLIP checkpoint .json){hint}")
     weights = _resolve_pretrained(name, pretrained, cache_dir, allow_download)
     model = open_clip.create_model(name, pretrained=weights, device="cpu", cache_dir=cache_dir or None)
-    return model, open_clip.get_tokenizer(name)
+    return model, _named_tokenizer(name, None)
 
 
 def load_clip(model: str, pretrained: str = "", cache_dir: str = "", allow_download: bool = False,
@@ -185,9 +186,21 @@ def build_clip(model_cfg: dict) -> torch.nn.Module:
 
 def tokenizer_for(model_cfg: dict):
     """open_clip's default (BPE) tokenizer at the config's context length."""
+    return _simple_tokenizer(int(model_cfg["text_cfg"].get("context_length", 77)))
+
+
+@functools.lru_cache(maxsize=8)
+def _simple_tokenizer(context_length: int):
     import open_clip
 
-    return open_clip.SimpleTokenizer(context_length=int(model_cfg["text_cfg"].get("context_length", 77)))
+    return open_clip.SimpleTokenizer(context_length=context_length)  # ~1 s to build: built once
+
+
+@functools.lru_cache(maxsize=8)
+def _named_tokenizer(name: str, cache_dir: str | None):
+    import open_clip
+
+    return open_clip.get_tokenizer(name, cache_dir=cache_dir)
 
 
 def save_clip_checkpoint(path: str | os.PathLike, model: torch.nn.Module, model_cfg: dict, preprocess: Preprocess,

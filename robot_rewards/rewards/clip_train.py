@@ -139,12 +139,18 @@ def multi_positive_clip_loss(img: torch.Tensor, txt: torch.Tensor, truth: torch.
     return 0.5 * (i2t + t2i)
 
 
-def preference_pairs(frames: FrameSet, rng: np.random.Generator, n: int, teacher_error: float) -> np.ndarray:
+def scene_groups(frames: FrameSet) -> list[np.ndarray]:
+    """Row indices of each scene (task, seed) with at least two frames (one goal per scene)."""
+    key = np.array([f"{t}/{k}/{s}" for t, k, s in zip(frames.task, frames.kind, frames.scene)])
+    groups = [np.flatnonzero(key == k) for k in np.unique(key)]
+    return [g for g in groups if len(g) > 1]
+
+
+def preference_pairs(frames: FrameSet, rng: np.random.Generator, n: int, teacher_error: float,
+                     groups: list[np.ndarray] | None = None) -> np.ndarray:
     """(n, 2) frame indices (preferred, other) of random pairs within one scene, ranked by a
     scripted teacher: success beats failure, else lower quality wins; flipped with prob. `teacher_error`."""
-    key = np.array([f"{t}/{s}" for t, s in zip(frames.task, frames.scene)])
-    groups = [np.flatnonzero(key == k) for k in np.unique(key)]
-    groups = [g for g in groups if len(g) > 1]
+    groups = scene_groups(frames) if groups is None else groups
     if not groups:
         raise ValueError("preference alignment needs scenes with several frames")
     out = []
@@ -238,6 +244,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     goal_text = {g: goal_prompts(str(g)) for g in np.unique(train_frames.goal)}
+    groups = scene_groups(train_frames) if cfg.preference_weight > 0 else []
     trained_params = sum(p.numel() for p in model.parameters())
     log.info("train-clip: %d frames, %d captions, %.2f M trained parameters", len(train_frames), len(table.texts),
              trained_params / 1e6)
@@ -277,8 +284,8 @@ def train_clip(cfg: TrainClipConfig) -> dict:
         txt = F.normalize(model.encode_text(tokens[torch.from_numpy(uniq).to(device)]), dim=-1)
         loss = multi_positive_clip_loss(img, txt, truth, model.logit_scale)
         if cfg.preference_weight > 0:
-            loss = loss + cfg.preference_weight * _preference_loss(model, tokenizer, train_frames, goal_text, rng,
-                                                                  batch_images, cfg, device)
+            loss = loss + cfg.preference_weight * _preference_loss(model, tokenizer, train_frames, groups, goal_text,
+                                                                  rng, batch_images, cfg, device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -327,9 +334,9 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     return metrics
 
 
-def _preference_loss(model, tokenizer, frames: FrameSet, goal_text: dict, rng, batch_images, cfg, device):
+def _preference_loss(model, tokenizer, frames: FrameSet, groups, goal_text: dict, rng, batch_images, cfg, device):
     """Bradley-Terry loss of the VLM-RM reward on teacher-ranked pairs (text side detached)."""
-    pairs = preference_pairs(frames, rng, cfg.preference_pairs, cfg.teacher_error)
+    pairs = preference_pairs(frames, rng, cfg.preference_pairs, cfg.teacher_error, groups)
     idx = pairs.reshape(-1)
     x = F.normalize(model.encode_image(batch_images(idx)), dim=-1).view(len(pairs), 2, -1)
     losses = []

@@ -38,7 +38,7 @@ from robot_rewards.rewards.base import (
     check_point_cloud,
 )
 from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
-from robot_rewards.rewards.preference_net import ScorerNet, workspace_normalizer
+from robot_rewards.rewards.preference_net import ScorerNet, candidate_points, workspace_normalizer
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ class PreferenceScorer(nn.Module):
         self.normalizer = normalizer or workspace_normalizer(primitive, self.workspace)
         if self.normalizer.primitive != primitive:
             raise ValueError(f"normaliser is for '{self.normalizer.primitive}', scorer for '{primitive}'")
-        self.members = nn.ModuleList(ScorerNet(config, self.normalizer.dim, vocab, self.workspace)
-                                     for _ in range(k))
+        self.members = nn.ModuleList(ScorerNet(config, self.normalizer.dim, vocab, self.workspace,
+                                               len(PRIMITIVE_SPECS[primitive].points)) for _ in range(k))
 
     @property
     def k(self) -> int:
@@ -242,22 +242,30 @@ class PreferenceScorer(nn.Module):
             acts = torch.cat([self.encode_actions(requests[i][1].params) for i in idx]).to(dev)
             owner = torch.repeat_interleave(torch.arange(len(idx), device=dev),
                                             torch.as_tensor(counts, device=dev))
+            points_of = [candidate_points(self.primitive, requests[i][1].params).to(dev) for i in idx]
             member_scores = []
             for m in self.members:
                 ctx = m.encode(pts, cols, ids)[owner]  # (sum N, C)
-                member_scores.append(m.head(torch.cat([ctx, acts], dim=-1)).squeeze(-1))
+                parts = [ctx, acts]
+                if m.local is not None:  # each request's candidates against its own cloud
+                    parts.append(torch.cat([m.local_features(pts[j:j + 1], None if cols is None else cols[j:j + 1],
+                                                             points_of[j][None])[0] for j in range(len(idx))]))
+                member_scores.append(m.head(torch.cat(parts, dim=-1)).squeeze(-1))
             scores = torch.stack(member_scores).double().cpu().numpy()  # (K, sum N)
             for j, chunk in zip(idx, np.split(scores, np.cumsum(counts)[:-1], axis=1)):
                 out[j] = ScoreSet.from_members(chunk)
         return out  # type: ignore[return-value]
 
     # -- pairs -------------------------------------------------------------------------------
-    def pair_logits(self, pts, cols, ids, act_a, act_b, members: Sequence[int] | None = None) -> torch.Tensor:
-        """(K', B) member logits r(a) - r(b) of B pairs (tensors already on the device)."""
+    def pair_logits(self, pts, cols, ids, act_a, act_b, members: Sequence[int] | None = None,
+                    pts_a=None, pts_b=None) -> torch.Tensor:
+        """(K', B) member logits r(a) - r(b) of B pairs (tensors already on the device);
+        pts_a / pts_b (B, Q, 3): the candidates' points in metres (for local patches)."""
         acts = torch.stack([act_a, act_b], dim=1)  # (B, 2, F)
+        action_points = None if pts_a is None else torch.stack([pts_a, pts_b], dim=1)
         out = []
         for k in members if members is not None else range(self.k):
-            s = self.members[k](pts, cols, ids, acts)
+            s = self.members[k](pts, cols, ids, acts, action_points)
             out.append(s[:, 0] - s[:, 1])
         return torch.stack(out)
 
@@ -269,7 +277,8 @@ class PreferenceScorer(nn.Module):
         for s in range(0, len(pairs), batch_size):
             sl = slice(s, s + batch_size)
             logits = self.pair_logits(tensors["points"][sl], None if tensors["colors"] is None else tensors["colors"][sl],
-                                      tensors["ids"][sl], tensors["a"][sl], tensors["b"][sl])
+                                      tensors["ids"][sl], tensors["a"][sl], tensors["b"][sl],
+                                      pts_a=tensors["pa"][sl], pts_b=tensors["pb"][sl])
             out.append(torch.sigmoid(logits).double().cpu().numpy())
         probs = np.concatenate(out, axis=1)
         if not np.all(np.isfinite(probs)):
@@ -288,6 +297,8 @@ def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> d
         "ids": scorer.goal_ids(pairs.goals).to(device),
         "a": scorer.encode_actions(pairs.params_a).to(device),
         "b": scorer.encode_actions(pairs.params_b).to(device),
+        "pa": candidate_points(pairs.primitive, pairs.params_a).to(device),
+        "pb": candidate_points(pairs.primitive, pairs.params_b).to(device),
         "labels": torch.as_tensor(pairs.labels, dtype=torch.float32, device=device),
     }
 
@@ -399,7 +410,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
         rng = np.random.default_rng(member_seed)
         with torch.random.fork_rng(devices=[]):  # each member's init depends only on its seed
             torch.manual_seed(member_seed)
-            member = ScorerNet(cfg.scorer, scorer.normalizer.dim, vocab, scorer.workspace).to(device)
+            member = ScorerNet(cfg.scorer, scorer.normalizer.dim, vocab, scorer.workspace,
+                               len(PRIMITIVE_SPECS[pairs.primitive].points)).to(device)
         if init is not None:
             member.goal_encoder.load_state_dict(init["goal_encoder"])
             member.point_encoder.load_state_dict(init["point_encoder"])
@@ -418,7 +430,11 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
             b = torch.as_tensor(rng.choice(boot, size=min(cfg.batch_size, len(boot)), replace=len(boot) < cfg.batch_size),
                                 device=device)
             if frozen:
-                s = member.score_context(contexts[b], torch.stack([data["a"][b], data["b"][b]], dim=1))
+                local = None
+                if member.local is not None:
+                    local = member.local_features(data["points"][b], None if data["colors"] is None else data["colors"][b],
+                                                  torch.stack([data["pa"][b], data["pb"][b]], dim=1))
+                s = member.score_context(contexts[b], torch.stack([data["a"][b], data["b"][b]], dim=1), local)
                 logits = s[:, 0] - s[:, 1]
             else:
                 pts, cols = data["points"][b], None if data["colors"] is None else data["colors"][b]
@@ -426,7 +442,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                     sub = torch.as_tensor(rng.choice(n_pts, cfg.train_points, replace=False), device=device)
                     pts = pts[:, sub]
                     cols = None if cols is None else cols[:, sub]
-                logits = scorer.pair_logits(pts, cols, data["ids"][b], data["a"][b], data["b"][b], members=[k])[0]
+                logits = scorer.pair_logits(pts, cols, data["ids"][b], data["a"][b], data["b"][b], members=[k],
+                                            pts_a=data["pa"][b], pts_b=data["pb"][b])[0]
             loss = bt_loss(logits, data["labels"][b])
             opt.zero_grad(set_to_none=True)
             loss.backward()

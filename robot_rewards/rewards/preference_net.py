@@ -7,6 +7,12 @@ side: parameters normalised by `workspace_normalizer` (points -> [-1, 1] over th
 box, the gripper yaw -> (cos 2yaw, sin 2yaw), as the policy's ActionNormalizer does). An MLP
 over [obs feature, goal feature, candidate] gives the score.
 
+Local patches (config.local_k > 0): for each xyz point of a candidate (pick and place, or push
+start and end) the k nearest cloud points within a radius, relative to that point, with their
+colours, go through a small PointNet; these features join the head's input. A global scene
+feature learned from a few hundred labels generalises poorly to new scenes; what lies under
+the gripper at the pick and at the place does.
+
 The observation is encoded once per observation and broadcast over its N candidates.
 """
 
@@ -43,11 +49,47 @@ def workspace_normalizer(primitive: str, workspace: Workspace | None = None) -> 
     return ActionNormalizer(primitive, np.array(low), np.array(high))
 
 
+def candidate_points(primitive: str, params) -> torch.Tensor:
+    """(..., Q, 3) float32: the xyz points of candidates (..., D) of `primitive`, in metres."""
+    spec = PRIMITIVE_SPECS[primitive]
+    p = torch.as_tensor(np.asarray(params, dtype=np.float32)) if not torch.is_tensor(params) else params.float()
+    idx = [spec.param_names.index(f"{name}_x") for name in spec.points]
+    return torch.stack([p[..., i:i + 3] for i in idx], dim=-2)
+
+
+class LocalPatchEncoder(nn.Module):
+    """Features (B, Q, C) of the cloud around Q query points per observation (see module doc)."""
+
+    def __init__(self, k: int, radius: float, channels: Sequence[int], use_rgb: bool):
+        super().__init__()
+        self.k, self.radius, self.use_rgb = int(k), float(radius), use_rgb
+        dims = [4 + (3 if use_rgb else 0)] + list(channels)
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.GELU()]
+        self.mlp = nn.Sequential(*layers)
+        self.out_dim = dims[-1]
+
+    def forward(self, points: torch.Tensor, colors: torch.Tensor | None, queries: torch.Tensor) -> torch.Tensor:
+        k = min(self.k, points.shape[1])
+        dist, idx = torch.cdist(queries, points).topk(k, dim=-1, largest=False)  # (B, Q, k)
+        b = torch.arange(points.shape[0], device=points.device)[:, None, None]
+        rel = (points[b, idx] - queries[..., None, :]) / self.radius  # (B, Q, k, 3)
+        feats = [rel, (dist / self.radius)[..., None]]
+        if self.use_rgb:
+            feats.append(colors[b, idx].float() / 255.0)
+        h = self.mlp(torch.cat(feats, dim=-1))
+        # points beyond the radius do not count; an empty patch (nothing there) gives zeros
+        inside = (dist <= self.radius)[..., None]
+        h = torch.where(inside, h, torch.full_like(h, -torch.inf)).amax(dim=2)
+        return torch.where(torch.isfinite(h), h, torch.zeros_like(h))
+
+
 class ScorerNet(nn.Module):
     """One ensemble member (see the module docstring)."""
 
     def __init__(self, config: ScorerConfig, action_dim: int, vocab: Sequence[str],
-                 workspace: Workspace | None = None):
+                 workspace: Workspace | None = None, n_action_points: int = 2):
         super().__init__()
         self.config = config
         self.goal_encoder = VocabGoalEncoder(vocab, config.token_dim, config.max_goal_tokens, config.goal_dim)
@@ -55,7 +97,11 @@ class ScorerNet(nn.Module):
                                           config.attention_heads, config.use_rgb, workspace or Workspace(),
                                           config.token_dim if config.word_attention else 0,
                                           config.max_goal_tokens)
-        dims = [config.obs_dim + config.goal_dim + action_dim] + [config.hidden] * config.layers
+        self.local = (LocalPatchEncoder(config.local_k, config.local_radius, config.local_channels, config.use_rgb)
+                      if config.local_k > 0 else None)
+        local_dim = self.local.out_dim * n_action_points if self.local is not None else 0
+        obs_dim = config.obs_dim if config.use_global else 0
+        dims = [obs_dim + config.goal_dim + action_dim + local_dim] + [config.hidden] * config.layers
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.GELU()]
@@ -63,17 +109,34 @@ class ScorerNet(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goal_ids: torch.Tensor) -> torch.Tensor:
-        """(B, obs_dim + goal_dim) context of B observations."""
+        """(B, obs_dim + goal_dim) context of B observations (goal_dim only without the global feature)."""
         g = self.goal_encoder(goal_ids)
+        if not self.config.use_global:
+            return g
         tokens = mask = None
         if self.point_encoder.max_tokens:
             tokens, mask = self.goal_encoder.token_features(goal_ids)
         return torch.cat([self.point_encoder(points, colors, g, tokens, mask), g], dim=-1)
 
-    def score_context(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Scores (B, N) of N normalised candidates (B, N, F) under contexts (B, C)."""
-        c = context[:, None].expand(-1, actions.shape[1], -1)
-        return self.head(torch.cat([c, actions], dim=-1)).squeeze(-1)
+    def local_features(self, points: torch.Tensor, colors: torch.Tensor | None,
+                       action_points: torch.Tensor) -> torch.Tensor:
+        """(B, N, Q * C) patch features of N candidates' Q points (B, N, Q, 3) in clouds (B, P, 3)."""
+        bsz, n, q, _ = action_points.shape
+        f = self.local(points, colors, action_points.reshape(bsz, n * q, 3))
+        return f.reshape(bsz, n, -1)
 
-    def forward(self, points, colors, goal_ids, actions) -> torch.Tensor:
-        return self.score_context(self.encode(points, colors, goal_ids), actions)
+    def score_context(self, context: torch.Tensor, actions: torch.Tensor, local: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (B, N) of N normalised candidates (B, N, F) under contexts (B, C); local: their
+        patch features (B, N, L) when the member uses them."""
+        c = context[:, None].expand(-1, actions.shape[1], -1)
+        parts = [c, actions] + ([local] if local is not None else [])
+        return self.head(torch.cat(parts, dim=-1)).squeeze(-1)
+
+    def forward(self, points, colors, goal_ids, actions, action_points=None) -> torch.Tensor:
+        """Scores (B, N); action_points (B, N, Q, 3) in metres, needed when local patches are on."""
+        local = None
+        if self.local is not None:
+            if action_points is None:
+                raise ValueError("this scorer uses local patches: pass the candidates' points")
+            local = self.local_features(points, colors, action_points)
+        return self.score_context(self.encode(points, colors, goal_ids), actions, local)

@@ -1,0 +1,371 @@
+"""`robot-rewards train-keypoints`: a learned keypoint model (goal-conditioned PointNet) trained
+on sim ground truth, evaluated in mm on held-out seeds against the mean-position baseline.
+
+Data: each sim seed gives its reset state and `extra_states` states with the task's objects
+moved by teleporting them and letting physics settle (no arm primitives: those cost seconds
+each). The ground truth is `task_keypoints`, with the K object/target pairs put in a canonical
+order the cloud can tell (`canonical_order`): for the rope, whose two ends look alike, the pair
+whose mark has the smaller y comes first.
+
+Errors: per keypoint kind (object / target), their mean, for K > 1 also the mean under the best
+permutation of the pairs (what the keypoint reward and the analytic scores depend on: both are
+invariant to the pairs' order), and the error of the reward's mean object-to-target distance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
+
+TASKS = ("place_block", "push_block", "align_rope")
+NAMES = {"place_block": ["block"], "push_block": ["block"],
+         # right / left as seen from the robot base (facing +x): the mark at smaller / larger y
+         "align_rope": ["rope_end_to_right_mark", "rope_end_to_left_mark"]}
+STATE_KINDS = ("reset", "moved")
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+def canonical_order(objects: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 3) objects and targets with the pairs sorted by the target's y, then x.
+
+    The sim's pair order can follow something the cloud cannot show (which rope end is link 0);
+    sorted by target position it is a function of the scene. For align_rope the marks are at
+    least 0.31 m apart in y (`sample_marks` keeps the 0.51 m segment inside the 0.35 m deep
+    region, so it is never close to the x axis), so the order is never ambiguous."""
+    order = np.lexsort((targets[:, 0], targets[:, 1]))
+    return objects[order], targets[order]
+
+
+def _clear_spot(rng, world, names, low=(0.35, -0.25), high=(0.65, 0.25), tries: int = 50):
+    """A table xy at least a bowl's or a block's reach from every object in `names`, or None."""
+    others = [(world.position(n)[:2], 0.10 if n.endswith("_bowl") else 0.06) for n in names]
+    for _ in range(tries):
+        xy = rng.uniform(low, high)
+        if all(np.linalg.norm(xy - c) >= r for c, r in others):
+            return xy
+    return None
+
+
+def _teleport(world, name: str, position, yaw: float) -> None:
+    import pybullet as p
+
+    body, c = world.objects[name], world.client
+    p.resetBasePositionAndOrientation(body, list(map(float, position)), p.getQuaternionFromEuler([0, 0, yaw]),
+                                      physicsClientId=c)
+    p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+
+
+def move_block(env, rng: np.random.Generator) -> str:
+    """place_block / push_block: teleport the task's block (into the target bowl 40%, another
+    bowl 20%, a clear table spot 40%; push_block: onto its zone or a clear spot) and settle.
+    Returns where it went."""
+    from robot_rewards.sim.tasks.base import BLOCK_HALF
+
+    task, world = env.task, env.world
+    if task.name == "place_block":
+        from robot_rewards.sim.tasks.place_block import BOWL_FLOOR
+
+        block = task.target_block
+        others = [b for b in task.bowls if b != task.target_bowl]
+        u = rng.random()
+        where = "target_bowl" if u < 0.4 or (u < 0.6 and not others) else "other_bowl" if u < 0.6 else "table"
+        xy = None
+        if where == "table":
+            xy = _clear_spot(rng, world, [n for n in task.bowls + task.blocks if n != block])
+            where = "target_bowl" if xy is None else where
+        if where != "table":
+            bowl = task.target_bowl if where == "target_bowl" else others[int(rng.integers(len(others)))]
+            r, a = rng.uniform(0, 0.02), rng.uniform(-np.pi, np.pi)
+            xy = world.position(bowl)[:2] + r * np.array([np.cos(a), np.sin(a)])
+            z = BOWL_FLOOR + BLOCK_HALF + 0.003
+        else:
+            z = BLOCK_HALF + 0.002
+    elif task.name == "push_block":
+        block = task.block
+        where = "zone" if rng.random() < 0.5 else "table"
+        if where == "zone":
+            xy = world.position(task.zone)[:2] + rng.normal(0, 0.015, 2)
+        else:
+            xy = _clear_spot(rng, world, [n for n in world.objects if n not in (block, task.zone)])
+            if xy is None:
+                where, xy = "zone", world.position(task.zone)[:2]
+        z = BLOCK_HALF + 0.002
+    else:
+        raise ValueError(f"no block to move in task '{task.name}'")
+    _teleport(world, block, [xy[0], xy[1], z], rng.uniform(-np.pi, np.pi))
+    world.settle(max_steps=240)
+    return where
+
+
+def _straighten(pts: np.ndarray, start: np.ndarray, end: np.ndarray, alpha: float, shift: np.ndarray,
+                pitch: float) -> np.ndarray:
+    """(n, 2) chain with the rope's bends scaled by (1 - alpha) around the start->end heading,
+    centred between the rope's centre and the segment's midpoint (by alpha), plus `shift`."""
+    from robot_rewards.sim.rope import chain_from_headings
+
+    seg = np.diff(pts, axis=0)
+    line = float(np.arctan2(*(end - start)[::-1]))
+    d = np.unwrap(np.arctan2(seg[:, 1], seg[:, 0]) - line)
+    d -= 2 * np.pi * np.round(d.mean() / (2 * np.pi))
+    chain = chain_from_headings((0.0, 0.0), line + (1 - alpha) * d, pitch)
+    centre = (1 - alpha) * pts.mean(axis=0) + alpha * (start + end) / 2 + shift
+    return chain - chain.mean(axis=0) + centre
+
+
+def move_rope(env, rng: np.random.Generator) -> str:
+    """align_rope: teleport the rope into a partly (alpha ~ U(0.2, 0.9)) or nearly fully
+    (25%) straightened shape along its end-to-mark assignment, then settle. Returns "rope"."""
+    import pybullet as p
+
+    from robot_rewards.rewards.keypoints import task_keypoints
+    from robot_rewards.sim.rope import _quat_z_to
+    from robot_rewards.sim.tasks.align_rope import REGION_HIGH, REGION_LOW
+
+    task, world = env.task, env.world
+    rope = task.rope
+    spec = rope.spec
+    pts = task.positions(world)[:, :2]
+    kp = task_keypoints(task, world)  # objects[0] is link 0's end, targets[0] its mark
+    start, end = kp.targets[0, :2], kp.targets[1, :2]
+    full = rng.random() < 0.25
+    alpha = 1.0 if full else rng.uniform(0.2, 0.9)
+    new = None
+    for a in (alpha, 1.0):
+        shift = rng.normal(0, 0.006 if full else 0.015, 2)
+        cand = _straighten(pts, start, end, a, shift, spec.pitch)
+        close = np.linalg.norm(cand[:, None] - cand[None], axis=-1)[np.triu_indices(len(cand), k=2)]
+        if close.min() >= 2.5 * spec.radius:
+            new = cand
+            break
+    if new is None:
+        return "rope_unchanged"
+    lo, hi = new.min(axis=0), new.max(axis=0)  # keep it on the region where it fits
+    new = new + np.clip(REGION_LOW - lo, 0, None) - np.clip(hi - REGION_HIGH, 0, None)
+    pos = np.hstack([new, np.full((len(new), 1), spec.radius + 5e-4)])
+    for body, xyz, t in zip(rope.bodies, pos, np.gradient(pos, axis=0)):
+        p.resetBasePositionAndOrientation(body, xyz.tolist(), _quat_z_to(t).tolist(), physicsClientId=world.client)
+        p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=world.client)
+    world.settle(max_steps=240)
+    return "rope_straight" if full else "rope_partial"
+
+
+def move_objects(env, rng: np.random.Generator) -> str:
+    return move_rope(env, rng) if env.task.name == "align_rope" else move_block(env, rng)
+
+
+@dataclass(eq=False)
+class CollectedKeypoints:
+    """A KeypointDataset plus, per sample, the state kind (reset / moved) and what was moved."""
+
+    data: object  # KeypointDataset
+    kinds: np.ndarray  # (M,) str
+    moves: np.ndarray  # (M,) str: "" for reset states
+
+
+def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception, sim=None,
+                      desc: str = "collect") -> CollectedKeypoints:
+    """Per seed: reset + observe, then `extra_states` times move the objects + observe; ground
+    truth from `task_keypoints`, in `canonical_order`. Moves are seeded by (seed, scene seed)."""
+    from tqdm import tqdm
+
+    from robot_rewards.rewards.keypoint_net import KeypointDataset
+    from robot_rewards.rewards.keypoints import task_keypoints
+    from robot_rewards.sim.env import TabletopEnv
+
+    rows: dict[str, list] = {k: [] for k in ("points", "colors", "goals", "objects", "targets", "seeds",
+                                             "kinds", "moves")}
+
+    def record(env, obs, s: int, kind: str, move: str) -> None:
+        kp = task_keypoints(env.task, env.world)
+        obj, tgt = canonical_order(kp.objects, kp.targets)
+        for key, value in zip(rows, (obs.points, obs.colors, obs.goal, obj, tgt, s, kind, move)):
+            rows[key].append(value)
+
+    with TabletopEnv(task, sim=sim, perception=perception) as env:
+        for s in tqdm(list(seeds), desc=desc, unit="scene"):
+            env.reset(int(s))
+            record(env, env.observe(), int(s), "reset", "")
+            rng = np.random.default_rng([int(seed), int(s), 7])
+            for _ in range(extra_states):
+                move = move_objects(env, rng)
+                record(env, env.observe(), int(s), "moved", move)
+    colors = np.stack(rows["colors"]) if all(c is not None for c in rows["colors"]) else None
+    data = KeypointDataset(np.stack(rows["points"]), colors, rows["goals"], np.stack(rows["objects"]),
+                           np.stack(rows["targets"]), np.asarray(rows["seeds"]), NAMES[task])
+    return CollectedKeypoints(data, np.asarray(rows["kinds"]), np.asarray(rows["moves"]))
+
+
+def _cache_file(folder: str, task: str, key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(folder) / f"{task}_{digest}.npz"
+
+
+def _save_collected(path: Path, c: CollectedKeypoints, key: dict) -> None:
+    d = c.data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    arrays = dict(points=d.points, objects=d.objects, targets=d.targets, seeds=d.seeds,
+                  goals=np.asarray(d.goals), names=np.asarray(d.names), kinds=c.kinds, moves=c.moves,
+                  key=np.asarray(json.dumps(key, sort_keys=True, default=str)))
+    if d.colors is not None:
+        arrays["colors"] = d.colors
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _load_collected(path: Path, key: dict) -> CollectedKeypoints | None:
+    from robot_rewards.rewards.keypoint_net import KeypointDataset
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != json.dumps(key, sort_keys=True, default=str):
+                return None
+            data = KeypointDataset(z["points"], z["colors"] if "colors" in z.files else None,
+                                   [str(g) for g in z["goals"]], z["objects"], z["targets"], z["seeds"],
+                                   [str(n) for n in z["names"]])
+            return CollectedKeypoints(data, z["kinds"].astype(str), z["moves"].astype(str))
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"cache {path} unreadable ({type(exc).__name__}: {exc}); collecting again")
+        return None
+
+
+def collect_cached(cfg: TrainKeypointsCommandConfig, seeds: list[int], desc: str) -> tuple[CollectedKeypoints, float]:
+    """`collect_keypoints`, through `cfg.cache` when set; returns (data, seconds spent collecting)."""
+    key = {"task": cfg.task, "seeds": [seeds[0], seeds[-1], len(seeds)], "extra_states": cfg.extra_states,
+           "seed": cfg.seed, "perception": asdict(cfg.perception), "sim": asdict(cfg.sim), "format": 1}
+    path = _cache_file(cfg.cache, cfg.task, key) if cfg.cache else None
+    if path is not None and path.is_file():
+        got = _load_collected(path, key)
+        if got is not None:
+            print(f"{desc}: {len(got.data)} samples from {path}")
+            return got, 0.0
+    t0 = time.perf_counter()
+    got = collect_keypoints(cfg.task, seeds, cfg.extra_states, cfg.seed, cfg.perception, cfg.sim, desc)
+    seconds = time.perf_counter() - t0
+    if path is not None:
+        _save_collected(path, got, key)
+    return got, seconds
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+def keypoint_errors(obj_pred, tgt_pred, data) -> dict[str, np.ndarray]:
+    """Per-sample errors (mm) of predicted (M, K, 3) keypoints against `data`'s ground truth:
+    object, target (mean over the K keypoints), mean (both kinds), set (mean under the best
+    permutation of the K pairs) and distance (|predicted - true| mean object-to-target distance,
+    what `keypoint_reward` reads)."""
+    obj_pred = np.broadcast_to(np.asarray(obj_pred, np.float64), data.objects.shape)
+    tgt_pred = np.broadcast_to(np.asarray(tgt_pred, np.float64), data.targets.shape)
+    e_obj = np.linalg.norm(obj_pred - data.objects, axis=-1) * 1000
+    e_tgt = np.linalg.norm(tgt_pred - data.targets, axis=-1) * 1000
+    k = data.objects.shape[1]
+    perms = [list(q) for q in itertools.permutations(range(k))] if k <= 4 else [list(range(k))]
+    best = np.min([(np.linalg.norm(obj_pred[:, q] - data.objects, axis=-1).mean(axis=1)
+                    + np.linalg.norm(tgt_pred[:, q] - data.targets, axis=-1).mean(axis=1)) / 2
+                   for q in perms], axis=0) * 1000
+    d_pred = np.linalg.norm(obj_pred - tgt_pred, axis=-1).mean(axis=1)
+    d_true = np.linalg.norm(data.objects - data.targets, axis=-1).mean(axis=1)
+    return {"object": e_obj.mean(axis=1), "target": e_tgt.mean(axis=1), "mean": (e_obj.mean(axis=1) + e_tgt.mean(axis=1)) / 2,
+            "set": best, "distance": np.abs(d_pred - d_true) * 1000}
+
+
+def summarise(errors: dict[str, np.ndarray], mask=None) -> dict:
+    """Means (and the median of `mean`) over the samples in `mask` (all by default), in mm."""
+    m = np.ones(len(errors["mean"]), bool) if mask is None else np.asarray(mask, bool)
+    if not m.any():
+        return {"n": 0}
+    out = {f"{k}_error_mm": float(v[m].mean()) for k, v in errors.items()}
+    out["median_error_mm"] = float(np.median(errors["mean"][m]))
+    out["n"] = int(m.sum())
+    return out
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+def _check(cfg: TrainKeypointsCommandConfig) -> None:
+    if cfg.task not in TASKS:
+        raise ValueError(f"train-keypoints: no ground-truth keypoints for task '{cfg.task}' (known: {', '.join(TASKS)})")
+    if cfg.scenes < 1 or cfg.heldout_scenes < 0 or cfg.extra_states < 0:
+        raise ValueError(f"need scenes >= 1, heldout_scenes >= 0, extra_states >= 0 "
+                         f"(got {cfg.scenes}, {cfg.heldout_scenes}, {cfg.extra_states})")
+    a0, a1 = cfg.train_seed, cfg.train_seed + cfg.scenes
+    b0, b1 = cfg.heldout_seed, cfg.heldout_seed + cfg.heldout_scenes
+    if cfg.heldout_scenes and a0 < b1 and b0 < a1:
+        raise ValueError(f"training seeds {a0}..{a1 - 1} and held-out seeds {b0}..{b1 - 1} overlap")
+
+
+def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
+    """Collect, train, evaluate on held-out seeds against the mean baseline; save the model as
+    `<output_dir>/keypoints.{json,safetensors}` and the figures as `metrics.json`."""
+    import torch
+
+    from robot_rewards.rewards.keypoint_io import save_keypoint_model
+    from robot_rewards.rewards.keypoint_net import predict_keypoints, train_keypoint_model
+
+    _check(cfg)
+    torch.set_num_threads(max(1, int(cfg.torch_threads)))
+    out = Path(cfg.output_dir)
+    t_start = time.perf_counter()
+    train_seeds = list(range(cfg.train_seed, cfg.train_seed + cfg.scenes))
+    held_seeds = list(range(cfg.heldout_seed, cfg.heldout_seed + cfg.heldout_scenes))
+    train, collect_train_s = collect_cached(cfg, train_seeds, f"{cfg.task} train scenes")
+    held, collect_held_s = (collect_cached(cfg, held_seeds, f"{cfg.task} held-out scenes")
+                            if held_seeds else (None, 0.0))
+    k = train.data.objects.shape[1]
+    tcfg = replace(cfg.train, seed=cfg.seed, model=replace(cfg.train.model, n_keypoints=k))
+    print(f"training on {len(train.data)} samples ({cfg.scenes} scenes x {1 + cfg.extra_states} states), "
+          f"{tcfg.steps} steps of batch {tcfg.batch_size} ...", flush=True)
+    t0 = time.perf_counter()
+    model, fit = train_keypoint_model(train.data, tcfg)
+    train_s = time.perf_counter() - t0
+
+    mean_obj, mean_tgt = train.data.objects.mean(axis=0), train.data.targets.mean(axis=0)
+    splits = {"train": train, **({"heldout": held} if held is not None else {})}
+    results: dict = {}
+    rows = []
+    for split, c in splits.items():
+        obj, tgt = predict_keypoints(model, c.data.points, c.data.colors, c.data.goals)
+        for predictor, errs in (("model", keypoint_errors(obj, tgt, c.data)),
+                                ("mean baseline", keypoint_errors(mean_obj[None], mean_tgt[None], c.data))):
+            for kind, mask in (("all", None), *((s, c.kinds == s) for s in STATE_KINDS if cfg.extra_states)):
+                r = summarise(errs, mask)
+                results.setdefault(split, {}).setdefault(predictor.replace(" ", "_"), {})[kind] = r
+                if r["n"] and (kind == "all" or split == "heldout"):  # the table: held-out by state kind
+                    rows.append([split if kind == "all" else f"{split} ({kind})", predictor, r["n"],
+                                 r["object_error_mm"], r["target_error_mm"], r["mean_error_mm"],
+                                 r["set_error_mm"], r["distance_error_mm"]])
+    names = NAMES[cfg.task]
+    ckpt = save_keypoint_model(out / "keypoints", model, cfg.task, names, cfg.perception, training={
+        "seed": cfg.seed, "steps": tcfg.steps, "train_scenes": cfg.scenes, "train_seed": cfg.train_seed,
+        "extra_states": cfg.extra_states, "samples": len(train.data), "train_loss": fit["train_loss"],
+        **({"heldout_error_mm": results["heldout"]["model"]["all"]["mean_error_mm"],
+            "heldout_set_error_mm": results["heldout"]["model"]["all"]["set_error_mm"],
+            "heldout_seed": cfg.heldout_seed, "heldout_scenes": cfg.heldout_scenes} if held is not None else {}),
+    })
+    metrics = {
+        "command": "train-keypoints", "task": cfg.task, "config": asdict(cfg), "names": names,
+        "train_samples": len(train.data), "heldout_samples": 0 if held is None else len(held.data),
+        "train_seeds": [train_seeds[0], train_seeds[-1]], "heldout_seeds": [held_seeds[0], held_seeds[-1]] if held_seeds else [],
+        "moves": {split: {str(m): int(n) for m, n in zip(*np.unique(c.moves[c.moves != ""], return_counts=True))}
+                  for split, c in splits.items()},
+        "train_loss": fit["train_loss"], "errors": results,
+        "collect_train_s": collect_train_s, "collect_heldout_s": collect_held_s, "train_s": train_s,
+        "seconds": time.perf_counter() - t_start, "checkpoint": str(ckpt),
+    }
+    print(f"\ntrain-keypoints {cfg.task}: keypoint error (mm) of the learned model vs always predicting the "
+          f"training mean; {'set = best pair order, ' if k > 1 else ''}distance = error of the reward's "
+          f"object-target distance")
+    print(format_table(["split", "predictor", "samples", "object", "target", "mean", "set", "distance"], rows))
+    print(f"collect {collect_train_s + collect_held_s:.0f} s, train {train_s:.0f} s ({tcfg.steps} steps)")
+    print(f"model: {ckpt}\nmetrics: {write_metrics(out, metrics)}")
+    return metrics

@@ -1,0 +1,397 @@
+"""Portable export/import of a preference store (`PreferenceStore.export` / `import_`).
+
+An export is a folder that can be copied to another machine and merged into any store:
+
+    manifest.json       format, schema version, robot_rewards version, record count per table
+    <table>.jsonl       one JSON object per row of sessions, queries, rankings, labels and
+                        demonstrations; rows refer to each other by uid, not by database id
+    arrays/<uid>.npz    each query's array file, byte for byte (its SHA-256 is in queries.jsonl)
+
+`export_store` writes the folder beside its destination and renames it into place, so it
+appears complete or not at all. `import_store` reads and checks every record first, then
+merges them in one write transaction with fresh ids, deduplicating by uid and natural keys, so
+importing the same export twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from robot_rewards import __version__
+from robot_rewards.core.primitives import PRIMITIVE_SPECS
+from robot_rewards.preferences.arrays import fsync_dir, read_arrays, sha256, write_atomic
+from robot_rewards.preferences.errors import CorruptStoreError, SchemaVersionError, UnknownQueryError
+from robot_rewards.preferences.ranking import ranking_to_pairs
+from robot_rewards.preferences.schema import SCHEMA_VERSION
+from robot_rewards.preferences.store import ANSWERS, ARRAYS_DIR, _index, _text
+
+if TYPE_CHECKING:
+    from robot_rewards.preferences.store import PreferenceStore
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "robot_rewards.preferences.export"
+TABLES = ("sessions", "queries", "rankings", "labels", "demonstrations")  # in dependency order
+
+
+# -- export ----------------------------------------------------------------------------------
+
+def export_store(store: PreferenceStore, dest: str | os.PathLike) -> Path:
+    """Write every session, query, ranking, label and demonstration of `store` (one consistent
+    snapshot) to a new export folder `dest`; returns its path.
+
+    `dest` must not exist or be an empty folder (`FileExistsError`). A missing or damaged
+    array file (`MissingArraysError`) leaves nothing behind."""
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"export destination {dest} exists and is not an empty folder")
+    with store._snapshot() as conn:
+        tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in TABLES}
+    records = _export_records(tables)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        for r in tables["queries"]:
+            _, data = read_arrays(store._arrays_path(r["uid"]), r["arrays_sha256"], r["n_candidates"],
+                                  PRIMITIVE_SPECS[r["primitive"]].dim, f"query {r['id']}")
+            write_atomic(tmp / ARRAYS_DIR / f"{r['uid']}.npz", data)
+        for name, recs in records.items():
+            text = "".join(json.dumps(rec, sort_keys=True, allow_nan=False) + "\n" for rec in recs)
+            write_atomic(tmp / f"{name}.jsonl", text.encode())
+        manifest = {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "robot_rewards": __version__,
+                    "exported_at": time.time(), "source": str(store.root),
+                    "counts": {name: len(recs) for name, recs in records.items()}}
+        write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
+        if dest.exists():
+            dest.rmdir()  # empty (checked above); rename cannot replace it portably
+        os.rename(tmp, dest)
+        fsync_dir(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _export_records(tables: dict[str, list[sqlite3.Row]]) -> dict[str, list[dict]]:
+    """The JSONL records of each table, with database ids replaced by uids.
+
+    Rankings keep their id: it is local to the export and only links labels to them."""
+    session_uid = {r["id"]: r["uid"] for r in tables["sessions"]}
+    query_uid = {r["id"]: r["uid"] for r in tables["queries"]}
+    return {
+        "sessions": [{k: r[k] for k in ("uid", "labeller", "task", "mode", "started_at", "ended_at")}
+                     | {"meta": json.loads(r["meta"])} for r in tables["sessions"]],
+        "queries": [{"uid": r["uid"], "session": session_uid[r["session_id"]], "task": r["task"],
+                     "primitive": r["primitive"], "goal": r["goal"], "n_candidates": r["n_candidates"],
+                     "arrays_sha256": r["arrays_sha256"], "created_at": r["created_at"],
+                     "shown_at": r["shown_at"], "meta": json.loads(r["meta"])} for r in tables["queries"]],
+        "rankings": [{"id": r["id"], "query": query_uid[r["query_id"]], "labeller": r["labeller"],
+                      "order": json.loads(r["ranking"]), "rest_equal": bool(r["rest_equal"]),
+                      "shown_at": r["shown_at"], "answered_at": r["answered_at"]} for r in tables["rankings"]],
+        "labels": [{"query": query_uid[r["query_id"]], "a": r["a"], "b": r["b"], "answer": r["answer"],
+                    "labeller": r["labeller"], "ranking": r["ranking_id"], "shown_at": r["shown_at"],
+                    "answered_at": r["answered_at"]} for r in tables["labels"]],
+        "demonstrations": [{"query": query_uid[r["query_id"]], "labeller": r["labeller"],
+                            "params": json.loads(r["params"]), "created_at": r["created_at"]}
+                           for r in tables["demonstrations"]],
+    }
+
+
+# -- import ----------------------------------------------------------------------------------
+
+def import_store(store: PreferenceStore, src: str | os.PathLike) -> dict:
+    """Merge the export folder `src` into `store` with fresh ids; returns the rows added per
+    table plus `skipped` (rows already present).
+
+    Queries are matched by uid, sessions by uid, labels by (query, labeller, unordered pair),
+    rankings by (query, labeller, order, answered_at), demonstrations by (query, labeller,
+    params, created_at). Everything is checked before the one write transaction, so a bad
+    export (`CorruptStoreError`, `UnknownQueryError`, ...) adds nothing."""
+    export = read_export(Path(src))
+    counts = dict.fromkeys((*TABLES, "skipped"), 0)
+    _copy_new_arrays(store, export)
+    with store._write() as conn:
+        session_ids = _merge_sessions(conn, export, counts)
+        query_ids = _merge_queries(conn, export, session_ids, counts)
+        _merge_labels_and_rankings(conn, export, query_ids, counts)
+        _merge_demonstrations(conn, export, query_ids, counts)
+    log.info("imported %s into %s: %s", src, store.path, counts)
+    return counts
+
+
+def _copy_new_arrays(store: PreferenceStore, export: Export) -> None:
+    """Copy (checked) the array files of queries the store lacks.
+
+    Done before the write transaction: the files are atomic and no row refers to them yet."""
+    have = {r[0] for r in store._conn.execute("SELECT uid FROM queries")}
+    for q in export.queries.values():
+        if q["uid"] in have:
+            continue
+        _, data = read_arrays(export.root / ARRAYS_DIR / f"{q['uid']}.npz", q["arrays_sha256"], q["n_candidates"],
+                              PRIMITIVE_SPECS[q["primitive"]].dim, f"exported query {q['uid']}")
+        dst = store._arrays_path(q["uid"])
+        if not (dst.exists() and sha256(dst.read_bytes()) == q["arrays_sha256"]):
+            write_atomic(dst, data)
+
+
+def _merge_sessions(conn: sqlite3.Connection, export: Export, counts: dict) -> dict[str, int]:
+    """Insert the sessions not here yet; returns the store's id of every exported session uid."""
+    ids = {}
+    for s in export.sessions.values():
+        row = conn.execute("SELECT id FROM sessions WHERE uid = ?", (s["uid"],)).fetchone()
+        if row is not None:
+            ids[s["uid"]] = row[0]
+            counts["skipped"] += 1
+            continue
+        ids[s["uid"]] = conn.execute(
+            "INSERT INTO sessions (uid, labeller, task, mode, started_at, ended_at, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (s["uid"], s["labeller"], s["task"], s["mode"], s["started_at"], s.get("ended_at"),
+             json.dumps(s.get("meta") or {}, sort_keys=True))).lastrowid
+        counts["sessions"] += 1
+    return ids
+
+
+def _merge_queries(conn: sqlite3.Connection, export: Export, session_ids: dict[str, int],
+                   counts: dict) -> dict[str, int]:
+    """Insert the queries not here yet; returns the store's id of every exported query uid."""
+    ids = {}
+    for q in export.queries.values():
+        row = conn.execute("SELECT id FROM queries WHERE uid = ?", (q["uid"],)).fetchone()
+        if row is not None:
+            ids[q["uid"]] = row[0]
+            counts["skipped"] += 1
+            continue
+        ids[q["uid"]] = conn.execute(
+            "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
+            " created_at, shown_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (q["uid"], session_ids[q["session"]], q["task"], q["primitive"], q["goal"],
+             q["n_candidates"], q["arrays_sha256"], q["created_at"], q.get("shown_at"),
+             json.dumps(q.get("meta") or {}, sort_keys=True))).lastrowid
+        counts["queries"] += 1
+    return ids
+
+
+def _answered(conn: sqlite3.Connection, qid: int, labeller: str, a: int, b: int) -> bool:
+    """Whether `labeller` already answered the unordered pair (a, b) of query `qid`."""
+    return conn.execute("SELECT 1 FROM labels WHERE query_id = ? AND labeller = ? AND "
+                        "min(a, b) = ? AND max(a, b) = ?",
+                        (qid, labeller, min(a, b), max(a, b))).fetchone() is not None
+
+
+def _insert_label(conn: sqlite3.Connection, lab: dict, qid: int, ranking_id: int | None) -> None:
+    conn.execute("INSERT INTO labels (query_id, a, b, answer, labeller, ranking_id, shown_at, "
+                 "answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (qid, lab["a"], lab["b"], lab["answer"], lab["labeller"], ranking_id, lab.get("shown_at"),
+                  lab["answered_at"]))
+
+
+def _merge_ranking(conn: sqlite3.Connection, rk: dict, qid: int, own: list[dict], counts: dict) -> int | None:
+    """Insert a ranking (not its labels `own`); returns its new id, or None when it is skipped."""
+    order = json.dumps([int(i) for i in rk["order"]])
+    same = conn.execute("SELECT 1 FROM rankings WHERE query_id = ? AND labeller = ? AND ranking = ? "
+                        "AND answered_at = ?", (qid, rk["labeller"], order, rk["answered_at"])).fetchone()
+    # A ranking comes in whole or not at all; one clashing with answers here is left out.
+    if same is not None or any(_answered(conn, qid, lab["labeller"], lab["a"], lab["b"]) for lab in own):
+        counts["skipped"] += 1 + len(own)
+        return None
+    counts["rankings"] += 1
+    return conn.execute("INSERT INTO rankings (query_id, labeller, ranking, rest_equal, shown_at, "
+                        "answered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (qid, rk["labeller"], order, int(bool(rk["rest_equal"])), rk.get("shown_at"),
+                         rk["answered_at"])).lastrowid
+
+
+def _merge_labels_and_rankings(conn: sqlite3.Connection, export: Export, query_ids: dict[str, int],
+                               counts: dict) -> None:
+    """Insert the labels (and the rankings they expand) not here yet."""
+    new_ranking: dict[int, int | None] = {}  # export ranking id -> new id, None if skipped
+
+    def merge_ranking(rid: int) -> None:
+        rk = export.rankings[rid]
+        new_ranking[rid] = _merge_ranking(conn, rk, query_ids[rk["query"]], export.ranking_labels.get(rid, []),
+                                          counts)
+
+    # Labels in their exported order, so "newest" (undo_last) means the same after import.
+    for lab in export.labels:
+        qid, rid = query_ids[lab["query"]], lab.get("ranking")
+        if rid is not None:
+            if rid not in new_ranking:
+                merge_ranking(rid)
+            if new_ranking[rid] is not None:
+                _insert_label(conn, lab, qid, new_ranking[rid])
+                counts["labels"] += 1
+        elif _answered(conn, qid, lab["labeller"], lab["a"], lab["b"]):
+            counts["skipped"] += 1
+        else:
+            _insert_label(conn, lab, qid, None)
+            counts["labels"] += 1
+    for rid in export.rankings:  # rankings without labels (not written by export)
+        if rid not in new_ranking:
+            merge_ranking(rid)
+
+
+def _merge_demonstrations(conn: sqlite3.Connection, export: Export, query_ids: dict[str, int],
+                          counts: dict) -> None:
+    """Insert the demonstrations not here yet."""
+    for d in export.demonstrations:
+        qid, params = query_ids[d["query"]], json.dumps([float(x) for x in d["params"]])
+        if conn.execute("SELECT 1 FROM demonstrations WHERE query_id = ? AND labeller = ? AND params = ? "
+                        "AND created_at = ?", (qid, d["labeller"], params, d["created_at"])).fetchone():
+            counts["skipped"] += 1
+            continue
+        conn.execute("INSERT INTO demonstrations (query_id, labeller, params, created_at) VALUES (?, ?, ?, ?)",
+                     (qid, d["labeller"], params, d["created_at"]))
+        counts["demonstrations"] += 1
+
+
+# -- reading an export -----------------------------------------------------------------------
+
+@dataclass
+class Export:
+    """A parsed, checked export folder (records keyed the way `import_store` uses them)."""
+
+    root: Path
+    sessions: dict[str, dict]  # by uid
+    queries: dict[str, dict]  # by uid
+    rankings: dict[int, dict]  # by export ranking id
+    ranking_labels: dict[int, list[dict]]  # the labels of each ranking, by export ranking id
+    labels: list[dict]
+    demonstrations: list[dict]
+
+
+def read_export(root: Path) -> Export:
+    """Parse and check every record of an export folder (nothing is written).
+
+    FileNotFoundError: no export at `root`; SchemaVersionError: exported by a newer
+    robot_rewards; UnknownQueryError: a record of a query the export lacks; CorruptStoreError:
+    anything else wrong (bad JSON, missing fields, counts that disagree with the manifest)."""
+    version, counts = _read_manifest(root)
+    tables = {}
+    for name in TABLES:
+        # Schema 1 had no demonstrations; its exports may lack the file.
+        if name == "demonstrations" and version < 2 and not (root / f"{name}.jsonl").exists():
+            tables[name] = []
+            continue
+        tables[name] = _read_jsonl(root / f"{name}.jsonl")
+        expected = counts.get(name)
+        if expected is not None and expected != len(tables[name]):
+            raise CorruptStoreError(f"{root / (name + '.jsonl')} has {len(tables[name])} records, the manifest "
+                                    f"lists {expected} (truncated export?)")
+    return _checked_records(root, tables)
+
+
+def _read_manifest(root: Path) -> tuple[int, dict]:
+    """(schema version, record counts per table) of an export's manifest, checked."""
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no preference export at {root} ({manifest_path.name} missing)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptStoreError(f"{manifest_path} is corrupted ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+        raise CorruptStoreError(f"{manifest_path} is not a robot_rewards preference export")
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise CorruptStoreError(f"{manifest_path} has no valid schema_version ({version!r})")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(f"{root} was exported by a newer robot_rewards (schema {version}, this reads "
+                                 f"up to {SCHEMA_VERSION}); upgrade robot_rewards")
+    return version, manifest.get("counts") or {}
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of each line of a JSONL file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CorruptStoreError(f"incomplete export: {path} is missing") from None
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorruptStoreError(f"{path}:{i} is not valid JSON ({exc})") from None
+        if not isinstance(rec, dict):
+            raise CorruptStoreError(f"{path}:{i} is not a JSON object")
+        out.append((i, rec))
+    return out
+
+
+def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> Export:
+    """The records of each table checked (fields, types, references between them) and keyed."""
+    out = Export(root, {}, {}, {}, {}, [], [])
+    where = ""
+    try:
+        for i, s in tables["sessions"]:
+            where = f"sessions.jsonl:{i}"
+            for key in ("uid", "labeller", "task", "mode"):
+                _text(s[key], key, ValueError)
+            float(s["started_at"])
+            out.sessions[s["uid"]] = s
+        for i, q in tables["queries"]:
+            where = f"queries.jsonl:{i}"
+            _text(q["uid"], "uid", ValueError)
+            if q["session"] not in out.sessions:
+                raise ValueError(f"session {q['session']!r} is not in sessions.jsonl")
+            if q["primitive"] not in PRIMITIVE_SPECS:
+                raise ValueError(f"unknown primitive {q['primitive']!r}")
+            if not isinstance(q["n_candidates"], int) or q["n_candidates"] < 1:
+                raise ValueError(f"bad n_candidates {q['n_candidates']!r}")
+            for key in ("task", "goal", "arrays_sha256"):
+                _text(q[key], key, ValueError)
+            float(q["created_at"])
+            out.queries[q["uid"]] = q
+        for i, rk in tables["rankings"]:
+            where = f"rankings.jsonl:{i}"
+            if rk["query"] not in out.queries:
+                raise UnknownQueryError(f"{root / where}: ranking of unknown query {rk['query']!r}")
+            ranking_to_pairs(rk["order"], out.queries[rk["query"]]["n_candidates"], bool(rk["rest_equal"]))
+            _text(rk["labeller"], "labeller", ValueError)
+            float(rk["answered_at"])
+            out.rankings[rk["id"]] = rk
+        for i, lab in tables["labels"]:
+            where = f"labels.jsonl:{i}"
+            if lab["query"] not in out.queries:
+                raise UnknownQueryError(f"{root / where}: label for unknown query {lab['query']!r}")
+            n = out.queries[lab["query"]]["n_candidates"]
+            if lab["answer"] not in ANSWERS:
+                raise ValueError(f"unknown answer {lab['answer']!r}")
+            if _index(lab["a"], n, "a") == _index(lab["b"], n, "b"):
+                raise ValueError("a == b")
+            _text(lab["labeller"], "labeller", ValueError)
+            float(lab["answered_at"])
+            rid = lab.get("ranking")
+            if rid is not None:
+                if rid not in out.rankings or out.rankings[rid]["query"] != lab["query"]:
+                    raise ValueError(f"ranking {rid!r} is not a ranking of this query in rankings.jsonl")
+                out.ranking_labels.setdefault(rid, []).append(lab)
+            out.labels.append(lab)
+        for i, d in tables["demonstrations"]:
+            where = f"demonstrations.jsonl:{i}"
+            if d["query"] not in out.queries:
+                raise UnknownQueryError(f"{root / where}: demonstration for unknown query {d['query']!r}")
+            dim = PRIMITIVE_SPECS[out.queries[d["query"]]["primitive"]].dim
+            if np.asarray(d["params"], dtype=np.float64).shape != (dim,):
+                raise ValueError(f"params must have {dim} values")
+            _text(d["labeller"], "labeller", ValueError)
+            float(d["created_at"])
+            out.demonstrations.append(d)
+    except UnknownQueryError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:  # LabelError is a ValueError too
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CorruptStoreError(f"{root / where}: bad record ({detail})") from None
+    return out

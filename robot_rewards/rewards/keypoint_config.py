@@ -1,0 +1,44 @@
+"""Structured config of `robot-rewards train-keypoints` (plain dataclasses, hydra-overridable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from robot_rewards.conf.sim import SimConfig
+from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.policy.config import policy_perception
+from robot_rewards.rewards.config import TrainKeypointConfig
+
+_OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+
+
+@dataclass
+class TrainKeypointsCommandConfig:
+    """`robot-rewards train-keypoints task=place_block scenes=200 seed=0`: a learned keypoint
+    model from sim ground truth, with its error (mm) on held-out seeds.
+
+    Training scenes are sim seeds train_seed .. train_seed + scenes - 1, held-out scenes
+    heldout_seed .. heldout_seed + heldout_scenes - 1 (the two ranges must not overlap). Each scene
+    gives its reset state plus `extra_states` states with the task's objects moved (block
+    teleported into a bowl or onto the table; rope partly or fully straightened toward its
+    marks) and settled by physics, so the model also sees the states a reward has to score
+    after a step, not only reset poses.
+    """
+
+    task: str = "place_block"  # place_block | push_block | align_rope
+    scenes: int = 200
+    train_seed: int = 0
+    heldout_scenes: int = 50
+    heldout_seed: int = 100_000
+    extra_states: int = 1  # moved-object states per scene (0 = reset states only)
+    # the training seed: network init, batches and the moved states (train.seed is replaced by it)
+    seed: int = 0
+    # train.model.n_keypoints is set from the task (1 for the blocks, 2 for the rope)
+    train: TrainKeypointConfig = field(default_factory=TrainKeypointConfig)
+    perception: PerceptionConfig = field(default_factory=policy_perception)  # saved with the model
+    # folder of collected datasets to reuse (`<task>_<key>.npz`, keyed by everything that shapes
+    # them); "" = collect every time
+    cache: str = ""
+    torch_threads: int = 1
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("train-keypoints")
