@@ -24,6 +24,7 @@ from robot_rewards.policy import config as policy_conf
 from robot_rewards.preferences import config as pref_conf
 from robot_rewards.rewards import config as rewards_conf
 from robot_rewards.ros import bag_config
+from robot_rewards.selection import bench_config as selection_bench_conf
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ COMMANDS: dict[str, Command] = {
                 "a sim episode (recorded now, or from an episode file) as a rosbag2 (MCAP) with the nodes' topics"),
         Command("bag-replay", bag_config.BagReplayConfig, "robot_rewards.commands.bag:bag_replay",
                 "perception + reward models over a rosbag2 (real robot or sim) -> per-frame rewards CSV + plot"),
+        Command("bench-selection", selection_bench_conf.BenchSelectionConfig,
+                "robot_rewards.bench.selection:bench_selection",
+                "best-of-K vs FK steering at equal denoiser evaluations: scorer reward, true success, ms"),
         Command("bench-ros-convert", conf.BenchRosConvertConfig, "robot_rewards.bench.ros_convert:bench_ros_convert",
                 "numpy <-> ROS message conversion speed vs a per-element loop"),
     ]

@@ -150,6 +150,23 @@ def test_canonical_order_and_errors():
     assert r["n"] == 1 and summarise(shifted, [False]) == {"n": 0}
 
 
+def test_augmented_copies_move_cloud_and_keypoints_together():
+    from robot_rewards.commands.keypoints import augment
+    from robot_rewards.rewards.synthetic import BLUE, RED
+
+    data = planted_keypoint_dataset(4, seed=2)
+    aug = augment(data, 2, 0.8, 0.05, seed=0)
+    assert len(aug) == 12 and aug.goals == data.goals * 3 and aug.colors.shape[0] == 12
+    np.testing.assert_array_equal(aug.points[:4], data.points)
+    assert not np.allclose(aug.points[4:8], data.points)
+    for i in range(12):  # the keypoints still sit on their (moved) clusters
+        for colour, kp in ((BLUE, aug.objects[i, 0]), (RED, aug.targets[i, 0])):
+            cluster = aug.points[i][(aug.colors[i] == colour).all(-1)]
+            assert np.linalg.norm(cluster[:, :2].mean(0) - kp[:2]) < 0.01
+    np.testing.assert_allclose(aug.points[4:, :, 2], np.tile(data.points[:, :, 2], (2, 1)), atol=1e-6)
+    assert augment(data, 0, 0.8, 0.05, seed=0) is data
+
+
 def test_command_refuses_bad_settings():
     from robot_rewards.commands.keypoints import train_keypoints_command
     from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
@@ -182,11 +199,11 @@ def test_train_keypoints_end_to_end(tmp_path):
     from robot_rewards.commands.keypoints import train_keypoints_command
     from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
 
-    cfg = TrainKeypointsCommandConfig(task="place_block", scenes=1, heldout_scenes=1, seed=0,
+    cfg = TrainKeypointsCommandConfig(task="place_block", scenes=1, heldout_scenes=1, seed=0, augment_copies=1,
                                       train=TrainKeypointConfig(model=TINY, steps=2, batch_size=2),
                                       cache=str(tmp_path / "cache"), output_dir=str(tmp_path / "out"))
     m = train_keypoints_command(cfg)
-    assert m["train_samples"] == 2 and m["heldout_samples"] == 2
+    assert m["train_samples"] == 2 and m["heldout_samples"] == 2 and m["augmented_samples"] == 2
     held = m["errors"]["heldout"]
     assert held["model"]["all"]["n"] == 2 and held["model"]["moved"]["n"] == 1
     assert held["mean_baseline"]["all"]["mean_error_mm"] > 0

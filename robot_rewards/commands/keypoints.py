@@ -205,6 +205,38 @@ def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception
     return CollectedKeypoints(data, np.asarray(rows["kinds"]), np.asarray(rows["moves"]))
 
 
+def augment(data, copies: int, max_rotation: float, max_shift: float, seed: int, centre=(0.5, 0.0)):
+    """`data` plus `copies` planar-augmented copies of every sample: one random turn about the
+    vertical line through `centre` and one xy shift per copy, applied to the cloud and to the
+    keypoints alike (pairs re-sorted into `canonical_order` afterwards)."""
+    from robot_rewards.rewards.keypoint_net import KeypointDataset
+
+    if copies <= 0:
+        return data
+    rng = np.random.default_rng([int(seed), 31])
+    m = len(data)
+    theta = rng.uniform(-max_rotation, max_rotation, (copies, m))
+    shift = rng.uniform(-max_shift, max_shift, (copies, m, 2))
+    c, s = np.cos(theta), np.sin(theta)
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (copies, m, 2, 2)
+    centre = np.asarray(centre, np.float64)
+
+    def move(xyz):  # (m, n, 3) -> (copies, m, n, 3)
+        out = np.repeat(np.asarray(xyz, np.float64)[None], copies, axis=0)
+        out[..., :2] = np.einsum("cmij,cmnj->cmni", rot, out[..., :2] - centre) + centre + shift[:, :, None]
+        return out
+
+    pts, obj, tgt = move(data.points), move(data.objects), move(data.targets)
+    for i in np.ndindex(copies, m):
+        obj[i], tgt[i] = canonical_order(obj[i], tgt[i])
+    cols = None if data.colors is None else np.concatenate([data.colors] * (copies + 1))
+    return KeypointDataset(np.concatenate([data.points, pts.reshape(-1, *data.points.shape[1:]).astype(np.float32)]),
+                           cols, list(data.goals) * (copies + 1),
+                           np.concatenate([data.objects, obj.reshape(-1, *data.objects.shape[1:])]),
+                           np.concatenate([data.targets, tgt.reshape(-1, *data.targets.shape[1:])]),
+                           np.tile(data.seeds, copies + 1), data.names)
+
+
 def _cache_file(folder: str, task: str, key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return Path(folder) / f"{task}_{digest}.npz"
@@ -295,9 +327,9 @@ def summarise(errors: dict[str, np.ndarray], mask=None) -> dict:
 def _check(cfg: TrainKeypointsCommandConfig) -> None:
     if cfg.task not in TASKS:
         raise ValueError(f"train-keypoints: no ground-truth keypoints for task '{cfg.task}' (known: {', '.join(TASKS)})")
-    if cfg.scenes < 1 or cfg.heldout_scenes < 0 or cfg.extra_states < 0:
-        raise ValueError(f"need scenes >= 1, heldout_scenes >= 0, extra_states >= 0 "
-                         f"(got {cfg.scenes}, {cfg.heldout_scenes}, {cfg.extra_states})")
+    if cfg.scenes < 1 or cfg.heldout_scenes < 0 or cfg.extra_states < 0 or cfg.augment_copies < 0:
+        raise ValueError(f"need scenes >= 1, heldout_scenes >= 0, extra_states >= 0, augment_copies >= 0 "
+                         f"(got {cfg.scenes}, {cfg.heldout_scenes}, {cfg.extra_states}, {cfg.augment_copies})")
     a0, a1 = cfg.train_seed, cfg.train_seed + cfg.scenes
     b0, b1 = cfg.heldout_seed, cfg.heldout_seed + cfg.heldout_scenes
     if cfg.heldout_scenes and a0 < b1 and b0 < a1:
@@ -315,7 +347,7 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     _check(cfg)
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     train_seeds = list(range(cfg.train_seed, cfg.train_seed + cfg.scenes))
     held_seeds = list(range(cfg.heldout_seed, cfg.heldout_seed + cfg.heldout_scenes))
     train, collect_train_s = collect_cached(cfg, train_seeds, f"{cfg.task} train scenes")
@@ -323,11 +355,13 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
                             if held_seeds else (None, 0.0))
     k = train.data.objects.shape[1]
     tcfg = replace(cfg.train, seed=cfg.seed, model=replace(cfg.train.model, n_keypoints=k))
-    print(f"training on {len(train.data)} samples ({cfg.scenes} scenes x {1 + cfg.extra_states} states), "
+    fit_data = augment(train.data, cfg.augment_copies, cfg.augment_rotation, cfg.augment_shift, cfg.seed)
+    print(f"training on {len(train.data)} samples ({cfg.scenes} scenes x {1 + cfg.extra_states} states)"
+          f"{f' + {len(fit_data) - len(train.data)} augmented copies' if cfg.augment_copies > 0 else ''}, "
           f"{tcfg.steps} steps of batch {tcfg.batch_size} ...", flush=True)
-    t0 = time.perf_counter()
-    model, fit = train_keypoint_model(train.data, tcfg)
-    train_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    model, fit = train_keypoint_model(fit_data, tcfg)
+    train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
     mean_obj, mean_tgt = train.data.objects.mean(axis=0), train.data.targets.mean(axis=0)
     splits = {"train": train, **({"heldout": held} if held is not None else {})}
@@ -347,7 +381,8 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     names = NAMES[cfg.task]
     ckpt = save_keypoint_model(out / "keypoints", model, cfg.task, names, cfg.perception, training={
         "seed": cfg.seed, "steps": tcfg.steps, "train_scenes": cfg.scenes, "train_seed": cfg.train_seed,
-        "extra_states": cfg.extra_states, "samples": len(train.data), "train_loss": fit["train_loss"],
+        "extra_states": cfg.extra_states, "samples": len(train.data), "augment_copies": cfg.augment_copies,
+        "train_loss": fit["train_loss"],
         **({"heldout_error_mm": results["heldout"]["model"]["all"]["mean_error_mm"],
             "heldout_set_error_mm": results["heldout"]["model"]["all"]["set_error_mm"],
             "heldout_seed": cfg.heldout_seed, "heldout_scenes": cfg.heldout_scenes} if held is not None else {}),
@@ -359,13 +394,16 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
         "moves": {split: {str(m): int(n) for m, n in zip(*np.unique(c.moves[c.moves != ""], return_counts=True))}
                   for split, c in splits.items()},
         "train_loss": fit["train_loss"], "errors": results,
+        "augmented_samples": len(fit_data) - len(train.data),
         "collect_train_s": collect_train_s, "collect_heldout_s": collect_held_s, "train_s": train_s,
-        "seconds": time.perf_counter() - t_start, "checkpoint": str(ckpt),
+        "train_cpu_s": train_cpu_s, "seconds": time.perf_counter() - t_start,
+        "cpu_seconds": time.process_time() - cpu_start, "checkpoint": str(ckpt),
     }
     print(f"\ntrain-keypoints {cfg.task}: keypoint error (mm) of the learned model vs always predicting the "
           f"training mean; {'set = best pair order, ' if k > 1 else ''}distance = error of the reward's "
           f"object-target distance")
     print(format_table(["split", "predictor", "samples", "object", "target", "mean", "set", "distance"], rows))
-    print(f"collect {collect_train_s + collect_held_s:.0f} s, train {train_s:.0f} s ({tcfg.steps} steps)")
+    print(f"collect {collect_train_s + collect_held_s:.0f} s, train {train_s:.0f} s ({tcfg.steps} steps, "
+          f"{train_cpu_s:.0f} s of CPU); whole run {metrics['seconds']:.0f} s ({metrics['cpu_seconds']:.0f} s of CPU)")
     print(f"model: {ckpt}\nmetrics: {write_metrics(out, metrics)}")
     return metrics

@@ -18,7 +18,7 @@ def loop_scorer(val_fraction: float = 0.2) -> TrainScorerConfig:
     candidate's points, no whole-scene feature (with a few dozen labelled scenes it memorises
     scenes: 58% vs 64% held-out pair accuracy on place_block, 72% vs 81% on pairs whose
     success differs), encoders initialised from the policy where one is given."""
-    return TrainScorerConfig(scorer=ScorerConfig(use_global=False), val_fraction=val_fraction)
+    return TrainScorerConfig(scorer=ScorerConfig(use_global=False, local_k=32), val_fraction=val_fraction)
 
 
 def _headline_scorer() -> TrainScorerConfig:

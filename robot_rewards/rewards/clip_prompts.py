@@ -19,11 +19,15 @@ PLACE_BASELINE = "blocks and bowls on a table"
 ROPE_BASELINE = "a rope on a table"
 DEFAULT_BASELINE = "objects on a table"
 
-# Rope straightness (end-to-end distance / rope length) and alignment (task quality, m) bins.
-STRAIGHTNESS_BINS = ((0.97, "the rope is straight"), (0.88, "the rope is almost straight"),
-                     (0.70, "the rope is bent"), (-1.0, "the rope is curled up"))
-ALIGN_BINS = ((0.02, "the rope lies on the line between {marks}"),
-              (0.05, "the rope is close to the line between {marks}"),
+# Rope straightness (end-to-end distance / rope length) and alignment (task quality, m) bins:
+# ordered, and fine enough that the captions rank ropes (3 coarse bins plateaued at Spearman ~0.5).
+STRAIGHTNESS_BINS = ((0.97, "the rope is straight"), (0.90, "the rope is almost straight"),
+                     (0.80, "the rope is slightly bent"), (0.65, "the rope is bent"),
+                     (-1.0, "the rope is curled up"))
+ALIGN_BINS = ((0.02, "the rope lies on the line between {marks}"),  # 0.02 m: the task's success threshold
+              (0.035, "the rope is almost on the line between {marks}"),
+              (0.05, "the rope is near the line between {marks}"),
+              (0.08, "the rope is off the line between {marks}"),
               (float("inf"), "the rope is far from the line between {marks}"))
 TWO_MARKS = "the two marks"
 

@@ -27,13 +27,14 @@ class ScorerConfig:
     layers: int = 2
     min_points: int = 8  # clouds with fewer points are refused
     word_attention: bool = False  # per-word grounding queries in the point encoder (as the policy's)
-    # Local patches: the cloud around each of a candidate's points (pick, place; push start, end),
-    # k nearest points within `local_radius`, encoded by a small PointNet. This is what tells a
-    # grasp on the block from one beside it, in any scene; 0 = off.
     # The whole-scene feature; with few labelled scenes it lets the head memorise scenes rather
     # than judge candidates, so the local patches can carry the judgement alone.
     use_global: bool = True
-    local_k: int = 32
+    # Local patches: the cloud around each of a candidate's points (pick, place; push start, end),
+    # k nearest points within `local_radius`, encoded by a small PointNet. This is what tells a
+    # grasp on the block from one beside it, in any scene. 0 = off; the preference loop's recipe
+    # (`preferences.config.loop_scorer`) uses 32.
+    local_k: int = 0
     local_radius: float = 0.04
     local_channels: List[int] = field(default_factory=lambda: [32, 64])
 

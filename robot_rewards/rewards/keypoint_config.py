@@ -33,6 +33,13 @@ class TrainKeypointsCommandConfig:
     extra_states: int = 1  # moved-object states per scene (0 = reset states only)
     # the training seed: network init, batches and the moved states (train.seed is replaced by it)
     seed: int = 0
+    # Planar augmentation of the training set: this many turned + shifted copies of every
+    # training sample (cloud and keypoints together, about the vertical line through x=0.5, y=0),
+    # added once before training; 0 = none. Small turns: the camera does not turn with the scene,
+    # so a large turn shows an object from a side the real camera never sees.
+    augment_copies: int = 0
+    augment_rotation: float = 0.785  # rad, U(-r, r)
+    augment_shift: float = 0.05  # m, U(-s, s) in x and y
     # train.model.n_keypoints is set from the task (1 for the blocks, 2 for the rope)
     train: TrainKeypointConfig = field(default_factory=TrainKeypointConfig)
     perception: PerceptionConfig = field(default_factory=policy_perception)  # saved with the model

@@ -36,6 +36,10 @@ ScorerCheckpointError = ArtifactError
 ScorerMismatchError = ArtifactMismatchError
 
 
+# Without the whole-scene feature the point encoder is never run: its weights are not stored.
+_UNUSED_WITHOUT_GLOBAL = "point_encoder."
+
+
 def scorer_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """(json, safetensors) of a checkpoint given as `<name>`, `<name>.json`, `<name>.safetensors`
     or a folder holding `scorer.json`."""
@@ -47,7 +51,8 @@ def save_scorer(path: str | os.PathLike, scorer: PreferenceScorer, training: dic
     json_path, st_path = scorer_paths(path)
     if Path(path).is_dir():  # a folder names where to put scorer.json, not an existing one
         json_path, st_path = Path(path) / "scorer.json", Path(path) / "scorer.safetensors"
-    tensors = {f"member{k}/{name}": v for k, m in enumerate(scorer.members) for name, v in m.state_dict().items()}
+    tensors = {f"member{k}/{name}": v for k, m in enumerate(scorer.members) for name, v in m.state_dict().items()
+               if scorer.config.use_global or not name.startswith(_UNUSED_WITHOUT_GLOBAL)}
     meta = {
         "primitive": scorer.primitive,
         "param_names": list(PRIMITIVE_SPECS[scorer.primitive].param_names),
@@ -81,7 +86,11 @@ def load_scorer(path: str | os.PathLike, primitive: str | None = None,
         prefix = f"member{k}/"
         state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
         try:
-            member.load_state_dict(state, strict=True)
+            missing, unexpected = member.load_state_dict(state, strict=False)
         except RuntimeError as exc:
             raise ScorerCheckpointError(f"{st_path}: member {k} does not fit its config: {exc}") from exc
+        missing = [m for m in missing if config.use_global or not m.startswith(_UNUSED_WITHOUT_GLOBAL)]
+        if missing or unexpected:
+            raise ScorerCheckpointError(f"{st_path}: member {k} does not fit its config: missing "
+                                        f"{missing[:5]}, unexpected {unexpected[:5]}")
     return scorer.to(device).eval()
