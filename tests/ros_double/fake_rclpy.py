@@ -669,6 +669,27 @@ class Node:
             for p in self._overrides.values():
                 self.declare_parameter(p.name, p.value)
 
+    # rclpy.node.Node has these as read-only properties: assigning one raises AttributeError
+    @property
+    def clients(self):
+        return []
+
+    @property
+    def services(self):
+        return []
+
+    @property
+    def publishers(self):
+        return []
+
+    @property
+    def subscriptions(self):
+        return []
+
+    @property
+    def timers(self):
+        return []
+
     def get_name(self) -> str:
         return self._name
 

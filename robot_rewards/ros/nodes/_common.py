@@ -52,6 +52,12 @@ def run(node_factory, args=None) -> int:
         # Configuration errors (bad parameters, missing checkpoints): say what, no traceback.
         print(f"[FATAL] {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1
+    except RuntimeError:
+        # Ctrl-C under `ros2 launch`: rclpy's signal handler shuts the context down while a
+        # callback may still be publishing, which then raises RCLError ("publisher's context is
+        # invalid"). That is a normal shutdown, not a crash; anything else is re-raised.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close = getattr(node, "close", None)

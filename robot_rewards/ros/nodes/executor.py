@@ -30,9 +30,9 @@ class ExecutorNode(Node):
         self.cfg = cfg = declare_config(self, ExecutorConfig)
         self.kin = PandaKinematics()
         self.core = ExecutorCore(cfg, self.kin, message_types(), self.get_logger(), lambda: now_ns(self))
-        self.clients = {"arm": ActionClient(self, FollowJointTrajectory, cfg.trajectory_action)}
+        self._action_clients = {"arm": ActionClient(self, FollowJointTrajectory, cfg.trajectory_action)}
         if cfg.gripper_action:
-            self.clients["gripper"] = ActionClient(self, GripperCommand, cfg.gripper_action)
+            self._action_clients["gripper"] = ActionClient(self, GripperCommand, cfg.gripper_action)
         self.status_pub = self.create_publisher(String, cfg.status_topic, RELIABLE_QOS)
         self.create_subscription(String, cfg.primitive_topic, self._primitive, RELIABLE_QOS)
         self.create_subscription(JointState, cfg.joint_states_topic, self.core.on_joint_state, SENSOR_QOS)
@@ -55,7 +55,7 @@ class ExecutorNode(Node):
         self._handle(self.core.on_primitive(msg.data))
 
     def _send(self, step) -> None:
-        client = self.clients[step.kind]
+        client = self._action_clients[step.kind]
         if not client.server_is_ready():
             self._waiting = (step, now_ns(self))
             return
@@ -67,7 +67,7 @@ class ExecutorNode(Node):
         if self._waiting is None:
             return
         step, since = self._waiting
-        if self.clients[step.kind].server_is_ready():
+        if self._action_clients[step.kind].server_is_ready():
             self._send(step)
         elif (now_ns(self) - since) / 1e9 > self.cfg.server_timeout:
             self._waiting = None

@@ -25,6 +25,7 @@ from robot_rewards.ros.nodes._common import (
     TF_QOS,
     TF_STATIC_QOS,
     message_types,
+    now_ns,
     now_stamp,
     run,
 )
@@ -33,6 +34,9 @@ from robot_rewards.ros.sim_bridge_core import SimBridgeCore
 from robot_rewards.ros.trajectory_goal import TrajectoryRejected
 
 SENSOR_PUB_DEPTH = 5
+# Longest physics advance of one control callback (s): a late callback catches up with the wall
+# clock up to this, so a slow camera frame does not slow the simulated arm down.
+MAX_CONTROL_STEP_S = 0.5
 
 
 class SimBridgeNode(Node):
@@ -58,6 +62,7 @@ class SimBridgeNode(Node):
         self.tf_pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
         self.tf_static_pub = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
         self.goal_pub = self.create_publisher(String, cfg.goal_topic, LATCHED_QOS)
+        self._last_control_ns = None
         self.create_timer(1.0 / cfg.control_rate, self._control)
         self.create_timer(1.0 / cfg.joint_state_rate, self._publish_state)
         self.create_timer(1.0 / cfg.camera_rate, self._publish_camera)
@@ -90,7 +95,17 @@ class SimBridgeNode(Node):
             self.pub[key].publish(msg)
 
     def _control(self) -> None:
-        self.core.step(1.0 / self.cfg.control_rate)
+        # Advance physics by the time since the last control callback, not by one period: timers
+        # that fire late (a camera frame blocks the executor for ~0.2 s at 640x480) would
+        # otherwise run the simulation, and every trajectory, slower than the wall clock.
+        now = now_ns(self)
+        period = 1.0 / self.cfg.control_rate
+        if self._last_control_ns is None:
+            dt = period
+        else:
+            dt = min(max((now - self._last_control_ns) / 1e9, 0.0), MAX_CONTROL_STEP_S)
+        self._last_control_ns = now
+        self.core.step(dt)
 
     # -- services ----------------------------------------------------------------------------
     def _reset(self, request, response):
