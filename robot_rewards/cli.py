@@ -22,7 +22,9 @@ from robot_rewards.conf import commands as conf
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.policy import config as policy_conf
 from robot_rewards.preferences import config as pref_conf
+from robot_rewards.rewards import clip_config
 from robot_rewards.rewards import config as rewards_conf
+from robot_rewards.rewards import keypoint_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
 
@@ -52,6 +54,13 @@ COMMANDS: dict[str, Command] = {
                 "train the diffusion policy on demonstrations (torchrun-ready)"),
         Command("eval-policy", policy_conf.EvalPolicyConfig, "robot_rewards.commands.policy:eval_policy",
                 "closed-loop success and candidate diversity of a policy checkpoint"),
+        Command("train-keypoints", keypoint_config.TrainKeypointsCommandConfig,
+                "robot_rewards.commands.keypoints:train_keypoints_command",
+                "the learned keypoint model from sim ground truth; held-out error in mm"),
+        Command("train-clip", clip_config.TrainClipConfig, "robot_rewards.commands.clip:train_clip",
+                "domain-adapt a CLIP model on sim frames with captions from sim state"),
+        Command("eval-clip", clip_config.EvalClipConfig, "robot_rewards.commands.clip:eval_clip",
+                "VLM-RM reward on held-out frames: place_block ROC AUC, align_rope Spearman"),
         Command("console", ConsoleConfig, "robot_rewards.console.app:run_console",
                 "teleop + labelling console: rank the policy's candidates, execute, demonstrate"),
         Command("train-scorer", pref_conf.TrainScorerCommandConfig, "robot_rewards.commands.scorer:train_scorer_command",

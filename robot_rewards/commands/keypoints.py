@@ -31,6 +31,10 @@ NAMES = {"place_block": ["block"], "push_block": ["block"],
          # right / left as seen from the robot base (facing +x): the mark at smaller / larger y
          "align_rope": ["rope_end_to_right_mark", "rope_end_to_left_mark"]}
 STATE_KINDS = ("reset", "moved")
+# Tasks whose targets are flat visual marks (align_rope's end marks, push_block's zone), 1 mm high:
+# the policy's perception removes everything within 4 mm of the table, marks included.
+FLAT_TARGETS = ("align_rope", "push_block")
+FLAT_MARK_TOP = 0.001
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -307,8 +311,9 @@ def keypoint_errors(obj_pred, tgt_pred, data) -> dict[str, np.ndarray]:
                    for q in perms], axis=0) * 1000
     d_pred = np.linalg.norm(obj_pred - tgt_pred, axis=-1).mean(axis=1)
     d_true = np.linalg.norm(data.objects - data.targets, axis=-1).mean(axis=1)
-    return {"object": e_obj.mean(axis=1), "target": e_tgt.mean(axis=1), "mean": (e_obj.mean(axis=1) + e_tgt.mean(axis=1)) / 2,
-            "set": best, "distance": np.abs(d_pred - d_true) * 1000}
+    obj_mm, tgt_mm = e_obj.mean(axis=1), e_tgt.mean(axis=1)
+    return {"object": obj_mm, "target": tgt_mm, "mean": (obj_mm + tgt_mm) / 2, "set": best,
+            "distance": np.abs(d_pred - d_true) * 1000}
 
 
 def summarise(errors: dict[str, np.ndarray], mask=None) -> dict:
@@ -326,7 +331,8 @@ def summarise(errors: dict[str, np.ndarray], mask=None) -> dict:
 
 def _check(cfg: TrainKeypointsCommandConfig) -> None:
     if cfg.task not in TASKS:
-        raise ValueError(f"train-keypoints: no ground-truth keypoints for task '{cfg.task}' (known: {', '.join(TASKS)})")
+        raise ValueError(f"train-keypoints: no ground-truth keypoints for task '{cfg.task}' "
+                         f"(known: {', '.join(TASKS)})")
     if cfg.scenes < 1 or cfg.heldout_scenes < 0 or cfg.extra_states < 0 or cfg.augment_copies < 0:
         raise ValueError(f"need scenes >= 1, heldout_scenes >= 0, extra_states >= 0, augment_copies >= 0 "
                          f"(got {cfg.scenes}, {cfg.heldout_scenes}, {cfg.extra_states}, {cfg.augment_copies})")
@@ -345,6 +351,10 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     from robot_rewards.rewards.keypoint_net import predict_keypoints, train_keypoint_model
 
     _check(cfg)
+    if cfg.task in FLAT_TARGETS and cfg.perception.table == "known" and cfg.perception.table_threshold >= FLAT_MARK_TOP:
+        print(f"warning: {cfg.task}'s targets are flat marks ({1000 * FLAT_MARK_TOP:.0f} mm high) that table removal "
+              f"(perception.table_threshold={cfg.perception.table_threshold}) deletes from the cloud: the target "
+              f"keypoints cannot be seen. In sim, perception.table_threshold=0.0008 keeps them.", flush=True)
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
     t_start, cpu_start = time.perf_counter(), time.process_time()
@@ -390,7 +400,8 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     metrics = {
         "command": "train-keypoints", "task": cfg.task, "config": asdict(cfg), "names": names,
         "train_samples": len(train.data), "heldout_samples": 0 if held is None else len(held.data),
-        "train_seeds": [train_seeds[0], train_seeds[-1]], "heldout_seeds": [held_seeds[0], held_seeds[-1]] if held_seeds else [],
+        "train_seeds": [train_seeds[0], train_seeds[-1]],
+        "heldout_seeds": [held_seeds[0], held_seeds[-1]] if held_seeds else [],
         "moves": {split: {str(m): int(n) for m, n in zip(*np.unique(c.moves[c.moves != ""], return_counts=True))}
                   for split, c in splits.items()},
         "train_loss": fit["train_loss"], "errors": results,
