@@ -4,6 +4,7 @@ generation from the real sim, preference pairs, and a tiny end-to-end training r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ from robot_rewards.rewards.clip_train import (  # noqa: E402
     CompactTokenEmbedding,
     multi_positive_clip_loss,
     preference_pairs,
+    stored_token_rows,
+    task_balanced,
     train_clip,
 )
 
@@ -109,10 +112,53 @@ def test_preference_pairs_follow_the_teacher():
     assert 0.18 < wrong < 0.32
 
 
+def test_balanced_sampling_gives_each_task_an_equal_share():
+    n_place, n_rope = 400, 100  # in proportion, place_block would get 80% of each batch
+    task = np.array(["place_block"] * n_place + ["align_rope"] * n_rope)
+    n = len(task)
+    fs = FrameSet(np.zeros((n, 1, 1, 3), np.uint8), task, task, np.array(["arranged"] * n), np.arange(n),
+                  np.zeros(n, bool), np.zeros(n), np.full(n, np.nan), [[]] * n, [[]] * n)
+    p = task_balanced(fs)
+    assert p.sum() == pytest.approx(1.0) and p[task == "align_rope"].sum() == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    # the sampling call train_clip makes: batches without replacement
+    picked = np.concatenate([rng.choice(n, 48, replace=False, p=p) for _ in range(300)])
+    assert np.mean(task[picked] == "align_rope") == pytest.approx(0.5, abs=0.03)
+
+
+TINY_MODEL = TinyClipConfig(embed_dim=16, image_size=32, patch_size=16, vision_width=32, vision_layers=1,
+                            vision_head_width=16, text_width=32, text_layers=1, text_heads=2, context_length=16)
+
+
+@pytest.mark.slow
+def test_continuing_from_a_compact_checkpoint_keeps_it_compact(tiny_frames, tmp_path):
+    from robot_rewards.rewards.clip_model import load_clip_checkpoint
+
+    cfg = TrainClipConfig(data=str(tiny_frames), generate=TINY_DATA, eval_data=str(tiny_frames), eval_generate=TINY_DATA,
+                          model=TINY_MODEL, steps=2, batch_size=4, warmup_steps=1, eval_every=0, device="cpu",
+                          seed=0, output_dir=str(tmp_path / "scratch"))
+    first = train_clip(cfg)
+    rows = stored_token_rows(load_clip_checkpoint(first["checkpoint"]).model.token_embedding.weight)
+    cfg2 = replace(cfg, init_model=first["checkpoint"], balance_tasks=True, seed=1,
+                   output_dir=str(tmp_path / "continued"))
+    second = train_clip(cfg2)
+    assert second["trained_parameters"] == first["trained_parameters"] < second["parameters"]
+    loaded = load_clip_checkpoint(second["checkpoint"])
+    assert "token_embedding_shape" in loaded.meta  # saved compact again
+    table = loaded.model.token_embedding.weight.detach()
+    zero = table.abs().sum(1) == 0
+    assert not zero[rows].any() and int((~zero).sum()) == len(rows)  # the same rows trained, the rest still zero
+    assert not torch.equal(table[rows], load_clip_checkpoint(first["checkpoint"]).model.token_embedding.weight[rows])
+    assert loaded.meta["training"]["config"]["init_model"] == first["checkpoint"]
+    reward = ClipReward.from_config(ClipRewardConfig(model=second["checkpoint"], device="cpu"))
+    fs = load_frames(tiny_frames)
+    r = reward.score_states(list(fs.images[:3]), str(fs.goal[0]))
+    assert r.shape == (3,) and np.all(np.isfinite(r))
+
+
 @pytest.mark.slow
 def test_train_clip_end_to_end(tiny_frames, tmp_path):
-    model = TinyClipConfig(embed_dim=16, image_size=32, patch_size=16, vision_width=32, vision_layers=1,
-                           vision_head_width=16, text_width=32, text_layers=1, text_heads=2, context_length=16)
+    model = TINY_MODEL
     cfg = TrainClipConfig(data=str(tiny_frames), generate=TINY_DATA, eval_data=str(tiny_frames), eval_generate=TINY_DATA,
                           model=model, steps=3, batch_size=4, warmup_steps=1, eval_every=0, preference_weight=0.5,
                           preference_pairs=2, device="cpu", seed=3, output_dir=str(tmp_path / "run"))

@@ -217,8 +217,8 @@ def test_config_and_backend_errors_are_clear():
         ConsoleConfig(mode="sort")
     with pytest.raises(ValueError, match="n_candidates must be >= 2"):
         ConsoleConfig(n_candidates=1)
-    with pytest.raises(ValueError, match="ROS 2 robot backend does not exist yet"):
-        make_backend("ros", "place_block")
+    with pytest.raises(ValueError, match="unknown backend 'ur5'"):  # backend=ros: tests/test_console_ros.py
+        make_backend("ur5", "place_block")
     assert ConsoleConfig(task="align_rope").checkpoint_path() == "checkpoints/policy_align_rope.json"
     assert ConsoleConfig(labeller="ann").labeller_name() == "ann" and ConsoleConfig().labeller_name()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from robot_rewards.policy.checkpoint import (
     load_policy,
     save_policy,
 )
-from robot_rewards.policy.config import PolicyConfig, policy_perception
+from robot_rewards.policy.config import PolicyConfig, keep_flat_targets, policy_perception
 from robot_rewards.policy.denoiser import Denoiser
 from robot_rewards.policy.encoders import UNK, build_vocab, tokenize
 from robot_rewards.policy.evaluate import candidate_diversity
@@ -425,3 +426,24 @@ def test_planar_augmentation_moves_cloud_and_action_together():
     closing = (math.pi / 2 - out[:, 6]) - (math.pi / 2 - params[:, 6])
     torch.testing.assert_close(torch.remainder(closing - theta + math.pi, 2 * math.pi) - math.pi,
                                torch.zeros(16, dtype=torch.float64), atol=1e-9, rtol=0)
+
+
+def test_flat_target_marks_stay_in_the_policy_cloud():
+    """align_rope's 1 mm marks: gone at the default 4 mm table removal, kept after keep_flat_targets."""
+    from robot_rewards.sim.env import TabletopEnv
+
+    default = policy_perception()
+    assert keep_flat_targets(default, "place_block") == default
+    assert keep_flat_targets(replace(default, table="ransac"), "align_rope").table_threshold == default.table_threshold
+    kept = keep_flat_targets(default, "align_rope")
+    assert kept.table_threshold < 0.001 and replace(kept, table_threshold=default.table_threshold) == default
+
+    def near_marks(perception) -> list[int]:
+        with TabletopEnv("align_rope", perception=perception) as env:
+            env.reset(7)
+            pts = np.asarray(env.observe().points)
+            marks = env.task.marks
+        return [int((np.linalg.norm(pts[:, :2] - m, axis=1) < 0.015).sum()) for m in marks]
+
+    assert near_marks(default) == [0, 0]
+    assert min(near_marks(kept)) >= 10

@@ -65,6 +65,8 @@ def test_sim_launch_arguments_override_typed_parameters(fake):
     assert nodes["reward_server"].parameters[1] == {"scorers": ["a=x.json", "b=y.json"]}
     assert nodes["executor"].parameters[1] == {"primitive_topic": "/console/primitive"}
     assert nodes["console"].parameters[1] == {"chooser": "ros_double.plugins:last_candidate"}
+    operator = {n.name: n for n in evaluate("sim", console="true", console_mode="operator")}
+    assert operator["console"].parameters[1] == {"mode": "operator"}
     plain = {n.name: n for n in evaluate("sim")}
     assert "console" not in plain and len(plain["policy"].parameters) == 1  # the YAML alone
     with pytest.raises(ParameterError, match="parameter 'n_candidates': expected int, got 'many'"):

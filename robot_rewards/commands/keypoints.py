@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rewards.policy.config import keep_flat_targets
 from robot_rewards.reporting import format_table, write_metrics
 from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
 
@@ -31,10 +32,6 @@ NAMES = {"place_block": ["block"], "push_block": ["block"],
          # right / left as seen from the robot base (facing +x): the mark at smaller / larger y
          "align_rope": ["rope_end_to_right_mark", "rope_end_to_left_mark"]}
 STATE_KINDS = ("reset", "moved")
-# Tasks whose targets are flat visual marks (align_rope's end marks, push_block's zone), 1 mm high:
-# the policy's perception removes everything within 4 mm of the table, marks included.
-FLAT_TARGETS = ("align_rope", "push_block")
-FLAT_MARK_TOP = 0.001
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -351,10 +348,7 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     from robot_rewards.rewards.keypoint_net import predict_keypoints, train_keypoint_model
 
     _check(cfg)
-    if cfg.task in FLAT_TARGETS and cfg.perception.table == "known" and cfg.perception.table_threshold >= FLAT_MARK_TOP:
-        print(f"warning: {cfg.task}'s targets are flat marks ({1000 * FLAT_MARK_TOP:.0f} mm high) that table removal "
-              f"(perception.table_threshold={cfg.perception.table_threshold}) deletes from the cloud: the target "
-              f"keypoints cannot be seen. In sim, perception.table_threshold=0.0008 keeps them.", flush=True)
+    cfg = replace(cfg, perception=keep_flat_targets(cfg.perception, cfg.task))
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
     t_start, cpu_start = time.perf_counter(), time.process_time()

@@ -115,6 +115,7 @@ class Console:
         self.ready: list[bool] = []  # whether the next query was prepared when the answer came
         self.build_s: list[float] = []
         self._shown_t = 0.0
+        self.stopped: str | None = None  # why the session ended early (the robot failed), if it did
 
     # -- showing -------------------------------------------------------------------------------
     def _publish(self, image: np.ndarray | None, png: bytes | None, scale: float) -> None:
@@ -140,6 +141,9 @@ class Console:
             meta = {"index": q.index, "episode_seed": q.episode_seed, "decision": q.decision,
                     "backend": self.cfg.backend, "camera": q.frame.camera.name,
                     "checkpoint": self.cfg.checkpoint_path(), "pair": list(q.pair) if q.pair else None}
+            if q.offer is not None:  # proposed by the robot's policy: which decision it was
+                meta.update(proposed_by=q.offer.origin, decision_id=q.offer.decision_id,
+                            policy_choice=q.offer.chosen)
             q.query_id = self.store.add_query(
                 self.session_id, self.cfg.task, q.obs.goal, q.candidates, q.obs.points, q.obs.colors,
                 image=q.frame.rgb, scores=None if q.scores is None else q.scores.members, meta=meta)
@@ -181,8 +185,10 @@ class Console:
     def run(self, input_stream: TextIO) -> None:
         """The query loop; returns when enough queries are done, on 'q', or at end of input."""
         reader = _LineReader(input_stream)
-        first, _ = self.preparer.take_next()
-        self._show(first)
+        first = self._take_next()
+        if first is None:
+            return
+        self._show(first[0])
         while self.counts["done"] < self.cfg.queries:
             arrived, line = self._read(reader)
             if line is None:
@@ -205,7 +211,10 @@ class Console:
                 self.counts["done"] += 1
                 if self.counts["done"] >= self.cfg.queries:
                     return
-                q, ready = self.preparer.take_next()
+                nxt = self._take_next()
+                if nxt is None:
+                    return
+                q, ready = nxt
                 t_shown = self._show(q)
                 (self.latency_motion if motion else self.latency).append(t_shown - t_in)
                 if not motion:
@@ -214,6 +223,16 @@ class Console:
                 if self.session.picks != picks:
                     self._refresh_window()
                 self._say("", prompt=True)
+
+    def _take_next(self) -> tuple[PreparedQuery, bool] | None:
+        """The next query, or None (after saying why) where the robot cannot give one, e.g. no
+        candidate set came from the live graph in time; the session then ends, answers stored."""
+        try:
+            return self.preparer.take_next()
+        except BackendError as exc:
+            self.stopped = str(exc)
+            self._say(f"error: {exc}\nstopping (answers are stored)")
+            return None
 
     def _refresh_window(self) -> None:
         """Rank mode: redraw the window with the picks so far highlighted (current.png keeps
@@ -392,6 +411,7 @@ class Console:
             "next_query_latency_with_motion_ms": _summary(self.latency_motion),
             "prefetch_ready_fraction": float(np.mean(self.ready)) if self.ready else None,
             "query_build_ms": _summary(self.build_s),
+            "stopped": self.stopped,
         }
 
     def close(self) -> None:
@@ -446,7 +466,7 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
     backends: list[RobotBackend] = []
     store = console = window = None
     try:
-        backends.append(make_backend(cfg.backend, cfg.task, cfg.sim, ck.perception, ck.policy.workspace))
+        backends.append(make_backend(cfg.backend, cfg.task, cfg.sim, ck.perception, ck.policy.workspace, cfg.ros))
         if backends[0].can_reset and not cfg.execute_after_label and cfg.prefetch:
             spare = backends[0].spare()  # a second world prepares the next scene
             if spare is not None:

@@ -1,6 +1,7 @@
 """Robots the console drives: observe, execute a primitive, home, jog, and turn a clicked
-pixel into a base-frame point. `SimBackend` runs the PyBullet TabletopEnv; a ROS 2 backend
-(same interface) comes with the ROS nodes.
+pixel into a base-frame point. `SimBackend` runs the PyBullet TabletopEnv; the ROS 2 backend
+(same interface, robot_rewards.ros.console_backend) attaches to the live graph, where the
+policy node proposes the candidates (`offer`).
 
 Every backend call holds the backend's lock, because the console prepares the next query in a
 background thread while the operator may be jogging the arm. `scene_version` counts changes
@@ -17,6 +18,7 @@ import numpy as np
 
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core import transforms
+from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.perception.perceive import PerceptionConfig
@@ -36,6 +38,22 @@ class ActionResult:
     ok: bool
     message: str
     success: bool | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Offer:
+    """Candidates a robot's own policy proposed for the last observation (the ROS policy
+    node's candidate set), shown instead of candidates the console samples itself.
+
+    scores: (K, N) member scores to show where the console has no scorer (or None);
+    decision_id: the proposer's decision, which an execution of one of them reports back to;
+    chosen: the proposer's own pick (or None); origin: where it came from, for the store."""
+
+    candidates: Candidates
+    scores: np.ndarray | None
+    decision_id: int
+    chosen: int | None
+    origin: str
 
 
 def pixel_to_point(frame: CameraFrame, u: float, v: float, search_radius: int = 3) -> np.ndarray:
@@ -69,6 +87,9 @@ class RobotBackend:
 
     name = "robot"
     can_reset = False  # True where the backend can build a fresh random scene (the sim)
+    # False where observing consumes something (the ROS graph's next candidate set), so the
+    # console must not observe ahead in the background.
+    can_prefetch = True
 
     def __init__(self):
         self.lock = threading.RLock()
@@ -93,6 +114,15 @@ class RobotBackend:
         raise NotImplementedError
 
     # -- optional --------------------------------------------------------------------------
+    def offer(self) -> Offer | None:
+        """The candidates proposed with the last observation, or None: the console samples."""
+        return None
+
+    def observed_version(self) -> int:
+        """`scene_version` of the scene the last observation saw (the same as now in the sim,
+        where nothing moves between the two; on a live robot the arm may have moved since)."""
+        return self.scene_version
+
     def reset(self, seed: int) -> str:
         """A fresh scene from `seed`; returns the goal. Real robots cannot do this."""
         raise BackendError(f"the {self.name} backend cannot reset the scene: rearrange it by hand")
@@ -211,14 +241,17 @@ class SimBackend(RobotBackend):
 
 
 def make_backend(kind: str, task: str, sim: SimConfig | None = None,
-                 perception: PerceptionConfig | None = None, workspace: Workspace | None = None) -> RobotBackend:
-    """The backend named by the console's `backend` setting."""
+                 perception: PerceptionConfig | None = None, workspace: Workspace | None = None,
+                 ros=None) -> RobotBackend:
+    """The backend named by the console's `backend` setting (`ros`: a RosConsoleConfig)."""
     if kind == "sim":
         return SimBackend(task, sim, perception, workspace)
     if kind == "ros":
-        raise ValueError("backend=ros: the ROS 2 robot backend does not exist yet (it comes with the "
-                         "ROS nodes in robot_rewards/ros); use backend=sim")
-    raise ValueError(f"unknown backend '{kind}'; use 'sim' (or 'ros' once it exists)")
+        from robot_rewards.console.config import RosConsoleConfig
+        from robot_rewards.ros.console_backend import RosBackend  # imports rclpy: only here
+
+        return RosBackend(ros or RosConsoleConfig())
+    raise ValueError(f"unknown backend '{kind}'; use 'sim' or 'ros'")
 
 
-__all__ = ["ActionResult", "BackendError", "RobotBackend", "SimBackend", "make_backend", "pixel_to_point"]
+__all__ = ["ActionResult", "BackendError", "Offer", "RobotBackend", "SimBackend", "make_backend", "pixel_to_point"]

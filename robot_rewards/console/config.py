@@ -12,6 +12,51 @@ MODES = ("rank", "pairwise")
 WINDOW = ("auto", "on", "off")
 BACKENDS = ("sim", "ros")
 PAIR_SELECTION = ("uniform", "disagreement", "entropy")  # robot_rewards.preferences.query_selection
+ROS_SOURCES = ("policy", "local")
+
+
+@dataclass
+class RosConsoleConfig:
+    """`backend=ros`: where the console meets the live ROS 2 graph (`ros.<field>=...`).
+
+    Topic defaults are the nodes' (robot_rewards.ros.config; spelled out here so the CLI does
+    not import the ROS package to parse its arguments; a test checks they agree).
+    source "policy": each query is a candidate set the policy node published (its cloud, its
+    candidates, its scores); "local": the console samples its own candidates (`checkpoint`) in
+    the latest cloud, for labelling without a policy node.
+    execute_topic: the executor's input. /console/primitive is the executor's input in a graph
+    launched with console:=true (the policy then only proposes, and the operator's choice is
+    what runs); /policy/primitive in an autonomous graph, where the executor refuses commands
+    while it runs the policy's own choice.
+    """
+
+    node_name: str = "console_operator"
+    source: str = "policy"
+    candidates_topic: str = "/policy/candidates"
+    execute_topic: str = "/console/primitive"
+    status_topic: str = "/executor/status"
+    cloud_topic: str = "/perception/points"
+    color_topic: str = "/camera/color/image_raw"
+    depth_topic: str = "/camera/depth/image_rect_raw"
+    camera_info_topic: str = "/camera/color/camera_info"
+    goal_topic: str = "/goal"
+    base_frame: str = "panda_link0"
+    camera_frame: str = ""  # "" = the camera_info's frame_id
+    extrinsics_file: str = ""  # base -> camera YAML used instead of TF ("" = TF)
+    sync_slop: float = 0.05  # s: colour and depth stamps further apart are not paired
+    tf_tolerance: float = 0.5  # s: a moving camera's pose further from the image stamp is stale
+    candidates_timeout: float = 60.0  # s to wait for the next candidate set before giving up
+    data_timeout: float = 10.0  # s to wait for a cloud / camera image
+    execute_timeout: float = 120.0  # s to wait for the executor's final status of a primitive
+
+    def __post_init__(self):
+        if self.source not in ROS_SOURCES:
+            raise ValueError(f"ros.source must be one of {', '.join(ROS_SOURCES)}, got '{self.source}'")
+        for name in ("candidates_timeout", "data_timeout", "execute_timeout", "sync_slop", "tf_tolerance"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ros.{name} must be positive, got {getattr(self, name)}")
+        if not self.execute_topic or not self.candidates_topic:
+            raise ValueError("ros.execute_topic and ros.candidates_topic must be set")
 
 
 @dataclass
@@ -21,6 +66,7 @@ class ConsoleConfig:
     In the sim without `execute_after_label`, every query is a fresh scene (episode seeds
     seed, seed+1, ...); with it, the top-ranked candidate is executed after each answer so the
     scene evolves, and a new episode starts when the task is done or out of steps.
+    With backend=ros each query is the live graph's next candidate set (see RosConsoleConfig).
     """
 
     task: str = "place_block"
@@ -29,11 +75,11 @@ class ConsoleConfig:
     store: str = "outputs/preferences"  # preference store root (SQLite)
     labeller: str = ""  # "" = $USER
     mode: str = "rank"  # "rank" (best remaining, DeformPAM) or "pairwise" (A/B, tie, can't tell)
-    n_candidates: int = 8
+    n_candidates: int = 8  # backend=ros, ros.source=policy: the policy node's sets decide
     queries: int = 20  # stop after this many answered or skipped queries
     seed: int = 0
     window: str = "auto"  # OpenCV window: "auto" = only where a display exists; current.png always
-    backend: str = "sim"  # "sim" (PyBullet); "ros" once the ROS 2 robot backend exists
+    backend: str = "sim"  # "sim" (PyBullet) or "ros" (the live ROS 2 graph; settings in `ros`)
     pair_selection: str = "uniform"  # pairwise mode: "uniform", or "disagreement"/"entropy" (needs scorer)
     execute_after_label: bool = False
     prefetch: bool = True  # prepare the next query in the background while the operator answers
@@ -45,6 +91,7 @@ class ConsoleConfig:
     device: str = "cpu"
     torch_threads: int = 1  # the sim and the operator share small CPUs; one thread is enough
     sim: SimConfig = field(default_factory=SimConfig)
+    ros: RosConsoleConfig = field(default_factory=RosConsoleConfig)
     output_dir: str = "outputs/console/${now:%Y-%m-%d_%H-%M-%S}"
 
     def __post_init__(self):

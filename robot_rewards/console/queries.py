@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rewards.console import overlay
-from robot_rewards.console.backend import RobotBackend
+from robot_rewards.console.backend import Offer, RobotBackend
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation
@@ -53,6 +53,7 @@ class PreparedQuery:
     query_id: int | None = None
     shown_at: float | None = None
     demo: np.ndarray | None = None
+    offer: Offer | None = None  # where the robot's policy proposed the candidates
 
     @property
     def stale(self) -> bool:
@@ -108,15 +109,24 @@ class QueryPreparer:
         with backend.lock:  # observe + version as one step
             if reset is not None:
                 backend.reset(reset)
-            version = backend.scene_version
             obs = backend.observe()
+            version = backend.observed_version()
+            offer = backend.offer()
+        if not obs.frames:
+            raise ValueError("the observation has no camera image to show the candidates on")
         name = self.cfg.camera or next(iter(obs.frames))
         if name not in obs.frames:
             raise ValueError(f"camera '{name}' is not observed; cameras: {sorted(obs.frames)}")
         frame = obs.frames[name]
         base = episode_seed if episode_seed is not None else self.cfg.seed
-        cands = self.policy.sample(obs, self.cfg.n_candidates, seed=base * 100 + decision)
-        scores = self.scorer.score(obs, cands) if self.scorer is not None else None
+        if offer is not None:  # the robot's policy proposed them (the ROS policy node)
+            cands = offer.candidates
+        else:
+            cands = self.policy.sample(obs, self.cfg.n_candidates, seed=base * 100 + decision)
+        if self.scorer is not None:
+            scores = self.scorer.score(obs, cands)
+        else:
+            scores = ScoreSet.from_members(offer.scores) if offer is not None and offer.scores is not None else None
         pair = None
         if self.cfg.mode == "pairwise":
             from robot_rewards.preferences.query_selection import select_pairs
@@ -126,7 +136,7 @@ class QueryPreparer:
         scale = overlay.display_scale(frame.camera.intrinsics.width, self.cfg.display_width)
         image = render_overlay(frame, cands, pair, {}, scale, obs.goal)
         q = PreparedQuery(k, backend, version, episode_seed, decision, obs, frame, cands, scores, pair, image,
-                          encode_png(image), scale, 0.0)
+                          encode_png(image), scale, 0.0, offer=offer)
         q.build_s = time.perf_counter() - t0
         return q
 
@@ -139,6 +149,8 @@ class QueryPreparer:
             return
         if self.cfg.execute_after_label or (self.fresh_scenes and len(self.backends) < 2):
             return  # the next scene depends on the answer, or would replace the one on screen
+        if not self.backends[0].can_prefetch:
+            return  # observing consumes the robot's next proposal: only for the query shown next
         k, self.next_index = self.next_index, self.next_index + 1
         self.future = self.executor.submit(self.build, k)
 

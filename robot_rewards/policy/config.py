@@ -8,7 +8,7 @@ plain dataclasses, no Union types, an `output_dir` defaulting to a timestamped f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
 from robot_rewards.conf.sim import SimConfig
@@ -24,6 +24,27 @@ def policy_perception() -> PerceptionConfig:
     top face after 5 mm voxels and farthest-point sampling.
     """
     return PerceptionConfig(device="numpy", n_points=1024, voxel_size=0.005, colors=True)
+
+
+# Tasks whose targets are flat visual marks 1 mm high (align_rope's end marks, push_block's zone).
+# Table removal at the default 4 mm deletes them from the cloud, and a policy or keypoint model
+# that cannot see its target cannot learn it (align_rope: 0% success before this).
+FLAT_TARGET_TASKS = ("align_rope", "push_block")
+FLAT_MARK_TOP = 0.001
+FLAT_TABLE_THRESHOLD = 0.0008  # below the marks' top, above the sim depth's table noise
+
+
+def keep_flat_targets(perception: PerceptionConfig, task: str) -> PerceptionConfig:
+    """`perception` with table removal low enough to keep `task`'s flat target marks.
+
+    Unchanged for other tasks, for a fitted (RANSAC) table whose tolerance is a user's choice
+    of noise budget, and when the threshold is already below the marks.
+    """
+    if task not in FLAT_TARGET_TASKS or perception.table != "known" or perception.table_threshold < FLAT_MARK_TOP:
+        return perception
+    print(f"{task}: its targets are {1000 * FLAT_MARK_TOP:.0f} mm flat marks; perception.table_threshold "
+          f"{perception.table_threshold} -> {FLAT_TABLE_THRESHOLD} so that they stay in the cloud", flush=True)
+    return replace(perception, table_threshold=FLAT_TABLE_THRESHOLD)
 
 
 @dataclass

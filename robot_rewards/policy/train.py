@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from robot_rewards.policy.checkpoint import (
     save_train_state,
 )
 from robot_rewards.policy.augment import PlanarAugmentation
-from robot_rewards.policy.config import TrainPolicyConfig
+from robot_rewards.policy.config import TrainPolicyConfig, keep_flat_targets
 from robot_rewards.policy.dataset import PolicyDataset, load_dataset
 from robot_rewards.policy.encoders import build_vocab
 from robot_rewards.policy.model import DiffusionPolicy, PolicyBatch
@@ -214,6 +214,7 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device) -> dict
 
     t_start = time.perf_counter()
     primitive = make_task(cfg.task).primitive
+    cfg = replace(cfg, perception=keep_flat_targets(cfg.perception, cfg.task))  # saved in the checkpoint
     out = Path(cfg.output_dir)
     ckpt_dir = out / "checkpoints"
     # Rank 0 perceives and fills the cloud cache; the others then read it.

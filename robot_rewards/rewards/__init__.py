@@ -7,6 +7,9 @@ and `.aggregate` stay free of torch):
 - `aggregate`: best-of-N aggregation over ensemble members (mean, WCO, UWO) and argmax.
 - `preference` (+ `preference_net`, `preference_io`): the Bradley-Terry preference-trained
   ensemble scorer, its training, calibration metrics and checkpoints.
+- `implicit` (+ `dpo`): DeformPAM's implicit reward, a Diffusion-DPO-tuned copy of the policy
+  against the frozen policy, averaged over fixed noise draws; `loading.load_action_scorer`
+  loads either kind of scorer checkpoint by its format.
 - `keypoints` (+ `keypoint_net`): keypoint rewards, analytic candidate scoring and keypoint
   sources (sim ground truth, human clicks, a learned PointNet; a VLM source plugs into
   `KeypointSource` later).

@@ -113,6 +113,7 @@ class TrainClipConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 100
     grad_clip: float = 1.0
+    balance_tasks: bool = False  # sample each task's frames equally often (default: in proportion)
     hard_negatives: bool = True  # add one false caption of each frame to the batch's texts
     augment: bool = True  # small random shifts and colour jitter of the frames
     # RAPL-style alignment of the image encoder to preferences: pairs of frames of one scene,

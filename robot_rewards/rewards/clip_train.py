@@ -167,6 +167,13 @@ def preference_pairs(frames: FrameSet, rng: np.random.Generator, n: int, teacher
     return np.array(out)
 
 
+def task_balanced(frames: FrameSet) -> np.ndarray:
+    """Per-frame sampling probabilities giving every task the same share of each batch."""
+    tasks, inverse, counts = np.unique(frames.task, return_inverse=True, return_counts=True)
+    p = 1.0 / (len(tasks) * counts[inverse])
+    return p / p.sum()
+
+
 def lr_at(step: int, cfg: TrainClipConfig) -> float:
     """Linear warm-up, then cosine decay to 0."""
     if step < cfg.warmup_steps:
@@ -194,8 +201,13 @@ def _check(cfg: TrainClipConfig) -> None:
         raise ValueError("lr must be > 0, preference_weight >= 0 and teacher_error in [0, 0.5]")
 
 
-def _initial_model(cfg: TrainClipConfig) -> tuple[torch.nn.Module, object, dict, Preprocess, bool]:
-    """(model, tokenizer, open_clip model config, preprocessing, from_scratch)."""
+def _initial_model(cfg: TrainClipConfig) -> tuple[torch.nn.Module, object, dict, Preprocess, list[int] | None]:
+    """(model, tokenizer, open_clip model config, preprocessing, carried token rows).
+
+    The last is None when the whole token table is trained (fine-tuning a pretrained CLIP), else
+    the table is kept compact: [] for a model from scratch (only the captions' tokens get rows),
+    and a compact checkpoint's stored rows when continuing a train-clip run, so that its trained
+    rows are kept and its zero rows stay zero."""
     import open_clip
 
     roi = None if cfg.roi is None else tuple(cfg.roi)
@@ -204,12 +216,20 @@ def _initial_model(cfg: TrainClipConfig) -> tuple[torch.nn.Module, object, dict,
         size = (cfg.model.image_size, cfg.model.image_size)
         spec = Preprocess(size, tuple(open_clip.OPENAI_DATASET_MEAN), tuple(open_clip.OPENAI_DATASET_STD),
                           cfg.resize, roi)
-        return build_clip(model_cfg), tokenizer_for(model_cfg), model_cfg, spec, True
+        return build_clip(model_cfg), tokenizer_for(model_cfg), model_cfg, spec, []
     loaded = load_clip(cfg.init_model, cfg.init_pretrained, resize=cfg.resize, roi=roi)
     model_cfg = loaded.meta.get("model_cfg") or open_clip.get_model_config(cfg.init_model)
     if model_cfg is None:
         raise ValueError(f"init_model={cfg.init_model}: its model config cannot be stored in a checkpoint")
-    return loaded.model, loaded.tokenizer, model_cfg, loaded.preprocess, False
+    carried = None
+    if "token_embedding_shape" in loaded.meta:  # saved compact: the rows it stored are its nonzero ones
+        carried = stored_token_rows(loaded.model.token_embedding.weight)
+    return loaded.model, loaded.tokenizer, model_cfg, loaded.preprocess, carried
+
+
+def stored_token_rows(table: torch.Tensor) -> list[int]:
+    """Rows of a loaded compact token table that hold values (a compact checkpoint zero-fills the rest)."""
+    return torch.nonzero(table.detach().abs().sum(1)).flatten().tolist()
 
 
 def train_clip(cfg: TrainClipConfig) -> dict:
@@ -228,12 +248,12 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     t_data = time.perf_counter() - t_start
 
     torch.manual_seed(cfg.seed)
-    model, tokenizer, model_cfg, spec, scratch = _initial_model(cfg)
+    model, tokenizer, model_cfg, spec, carried_rows = _initial_model(cfg)
     goals = sorted({p for g in np.unique(train_frames.goal) for p in goal_prompts(str(g)).goal + goal_prompts(str(g)).baseline})
     table = CaptionTable(train_frames, tokenizer, goals)
     token_rows = None
-    if scratch:  # rows of tokens that never occur stay zero (and out of the checkpoint)
-        token_rows = table.used_tokens()
+    if carried_rows is not None:  # rows of tokens that never occur stay zero (and out of the checkpoint)
+        token_rows = sorted(set(table.used_tokens()) | set(carried_rows))
         model.token_embedding = CompactTokenEmbedding(model.token_embedding, token_rows)
     model = model.to(device).train()
     images = frames_to_tensor(train_frames, spec)
@@ -245,6 +265,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     rng = np.random.default_rng(cfg.seed)
     goal_text = {g: goal_prompts(str(g)) for g in np.unique(train_frames.goal)}
     groups = scene_groups(train_frames) if cfg.preference_weight > 0 else []
+    frame_p = task_balanced(train_frames) if cfg.balance_tasks else None
     trained_params = sum(p.numel() for p in model.parameters())
     log.info("train-clip: %d frames, %d captions, %.2f M trained parameters", len(train_frames), len(table.texts),
              trained_params / 1e6)
@@ -274,7 +295,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        idx = rng.choice(len(train_frames), cfg.batch_size, replace=False)
+        idx = rng.choice(len(train_frames), cfg.batch_size, replace=False, p=frame_p)
         caps = [int(rng.choice(table.true_ids[i])) for i in idx]
         if cfg.hard_negatives:
             caps += [int(rng.choice(table.false_ids[i])) for i in idx if len(table.false_ids[i])]
@@ -309,7 +330,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
                          "captions": len(table.texts), "train_seconds": t_train},
             "eval": {str(a): v for a, v in final.items()}}
     model = model.cpu()
-    if scratch:
+    if token_rows is not None:
         model.token_embedding = model.token_embedding.full()
     n_params = sum(p.numel() for p in model.parameters())
     meta["parameters"], meta["trained_parameters"] = n_params, trained_params

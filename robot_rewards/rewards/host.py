@@ -68,13 +68,14 @@ class RewardHost:
     @classmethod
     def from_config(cls, config: HostConfig) -> "RewardHost":
         """Load every configured scorer checkpoint once, on `config.device`."""
+        from robot_rewards.rewards.loading import load_action_scorer
         from robot_rewards.rewards.preference import _device
-        from robot_rewards.rewards.preference_io import load_scorer
 
         if not config.scorers:
             raise ValueError("HostConfig.scorers is empty: name at least one checkpoint")
         device = _device(config.device)
-        scorers = {name: load_scorer(path, device=device) for name, path in config.scorers.items()}
+        # any scorer kind (preference ensemble, implicit reward), by its checkpoint's format
+        scorers = {name: load_action_scorer(path, device=device) for name, path in config.scorers.items()}
         return cls(scorers, config.max_batch, config.max_wait_ms)
 
     # -- client side ---------------------------------------------------------------------------

@@ -42,8 +42,8 @@ class TrainKeypointsCommandConfig:
     augment_shift: float = 0.05  # m, U(-s, s) in x and y
     # train.model.n_keypoints is set from the task (1 for the blocks, 2 for the rope)
     train: TrainKeypointConfig = field(default_factory=lambda: TrainKeypointConfig(steps=1500))
-    # Saved with the model; use the same settings when scoring. align_rope / push_block in sim
-    # need perception.table_threshold=0.0008: at the policy's 4 mm the 1 mm marks go with the table.
+    # Saved with the model; scoring uses the same settings. For align_rope / push_block the
+    # command lowers table_threshold below their flat marks (policy.config.keep_flat_targets).
     perception: PerceptionConfig = field(default_factory=policy_perception)
     # folder of collected datasets to reuse (`<task>_<key>.npz`, keyed by everything that shapes
     # them); "" = collect every time

@@ -191,6 +191,8 @@ class ConsoleNodeConfig:
     candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets in (String JSON)")
     chosen_topic: str = param(CONSOLE_PRIMITIVE_TOPIC, "the chosen primitive out (String JSON)")
     chooser: str = param("", "module:factory of the chooser (''= accept the policy's choice)")
+    mode: str = param("chooser", "chooser: the chooser forwards a choice per candidate set; operator: nothing is "
+                      "forwarded, the operator console (robot-rewards console backend=ros) publishes on chosen_topic")
 
 
 @dataclass

@@ -54,6 +54,7 @@ _COMMON = [
     LaunchArg("n_candidates", "", "candidates per decision"),
     LaunchArg("console", "false", "true: the console node chooses what is executed"),
     LaunchArg("chooser", "", "console chooser as module:factory ('' = accept the policy's choice)"),
+    LaunchArg("console_mode", "", "chooser | operator (a person chooses at `robot-rewards console backend=ros`)"),
 ]
 SIM_ARGS = [
     LaunchArg("task", "", "sim task (place_block, push_block, stack_blocks, align_rope)"),
@@ -141,7 +142,8 @@ def _decision_nodes(args: dict[str, str], params_file: str, topic_args: dict[str
                      {"primitive_topic": CONSOLE_PRIMITIVE_TOPIC} if console else None)
     nodes = [perception, rewards, policy, executor]
     if console:
-        nodes.append(_node("console", ConsoleNodeConfig, params_file, {"chooser": "chooser"}, args))
+        nodes.append(_node("console", ConsoleNodeConfig, params_file,
+                           {"chooser": "chooser", "console_mode": "mode"}, args))
     return nodes
 
 
