@@ -180,3 +180,42 @@ def test_train_clip_end_to_end(tiny_frames, tmp_path):
     cfg.output_dir = str(tmp_path / "run2")
     metrics2 = train_clip(cfg)
     assert metrics2["history"][0]["loss"] == pytest.approx(metrics["history"][0]["loss"], abs=1e-6)
+
+
+def test_preference_groups_by_scope_and_task():
+    from robot_rewards.rewards.clip_train import scene_groups
+
+    task = np.array(["place_block"] * 4 + ["align_rope"] * 4)
+    fs = FrameSet(np.zeros((8, 2, 2, 3), np.uint8), task, np.array(["g"] * 8), np.array(["arranged"] * 8),
+                  np.array([0, 0, 1, 1, 0, 0, 1, 1]), np.zeros(8, bool),
+                  np.array([0.0, 0.1, 0.05, 0.2, 0.01, 0.03, 0.02, 0.04]), np.full(8, np.nan), [[]] * 8, [[]] * 8)
+    assert [g.tolist() for g in scene_groups(fs)] == [[4, 5], [6, 7], [0, 1], [2, 3]]
+    assert [g.tolist() for g in scene_groups(fs, "scene", ["align_rope"])] == [[4, 5], [6, 7]]
+    assert [g.tolist() for g in scene_groups(fs, "task", ["align_rope"])] == [[4, 5, 6, 7]]
+    pairs = preference_pairs(fs, np.random.default_rng(0), 200, 0.0, scene_groups(fs, "task", ["align_rope"]))
+    assert {tuple(p) for p in pairs} == {(a, b) for a in range(4, 8) for b in range(4, 8)
+                                         if fs.quality[a] < fs.quality[b]}  # pairs across scenes too
+    with pytest.raises(ValueError, match="preference_scope"):
+        scene_groups(fs, "episode")
+
+
+def test_task_scope_preference_loss_scores_each_frame_for_its_own_goal():
+    from robot_rewards.rewards.clip_model import build_clip, tokenizer_for
+    from robot_rewards.rewards.clip_prompts import goal_prompts
+    from robot_rewards.rewards.clip_train import _preference_loss, scene_groups
+
+    torch.manual_seed(0)
+    model_cfg = TINY_MODEL.open_clip_cfg()
+    model, tokenizer = build_clip(model_cfg), tokenizer_for(model_cfg)
+    goals = np.array(["align the rope from the red mark to the blue mark"] * 3
+                     + ["align the rope from the green mark to the yellow mark"] * 3)
+    fs = FrameSet(np.zeros((6, 2, 2, 3), np.uint8), np.array(["align_rope"] * 6), goals, np.array(["arranged"] * 6),
+                  np.array([0, 0, 0, 1, 1, 1]), np.zeros(6, bool), np.array([0.01, 0.03, 0.05, 0.02, 0.04, 0.06]),
+                  np.full(6, 0.9), [[]] * 6, [[]] * 6)
+    images = torch.randn(6, 3, 32, 32)
+    cfg = TrainClipConfig(preference_pairs=6, preference_scope="task", alpha=1.0)
+    loss = _preference_loss(model, tokenizer, fs, scene_groups(fs, "task"), {g: goal_prompts(g) for g in set(goals)},
+                            np.random.default_rng(0), lambda idx: images[torch.from_numpy(idx)], cfg, "cpu")
+    loss.backward()
+    assert torch.isfinite(loss) and model.visual.conv1.weight.grad.abs().sum() > 0
+    assert model.token_embedding.weight.grad is None  # the text side is detached

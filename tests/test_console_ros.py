@@ -103,7 +103,7 @@ class Sensors:
             "cloud": node.create_publisher(PointCloud2, ros_config.CLOUD_TOPIC, RELIABLE_QOS),
             "goal": node.create_publisher(String, ros_config.GOAL_TOPIC, LATCHED_QOS),
             "joints": node.create_publisher(JointState, ros_config.JOINT_STATES_TOPIC, SENSOR_QOS),
-            "candidates": node.create_publisher(String, ros_config.CANDIDATES_TOPIC, RELIABLE_QOS),
+            "candidates": node.create_publisher(String, ros_config.CANDIDATES_TOPIC, LATCHED_QOS),
         }
         node.create_timer(0.1, self.joint_state)
         self.statuses, self.commands = [], []
@@ -180,9 +180,9 @@ def run_in_thread(fn, *args):
 
 def test_ros_settings_default_to_the_nodes_topics_and_are_checked():
     cfg = RosConsoleConfig()
-    assert (cfg.candidates_topic, cfg.execute_topic, cfg.status_topic, cfg.cloud_topic) == (
+    assert (cfg.candidates_topic, cfg.execute_topic, cfg.status_topic, cfg.cloud_topic, cfg.decision_cloud_topic) == (
         ros_config.CANDIDATES_TOPIC, ros_config.CONSOLE_PRIMITIVE_TOPIC, ros_config.EXECUTOR_STATUS_TOPIC,
-        ros_config.CLOUD_TOPIC)
+        ros_config.CLOUD_TOPIC, ros_config.DECISION_CLOUD_TOPIC)
     assert (cfg.color_topic, cfg.depth_topic, cfg.camera_info_topic, cfg.goal_topic, cfg.base_frame) == (
         ros_config.COLOR_TOPIC, ros_config.DEPTH_TOPIC, ros_config.COLOR_INFO_TOPIC, ros_config.GOAL_TOPIC,
         ros_config.BASE_FRAME)
@@ -354,3 +354,26 @@ def test_backend_direct_use_without_a_spin_thread(rclpy, ctx):
     finally:
         backend.close()
         backend.close()  # idempotent
+
+
+def test_a_console_started_after_the_policy_proposed_gets_the_pending_set(rclpy, ctx):
+    """console:=true: the policy proposes once and waits for the operator; a console started
+    later (perception's clouds of that moment long gone) still gets that set and its cloud."""
+    from robot_rewards.ros.console_backend import RosBackend
+
+    sensors = console_graph(ctx)
+    sensors.scene(seed=2)
+    policy = next(n for n in ctx.nodes if n.get_name() == "policy")
+    assert ctx.run_until(lambda: policy.core.state == "executing", timeout=20.0)
+    backend = RosBackend(RosConsoleConfig(candidates_timeout=5.0), spin=False)
+    try:
+        sensors.scene(seed=3)  # the camera streams on; /perception/points now has another cloud
+        assert ctx.run_until(lambda: backend.core.next_set(0, 0.0) is not None, timeout=20.0)
+        obs = backend.observe()
+        offer = backend.offer()
+        assert offer.decision_id == 0 and len(offer.candidates) == 4
+        from robot_rewards.rewards.synthetic import planted_observation
+
+        np.testing.assert_allclose(obs.points, planted_observation(seed=2, n_points=256)[0].points, atol=1e-6)
+    finally:
+        backend.close()

@@ -35,7 +35,8 @@ class RosConsoleConfig:
     candidates_topic: str = "/policy/candidates"
     execute_topic: str = "/console/primitive"
     status_topic: str = "/executor/status"
-    cloud_topic: str = "/perception/points"
+    decision_cloud_topic: str = "/policy/cloud"  # the cloud each candidate set was sampled in (latched)
+    cloud_topic: str = "/perception/points"  # source=local: the latest cloud
     color_topic: str = "/camera/color/image_raw"
     depth_topic: str = "/camera/depth/image_rect_raw"
     camera_info_topic: str = "/camera/color/camera_info"

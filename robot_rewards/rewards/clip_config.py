@@ -123,6 +123,11 @@ class TrainClipConfig:
     # ~0.5 without it (pairs rank frames within a scene; the metric pools scenes and goals).
     preference_weight: float = 0.0
     preference_pairs: int = 8  # pairs per step
+    preference_tasks: List[str] = field(default_factory=list)  # tasks whose frames are paired ([] = all)
+    # Which frames a pair may join: "scene" (two frames of one scene, one goal: RAPL's setting) or
+    # "task" (any two frames of one task, each scored for its own goal: the held-out Spearman
+    # pools scenes, so this also aligns the reward's scale across goals and mark layouts).
+    preference_scope: str = "scene"
     preference_temperature: float = 0.05
     teacher_error: float = 0.0
     alpha: float = 0.5  # VLM-RM alpha of the evaluation and of the preference loss

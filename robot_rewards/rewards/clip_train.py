@@ -139,10 +139,18 @@ def multi_positive_clip_loss(img: torch.Tensor, txt: torch.Tensor, truth: torch.
     return 0.5 * (i2t + t2i)
 
 
-def scene_groups(frames: FrameSet) -> list[np.ndarray]:
-    """Row indices of each scene (task, seed) with at least two frames (one goal per scene)."""
-    key = np.array([f"{t}/{k}/{s}" for t, k, s in zip(frames.task, frames.kind, frames.scene)])
-    groups = [np.flatnonzero(key == k) for k in np.unique(key)]
+def scene_groups(frames: FrameSet, scope: str = "scene", tasks=()) -> list[np.ndarray]:
+    """Row indices of the frame groups that preference pairs are drawn from, each with at least two
+    frames: every scene (task, kind, seed; one goal per scene) with scope "scene", every task
+    with scope "task"; only the frames of `tasks` when given."""
+    if scope == "scene":
+        key = np.array([f"{t}/{k}/{s}" for t, k, s in zip(frames.task, frames.kind, frames.scene)])
+    elif scope == "task":
+        key = np.asarray(frames.task)
+    else:
+        raise ValueError(f"preference_scope must be 'scene' or 'task', got {scope!r}")
+    keep = np.isin(frames.task, list(tasks)) if len(tasks) else np.ones(len(frames), bool)
+    groups = [np.flatnonzero((key == k) & keep) for k in np.unique(key[keep])]
     return [g for g in groups if len(g) > 1]
 
 
@@ -199,6 +207,8 @@ def _check(cfg: TrainClipConfig) -> None:
             raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
     if cfg.lr <= 0 or cfg.preference_weight < 0 or not 0 <= cfg.teacher_error <= 0.5:
         raise ValueError("lr must be > 0, preference_weight >= 0 and teacher_error in [0, 0.5]")
+    if cfg.preference_scope not in ("scene", "task"):
+        raise ValueError(f"preference_scope must be 'scene' or 'task', got {cfg.preference_scope!r}")
 
 
 def _initial_model(cfg: TrainClipConfig) -> tuple[torch.nn.Module, object, dict, Preprocess, list[int] | None]:
@@ -264,7 +274,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     goal_text = {g: goal_prompts(str(g)) for g in np.unique(train_frames.goal)}
-    groups = scene_groups(train_frames) if cfg.preference_weight > 0 else []
+    groups = scene_groups(train_frames, cfg.preference_scope, cfg.preference_tasks) if cfg.preference_weight > 0 else []
     frame_p = task_balanced(train_frames) if cfg.balance_tasks else None
     trained_params = sum(p.numel() for p in model.parameters())
     log.info("train-clip: %d frames, %d captions, %.2f M trained parameters", len(train_frames), len(table.texts),
@@ -356,16 +366,22 @@ def train_clip(cfg: TrainClipConfig) -> dict:
 
 
 def _preference_loss(model, tokenizer, frames: FrameSet, groups, goal_text: dict, rng, batch_images, cfg, device):
-    """Bradley-Terry loss of the VLM-RM reward on teacher-ranked pairs (text side detached)."""
+    """Bradley-Terry loss of the VLM-RM reward on teacher-ranked pairs, each frame scored for its
+    own goal (the same goal within a scene); text side detached."""
     pairs = preference_pairs(frames, rng, cfg.preference_pairs, cfg.teacher_error, groups)
     idx = pairs.reshape(-1)
-    x = F.normalize(model.encode_image(batch_images(idx)), dim=-1).view(len(pairs), 2, -1)
-    losses = []
-    for k, (a, _) in enumerate(pairs):
-        gp = goal_text[frames.goal[a]]
-        with torch.no_grad():
-            e = F.normalize(model.encode_text(tokenizer(list(gp.goal + gp.baseline)).to(device)), dim=-1)
-        g, b = mean_embedding(e[:len(gp.goal)]), mean_embedding(e[len(gp.goal):])
-        r = vlm_rm_reward(x[k], g, projection(g, b, cfg.alpha))
-        losses.append(-F.logsigmoid((r[0] - r[1]) / cfg.preference_temperature))
-    return torch.stack(losses).mean()
+    x = F.normalize(model.encode_image(batch_images(idx)), dim=-1)
+    goals = sorted({str(frames.goal[i]) for i in idx})
+    texts = [t for g in goals for t in goal_text[g].goal + goal_text[g].baseline]
+    with torch.no_grad():
+        e = F.normalize(model.encode_text(tokenizer(texts).to(device)), dim=-1)
+    goal_vec, proj, at = {}, {}, 0
+    for g in goals:
+        gp = goal_text[g]
+        n_goal, n_base = len(gp.goal), len(gp.baseline)
+        gv, bv = mean_embedding(e[at:at + n_goal]), mean_embedding(e[at + n_goal:at + n_goal + n_base])
+        goal_vec[g], proj[g] = gv, projection(gv, bv, cfg.alpha)
+        at += n_goal + n_base
+    r = torch.stack([vlm_rm_reward(x[k:k + 1], goal_vec[str(frames.goal[i])], proj[str(frames.goal[i])])[0]
+                     for k, i in enumerate(idx)]).view(len(pairs), 2)
+    return -F.logsigmoid((r[:, 0] - r[:, 1]) / cfg.preference_temperature).mean()

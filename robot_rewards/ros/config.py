@@ -31,6 +31,7 @@ SCORE_REQUEST_TOPIC = "/reward_server/score_request"
 SCORE_RESPONSE_TOPIC = "/reward_server/score_response"
 GOAL_REWARD_TOPIC = "/reward_server/goal_reward"
 CANDIDATES_TOPIC = "/policy/candidates"
+DECISION_CLOUD_TOPIC = "/policy/cloud"
 PRIMITIVE_TOPIC = "/policy/primitive"
 CONSOLE_PRIMITIVE_TOPIC = "/console/primitive"
 EXECUTOR_STATUS_TOPIC = "/executor/status"
@@ -154,7 +155,10 @@ class PolicyNodeConfig:
     goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence (transient local)")
     request_topic: str = param(SCORE_REQUEST_TOPIC, "score requests out")
     response_topic: str = param(SCORE_RESPONSE_TOPIC, "score responses in")
-    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets with scores and the choice out (String JSON)")
+    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets with scores and the choice out (String JSON, "
+                                  "transient local: a console started later gets the pending one)")
+    decision_cloud_topic: str = param(DECISION_CLOUD_TOPIC, "the cloud each candidate set was sampled in "
+                                      "(PointCloud2, same stamp, transient local)")
     primitive_topic: str = param(PRIMITIVE_TOPIC, "chosen primitive out (String JSON)")
     executor_status_topic: str = param(EXECUTOR_STATUS_TOPIC, "executor status in (String JSON)")
     joint_names: List[str] = param(list(JOINT_NAMES), "arm joint names in the kinematic model's order")

@@ -4,7 +4,8 @@ Run in a shell where ROS 2 is sourced, next to a graph launched with `console:=t
 policy node then only proposes, and the executor listens on /console/primitive):
 
 - a query is the next candidate set on /policy/candidates, with the cloud it was sampled in
-  (/perception/points, matched by stamp; stored with the labels, as in the sim) and the colour
+  (/policy/cloud, matched by stamp; both latched, so a console started while the policy waits
+  for it gets the pending set; stored with the labels, as in the sim) and the colour
   image nearest that stamp (colour + depth + camera_info, camera pose from TF or an extrinsics
   file) to draw the candidates on;
 - executing ('x', or execute_after_label) publishes a robot_rewards/primitive on

@@ -36,7 +36,7 @@ from robot_rewards.ros.payloads import (
 from robot_rewards.ros.report import Reporter
 from robot_rewards.ros.selection_adapter import Selector
 
-Out = list[tuple[str, str]]
+Out = list[tuple[str, object]]  # (channel, JSON text or a ROS message to republish)
 IDLE, SCORING, EXECUTING, DONE = "idle", "scoring", "executing", "done"
 
 
@@ -124,7 +124,8 @@ class PolicyCore:
         self.decisions += 1
         stamp = stamp_of_ns(stamp_to_ns(self.cloud_msg.header.stamp))
         self._pending = {"id": decision_id, "stamp": stamp, "goal": self.goal, "candidates": candidates,
-                         "request_id": f"decision-{decision_id}", "since": self.clock_ns()}
+                         "request_id": f"decision-{decision_id}", "since": self.clock_ns(),
+                         "cloud_msg": self.cloud_msg}
         if not self.cfg.score_candidates:
             return self._select({})
         self.state = SCORING
@@ -169,7 +170,8 @@ class PolicyCore:
         cset = CandidateSet(pending["id"], pending["stamp"], pending["goal"], candidates,
                             {k: v.members for k, v in families.items()}, sel.utilities, sel.index,
                             sel.order, sel.rejected, sel.selector)
-        out: Out = [("candidates", cset.to_json())]
+        # The cloud first: a console that sees the set can then always find what it was sampled in.
+        out: Out = [("decision_cloud", pending["cloud_msg"]), ("candidates", cset.to_json())]
         if sel.index is None:
             self.report.error("infeasible", f"decision {pending['id']}: none of the {len(candidates)} candidates "
                               f"is feasible ({len(sel.rejected)} rejected); waiting for a new cloud")

@@ -43,7 +43,10 @@ class PolicyNode(Node):
         self.core = PolicyCore(cfg, sampler, selector, self.get_logger(), lambda: now_ns(self), home=HOME)
         self.pub = {
             "score_request": self.create_publisher(String, cfg.request_topic, RELIABLE_QOS),
-            "candidates": self.create_publisher(String, cfg.candidates_topic, RELIABLE_QOS),
+            # Latched, with the cloud it was sampled in: in a console:=true graph the policy waits
+            # for the operator's execution, so a console started later must still get this set.
+            "candidates": self.create_publisher(String, cfg.candidates_topic, LATCHED_QOS),
+            "decision_cloud": self.create_publisher(PointCloud2, cfg.decision_cloud_topic, LATCHED_QOS),
             "primitive": self.create_publisher(String, cfg.primitive_topic, RELIABLE_QOS),
         }
         self.create_subscription(PointCloud2, cfg.cloud_topic, self._out(self.core.on_cloud), RELIABLE_QOS)
@@ -62,8 +65,8 @@ class PolicyNode(Node):
         self.kin.close()
 
     def _emit(self, outputs) -> None:
-        for channel, text in outputs:
-            self.pub[channel].publish(String(data=text))
+        for channel, payload in outputs:  # JSON text, or a ROS message (the decision's cloud)
+            self.pub[channel].publish(String(data=payload) if isinstance(payload, str) else payload)
 
     def _out(self, handler):
         def callback(*args):
