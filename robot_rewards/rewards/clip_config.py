@@ -118,9 +118,12 @@ class TrainClipConfig:
     augment: bool = True  # small random shifts and colour jitter of the frames
     # RAPL-style alignment of the image encoder to preferences: pairs of frames of one scene,
     # ranked by a scripted teacher (sim quality; B-Pref "mistake" flips with teacher_error),
-    # Bradley-Terry loss on the VLM-RM reward. 0 disables it: the default, because in our run
-    # (weight 0.5, 8 pairs/step) held-out align_rope Spearman fell to 0.03 at step 400, against
-    # ~0.5 without it (pairs rank frames within a scene; the metric pools scenes and goals).
+    # Bradley-Terry loss on the VLM-RM reward. 0 disables it: the default, because training from
+    # scratch with it (weight 0.5, 8 pairs/step, scene pairs of both tasks) held-out align_rope
+    # Spearman fell to 0.03 at step 400, against ~0.5 without it (pairs rank frames within a
+    # scene; the metric pools scenes and goals). Fine-tuning a trained model with align_rope pairs
+    # across scenes (preference_tasks=[align_rope] preference_scope=task) raised it instead: see
+    # checkpoints/README.md.
     preference_weight: float = 0.0
     preference_pairs: int = 8  # pairs per step
     preference_tasks: List[str] = field(default_factory=list)  # tasks whose frames are paired ([] = all)
