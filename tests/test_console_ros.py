@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 import ros_double
+from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 
 from robot_rewards.console.backend import BackendError
 from robot_rewards.console.config import ConsoleConfig, RosConsoleConfig
@@ -28,24 +29,6 @@ SEC = 1_000_000_000
 GOAL = "put the block on the red mark"
 
 
-@pytest.fixture(scope="module")
-def rclpy():
-    with ros_double.installed() as fake:
-        yield fake
-
-
-@pytest.fixture
-def ctx(rclpy):
-    rclpy.init()
-    context = rclpy.get_default_context()
-    yield context
-    for node in list(context.nodes):
-        close = getattr(node, "close", None)
-        if close is not None:
-            close()
-        node.destroy_node()
-    if rclpy.ok():
-        rclpy.shutdown()
 
 
 def params(**values):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import ros_double
+from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
@@ -28,23 +29,6 @@ SEC = 1_000_000_000
 REACHABLE = [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0]
 
 
-@pytest.fixture(scope="module")
-def rclpy():
-    with ros_double.installed() as fake:
-        yield fake
-
-
-@pytest.fixture
-def ctx(rclpy):
-    rclpy.init()
-    context = rclpy.get_default_context()
-    yield context
-    for node in list(context.nodes):
-        close = getattr(node, "close", None)
-        if close is not None:
-            close()
-        node.destroy_node()
-    rclpy.shutdown()
 
 
 def params(rclpy, **values):

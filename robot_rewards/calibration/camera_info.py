@@ -103,6 +103,17 @@ def load_transform(path: str | os.PathLike) -> tuple[str, str, np.ndarray]:
     return parent, child, transforms.make_transform(quat, translation)
 
 
+def load_base_transform(path: str | os.PathLike, base_frame: str, setting: str = "extrinsics_file") -> np.ndarray:
+    """base_T_camera from a hand-eye result YAML (paths resolved like every data file), refused
+    with a ValueError naming `setting` when it is relative to another frame than `base_frame`."""
+    from robot_rewards.paths import resolve
+
+    parent, _, T = load_transform(resolve(path))
+    if parent != base_frame:
+        raise ValueError(f"{setting} {path} is relative to '{parent}', not the base frame '{base_frame}'")
+    return T
+
+
 def transform_dict(parent: str, child: str, T: np.ndarray, **extra) -> dict:
     """The transform YAML document for `parent_T_child`; `extra` keys are stored alongside."""
     q = transforms.matrix_to_quat(np.asarray(T)[:3, :3])

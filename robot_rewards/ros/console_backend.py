@@ -101,14 +101,9 @@ class OperatorCore:
         self.goal = ""
         self.extrinsics: np.ndarray | None = None
         if cfg.extrinsics_file:
-            from robot_rewards.calibration.camera_info import load_transform
-            from robot_rewards.paths import resolve
+            from robot_rewards.calibration.camera_info import load_base_transform
 
-            parent, _, T = load_transform(resolve(cfg.extrinsics_file))
-            if parent != cfg.base_frame:
-                raise ValueError(f"ros.extrinsics_file {cfg.extrinsics_file} is relative to '{parent}', "
-                                 f"not the base frame '{cfg.base_frame}'")
-            self.extrinsics = T
+            self.extrinsics = load_base_transform(cfg.extrinsics_file, cfg.base_frame, "ros.extrinsics_file")
 
     # -- subscriptions (the spin thread) -----------------------------------------------------
     def on_candidates(self, text) -> None:

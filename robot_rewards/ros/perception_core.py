@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from robot_rewards.calibration.camera_info import load_transform
+from robot_rewards.calibration.camera_info import load_base_transform
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.perception.perceive import PerceptionConfig, perceive_with_info
@@ -81,13 +81,7 @@ class PerceptionCore:
         self._last_processed: float | None = None
         self.extrinsics: np.ndarray | None = None
         if cfg.extrinsics_file:
-            from robot_rewards.paths import resolve
-
-            parent, child, T = load_transform(resolve(cfg.extrinsics_file))
-            if parent != cfg.base_frame:
-                raise ValueError(f"extrinsics_file {cfg.extrinsics_file} is relative to '{parent}', "
-                                 f"not the base frame '{cfg.base_frame}'")
-            self.extrinsics = T
+            self.extrinsics = load_base_transform(cfg.extrinsics_file, cfg.base_frame)
         self.frames_out = 0
 
     # -- inputs ------------------------------------------------------------------------------
