@@ -86,3 +86,22 @@ def test_reward_guided_episodes_report_per_condition(loop):
     assert s_oracle["success_rate"] == 1.0 and s_oracle["steps_mean"] == 1.0
     assert s_first["steps_mean"] > 1.0 or s_first["success_rate"] < 1.0
     assert s_oracle["failed_seeds"] == []
+
+
+@pytest.mark.slow
+def test_clip_condition_scores_each_candidates_simulated_outcome(loop):
+    """(e) CLIP: one reward per candidate from its what-if outcome, deterministic, scene untouched."""
+    from robot_rewards.commands.experiment import clip_selector
+    from robot_rewards.rewards.clip_config import ClipRewardConfig
+
+    env, ck, _, _ = loop
+    env.reset(SCENES[1])
+    obs = env.observe()
+    cands = ck.policy.sample(obs, 4, seed=0)
+    block = env.world.position(env.task.target_block)
+    pick = clip_selector(ClipRewardConfig(model="checkpoints/clip_tabletop.json"), env)
+    first, again = pick(env, obs, cands), pick(env, obs, cands)
+    assert first.shape == (4,) and np.isfinite(first).all() and np.ptp(first) > 0
+    np.testing.assert_allclose(first, again, rtol=1e-5)
+    np.testing.assert_allclose(env.world.position(env.task.target_block), block, atol=1e-6)
+    assert env.steps == 0

@@ -7,7 +7,8 @@ Per task, with the shipped policy and N candidates per decision:
 2. the scorer ensemble is trained from the store;
 3. every condition runs on the same held-out scenes with the same candidates:
    (a) first sample, (b) random of N, (c) scorer mean, (d) scorer WCO / UWO,
-   (e) keypoint reward, (f) oracle (true outcome of each candidate, by what-if rollouts);
+   (e) keypoint reward and CLIP reward (of each candidate's simulated outcome), (f) oracle
+   (true outcome of each candidate, by what-if rollouts);
 4. a learning curve: scorer accuracy and best-of-N success vs number of labels.
 Writes table.md, metrics.json, plots and the store under `output_dir`.
 """
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer": "(c) scorer, mean",
           "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
-          "keypoint": "(e) keypoint reward", "oracle": "(f) oracle best-of-N"}
+          "keypoint": "(e) keypoint reward", "clip": "(e) CLIP reward of the outcome", "oracle": "(f) oracle best-of-N"}
 
 
 def shipped_policy(task: str) -> str:
@@ -69,6 +70,16 @@ def experiment(cfg: ExperimentConfig) -> dict:
                "labels": cfg.labels, "teacher": cfg.teacher, "tasks": results}
     print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
     return metrics
+
+
+def clip_selector(clip_cfg, env):
+    """(e) best-of-N by the CLIP goal reward of each candidate's simulated outcome image."""
+    from robot_rewards.rewards.clip_reward import ClipReward
+    from robot_rewards.rewards.clip_scorer import OutcomeScorer, sim_outcome_images
+
+    if clip_cfg.model.endswith(".json"):  # a checkpoint: found from anywhere, like the shipped policies
+        clip_cfg = replace(clip_cfg, model=str(resolve(clip_cfg.model)))
+    return scorer_selector(OutcomeScorer(ClipReward.from_config(clip_cfg), sim_outcome_images(env)), "mean")
 
 
 def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
@@ -126,6 +137,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             "keypoint": scorer_selector(keypoints, "mean"),
             "oracle": oracle_selector(cfg.quality_scale),
         }
+        if "clip" in cfg.conditions:  # loads a model: only when asked for
+            selectors["clip"] = clip_selector(cfg.clip, env)
         res["conditions"] = {}
         for name in cfg.conditions:
             ep = run_episodes(env, policy, selectors[name], cfg.episodes, cfg.eval_seed, cfg.n_candidates,

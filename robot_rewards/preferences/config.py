@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Dict, List
 
 from robot_rewards.conf.sim import SimConfig
+from robot_rewards.rewards.clip_config import ClipRewardConfig
 from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 
-CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "oracle")
+CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "clip", "oracle")
 
 
 def loop_scorer(val_fraction: float = 0.2) -> TrainScorerConfig:
@@ -56,6 +57,8 @@ class ExperimentConfig:
     curve: List[int] = field(default_factory=lambda: [50, 100, 200, 500])
     curve_episodes: int = 100  # success of best-of-N per curve point (0 = accuracy only)
     uwo_lambda: float = 1.0
+    # (e) CLIP: the goal reward of each candidate's what-if outcome, rendered (default: the shipped model)
+    clip: ClipRewardConfig = field(default_factory=lambda: ClipRewardConfig(model="checkpoints/clip_tabletop.json"))
     scorer: TrainScorerConfig = field(default_factory=_headline_scorer)
     # initialise (and freeze) the scorer's encoders from the task's policy unless
     # scorer.init_from_policy names another checkpoint; False = train the scorer from scratch
