@@ -8,6 +8,7 @@ plain dataclasses, no Union types, an `output_dir` defaulting to a timestamped f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
@@ -15,6 +16,7 @@ from robot_rewards.conf.sim import SimConfig
 from robot_rewards.perception.perceive import PerceptionConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+log = logging.getLogger(__name__)
 
 
 def policy_perception() -> PerceptionConfig:
@@ -42,8 +44,8 @@ def keep_flat_targets(perception: PerceptionConfig, task: str) -> PerceptionConf
     """
     if task not in FLAT_TARGET_TASKS or perception.table != "known" or perception.table_threshold < FLAT_MARK_TOP:
         return perception
-    print(f"{task}: its targets are {1000 * FLAT_MARK_TOP:.0f} mm flat marks; perception.table_threshold "
-          f"{perception.table_threshold} -> {FLAT_TABLE_THRESHOLD} so that they stay in the cloud", flush=True)
+    log.info("%s: its targets are %.0f mm flat marks; perception.table_threshold %g -> %g so that they stay "
+             "in the cloud", task, 1000 * FLAT_MARK_TOP, perception.table_threshold, FLAT_TABLE_THRESHOLD)
     return replace(perception, table_threshold=FLAT_TABLE_THRESHOLD)
 
 

@@ -145,42 +145,38 @@ def _copy_new_arrays(store: PreferenceStore, export: Export) -> None:
             write_atomic(dst, data)
 
 
-def _merge_sessions(conn: sqlite3.Connection, export: Export, counts: dict) -> dict[str, int]:
-    """Insert the sessions not here yet; returns the store's id of every exported session uid."""
+def _merge_by_uid(conn: sqlite3.Connection, table: str, records, row_of, counts: dict) -> dict[str, int]:
+    """Insert the `records` whose uid is not in `table` yet (`row_of(record)` -> {column: value});
+    returns the store's id of every record's uid. `counts[table]` counts the inserted ones."""
     ids = {}
-    for s in export.sessions.values():
-        row = conn.execute("SELECT id FROM sessions WHERE uid = ?", (s["uid"],)).fetchone()
+    for r in records:
+        row = conn.execute(f"SELECT id FROM {table} WHERE uid = ?", (r["uid"],)).fetchone()
         if row is not None:
-            ids[s["uid"]] = row[0]
+            ids[r["uid"]] = row[0]
             counts["skipped"] += 1
             continue
-        ids[s["uid"]] = conn.execute(
-            "INSERT INTO sessions (uid, labeller, task, mode, started_at, ended_at, meta) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (s["uid"], s["labeller"], s["task"], s["mode"], s["started_at"], s.get("ended_at"),
-             json.dumps(s.get("meta") or {}, sort_keys=True))).lastrowid
-        counts["sessions"] += 1
+        values = {"uid": r["uid"], **row_of(r)}
+        ids[r["uid"]] = conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES "
+                                     f"({', '.join('?' * len(values))})", tuple(values.values())).lastrowid
+        counts[table] += 1
     return ids
+
+
+def _merge_sessions(conn: sqlite3.Connection, export: Export, counts: dict) -> dict[str, int]:
+    """Insert the sessions not here yet; returns the store's id of every exported session uid."""
+    return _merge_by_uid(conn, "sessions", export.sessions.values(), lambda s: {
+        "labeller": s["labeller"], "task": s["task"], "mode": s["mode"], "started_at": s["started_at"],
+        "ended_at": s.get("ended_at"), "meta": json.dumps(s.get("meta") or {}, sort_keys=True)}, counts)
 
 
 def _merge_queries(conn: sqlite3.Connection, export: Export, session_ids: dict[str, int],
                    counts: dict) -> dict[str, int]:
     """Insert the queries not here yet; returns the store's id of every exported query uid."""
-    ids = {}
-    for q in export.queries.values():
-        row = conn.execute("SELECT id FROM queries WHERE uid = ?", (q["uid"],)).fetchone()
-        if row is not None:
-            ids[q["uid"]] = row[0]
-            counts["skipped"] += 1
-            continue
-        ids[q["uid"]] = conn.execute(
-            "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
-            " created_at, shown_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (q["uid"], session_ids[q["session"]], q["task"], q["primitive"], q["goal"],
-             q["n_candidates"], q["arrays_sha256"], q["created_at"], q.get("shown_at"),
-             json.dumps(q.get("meta") or {}, sort_keys=True))).lastrowid
-        counts["queries"] += 1
-    return ids
+    return _merge_by_uid(conn, "queries", export.queries.values(), lambda q: {
+        "session_id": session_ids[q["session"]], "task": q["task"], "primitive": q["primitive"],
+        "goal": q["goal"], "n_candidates": q["n_candidates"], "arrays_sha256": q["arrays_sha256"],
+        "created_at": q["created_at"], "shown_at": q.get("shown_at"),
+        "meta": json.dumps(q.get("meta") or {}, sort_keys=True)}, counts)
 
 
 def _answered(conn: sqlite3.Connection, qid: int, labeller: str, a: int, b: int) -> bool:

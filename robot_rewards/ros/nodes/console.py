@@ -78,12 +78,15 @@ class OperatorNode(Node):
         super().__init__(cfg.node_name, **node_kwargs)
         self.core = core = OperatorCore(cfg, self.get_logger())
         self.pub = self.create_publisher(String, cfg.execute_topic, RELIABLE_QOS)
-        # Latched like the policy's publishers: the set pending when the console starts, and its cloud.
+        # Latched like the policy's publishers: a console started late gets the pending set (and its cloud).
         self.create_subscription(String, cfg.candidates_topic, lambda m: core.on_candidates(m.data), LATCHED_QOS)
-        self.create_subscription(PointCloud2, cfg.decision_cloud_topic, core.on_cloud, LATCHED_QOS)
         self.create_subscription(String, cfg.status_topic, lambda m: core.on_status(m.data), RELIABLE_QOS)
         self.create_subscription(String, cfg.goal_topic, lambda m: core.on_goal(m.data), LATCHED_QOS)
-        self.create_subscription(PointCloud2, cfg.cloud_topic, core.on_cloud, RELIABLE_QOS)
+        # One cloud source, so perception's stream cannot push a pending decision's cloud out of the cache.
+        if cfg.source == "policy":
+            self.create_subscription(PointCloud2, cfg.decision_cloud_topic, core.on_cloud, LATCHED_QOS)
+        else:
+            self.create_subscription(PointCloud2, cfg.cloud_topic, core.on_cloud, RELIABLE_QOS)
         self.create_subscription(Image, cfg.color_topic, core.on_color, SENSOR_QOS)
         self.create_subscription(Image, cfg.depth_topic, core.on_depth, SENSOR_QOS)
         self.create_subscription(CameraInfo, cfg.camera_info_topic, core.on_camera_info, SENSOR_QOS)
