@@ -69,6 +69,13 @@ class PolicyConfig:
     word_attention: bool = True  # vocab goals: each word attends over the points (grounding)
     clip_model: str = "ViT-B-32"  # open_clip model name (goal_encoder=clip)
     clip_pretrained: str = ""  # open_clip tag or local weights path (goal_encoder=clip)
+    # Local patches at the candidate (0 = off): at every denoising step each candidate's pick and
+    # place points look at the cloud within local_radius around them (k nearest points). A pooled
+    # scene feature cannot say precisely where a rope END is; the patch under the noisy pick can
+    # (the rope ends there, or runs on), so the denoiser can steer the pick onto it.
+    local_k: int = 0
+    local_radius: float = 0.05  # m
+    local_channels: List[int] = field(default_factory=lambda: [32, 64])
     # denoiser (residual MLP, FiLM-conditioned on [obs, goal, timestep])
     width: int = 256
     blocks: int = 3

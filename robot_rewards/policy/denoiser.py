@@ -41,16 +41,25 @@ class ResidualBlock(nn.Module):
 class Denoiser(nn.Module):
     """eps_hat = f(x_t, t, cond): x_t (B, action_dim), t (B,) long, cond (B, cond_dim)."""
 
-    def __init__(self, action_dim: int, cond_dim: int, width: int = 256, blocks: int = 3, time_dim: int = 64):
+    def __init__(self, action_dim: int, cond_dim: int, width: int = 256, blocks: int = 3, time_dim: int = 64,
+                 local_dim: int = 0):
+        """local_dim > 0: forward also takes (B, local_dim) features that depend on x itself (the
+        cloud around the noisy candidate's points); they join x at the input."""
         super().__init__()
         self.time_dim = time_dim
         self.cond = nn.Sequential(nn.Linear(cond_dim + time_dim, width), nn.GELU(), nn.Linear(width, width))
-        self.inp = nn.Linear(action_dim, width)
+        self.inp = nn.Linear(action_dim + local_dim, width)
+        self.local_dim = local_dim
         self.blocks = nn.ModuleList(ResidualBlock(width, width) for _ in range(blocks))
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, action_dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+                local: torch.Tensor | None = None) -> torch.Tensor:
         c = self.cond(torch.cat([cond, timestep_embedding(t, self.time_dim)], dim=-1))
+        if self.local_dim:
+            if local is None:
+                raise ValueError("this denoiser reads local patches: pass local")
+            x = torch.cat([x, local], dim=-1)
         h = self.inp(x)
         for block in self.blocks:
             h = block(h, c)

@@ -10,6 +10,10 @@ Goal encoders: `VocabGoalEncoder` (lower-cased word tokens -> learned embeddings
 position embeddings, flattened over positions so word order matters: "red block in the green
 bowl" differs from "green block in the red bowl"); `ClipGoalEncoder` (frozen open_clip text
 tower + a trained projection).
+
+LocalPatchEncoder: a small PointNet over the cloud around given query points (shared by the
+preference scorer's pick/place patches and the policy's denoiser, which looks around each
+candidate's current pick and place at every denoising step).
 """
 
 from __future__ import annotations
@@ -135,6 +139,36 @@ class PointEncoder(nn.Module):
             where = torch.einsum("bpl,bpc->blc", wt, x[..., :3]) * token_mask[..., None]
             pooled.append(where.reshape(where.shape[0], -1))
         return self.out(torch.cat(pooled, dim=-1))
+
+
+class LocalPatchEncoder(nn.Module):
+    """Features (B, Q, C) of the cloud around Q query points per observation: the k nearest points
+    within `radius` of each query, relative to it (+ colours), through a shared MLP and max-pooled.
+    What lies under a pick or place point; an empty patch (nothing there) gives zeros."""
+
+    def __init__(self, k: int, radius: float, channels: Sequence[int], use_rgb: bool):
+        super().__init__()
+        self.k, self.radius, self.use_rgb = int(k), float(radius), use_rgb
+        dims = [4 + (3 if use_rgb else 0)] + list(channels)
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.GELU()]
+        self.mlp = nn.Sequential(*layers)
+        self.out_dim = dims[-1]
+
+    def forward(self, points: torch.Tensor, colors: torch.Tensor | None, queries: torch.Tensor) -> torch.Tensor:
+        k = min(self.k, points.shape[1])
+        dist, idx = torch.cdist(queries, points).topk(k, dim=-1, largest=False)  # (B, Q, k)
+        b = torch.arange(points.shape[0], device=points.device)[:, None, None]
+        rel = (points[b, idx] - queries[..., None, :]) / self.radius  # (B, Q, k, 3)
+        feats = [rel, (dist / self.radius)[..., None]]
+        if self.use_rgb:
+            feats.append(colors[b, idx].float() / 255.0)
+        h = self.mlp(torch.cat(feats, dim=-1))
+        # points beyond the radius do not count; an empty patch (nothing there) gives zeros
+        inside = (dist <= self.radius)[..., None]
+        h = torch.where(inside, h, torch.full_like(h, -torch.inf)).amax(dim=2)
+        return torch.where(torch.isfinite(h), h, torch.zeros_like(h))
 
 
 class VocabGoalEncoder(nn.Module):

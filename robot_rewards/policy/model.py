@@ -23,8 +23,8 @@ from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.policy.config import PolicyConfig
 from robot_rewards.policy.denoiser import Denoiser
-from robot_rewards.policy.encoders import ClipGoalEncoder, PointEncoder, VocabGoalEncoder
-from robot_rewards.policy.normalizer import ActionNormalizer
+from robot_rewards.policy.encoders import ClipGoalEncoder, LocalPatchEncoder, PointEncoder, VocabGoalEncoder
+from robot_rewards.policy.normalizer import ActionNormalizer, feature_names
 from robot_rewards.policy.schedule import NoiseSchedule, row_generators
 
 
@@ -82,8 +82,19 @@ class DiffusionPolicy(nn.Module):
         self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
                                           config.attention_heads, config.use_rgb, self.workspace,
                                           config.token_dim if grounded else 0, config.max_goal_tokens)
-        self.denoiser = Denoiser(normalizer.dim, config.obs_dim + config.goal_dim, config.width,
-                                 config.blocks, config.time_dim)
+        self.cond_dim = config.obs_dim + config.goal_dim
+        self.local = (LocalPatchEncoder(config.local_k, config.local_radius, config.local_channels, config.use_rgb)
+                      if config.local_k > 0 else None)
+        local_dim = self.local.out_dim * len(self.spec.points) if self.local is not None else 0
+        self.denoiser = Denoiser(normalizer.dim, self.cond_dim, config.width, config.blocks, config.time_dim,
+                                 local_dim)
+        # Normalised features -> metres for the candidate's points (local patches look around them).
+        names = [f"{p}_{a}" for p in self.spec.points for a in "xyz"]
+        idx = torch.tensor([feature_names(self.spec).index(n) for n in names])
+        self.register_buffer("point_index", idx, persistent=False)
+        self.register_buffer("point_low", torch.as_tensor(normalizer.low, dtype=torch.float32)[idx], persistent=False)
+        self.register_buffer("point_high", torch.as_tensor(normalizer.high, dtype=torch.float32)[idx],
+                             persistent=False)
         self.schedule = NoiseSchedule(config.train_steps, config.beta_schedule, config.clip_sample)
 
     @property
@@ -102,12 +113,37 @@ class DiffusionPolicy(nn.Module):
         return self.goal_encoder.embed(goals)
 
     def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goals: torch.Tensor) -> torch.Tensor:
-        """Conditioning vector (B, obs_dim + goal_dim) of B observations."""
+        """Conditioning rows (B, C) of B observations for `denoise`: [obs feature, goal feature]
+        (C = obs_dim + goal_dim), followed by the flattened cloud when local patches are on."""
         g = self.goal_encoder(goals)
         tokens = mask = None
         if self.point_encoder.max_tokens:
             tokens, mask = self.goal_encoder.token_features(goals)
-        return torch.cat([self.point_encoder(points, colors, g, tokens, mask), g], dim=-1)
+        parts = [self.point_encoder(points, colors, g, tokens, mask), g]
+        if self.local is not None:
+            # Each conditioning row carries its own cloud, so everything that repeats, indexes or
+            # concatenates rows (noise draws, N candidates, DPO pairs, FK particles) carries it along.
+            parts.append(points.reshape(points.shape[0], -1).to(g.dtype))
+            if self.config.use_rgb:
+                parts.append(colors.reshape(colors.shape[0], -1).to(g.dtype))
+        return torch.cat(parts, dim=-1)
+
+    def action_points(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Q, 3) metres: the xyz points of normalised actions x (B, F), clamped to the data range."""
+        f = (x[:, self.point_index].clamp(-1, 1) + 1) / 2 * (self.point_high - self.point_low) + self.point_low
+        return f.reshape(x.shape[0], -1, 3)
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Predicted noise (B, F) for noisy actions x_t (B, F) at timesteps t (B,) under rows of `encode`."""
+        if self.local is None:
+            return self.denoiser(x_t, t, cond)
+        d, b = self.cond_dim, cond.shape[0]
+        per_point = 6 if self.config.use_rgb else 3
+        n_points = (cond.shape[1] - d) // per_point
+        points = cond[:, d:d + 3 * n_points].reshape(b, n_points, 3)
+        colors = cond[:, d + 3 * n_points:].reshape(b, n_points, 3) if self.config.use_rgb else None
+        local = self.local(points, colors, self.action_points(x_t)).reshape(b, -1)
+        return self.denoiser(x_t, t, cond[:, :d], local)
 
     # -- training ------------------------------------------------------------------------------
     def forward(self, batch: PolicyBatch, generator: torch.Generator | None = None,
@@ -126,7 +162,7 @@ class DiffusionPolicy(nn.Module):
         t = torch.randint(0, self.schedule.train_steps, (B * K,), generator=generator).to(dev)
         eps = torch.randn(x0.shape, generator=generator).to(dev)
         x_t = self.schedule.add_noise(x0, eps, t)
-        pred = self.denoiser(x_t, t, cond.repeat_interleave(K, dim=0))
+        pred = self.denoise(x_t, t, cond.repeat_interleave(K, dim=0))
         return nn.functional.mse_loss(pred, eps)
 
     # -- inference -----------------------------------------------------------------------------
@@ -187,7 +223,7 @@ class DiffusionPolicy(nn.Module):
         dev = cond.device
 
         def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.denoiser(x.to(dev), t.to(dev), cond_n).to(x.device)
+            return self.denoise(x.to(dev), t.to(dev), cond_n).to(x.device)
 
         # Noise is drawn on the CPU so a seed means the same candidate on CPU and GPU.
         x = self.schedule.sample(eps_fn, gens, self.normalizer.dim, "cpu", sampler or self.config.sampler,

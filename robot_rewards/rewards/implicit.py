@@ -82,7 +82,7 @@ def denoising_error(policy: DiffusionPolicy, cond: torch.Tensor, x0: torch.Tenso
     """(B,) mean squared error of the policy's noise prediction for clean actions x0 (B, F)
     noised with eps (B, F) to timesteps t (B,), conditioned on cond (B, C)."""
     x_t = policy.schedule.add_noise(x0, eps, t)
-    pred = policy.denoiser(x_t, t, cond)
+    pred = policy.denoise(x_t, t, cond)
     return (pred - eps).pow(2).mean(dim=-1)
 
 

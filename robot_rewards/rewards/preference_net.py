@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
-from robot_rewards.policy.encoders import PointEncoder, VocabGoalEncoder
+from robot_rewards.policy.encoders import LocalPatchEncoder, PointEncoder, VocabGoalEncoder
 from robot_rewards.policy.normalizer import ActionNormalizer, feature_names
 from robot_rewards.rewards.config import ScorerConfig
 
@@ -55,34 +55,6 @@ def candidate_points(primitive: str, params) -> torch.Tensor:
     p = torch.as_tensor(np.asarray(params, dtype=np.float32)) if not torch.is_tensor(params) else params.float()
     idx = [spec.param_names.index(f"{name}_x") for name in spec.points]
     return torch.stack([p[..., i:i + 3] for i in idx], dim=-2)
-
-
-class LocalPatchEncoder(nn.Module):
-    """Features (B, Q, C) of the cloud around Q query points per observation (see module doc)."""
-
-    def __init__(self, k: int, radius: float, channels: Sequence[int], use_rgb: bool):
-        super().__init__()
-        self.k, self.radius, self.use_rgb = int(k), float(radius), use_rgb
-        dims = [4 + (3 if use_rgb else 0)] + list(channels)
-        layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.GELU()]
-        self.mlp = nn.Sequential(*layers)
-        self.out_dim = dims[-1]
-
-    def forward(self, points: torch.Tensor, colors: torch.Tensor | None, queries: torch.Tensor) -> torch.Tensor:
-        k = min(self.k, points.shape[1])
-        dist, idx = torch.cdist(queries, points).topk(k, dim=-1, largest=False)  # (B, Q, k)
-        b = torch.arange(points.shape[0], device=points.device)[:, None, None]
-        rel = (points[b, idx] - queries[..., None, :]) / self.radius  # (B, Q, k, 3)
-        feats = [rel, (dist / self.radius)[..., None]]
-        if self.use_rgb:
-            feats.append(colors[b, idx].float() / 255.0)
-        h = self.mlp(torch.cat(feats, dim=-1))
-        # points beyond the radius do not count; an empty patch (nothing there) gives zeros
-        inside = (dist <= self.radius)[..., None]
-        h = torch.where(inside, h, torch.full_like(h, -torch.inf)).amax(dim=2)
-        return torch.where(torch.isfinite(h), h, torch.zeros_like(h))
 
 
 class ScorerNet(nn.Module):

@@ -165,7 +165,7 @@ def fk_steer(policy: DiffusionPolicy, obs: Observation, reward_fn: RewardFn,
     for k, t in enumerate(ts):
         t_prev = ts[k + 1] if k + 1 < len(ts) else -1
         tt = torch.full((k_particles,), t, dtype=torch.long, device="cpu")
-        eps = policy.denoiser(x.to(dev), tt.to(dev), cond_k).to(x.device)
+        eps = policy.denoise(x.to(dev), tt.to(dev), cond_k).to(x.device)
         nfe += k_particles
         if k in when:
             x0 = schedule.predict_x0(x, eps, tt)
