@@ -86,6 +86,9 @@ def test_reward_guided_episodes_report_per_condition(loop):
     assert s_oracle["success_rate"] == 1.0 and s_oracle["steps_mean"] == 1.0
     assert s_first["steps_mean"] > 1.0 or s_first["success_rate"] < 1.0
     assert s_oracle["failed_seeds"] == []
+    # per-episode values on the same seeds, for paired comparisons of conditions
+    assert s_first["seeds"] == s_oracle["seeds"] == [SCENES[0]]
+    assert s_first["quality"][0] == pytest.approx(s_first["quality_mean"])
 
 
 @pytest.mark.slow

@@ -108,7 +108,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                 start = max(done) + 1 if done else seed  # go on after the scenes already labelled
                 stats = collect_teacher_labels(env, policy, st, teacher_preset(preset, cfg.seed + (name == "heldout")),
                                                n - have, cfg.n_candidates, cfg.pairs_per_query, start,
-                                               cfg.quality_scale, labeller=f"teacher:{preset}")
+                                               cfg.quality_scale, labeller=f"teacher:{preset}",
+                                               max_decisions=cfg.label_decisions)
                 res["labelling"][name] = stats.__dict__
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0

@@ -50,6 +50,9 @@ class ExperimentConfig:
     store: str = ""
     heldout_store: str = ""
     pairs_per_query: int = 4
+    # label only the first this many decisions of each episode (0 = all): more scenes for the same
+    # labels (align_rope episodes have 6 decisions; labels from 3 scenes do not generalise)
+    label_decisions: int = 0
     teacher: str = "mistake"  # a B-Pref preset (teachers.teacher_preset): mistake = eps 0.1
     quality_scale: float = 0.02  # metres of error worth one success in the true return
     heldout_labels: int = 200  # clean (oracle) pairs on other seeds to measure scorer accuracy
