@@ -357,3 +357,12 @@ def test_select_across_queries_picks_from_the_right_query():
     picked = select_across_queries([3, 2], 4, "entropy", rng=1)
     assert len(picked) == 4 and all(q in (0, 1) and a < b < (3, 2)[q] for q, a, b in picked)
     assert select_across_queries([], 3, "uniform") == []
+
+
+def test_label_collection_refuses_bad_counts_before_touching_anything():
+    from robot_rewards.preferences.collect import collect_teacher_labels
+    from robot_rewards.preferences.teachers import teacher_preset
+
+    for kw, msg in ((dict(n_labels=0), "n_labels"), (dict(n_labels=5, max_decisions=-1), "max_decisions")):
+        with pytest.raises(ValueError, match=msg):
+            collect_teacher_labels(None, None, None, teacher_preset("oracle", 0), **kw)

@@ -55,6 +55,8 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
     if n_labels < 1 or pairs_per_query < 1 or n_candidates < 2:
         raise ValueError(f"need n_labels >= 1, pairs_per_query >= 1 and n_candidates >= 2, "
                          f"got {n_labels}, {pairs_per_query}, {n_candidates}")
+    if max_decisions < 0:
+        raise ValueError(f"max_decisions must be >= 0 (0 = every decision), got {max_decisions}")
     task = env.task.name
     rater = ScriptedTeacher(teacher)
     rng = np.random.default_rng([seed, 4409])
