@@ -428,6 +428,43 @@ def test_planar_augmentation_moves_cloud_and_action_together():
                                torch.zeros(16, dtype=torch.float64), atol=1e-9, rtol=0)
 
 
+def test_training_batches_turn_precomputed_neighbourhood_features_with_the_cloud():
+    """The trainer computes neighbourhood features once on the whole clouds; after the planar
+    augmentation they equal the features of the augmented cloud, and a point subset keeps each
+    point's own features (not recomputed from the subset)."""
+    from robot_rewards.policy.augment import PlanarAugmentation
+    from robot_rewards.policy.encoders import neighbourhood_features
+    from robot_rewards.policy.train import to_tensors
+    from robot_rewards.policy.dataset import PolicyDataset
+
+    p = make_policy(neighbourhood_radius=0.1)  # a few neighbours each in these sparse clouds
+    obs = [make_obs(seed=k, n=200) for k in range(3)]
+    ds = PolicyDataset("place_block", "pick_place", np.stack([o.points for o in obs]),
+                       np.stack([o.colors for o in obs]), [GOAL] * 3, demo_actions(3), np.arange(3),
+                       np.zeros(3, int), np.arange(3))
+    data = to_tensors(ds, p, np.arange(3), "cpu", PlanarAugmentation(math.pi, 0.05))
+    assert data.neighbourhood.shape == (3, 200, 4)
+    idx = torch.tensor([2, 0, 1, 2])
+    whole = data.batch(idx, torch.Generator().manual_seed(4))
+    assert whole.neighbourhood[..., 3].mean() > 0.1
+    torch.testing.assert_close(whole.neighbourhood, neighbourhood_features(whole.points, 0.1), atol=1e-4, rtol=0)
+    sub = data.batch(idx, torch.Generator().manual_seed(4), points=50)
+    assert sub.points.shape == (4, 50, 3) and sub.neighbourhood.shape == (4, 50, 4)
+    # each kept point carries its whole-cloud feature (its length is one of the source cloud's)
+    src = data.neighbourhood[idx]
+    assert not torch.allclose(sub.neighbourhood, neighbourhood_features(sub.points, 0.1), atol=1e-3)
+    lengths = set(np.round(src[..., 3].numpy().ravel(), 5))
+    assert all(v in lengths for v in np.round(sub.neighbourhood[..., 3].numpy().ravel(), 5))
+    # the features train: (the FiLM conditioning starts as the identity, so after one step)
+    p.train()
+    opt = torch.optim.SGD(p.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        p.loss(sub, torch.Generator().manual_seed(0)).backward()
+        opt.step()
+    assert p.point_encoder.layers[0].weight.grad[:, 6:].abs().sum() > 0
+
+
 def test_flat_target_marks_stay_in_the_policy_cloud():
     """align_rope's 1 mm marks: gone at the default 4 mm table removal, kept after keep_flat_targets."""
     from robot_rewards.sim.env import TabletopEnv
@@ -494,3 +531,62 @@ def test_local_patches_read_the_cloud_around_each_candidate(tmp_path):
     p.train()
     p.loss(batch, torch.Generator().manual_seed(0), noise_draws=3).backward()
     assert p.local.mlp[0].weight.grad is not None and p.local.mlp[0].weight.grad.abs().sum() > 0
+
+
+def test_neighbourhood_features_mark_the_ends_of_a_line_and_turn_with_the_cloud():
+    """Along a rope-like line of points the centroid offset is ~0 inside and ~half the radius at
+    the two ends, pointing inward; rotating the cloud rotates the offsets, lengths unchanged."""
+    from robot_rewards.policy.encoders import neighbourhood_features
+
+    s = torch.linspace(0, 0.4, 81)  # 5 mm apart
+    line = torch.stack([0.4 + s, 0.1 + 0.5 * s, torch.full_like(s, 0.01)], dim=-1)[None]
+    f = neighbourhood_features(line, 0.03)
+    assert f.shape == (1, 81, 4)
+    length = f[0, :, 3]
+    assert length[10:-10].abs().max() < 1e-4
+    assert 0.4 < length[0] < 0.6 and 0.4 < length[-1] < 0.6
+    direction = (line[0, -1] - line[0, 0]) / torch.linalg.norm(line[0, -1] - line[0, 0])
+    assert f[0, 0, :3] @ direction > 0.4 and f[0, -1, :3] @ direction < -0.4  # inward at both ends
+    c, s_ = math.cos(0.7), math.sin(0.7)
+    rot = torch.tensor([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
+    turned = neighbourhood_features(line @ rot.T, 0.03)
+    torch.testing.assert_close(turned[..., :3], f[..., :3] @ rot.T, atol=1e-5, rtol=0)
+    torch.testing.assert_close(turned[..., 3], f[..., 3], atol=1e-5, rtol=0)
+
+
+def test_policy_with_neighbourhood_features_sees_the_cloud_shape_and_round_trips(tmp_path):
+    """neighbourhood_radius > 0 widens the per-point input by 4 features; a change of the local
+    shape (a point moved within the radius of others) changes the encoding through them, and
+    sampling survives a checkpoint; the scorer's warm start copies the setting."""
+    p, obs = make_policy(neighbourhood_radius=0.03), make_obs()
+    assert p.point_encoder.layers[0].in_features == 6 + 4
+    assert make_policy().point_encoder.layers[0].in_features == 6
+    a = p.sample(obs, 4, seed=3)
+    save_policy(tmp_path / "ck", p, p.state_dict(), "align_rope", policy_perception(), {"step": 1})
+    loaded = load_policy(tmp_path / "ck").policy
+    assert loaded.config.neighbourhood_radius == 0.03
+    np.testing.assert_array_equal(loaded.sample(obs, 4, seed=3).params, a.params)
+    # The features feed the encoder: zeroing their input weights changes the observation feature.
+    pts, cols = torch.as_tensor(obs.points)[None], torch.as_tensor(obs.colors)[None]
+    base = p.encode(pts, cols, p.goal_inputs([GOAL]))
+    with torch.no_grad():
+        p.point_encoder.layers[0].weight[:, 6:] = 0
+    assert not torch.allclose(p.encode(pts, cols, p.goal_inputs([GOAL])), base)
+    from robot_rewards.rewards.config import ScorerConfig
+    from robot_rewards.rewards.preference import policy_encoder_init
+
+    init = policy_encoder_init(str(tmp_path / "ck"), "pick_place", ScorerConfig())
+    assert init["config"].neighbourhood_radius == 0.03
+
+
+def test_picks_near_targets_counts_candidates_within_3cm_of_a_target():
+    from robot_rewards.policy.evaluate import picks_near_targets
+
+    acts = demo_actions(4)
+    acts[:, :3] = [[0.50, 0.00, 0.02], [0.52, 0.02, 0.02], [0.60, 0.10, 0.02], [0.40, -0.10, 0.05]]
+    cands = Candidates("pick_place", acts, np.arange(4), np.zeros(4, bool))
+    targets = np.array([[0.50, 0.00, 0.0], [0.40, -0.12, 0.01]])  # heights do not count
+    assert picks_near_targets(cands, targets) == pytest.approx(0.75)
+    assert picks_near_targets(cands, None) is None
+    push = Candidates("push", np.zeros((2, 6)), np.arange(2), np.zeros(2, bool))
+    assert picks_near_targets(push, targets) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -90,25 +91,61 @@ def eval_expert(cfg: EvalExpertConfig) -> dict:
     return metrics
 
 
+# One simulator per worker process, kept between its episodes.
+_ENV: dict[str, TabletopEnv] = {}
+
+
+def _demo_episode(job: tuple) -> tuple[Episode, bool]:
+    """Record one expert episode (in this process's simulator): (episode, success)."""
+    task, sim, seed, expert = job
+    env = _ENV.get(task)
+    if env is None:
+        env = _ENV[task] = TabletopEnv(task, sim)
+    ep = Episode(seed=seed, goal="", primitive=env.task.primitive)
+    outcome = run_expert_episode(env, seed, expert, ep.add_observation, ep.add_step)
+    ep.goal = outcome.goal
+    return ep, outcome.success
+
+
+def _demo_episodes(cfg: CollectDemosConfig, jobs: list[tuple]):
+    """Episodes of `jobs` in seed order, from this process or a pool of `cfg.workers`."""
+    if cfg.workers <= 1:
+        yield from map(_demo_episode, jobs)
+        return
+    # spawn: a forked PyBullet client or torch thread pool is not safe to use in the child
+    with mp.get_context("spawn").Pool(cfg.workers) as pool:
+        yield from pool.imap(_demo_episode, jobs)
+
+
 def collect_demos(cfg: CollectDemosConfig) -> dict:
-    """Record expert episodes (observations, primitives, outcomes) into an HDF5 dataset."""
+    """Record expert episodes (observations, primitives, outcomes) into an HDF5 dataset.
+
+    With `workers` > 1 the episodes run in parallel processes and are written by this one in
+    seed order, so the file is the same as a single process would write.
+    """
     if cfg.n <= 0:
         raise ValueError(f"n must be positive, got {cfg.n}")
+    if cfg.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {cfg.workers}")
     task = make_task(cfg.task)
     path = Path(cfg.out) if cfg.out else Path(cfg.output_dir) / f"demos_{cfg.task}.h5"
     expert = expert_config(cfg)
+    jobs = [(cfg.task, cfg.sim, cfg.seed + k, expert) for k in range(cfg.n)]
     successes = 0
-    with TabletopEnv(cfg.task, cfg.sim) as env, EpisodeWriter(
-        path, cfg.task, task.primitive, list(env.world.cameras.values())
-    ) as writer:
-        start = len(writer)
-        for k in tqdm(range(cfg.n), desc=f"collect {cfg.task}", unit="ep"):
-            ep = Episode(seed=cfg.seed + k, goal="", primitive=task.primitive)
-            outcome = run_expert_episode(env, cfg.seed + k, expert, ep.add_observation, ep.add_step)
-            ep.goal = outcome.goal
-            writer.write(ep)
-            successes += outcome.success
-        total = len(writer)
+    try:
+        with TabletopEnv(cfg.task, cfg.sim) as env:
+            cameras = list(env.world.cameras.values())
+            if cfg.workers <= 1:
+                _ENV[cfg.task] = env  # the camera models' simulator records the episodes too
+            with EpisodeWriter(path, cfg.task, task.primitive, cameras) as writer:
+                start = len(writer)
+                bar = tqdm(_demo_episodes(cfg, jobs), total=cfg.n, desc=f"collect {cfg.task}", unit="ep")
+                for ep, success in bar:
+                    writer.write(ep)
+                    successes += success
+                total = len(writer)
+    finally:
+        _ENV.clear()
     metrics = {"command": "collect-demos", "config": asdict(cfg), "dataset": str(path),
                "episodes_written": cfg.n, "episodes_in_file": total, "first_new_episode": start,
                "success_rate": successes / cfg.n}

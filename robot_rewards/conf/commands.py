@@ -36,6 +36,7 @@ class CollectDemosConfig(ExpertConfig):
     n: int = 100
     seed: int = 0
     out: str = ""  # dataset path; default <output_dir>/demos_<task>.h5 (appends if it exists)
+    workers: int = 1  # processes, each with its own simulator; the file is the same for any number
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("collect-demos")
 

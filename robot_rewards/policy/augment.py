@@ -40,6 +40,17 @@ class PlanarAugmentation:
         shift = (2 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 1) * self.max_shift
         return theta, shift
 
+    @staticmethod
+    def turn(vectors: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Per-point vectors (B, P, 3) (e.g. neighbourhood offsets) turned with their samples'
+        clouds; shifts do not move vectors."""
+        c, s = torch.cos(theta).to(vectors), torch.sin(theta).to(vectors)
+        out = vectors.clone()
+        x, y = vectors[..., 0], vectors[..., 1]
+        out[..., 0] = c[:, None] * x - s[:, None] * y
+        out[..., 1] = s[:, None] * x + c[:, None] * y
+        return out
+
     def apply(self, points: torch.Tensor, params: torch.Tensor, spec: PrimitiveSpec,
               theta: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Move clouds (B, P, 3) and primitive parameters (B, D) by per-sample turns and shifts."""

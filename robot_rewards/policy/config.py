@@ -61,6 +61,10 @@ class PolicyConfig:
     attention_heads: int = 4  # goal-conditioned attention pools: they locate the named object
     obs_dim: int = 256
     min_points: int = 32  # clouds with fewer distinct points are refused
+    # Per-point neighbourhood features (0 = off): the offset of each point to the centroid of the
+    # cloud within this radius (m), which marks rope ends and object edges
+    # (`encoders.neighbourhood_features`).
+    neighbourhood_radius: float = 0.0
     # goal conditioning
     goal_encoder: str = "vocab"  # vocab (learned word embeddings, position-aware) | clip (frozen)
     goal_dim: int = 128

@@ -64,20 +64,42 @@ def workspace_scale(workspace: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
     return (lo + hi) / 2, (hi - lo) / 2
 
 
+@torch.no_grad()
+def neighbourhood_features(points: torch.Tensor, radius: float, chunk: int = 16) -> torch.Tensor:
+    """(B, P, 4): for each point, the offset to the centroid of the cloud within `radius` of it
+    (in units of radius) and that offset's length.
+
+    Inside a rope, a block face or a mark the neighbours surround the point and the offset is
+    near 0; at a rope END they lie on one side only (length ~0.5, pointing along the rope,
+    inward). A per-point MLP cannot see this from one point's xyz, and max-pooling cannot find
+    the ends without it. No learned neighbourhood layer: one (P, P) distance matrix per cloud,
+    `chunk` clouds at a time (memory). The offsets are vectors: a turned cloud has turned offsets.
+    """
+    out = []
+    for p in points.split(chunk):
+        w = (torch.cdist(p, p) <= radius).to(p.dtype)  # each point is its own neighbour: never empty
+        centroid = (w @ p) / w.sum(dim=-1, keepdim=True)
+        offset = (centroid - p) / radius
+        out.append(torch.cat([offset, offset.norm(dim=-1, keepdim=True)], dim=-1))
+    return torch.cat(out) if out else points.new_zeros((0, points.shape[1], 4))
+
+
 class PointEncoder(nn.Module):
     """(B, P, 3) points (+ (B, P, 3) colours) and a (B, G) goal feature -> (B, obs_dim)."""
 
     def __init__(self, channels: Sequence[int], goal_dim: int, obs_dim: int, heads: int,
                  use_rgb: bool = True, workspace: Workspace | None = None, token_dim: int = 0,
-                 max_tokens: int = 0):
+                 max_tokens: int = 0, neighbourhood_radius: float = 0.0):
         """token_dim, max_tokens > 0: every goal word also attends over the points by itself
-        (pass `tokens` to forward) and the position it attends to joins the output."""
+        (pass `tokens` to forward) and the position it attends to joins the output.
+        neighbourhood_radius > 0: each point also gets `neighbourhood_features` at that radius."""
         super().__init__()
         self.use_rgb = use_rgb
+        self.neighbourhood_radius = float(neighbourhood_radius)
         centre, half = workspace_scale(workspace or Workspace())
         self.register_buffer("ws_centre", centre, persistent=False)
         self.register_buffer("ws_half", half, persistent=False)
-        dims = [6 if use_rgb else 3, *channels]
+        dims = [(6 if use_rgb else 3) + (4 if self.neighbourhood_radius > 0 else 0), *channels]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.films = nn.ModuleList(Film(goal_dim, b) for b in dims[1:])
         c = dims[-1]
@@ -98,20 +120,28 @@ class PointEncoder(nn.Module):
         width = c + (heads * (c // heads + 3) if heads else 0) + 3 * self.max_tokens
         self.out = nn.Sequential(nn.Linear(width, obs_dim), nn.GELU(), nn.Linear(obs_dim, obs_dim))
 
-    def normalise(self, points: torch.Tensor, colors: torch.Tensor | None) -> torch.Tensor:
-        """Per-point input features: workspace-normalised xyz (+ colours centred on 0)."""
+    def normalise(self, points: torch.Tensor, colors: torch.Tensor | None,
+                  neighbourhood: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-point input features: workspace-normalised xyz (+ colours centred on 0, + the
+        neighbourhood features: computed here unless given, e.g. precomputed on a whole cloud of
+        which `points` is a subset)."""
         x = (points - self.ws_centre) / self.ws_half
         if self.use_rgb:
             if colors is None:
                 raise ValueError("this policy uses colour (use_rgb=true) but the cloud has no colours")
             x = torch.cat([x, colors.to(x.dtype) / 255.0 - 0.5], dim=-1)
+        if self.neighbourhood_radius > 0:
+            if neighbourhood is None:
+                neighbourhood = neighbourhood_features(points, self.neighbourhood_radius)
+            x = torch.cat([x, neighbourhood.to(x.dtype)], dim=-1)
         return x
 
     def forward(self, points: torch.Tensor, colors: torch.Tensor | None, goal: torch.Tensor,
-                tokens: torch.Tensor | None = None, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+                tokens: torch.Tensor | None = None, token_mask: torch.Tensor | None = None,
+                neighbourhood: torch.Tensor | None = None) -> torch.Tensor:
         """tokens (B, L, token_dim), token_mask (B, L): the goal's word features (when built with
-        token_dim > 0)."""
-        x = self.normalise(points, colors)
+        token_dim > 0); neighbourhood (B, P, 4): see `normalise`."""
+        x = self.normalise(points, colors, neighbourhood)
         h = x
         # No per-point LayerNorm: it costs ~10% of the step on CPU, and the inputs are already
         # normalised (xyz to the workspace box, colours centred).

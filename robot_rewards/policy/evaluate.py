@@ -16,7 +16,10 @@ Candidate diversity, measured on the N candidates of the first decision of every
   `ANGLE_TOL` = 0.25 rad; for a cube, the two ways to grasp (either pair of faces) are yaws
   pi/2 apart, so 2 means both grasps are proposed.
 
-The reported figures are means over episodes.
+The reported figures are means over episodes. For tasks that name their grasp targets
+(`Task.grasp_targets`: the rope's two ends, the block to place), `first_picks_near_target` is
+the fraction of those first-decision candidates whose pick lies within `TARGET_TOL` (3 cm, in
+the table plane) of one.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 SELECTIONS = ("first", "random", "random_primitive")
 MODE_RADIUS = 0.02
 ANGLE_TOL = 0.25
+TARGET_TOL = 0.03
 
 
 def leader_clusters(dist: np.ndarray, tol: float) -> int:
@@ -68,6 +72,17 @@ def candidate_diversity(cands: Candidates) -> dict[str, float]:
         d = np.minimum(diff % period, period - diff % period)
         out[f"{angle}_modes"] = float(leader_clusters(d, ANGLE_TOL))
     return out
+
+
+def picks_near_targets(cands: Candidates, targets: np.ndarray | None, tol: float = TARGET_TOL) -> float | None:
+    """Fraction of the candidates whose pick is within `tol` (xy) of a target; None without a
+    pick point or targets."""
+    spec = PRIMITIVE_SPECS[cands.name]
+    if targets is None or "pick" not in spec.points:
+        return None
+    i = spec.param_names.index("pick_x")
+    d = np.linalg.norm(cands.params[:, None, i:i + 2] - np.asarray(targets)[None, :, :2], axis=-1)
+    return float((d.min(axis=1) <= tol).mean())
 
 
 def random_candidates(primitive: str, n: int, rng: np.random.Generator,
@@ -126,6 +141,9 @@ def evaluate_policy(policy, task: str, episodes: int, seed: int, perception: Per
                     cands = random_candidates(primitive, n_candidates, rng, env.workspace)
                 if diversity and decision == 0:
                     div.append(candidate_diversity(cands))
+                    near = picks_near_targets(cands, env.task.grasp_targets(env.world))
+                    if near is not None:
+                        div[-1]["first_picks_near_target"] = near
                 clipped += int(cands.clipped.sum())
                 n_cands += len(cands)
                 pick = int(rng.integers(len(cands))) if selection == "random" else 0

@@ -40,10 +40,14 @@ class PolicyBatch:
     colors: torch.Tensor | None  # (B, P, 3) uint8
     goals: torch.Tensor  # (B, L) token ids (vocab) or (B, E) text embeddings (clip)
     actions: torch.Tensor  # (B, F) float32 in [-1, 1]
+    # (B, P, 4) neighbourhood features of the points, when the encoder uses them and they were
+    # computed on the whole cloud before a subset of its points was drawn (None: from `points`)
+    neighbourhood: torch.Tensor | None = None
 
     def to(self, device) -> "PolicyBatch":
         return PolicyBatch(self.points.to(device), None if self.colors is None else self.colors.to(device),
-                           self.goals.to(device), self.actions.to(device))
+                           self.goals.to(device), self.actions.to(device),
+                           None if self.neighbourhood is None else self.neighbourhood.to(device))
 
 
 def candidate_seeds(seed: int, n: int) -> np.ndarray:
@@ -81,7 +85,8 @@ class DiffusionPolicy(nn.Module):
         grounded = config.word_attention and isinstance(self.goal_encoder, VocabGoalEncoder)
         self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
                                           config.attention_heads, config.use_rgb, self.workspace,
-                                          config.token_dim if grounded else 0, config.max_goal_tokens)
+                                          config.token_dim if grounded else 0, config.max_goal_tokens,
+                                          config.neighbourhood_radius)
         self.cond_dim = config.obs_dim + config.goal_dim
         self.local = (LocalPatchEncoder(config.local_k, config.local_radius, config.local_channels, config.use_rgb)
                       if config.local_k > 0 else None)
@@ -112,14 +117,16 @@ class DiffusionPolicy(nn.Module):
             return self.goal_encoder.token_ids(goals)
         return self.goal_encoder.embed(goals)
 
-    def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goals: torch.Tensor) -> torch.Tensor:
+    def encode(self, points: torch.Tensor, colors: torch.Tensor | None, goals: torch.Tensor,
+               neighbourhood: torch.Tensor | None = None) -> torch.Tensor:
         """Conditioning rows (B, C) of B observations for `denoise`: [obs feature, goal feature]
-        (C = obs_dim + goal_dim), followed by the flattened cloud when local patches are on."""
+        (C = obs_dim + goal_dim), followed by the flattened cloud when local patches are on.
+        neighbourhood: precomputed per-point features (see `PolicyBatch`)."""
         g = self.goal_encoder(goals)
         tokens = mask = None
         if self.point_encoder.max_tokens:
             tokens, mask = self.goal_encoder.token_features(goals)
-        parts = [self.point_encoder(points, colors, g, tokens, mask), g]
+        parts = [self.point_encoder(points, colors, g, tokens, mask, neighbourhood), g]
         if self.local is not None:
             # Each conditioning row carries its own cloud, so everything that repeats, indexes or
             # concatenates rows (noise draws, N candidates, DPO pairs, FK particles) carries it along.
@@ -154,7 +161,7 @@ class DiffusionPolicy(nn.Module):
     def loss(self, batch: PolicyBatch, generator: torch.Generator | None = None,
              noise_draws: int = 1) -> torch.Tensor:
         """Epsilon-prediction MSE with `noise_draws` (t, eps) draws per observation."""
-        cond = self.encode(batch.points, batch.colors, batch.goals)
+        cond = self.encode(batch.points, batch.colors, batch.goals, batch.neighbourhood)
         B, K = batch.actions.shape[0], max(1, noise_draws)
         x0 = batch.actions.repeat_interleave(K, dim=0)
         dev = x0.device

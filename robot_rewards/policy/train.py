@@ -38,7 +38,7 @@ from robot_rewards.policy.checkpoint import (
 from robot_rewards.policy.augment import PlanarAugmentation
 from robot_rewards.policy.config import TrainPolicyConfig, keep_flat_targets
 from robot_rewards.policy.dataset import PolicyDataset, load_dataset
-from robot_rewards.policy.encoders import build_vocab
+from robot_rewards.policy.encoders import build_vocab, neighbourhood_features
 from robot_rewards.policy.model import DiffusionPolicy, PolicyBatch
 from robot_rewards.policy.normalizer import ActionNormalizer
 
@@ -110,21 +110,27 @@ class TrainTensors:
     params: torch.Tensor  # (N, D) float64 primitive parameters, on the CPU
     normalizer: ActionNormalizer
     augmentation: PlanarAugmentation
+    # (N, P, 4) neighbourhood features of the whole clouds (policy.neighbourhood_radius > 0):
+    # computed once here, as at inference on the whole cloud, not on each step's point subset
+    neighbourhood: torch.Tensor | None = None
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator, points: int | None = None) -> PolicyBatch:
         """Rows `idx`; with `points`, a random subset of that many points of each cloud; then
         the planar augmentation (when enabled) and action normalisation."""
         pts, cols = self.points[idx], None if self.colors is None else self.colors[idx]
+        nbr = None if self.neighbourhood is None else self.neighbourhood[idx]
         if points is not None and points < pts.shape[1]:
             keep = torch.rand(pts.shape[:2], generator=gen).argsort(dim=1)[:, :points].to(pts.device)
             pts = torch.take_along_dim(pts, keep[..., None], dim=1)
             cols = None if cols is None else torch.take_along_dim(cols, keep[..., None], dim=1)
+            nbr = None if nbr is None else torch.take_along_dim(nbr, keep[..., None], dim=1)
         params = self.params[idx.cpu()]
         if self.augmentation.enabled:
             theta, shift = self.augmentation.draw(len(idx), gen)
             pts, params = self.augmentation.apply(pts, params, self.normalizer.spec, theta, shift)
+            nbr = None if nbr is None else self.augmentation.turn(nbr, theta)
         actions = torch.from_numpy(self.normalizer.encode(params.numpy()).astype(np.float32)).to(pts.device)
-        return PolicyBatch(pts, cols, self.goals[idx], actions)
+        return PolicyBatch(pts, cols, self.goals[idx], actions, nbr)
 
 
 def augmentation_of(cfg: TrainPolicyConfig) -> PlanarAugmentation:
@@ -153,10 +159,12 @@ def to_tensors(ds: PolicyDataset, model: DiffusionPolicy, rows: np.ndarray, devi
     if use_rgb and ds.colors is None:
         raise ValueError("policy.use_rgb=true but the perception config has colors=false")
     goals = model.goal_inputs([ds.goals[i] for i in rows])
-    return TrainTensors(torch.from_numpy(ds.points[rows]).to(device),
-                        torch.from_numpy(ds.colors[rows]).to(device) if use_rgb else None,
+    points = torch.from_numpy(ds.points[rows]).to(device)
+    radius = model.config.neighbourhood_radius
+    return TrainTensors(points, torch.from_numpy(ds.colors[rows]).to(device) if use_rgb else None,
                         goals.to(device), torch.from_numpy(np.asarray(ds.actions[rows], np.float64)),
-                        model.normalizer, augmentation)
+                        model.normalizer, augmentation,
+                        neighbourhood_features(points, radius) if radius > 0 else None)
 
 
 def _check(cfg: TrainPolicyConfig) -> None:

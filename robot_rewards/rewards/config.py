@@ -27,6 +27,7 @@ class ScorerConfig:
     layers: int = 2
     min_points: int = 8  # clouds with fewer points are refused
     word_attention: bool = False  # per-word grounding queries in the point encoder (as the policy's)
+    neighbourhood_radius: float = 0.0  # per-point neighbourhood features (as the policy's; 0 = off)
     # The whole-scene feature; with few labelled scenes it lets the head memorise scenes rather
     # than judge candidates, so the local patches can carry the judgement alone.
     use_global: bool = True

@@ -352,7 +352,8 @@ def policy_encoder_init(path: str, primitive: str, base: ScorerConfig) -> dict:
         raise RewardInputError(f"{path}: only policies with goal_encoder=vocab can initialise a scorer")
     config = replace(base, use_rgb=pc.use_rgb, point_channels=list(pc.point_channels),
                      attention_heads=pc.attention_heads, obs_dim=pc.obs_dim, goal_dim=pc.goal_dim,
-                     token_dim=pc.token_dim, max_goal_tokens=pc.max_goal_tokens, word_attention=pc.word_attention)
+                     token_dim=pc.token_dim, max_goal_tokens=pc.max_goal_tokens, word_attention=pc.word_attention,
+                     neighbourhood_radius=pc.neighbourhood_radius)
     return {"config": config, "vocab": list(ck.policy.vocab),
             "goal_encoder": ck.policy.goal_encoder.state_dict(),
             "point_encoder": ck.policy.point_encoder.state_dict()}

@@ -68,7 +68,7 @@ class ScorerNet(nn.Module):
         self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
                                           config.attention_heads, config.use_rgb, workspace or Workspace(),
                                           config.token_dim if config.word_attention else 0,
-                                          config.max_goal_tokens)
+                                          config.max_goal_tokens, config.neighbourhood_radius)
         self.local = (LocalPatchEncoder(config.local_k, config.local_radius, config.local_channels, config.use_rgb)
                       if config.local_k > 0 else None)
         local_dim = self.local.out_dim * n_action_points if self.local is not None else 0

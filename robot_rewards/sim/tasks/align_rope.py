@@ -148,6 +148,10 @@ class AlignRope(Task):
         """(n_links, 3) rope link centres."""
         return self._rope(world).positions()
 
+    def grasp_targets(self, world: World) -> np.ndarray:
+        """The two rope ends (end-link centres): what the expert pulls."""
+        return self.positions(world)[[0, -1]]
+
     def end_errors(self, world: World) -> tuple[float, float]:
         """Distances of the two rope ends to the marks, under the better end-to-mark assignment."""
         pts = self.positions(world)[:, :2]

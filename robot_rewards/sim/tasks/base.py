@@ -50,6 +50,11 @@ class Task(ABC):
     def expert(self, world: World, rng: np.random.Generator, cfg: ExpertConfig) -> Primitive:
         """The scripted expert's next primitive, from privileged state."""
 
+    def grasp_targets(self, world: World) -> np.ndarray | None:
+        """(K, 3) points that a useful grasp lands near (the expert grasps one of them), for
+        evaluation diagnostics only; None for tasks that do not define them."""
+        return None
+
     # -- helpers shared by the experts -----------------------------------------------------
     @staticmethod
     def jitter(xyz, rng: np.random.Generator, cfg: ExpertConfig) -> np.ndarray:

@@ -55,6 +55,10 @@ class PlaceBlock(Task):
     def quality(self, world: World) -> float:
         return float(np.linalg.norm(self._offset(world)[:2]))
 
+    def grasp_targets(self, world: World) -> np.ndarray:
+        """The block to be placed."""
+        return world.position(self.target_block)[None]
+
     def expert(self, world: World, rng: np.random.Generator, cfg: ExpertConfig) -> Primitive:
         block = world.position(self.target_block)
         yaw = world.yaw(self.target_block)
