@@ -10,7 +10,8 @@ Per task, with the shipped policy and N candidates per decision:
    (e) keypoint reward and CLIP reward (of each candidate's simulated outcome), (f) oracle
    (true outcome of each candidate, by what-if rollouts);
 4. a learning curve: scorer accuracy and best-of-N success vs number of labels.
-Writes table.md, metrics.json, plots and the store under `output_dir`.
+Writes table.md, metrics.json, plots and the store under `output_dir`; runs split over
+conditions or seed ranges are joined by `experiment-merge` (commands/experiment_report.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robot_rewards.commands.experiment_report import write_report
 from robot_rewards.paths import resolve
 from robot_rewards.preferences.collect import collect_teacher_labels
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
@@ -30,7 +32,7 @@ from robot_rewards.preferences.loop import (first_sample, oracle_selector, rando
                                             scorer_selector)
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
-from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.reporting import write_metrics
 from robot_rewards.rewards.config import TrainScorerConfig
 from robot_rewards.rewards.keypoints import KeypointScorer, SimKeypointSource
 from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
@@ -39,11 +41,6 @@ from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.env import TabletopEnv
 
 log = logging.getLogger(__name__)
-
-LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer": "(c) scorer, mean",
-          "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
-          "keypoint": "(e) keypoint reward", "clip": "(e) CLIP reward of the outcome", "oracle": "(f) oracle best-of-N"}
-
 
 def shipped_policy(task: str) -> str:
     return f"checkpoints/policy_{task}.json"
@@ -65,7 +62,7 @@ def experiment(cfg: ExperimentConfig) -> dict:
     for task in cfg.tasks:
         ck = load_policy(resolve(cfg.policies.get(task, shipped_policy(task))), task=task)
         results[task] = _run_task(cfg, task, ck, out, _scorer_config(cfg, ck))
-        _write_report(cfg, results, out)
+        write_report(_header(cfg), results, out)
     metrics = {"command": "experiment", "n_candidates": cfg.n_candidates, "episodes": cfg.episodes,
                "labels": cfg.labels, "teacher": cfg.teacher, "tasks": results}
     print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
@@ -165,79 +162,12 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
     return res
 
 
+def _header(cfg: ExperimentConfig) -> str:
+    return (f"N = {cfg.n_candidates} candidates per decision, {cfg.episodes} held-out episodes per task "
+            f"(seeds from {cfg.eval_seed}); scorer trained on <= {cfg.labels} labels from the "
+            f"'{cfg.teacher}' teacher.")
+
+
 def _save_partial(out: Path, task: str, res: dict) -> None:
     """What is measured so far (a long run that is stopped keeps its finished conditions)."""
     write_metrics(out / f"partial_{task}", res)
-
-
-def _write_report(cfg: ExperimentConfig, results: dict, out: Path) -> None:
-    lines = [f"N = {cfg.n_candidates} candidates per decision, {cfg.episodes} held-out episodes per task "
-             f"(seeds from {cfg.eval_seed}); scorer trained on <= {cfg.labels} labels from the "
-             f"'{cfg.teacher}' teacher.", ""]
-    for task, res in results.items():
-        rows = []
-        for name, r in res.get("conditions", {}).items():
-            lo, hi = r["success_ci95"]
-            q_lo, q_hi = r["quality_ci95"]
-            rows.append([LABELS[name], f"{100 * r['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
-                         f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
-                         f"{r['steps_mean']:.2f}", r["stopped"]])
-        table = format_table(["condition", "success [95% CI]", "quality mm [95% CI]", "steps", "stopped"], rows)
-        sc = res.get("scorer", {})
-        print(f"\n{task}\n{table}")
-        lines += [f"## {task}", "", f"scorer held-out accuracy {100 * sc.get('heldout_accuracy', float('nan')):.1f}%",
-                  "", "```", table, "```", ""]
-        if res.get("curve"):
-            curve = format_table(["labels", "accuracy", "success"],
-                                 [[c["labels"], f"{100 * c['accuracy']:.1f}%",
-                                   f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-"]
-                                  for c in res["curve"]])
-            print(curve)
-            lines += ["```", curve, "```", ""]
-    (out / "table.md").write_text("\n".join(lines))
-    _plot(results, out)
-
-
-def _plot(results: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = [t for t in results if results[t].get("conditions")]
-    if not tasks:
-        return
-    fig, axes = plt.subplots(2, len(tasks), figsize=(5.5 * len(tasks), 7), squeeze=False)
-    for j, task in enumerate(tasks):
-        conds = results[task]["conditions"]
-        names = list(conds)
-        x = np.arange(len(names))
-        sr = np.array([conds[n]["success_rate"] for n in names]) * 100
-        ci = np.array([conds[n]["success_ci95"] for n in names]).T * 100
-        axes[0, j].bar(x, sr, yerr=[sr - ci[0], ci[1] - sr], capsize=3, color="tab:blue")
-        axes[0, j].set_title(f"{task}: success (%)")
-        q = np.array([conds[n]["quality_mean"] for n in names]) * 1000
-        qci = np.array([conds[n]["quality_ci95"] for n in names]).T * 1000
-        axes[1, j].bar(x, q, yerr=[q - qci[0], qci[1] - q], capsize=3, color="tab:orange")
-        axes[1, j].set_title(f"{task}: final error (mm, lower is better)")
-        for ax in axes[:, j]:
-            ax.set_xticks(x, names, rotation=30, ha="right")
-    fig.tight_layout()
-    fig.savefig(out / "conditions.png", dpi=110)
-    plt.close(fig)
-    curves = {t: results[t]["curve"] for t in results if results[t].get("curve")}
-    if curves:
-        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
-        for task, rows in curves.items():
-            n = [r["labels"] for r in rows]
-            ax[0].plot(n, [100 * r["accuracy"] for r in rows], "o-", label=task)
-            if all("success_rate" in r for r in rows):
-                ax[1].plot(n, [100 * r["success_rate"] for r in rows], "o-", label=task)
-        ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", xscale="log")
-        ax[1].set(xlabel="labels", ylabel="best-of-N success (%)", xscale="log")
-        for a in ax:
-            a.legend()
-            a.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "learning_curve.png", dpi=110)
-        plt.close(fig)

@@ -74,6 +74,15 @@ class ExperimentConfig:
 
 
 @dataclass
+class ExperimentMergeConfig:
+    """`robot-rewards experiment-merge runs=[DIR, ...]`: one report from experiment runs split
+    over conditions or seed ranges (same policy, scorer and settings; seeds joined)."""
+
+    runs: List[str] = field(default_factory=list)
+    output_dir: str = _OUT.format("experiment-merge")
+
+
+@dataclass
 class TrainScorerCommandConfig:
     """`robot-rewards train-scorer store=outputs/preferences task=place_block`: train the scorer
     ensemble on every label in a preference store (console sessions, teachers, imports)."""

@@ -81,8 +81,10 @@ class EpisodeStats:
                 "rejected_candidates": self.rejected, "not_executed": self.not_executed,
                 "select_ms": 1000 * float(np.mean(self.select_s)) if self.select_s else 0.0,
                 "failed_seeds": [s for s, ok in zip(self.seeds, self.success) if not ok],
-                # per episode, for paired comparisons of conditions on the same seeds
-                "seeds": [int(s) for s in self.seeds], "quality": [float(q) for q in self.quality]}
+                # per episode, for paired comparisons of conditions on the same seeds and for
+                # merging runs split over seed ranges (`experiment-merge`)
+                "seeds": [int(s) for s in self.seeds], "quality": [float(q) for q in self.quality],
+                "success": [bool(s) for s in self.success], "steps": [int(s) for s in self.steps]}
 
 
 def run_episodes(env: TabletopEnv, policy, selector: Selector, episodes: int, seed: int, n_candidates: int = 8,

@@ -1,0 +1,244 @@
+"""The headline experiment's report (table.md, conditions.png, learning_curve.png) and
+`robot-rewards experiment-merge`: one report from runs split over conditions or seed ranges.
+
+Rope conditions take hours on one core, so the experiment is usually run as several processes
+(`conditions=[...]`, `eval_seed=...`); merging joins their per-episode results by seed and
+recomputes every interval, and pairs each condition with (a) on the seeds both ran.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from robot_rewards.preferences.config import ExperimentMergeConfig
+from robot_rewards.reporting import format_table, mean_ci, wilson_interval, write_metrics
+
+log = logging.getLogger(__name__)
+
+LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer": "(c) scorer, mean",
+          "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
+          "keypoint": "(e) keypoint reward", "clip": "(e) CLIP reward of the outcome", "oracle": "(f) oracle best-of-N"}
+# what must agree between runs merged into one table (else their conditions are not comparable)
+_SAME_RUN = ("n_candidates", "labels", "teacher")
+_SAME_SCORER = ("n_train", "seed", "ensemble_size", "heldout_accuracy")
+
+
+def episode_successes(summary: dict) -> list[bool]:
+    """Per-episode success of a condition summary (older summaries only list the failed seeds)."""
+    if "success" in summary:
+        return [bool(s) for s in summary["success"]]
+    failed = set(summary["failed_seeds"])
+    return [s not in failed for s in summary["seeds"]]
+
+
+def paired_vs(base: dict, other: dict) -> dict | None:
+    """`other` minus `base` on the seeds both ran: final error (m; negative = closer to the
+    goal) with its 95% interval, the fraction of episodes ending closer, success difference."""
+    qa, qb = dict(zip(base["seeds"], base["quality"])), dict(zip(other["seeds"], other["quality"]))
+    sa = dict(zip(base["seeds"], episode_successes(base)))
+    sb = dict(zip(other["seeds"], episode_successes(other)))
+    common = sorted(set(qa) & set(qb))
+    if not common:
+        return None
+    d = np.array([qb[s] - qa[s] for s in common])
+    m, lo, hi = mean_ci(d)
+    return {"episodes": len(common), "quality_diff": m, "quality_diff_ci95": [lo, hi],
+            "closer_fraction": float(np.mean(d < 0)),
+            "success_diff": float(np.mean([sb[s] for s in common]) - np.mean([sa[s] for s in common]))}
+
+
+def write_report(header: str, results: dict, out: Path) -> None:
+    """table.md (printed too) and the plots for {task: {"conditions", "scorer", "curve"}}."""
+    lines = [header, ""]
+    for task, res in results.items():
+        conds = res.get("conditions", {})
+        rows = []
+        for name, r in conds.items():
+            lo, hi = r["success_ci95"]
+            q_lo, q_hi = r["quality_ci95"]
+            p = paired_vs(conds["first"], r) if "first" in conds and name != "first" else None
+            vs = "-" if p is None else (f"{1000 * p['quality_diff']:+.1f} [{1000 * p['quality_diff_ci95'][0]:+.1f}, "
+                                        f"{1000 * p['quality_diff_ci95'][1]:+.1f}], {p['episodes']} ep")
+            rows.append([LABELS[name], r["episodes"], f"{100 * r['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
+                         f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
+                         f"{r['steps_mean']:.2f}", vs,
+                         "-" if p is None else f"{100 * p['closer_fraction']:.0f}%", r["stopped"]])
+        table = format_table(["condition", "episodes", "success [95% CI]", "quality mm [95% CI]", "steps",
+                              "vs (a) mm [95% CI]", "closer than (a)", "stopped"], rows)
+        sc = res.get("scorer", {})
+        print(f"\n{task}\n{table}")
+        lines += [f"## {task}", "", f"scorer held-out accuracy {100 * sc.get('heldout_accuracy', float('nan')):.1f}%",
+                  "", "```", table, "```", ""]
+        if res.get("curve"):
+            curve = format_table(["labels", "accuracy", "success"],
+                                 [[c["labels"], f"{100 * c['accuracy']:.1f}%",
+                                   f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-"]
+                                  for c in res["curve"]])
+            print(curve)
+            lines += ["```", curve, "```", ""]
+    (out / "table.md").write_text("\n".join(lines))
+    plot(results, out)
+
+
+def plot(results: dict, out: Path) -> None:
+    """conditions.png (success and final error per condition, per task) and, with a learning
+    curve, learning_curve.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in results if results[t].get("conditions")]
+    if not tasks:
+        return
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5.5 * len(tasks), 7), squeeze=False)
+    for j, task in enumerate(tasks):
+        conds = results[task]["conditions"]
+        names = list(conds)
+        x = np.arange(len(names))
+        sr = np.array([conds[n]["success_rate"] for n in names]) * 100
+        ci = np.array([conds[n]["success_ci95"] for n in names]).T * 100
+        axes[0, j].bar(x, sr, yerr=[sr - ci[0], ci[1] - sr], capsize=3, color="tab:blue")
+        axes[0, j].set_title(f"{task}: success (%)")
+        q = np.array([conds[n]["quality_mean"] for n in names]) * 1000
+        qci = np.array([conds[n]["quality_ci95"] for n in names]).T * 1000
+        axes[1, j].bar(x, q, yerr=[q - qci[0], qci[1] - q], capsize=3, color="tab:orange")
+        axes[1, j].set_title(f"{task}: final error (mm, lower is better)")
+        for ax in axes[:, j]:
+            ax.set_xticks(x, [f"{n}\n({conds[n]['episodes']} ep)" for n in names], rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(out / "conditions.png", dpi=110)
+    plt.close(fig)
+    curves = {t: results[t]["curve"] for t in results if results[t].get("curve")}
+    if curves:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+        for task, rows in curves.items():
+            n = [r["labels"] for r in rows]
+            ax[0].plot(n, [100 * r["accuracy"] for r in rows], "o-", label=task)
+            if all("success_rate" in r for r in rows):
+                ax[1].plot(n, [100 * r["success_rate"] for r in rows], "o-", label=task)
+        ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", xscale="log")
+        ax[1].set(xlabel="labels", ylabel="best-of-N success (%)", xscale="log")
+        for a in ax:
+            if a.lines:  # no success curve when the curve was accuracy only
+                a.legend()
+            a.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "learning_curve.png", dpi=110)
+        plt.close(fig)
+
+
+# -- merging runs --------------------------------------------------------------------------
+
+def load_run(path: str | Path) -> dict:
+    """An experiment run's metrics: <dir>/metrics.json, or a stopped run's partial_<task>/ files."""
+    d = Path(path)
+    if (d / "metrics.json").is_file():
+        return json.loads((d / "metrics.json").read_text())
+    partial = sorted(d.glob("partial_*/metrics.json"))
+    if not partial:
+        raise FileNotFoundError(f"{d}: no metrics.json nor partial_<task>/metrics.json (not an experiment run?)")
+    return {"command": "experiment", "partial": True,
+            "tasks": {p.parent.name[len("partial_"):]: json.loads(p.read_text()) for p in partial}}
+
+
+def merge_conditions(name: str, parts: list[tuple[str, dict]]) -> dict:
+    """One condition's summary from several runs' summaries [(run, summary)], joined by seed.
+
+    A seed run twice must have the same outcome (the runs are deterministic); otherwise the
+    runs differ in something that matters and the merge is refused."""
+    by_seed: dict[int, tuple] = {}
+    steps_known, steps_weighted, n_total = True, 0.0, 0
+    counts = {"stopped": 0, "rejected_candidates": 0, "not_executed": 0}
+    for run, s in parts:
+        succ = episode_successes(s)
+        steps = s.get("steps", [None] * len(s["seeds"]))
+        new = 0
+        for seed, q, ok, st in zip(s["seeds"], s["quality"], succ, steps):
+            if seed in by_seed:
+                prev_run, pq, pok, _ = by_seed[seed]
+                if not (np.isclose(pq, q, rtol=0, atol=1e-9) and pok == ok):
+                    raise ValueError(f"condition '{name}': seed {seed} ended differently in {prev_run} "
+                                     f"({1000 * pq:.2f} mm, success {pok}) and {run} ({1000 * q:.2f} mm, "
+                                     f"success {ok}); were they run with the same policy, scorer and sim?")
+                continue
+            by_seed[seed] = (run, q, ok, st)
+            new += 1
+        if new and new != len(s["seeds"]):
+            raise ValueError(f"condition '{name}': {run} overlaps another run on only some of its seeds")
+        if new:  # counters and step means of runs that were entirely repeats count once
+            n_total += new
+            steps_weighted += new * s["steps_mean"]
+            steps_known &= "steps" in s
+            for k in counts:
+                counts[k] += int(s.get(k, 0))
+    seeds = sorted(by_seed)
+    quality = [by_seed[s][1] for s in seeds]
+    success = [by_seed[s][2] for s in seeds]
+    lo, hi = wilson_interval(int(np.sum(success)), len(success))
+    q, q_lo, q_hi = mean_ci(quality)
+    out = {"episodes": len(seeds), "success_rate": float(np.mean(success)), "success_ci95": [lo, hi],
+           "quality_mean": q, "quality_ci95": [q_lo, q_hi], "steps_mean": steps_weighted / n_total, **counts,
+           "failed_seeds": [s for s, ok in zip(seeds, success) if not ok], "seeds": seeds, "quality": quality,
+           "success": success, "runs": sorted({by_seed[s][0] for s in seeds})}
+    if steps_known:
+        out["steps"] = [by_seed[s][3] for s in seeds]
+    return out
+
+
+def merge_runs(paths: list[str]) -> tuple[dict, dict]:
+    """(settings shared by the runs, {task: merged results}) from experiment run folders."""
+    if not paths:
+        raise ValueError("runs=[...] is empty: name the experiment output folders to merge")
+    runs = [(str(p), load_run(p)) for p in paths]
+    shared: dict = {}
+    for key in _SAME_RUN:
+        values = {r.get(key) for _, r in runs if r.get(key) is not None}
+        if len(values) > 1:
+            raise ValueError(f"the runs differ in {key}: {sorted(map(str, values))}; their conditions are not comparable")
+        shared[key] = values.pop() if values else None
+    merged: dict = {}
+    for task in dict.fromkeys(t for _, r in runs for t in r["tasks"]):
+        parts = [(p, r["tasks"][task]) for p, r in runs if task in r["tasks"]]
+        policies = {res.get("policy") for _, res in parts}
+        if len(policies) > 1:
+            raise ValueError(f"{task}: the runs used different policies {sorted(map(str, policies))}")
+        for key in _SAME_SCORER:
+            values = {res.get("scorer", {}).get(key) for _, res in parts if key in res.get("scorer", {})}
+            if len(values) > 1:
+                raise ValueError(f"{task}: the runs trained different scorers ({key}: {sorted(values)})")
+        conditions: dict = {}
+        names = set(c for _, res in parts for c in res.get("conditions", {}))
+        for name in sorted(names, key=list(LABELS).index):  # table order (a)..(f), whatever the run order
+            conditions[name] = merge_conditions(
+                name, [(p, res["conditions"][name]) for p, res in parts if name in res.get("conditions", {})])
+        curve: dict[int, dict] = {}
+        for p, res in parts:
+            for row in res.get("curve", []):
+                prev = curve.setdefault(row["labels"], row)
+                if not np.isclose(prev["accuracy"], row["accuracy"]):
+                    raise ValueError(f"{task}: learning-curve point {row['labels']} labels differs between runs "
+                                     f"({prev['accuracy']:.3f} vs {row['accuracy']:.3f} in {p})")
+        scorer = next((res["scorer"] for _, res in parts if res.get("scorer")), {})
+        paired = {n: paired_vs(conditions["first"], c) for n, c in conditions.items()
+                  if "first" in conditions and n != "first"}
+        merged[task] = {"policy": policies.pop(), "scorer": scorer, "conditions": conditions,
+                        "curve": [curve[k] for k in sorted(curve)], "paired_vs_first": paired}
+    return shared, merged
+
+
+def experiment_merge(cfg: ExperimentMergeConfig) -> dict:
+    """`robot-rewards experiment-merge runs=[DIR, ...]`: one table, metrics.json and plots."""
+    shared, results = merge_runs(list(cfg.runs))
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"N = {shared['n_candidates']} candidates per decision; scorer trained on <= {shared['labels']} labels "
+              f"from the '{shared['teacher']}' teacher; merged from {len(cfg.runs)} runs: {', '.join(map(str, cfg.runs))}.")
+    write_report(header, results, out)
+    metrics = {"command": "experiment-merge", "runs": [str(r) for r in cfg.runs], **shared, "tasks": results}
+    print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
+    return metrics

@@ -1,0 +1,132 @@
+"""experiment-merge: runs split over conditions and seed ranges join into one report."""
+
+import json
+
+import numpy as np
+import pytest
+
+from robot_rewards.commands.experiment_report import (episode_successes, experiment_merge, merge_runs,
+                                                      paired_vs)
+from robot_rewards.preferences.config import ExperimentMergeConfig
+from robot_rewards.preferences.loop import EpisodeStats
+from robot_rewards.reporting import wilson_interval
+
+SCORER = {"n_train": 200, "seed": 0, "ensemble_size": 5, "heldout_accuracy": 0.6}
+
+
+def _summary(seeds, rng, shift=0.0, steps=3):
+    """An EpisodeStats summary for seeds with random outcomes (shift: metres added to the error)."""
+    st = EpisodeStats()
+    for s in seeds:
+        q = float(rng.uniform(0.0, 0.06)) + shift
+        st.seeds.append(s)
+        st.quality.append(q)
+        st.success.append(q < 0.02)
+        st.steps.append(steps)
+    return st.summary()
+
+
+def _write_run(path, conditions, curve=(), scorer=SCORER, policy="checkpoints/policy_align_rope.json", **top):
+    path.mkdir(parents=True)
+    task = {"policy": policy, "scorer": dict(scorer), "conditions": conditions, "curve": list(curve)}
+    meta = {"command": "experiment", "n_candidates": 8, "labels": 200, "teacher": "mistake", **top}
+    (path / "metrics.json").write_text(json.dumps({**meta, "tasks": {"align_rope": task}}))
+    return str(path)
+
+
+def test_runs_split_by_seeds_and_conditions_merge_into_one_table(tmp_path):
+    rng = np.random.default_rng(0)
+    first_a, first_b = _summary(range(0, 10), rng), _summary(range(10, 20), rng)
+    # the scorer's choice is 1 cm better than the first sample on every seed
+    better = {k: dict(v) for k, v in (("a", first_a), ("b", first_b))}
+    for s in better.values():
+        s["quality"] = [q - 0.01 for q in s["quality"]]
+        s["success"] = [q < 0.02 for q in s["quality"]]
+        s["failed_seeds"] = [seed for seed, ok in zip(s["seeds"], s["success"]) if not ok]
+    a = _write_run(tmp_path / "a", {"first": first_a, "scorer": better["a"]}, curve=[{"labels": 50, "accuracy": 0.55}])
+    b = _write_run(tmp_path / "b", {"first": first_b, "scorer": better["b"]}, curve=[{"labels": 50, "accuracy": 0.55}])
+    c = _write_run(tmp_path / "c", {"oracle": _summary(range(0, 5), rng, steps=2)})
+    shared, res = merge_runs([a, b, c])
+    assert shared == {"n_candidates": 8, "labels": 200, "teacher": "mistake"}
+    conds = res["align_rope"]["conditions"]
+    assert conds["first"]["seeds"] == list(range(20)) and conds["oracle"]["episodes"] == 5
+    wins = sum(first_a["success"]) + sum(first_b["success"])
+    assert conds["first"]["success_rate"] == pytest.approx(wins / 20)
+    assert conds["first"]["success_ci95"] == pytest.approx(list(wilson_interval(wins, 20)))
+    assert conds["first"]["quality_mean"] == pytest.approx(np.mean(first_a["quality"] + first_b["quality"]))
+    assert conds["oracle"]["steps_mean"] == 2 and conds["oracle"]["steps"] == [2] * 5
+    p = res["align_rope"]["paired_vs_first"]["scorer"]
+    assert p["episodes"] == 20 and p["quality_diff"] == pytest.approx(-0.01) and p["closer_fraction"] == 1.0
+    assert p["quality_diff_ci95"] == pytest.approx([-0.01, -0.01])
+    assert res["align_rope"]["paired_vs_first"]["oracle"]["episodes"] == 5  # only the seeds both ran
+    assert res["align_rope"]["curve"] == [{"labels": 50, "accuracy": 0.55}]
+
+    out = tmp_path / "merged"
+    experiment_merge(ExperimentMergeConfig(runs=[a, b, c], output_dir=str(out)))
+    table = (out / "table.md").read_text()
+    assert "(f) oracle best-of-N" in table and "-10.0 [-10.0, -10.0], 20 ep" in table
+    assert (out / "conditions.png").stat().st_size > 0 and (out / "learning_curve.png").stat().st_size > 0
+    assert json.loads((out / "metrics.json").read_text())["tasks"]["align_rope"]["conditions"]["first"]["episodes"] == 20
+
+
+def test_older_summaries_without_per_episode_success_or_steps(tmp_path):
+    rng = np.random.default_rng(1)
+    s1, s2 = _summary(range(4), rng, steps=5), _summary(range(4, 6), rng, steps=2)
+    for s in (s1, s2):
+        del s["success"], s["steps"]
+    merged = merge_runs([_write_run(tmp_path / "a", {"first": s1}), _write_run(tmp_path / "b", {"first": s2})])[1]
+    first = merged["align_rope"]["conditions"]["first"]
+    assert first["steps_mean"] == pytest.approx(4.0) and "steps" not in first  # weighted by episodes
+    assert first["success"] == episode_successes(s1) + episode_successes(s2)
+
+
+def test_a_repeated_run_counts_once_but_a_different_outcome_is_refused(tmp_path):
+    rng = np.random.default_rng(2)
+    s = _summary(range(6), rng)
+    again = merge_runs([_write_run(tmp_path / "a", {"first": s}), _write_run(tmp_path / "b", {"first": s})])[1]
+    assert again["align_rope"]["conditions"]["first"]["episodes"] == 6
+    changed = dict(s, quality=[q + 0.001 for q in s["quality"]])
+    with pytest.raises(ValueError, match="seed 0 ended differently"):
+        merge_runs([str(tmp_path / "a"), _write_run(tmp_path / "c", {"first": changed})])
+    # seeds 3..5 as in run a, then three new ones
+    tail = _summary(range(6, 9), rng)
+    part = {k: s[k][3:] + tail[k] for k in ("seeds", "quality", "success", "steps")}
+    part.update(steps_mean=3.0, failed_seeds=[x for x, ok in zip(part["seeds"], part["success"]) if not ok])
+    with pytest.raises(ValueError, match="only some of its seeds"):
+        merge_runs([str(tmp_path / "a"), _write_run(tmp_path / "d", {"first": part})])
+
+
+def test_runs_that_are_not_comparable_are_refused(tmp_path):
+    rng = np.random.default_rng(3)
+    a = _write_run(tmp_path / "a", {"first": _summary(range(3), rng)})
+    with pytest.raises(ValueError, match="different policies"):
+        merge_runs([a, _write_run(tmp_path / "b", {"random": _summary(range(3), rng)}, policy="other.json")])
+    with pytest.raises(ValueError, match="different scorers"):
+        merge_runs([a, _write_run(tmp_path / "c", {"random": _summary(range(3), rng)},
+                                  scorer=dict(SCORER, heldout_accuracy=0.7))])
+    with pytest.raises(ValueError, match="differ in labels"):
+        merge_runs([a, _write_run(tmp_path / "d", {"random": _summary(range(3), rng)}, labels=500)])
+    with pytest.raises(FileNotFoundError, match="not an experiment run"):
+        merge_runs([a, str(tmp_path)])
+    with pytest.raises(ValueError, match="empty"):
+        merge_runs([])
+
+
+def test_a_stopped_run_is_read_from_its_partial_results(tmp_path):
+    rng = np.random.default_rng(4)
+    d = tmp_path / "stopped" / "partial_align_rope"
+    d.mkdir(parents=True)
+    s = _summary(range(4), rng)
+    (d / "metrics.json").write_text(json.dumps({"policy": "p.json", "scorer": SCORER, "conditions": {"first": s}}))
+    shared, res = merge_runs([str(tmp_path / "stopped")])
+    assert res["align_rope"]["conditions"]["first"]["quality"] == pytest.approx(s["quality"])
+    assert shared["n_candidates"] is None
+
+
+def test_paired_vs_uses_only_common_seeds():
+    base = {"seeds": [1, 2, 3], "quality": [0.03, 0.05, 0.01], "success": [False, False, True]}
+    other = {"seeds": [2, 3, 4], "quality": [0.01, 0.02, 0.0], "failed_seeds": [3, 4]}
+    p = paired_vs(base, other)
+    assert p["episodes"] == 2 and p["quality_diff"] == pytest.approx((-0.04 + 0.01) / 2)
+    assert p["closer_fraction"] == 0.5 and p["success_diff"] == pytest.approx(0.0)
+    assert paired_vs(base, {"seeds": [9], "quality": [0.0], "success": [True]}) is None
