@@ -130,3 +130,35 @@ def test_paired_vs_uses_only_common_seeds():
     assert p["episodes"] == 2 and p["quality_diff"] == pytest.approx((-0.04 + 0.01) / 2)
     assert p["closer_fraction"] == 0.5 and p["success_diff"] == pytest.approx(0.0)
     assert paired_vs(base, {"seeds": [9], "quality": [0.0], "success": [True]}) is None
+
+
+def test_experiment_with_a_given_scorer_collects_no_training_labels(tmp_path):
+    # the shipped scorer evaluated as is: no teacher labels, no training, no learning curve
+    from robot_rewards.commands.experiment import experiment
+    from robot_rewards.preferences.config import ExperimentConfig
+    from robot_rewards.preferences.store import PreferenceStore
+
+    cfg = ExperimentConfig(tasks=["place_block"], scorer_checkpoint="checkpoints/scorer_place_block.json",
+                           conditions=["first", "scorer"], episodes=2, heldout_labels=0, curve=[50],
+                           output_dir=str(tmp_path / "run"))
+    m = experiment(cfg)["tasks"]["place_block"]
+    with PreferenceStore(tmp_path / "run" / "preferences") as store:
+        assert store.label_count(task="place_block") == 0
+    assert m["scorer"]["n_train"] == 500 and "heldout_accuracy" not in m["scorer"]
+    assert m["scorer"]["checkpoint"].endswith("scorer_place_block.json")
+    assert m["curve"] == []
+    assert [c["episodes"] for c in m["conditions"].values()] == [2, 2]
+    assert (tmp_path / "run" / "table.md").read_text().count("(c) scorer, mean") == 1
+
+
+def test_experiment_scorer_checkpoint_bad_input(tmp_path):
+    from robot_rewards.commands.experiment import experiment
+    from robot_rewards.preferences.config import ExperimentConfig
+
+    with pytest.raises(ValueError, match="one task at a time"):
+        experiment(ExperimentConfig(scorer_checkpoint="checkpoints/scorer_place_block.json",
+                                    output_dir=str(tmp_path / "a")))
+    with pytest.raises(FileNotFoundError):
+        experiment(ExperimentConfig(tasks=["place_block"], scorer_checkpoint=str(tmp_path / "missing.json"),
+                                    conditions=["scorer"], episodes=1, heldout_labels=0,
+                                    output_dir=str(tmp_path / "b")))

@@ -38,6 +38,20 @@ def tiny_train_config(**kw) -> TrainScorerConfig:
 
 # -- ScoreSet and aggregation ------------------------------------------------------------------
 
+def test_conservative_aggregators_ignore_member_offsets():
+    # Bradley-Terry members are defined up to a constant each: WCO and UWO must pick the same
+    # candidate whatever constants the members settled on; the raw forms do not
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(5, 8))
+    offsets = np.array([0.0, 30.0, -25.0, 10.0, -40.0])[:, None]
+    a, b = ScoreSet.from_members(base), ScoreSet.from_members(base + offsets)
+    for f in (aggregate.wco, lambda s: aggregate.uwo(s, 1.0)):
+        np.testing.assert_allclose(f(b) - f(a), offsets.mean())  # same utilities, shifted
+    np.testing.assert_allclose(aggregate.mean(b) - aggregate.mean(a), offsets.mean())
+    # raw WCO is the lowest-offset member's own ranking
+    assert aggregate.argmax(aggregate.wco(b, centre=False)) == int(np.argmax(base[4]))
+
+
 def test_scoreset_and_aggregators_by_hand():
     members = np.array([[1.0, 4.0, 2.0],
                         [3.0, 0.0, 2.0]])
@@ -46,10 +60,13 @@ def test_scoreset_and_aggregators_by_hand():
     np.testing.assert_allclose(s.mean, [2.0, 2.0, 2.0])
     np.testing.assert_allclose(s.std, [1.0, 2.0, 0.0])  # population std over members
     np.testing.assert_allclose(aggregate.mean(s), [2.0, 2.0, 2.0])
-    np.testing.assert_allclose(aggregate.wco(s), [1.0, 0.0, 2.0])
-    # UWO: mean - lambda * var, var = [1, 4, 0]
-    np.testing.assert_allclose(aggregate.uwo(s, lam=0.5), [1.5, 0.0, 2.0])
-    np.testing.assert_allclose(aggregate.aggregate(s, "uwo", lam=2.0), [0.0, -6.0, 2.0])
+    np.testing.assert_allclose(aggregate.wco(s, centre=False), [1.0, 0.0, 2.0])
+    # UWO raw: mean - lambda * var, var = [1, 4, 0]
+    np.testing.assert_allclose(aggregate.uwo(s, lam=0.5, centre=False), [1.5, 0.0, 2.0])
+    np.testing.assert_allclose(aggregate.aggregate(s, "uwo", lam=2.0, centre=False), [0.0, -6.0, 2.0])
+    # centred: member means 7/3 and 5/3 removed -> deviations +-4/3, +-5/3, +-1/3
+    np.testing.assert_allclose(aggregate.wco(s), np.array([-4, -5, -1]) / 3 + 2.0)
+    np.testing.assert_allclose(aggregate.uwo(s, lam=0.9), 2.0 - 0.9 * np.array([16, 25, 1]) / 9)
     # equal means: the conservative aggregators pick the candidate the members agree on
     assert aggregate.argmax(aggregate.wco(s)) == 2
     assert aggregate.argmax(aggregate.uwo(s)) == 2

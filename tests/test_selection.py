@@ -43,10 +43,11 @@ FAR = Primitive.pick_place((1.5, 0.0, 0.05), (0.6, -0.1, 0.034), 0.3)  # 1.5 m a
 # -- best-of-N utilities ------------------------------------------------------------------------
 
 def ensemble() -> ScoreSet:
-    # candidate 1 is over-rated by one member: best mean, worst worst-case.
-    return ScoreSet.from_members([[1.0, 3.0, 0.2],
-                                  [1.0, 0.5, 0.2],
-                                  [1.0, 0.8, 0.2]])
+    # candidate 1 is over-rated by one member: best mean, worst worst-case. (Six candidates:
+    # WCO/UWO centre each member on the set, and the spike moves member 0's centre by 1/6 of it.)
+    return ScoreSet.from_members([[1.0, 3.0, 0.2, 0.4, 0.6, 0.5],
+                                  [1.0, 0.5, 0.2, 0.4, 0.6, 0.5],
+                                  [1.0, 0.8, 0.2, 0.4, 0.6, 0.5]])
 
 
 def test_mean_wco_uwo_pick_different_winners():
@@ -55,10 +56,11 @@ def test_mean_wco_uwo_pick_different_winners():
     u_mean = utilities(fam, w, "mean")
     u_wco = utilities(fam, w, "wco")
     u_uwo = utilities(fam, w, "uwo", lam=1.0)
-    np.testing.assert_allclose(u_mean, [1.0, 4.3 / 3, 0.2])
-    np.testing.assert_allclose(u_wco, [1.0, 0.5, 0.2])
-    var1 = np.var([3.0, 0.5, 0.8])
-    np.testing.assert_allclose(u_uwo, [1.0, 4.3 / 3 - var1, 0.2])
+    members = ensemble().members
+    np.testing.assert_allclose(u_mean[:2], [1.0, 4.3 / 3])
+    centred = members - members.mean(axis=1, keepdims=True)  # member means 0.95, 0.533, 0.583
+    np.testing.assert_allclose(u_wco, centred.min(axis=0) + members.mean())
+    np.testing.assert_allclose(u_uwo[0], 1.0 - np.var([0.05, 1.0 - 3.2 / 6, 1.0 - 3.5 / 6]))
     assert rank(u_mean)[0] == 1
     assert rank(u_wco)[0] == 0
     assert rank(u_uwo)[0] == 0

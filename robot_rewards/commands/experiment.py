@@ -36,7 +36,7 @@ from robot_rewards.reporting import write_metrics
 from robot_rewards.rewards.config import TrainScorerConfig
 from robot_rewards.rewards.keypoints import KeypointScorer, SimKeypointSource
 from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
-from robot_rewards.rewards.preference_io import save_scorer
+from robot_rewards.rewards.preference_io import load_scorer, save_scorer, scorer_training
 from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.env import TabletopEnv
 
@@ -53,8 +53,10 @@ def experiment(cfg: ExperimentConfig) -> dict:
     bad = [c for c in cfg.conditions if c not in CONDITIONS]
     if bad:
         raise ValueError(f"unknown conditions {bad}; known: {list(CONDITIONS)}")
-    if cfg.episodes < 1 or cfg.labels < 1 or cfg.n_candidates < 2:
-        raise ValueError("episodes and labels must be >= 1 and n_candidates >= 2")
+    if cfg.episodes < 1 or cfg.labels < 1 or cfg.n_candidates < 2 or cfg.heldout_labels < 0:
+        raise ValueError("episodes and labels must be >= 1, heldout_labels >= 0 and n_candidates >= 2")
+    if cfg.scorer_checkpoint and len(cfg.tasks) != 1:
+        raise ValueError(f"scorer_checkpoint is one task's scorer; run one task at a time (tasks={list(cfg.tasks)})")
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,16 +91,22 @@ def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
 def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: TrainScorerConfig) -> dict:
     policy = ck.policy.eval()
     res: dict = {"policy": str(ck.path)}
+    given = None  # (scorer, path): checked before anything is collected
+    if cfg.scorer_checkpoint:
+        path = resolve(cfg.scorer_checkpoint)
+        given = load_scorer(path, primitive=policy.primitive), path
     # held-out labels live in their own store, so nothing from them can leak into training
     with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, \
             PreferenceStore(cfg.store or out / "preferences") as store, \
             PreferenceStore(cfg.heldout_store or out / "heldout") as heldout_store, \
             FeasibilityChecker(env.workspace) as checker:
-        # 1. labels: noisy teacher on training scenes, clean oracle on held-out scenes
+        # 1. labels: noisy teacher on training scenes (unless the scorer is given), clean oracle on held-out scenes
         t0 = time.perf_counter()
         res["labelling"] = {}
-        for name, st, preset, n, seed in (("train", store, cfg.teacher, cfg.labels, cfg.train_seed),
-                                          ("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed)):
+        wanted = [("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed)]
+        if given is None:
+            wanted.insert(0, ("train", store, cfg.teacher, cfg.labels, cfg.train_seed))
+        for name, st, preset, n, seed in wanted:
             have = st.label_count(task=task)
             if have < n:
                 done = [q.meta.get("episode_seed", seed - 1) for q in st.queries(task=task)]
@@ -110,19 +118,25 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                 res["labelling"][name] = stats.__dict__
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0
-        train_pairs = store.pairs(task=task)
-        val_pairs = heldout_store.pairs(task=task)
-        train_pairs = train_pairs.subset(np.arange(min(cfg.labels, len(train_pairs))))
+        val_pairs = heldout_store.pairs(task=task) if heldout_store.label_count(task=task) else None
 
-        # 2. the scorer from every training label
+        # 2. the scorer from every training label, or the one given
         t0 = time.perf_counter()
-        scorer, fit = train_scorer(train_pairs, scorer_cfg, workspace=env.workspace, progress=True)
-        ev = evaluate_pairs(scorer, val_pairs)
-        ckpt = save_scorer(out / f"scorer_{task}", scorer, training={"labels": len(train_pairs), **fit})
-        res["scorer"] = {"checkpoint": str(ckpt), "train_seconds": time.perf_counter() - t0,
-                         "heldout_accuracy": ev["accuracy"], "heldout_ece": ev["ece"], **fit}
-        print(f"{task}: scorer on {len(train_pairs)} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
-              f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
+        if given is not None:
+            train_pairs = None
+            scorer, ckpt = given
+            fit = {k: v for k, v in scorer_training(ckpt).items() if not isinstance(v, (list, dict))}
+        else:
+            train_pairs = store.pairs(task=task)
+            train_pairs = train_pairs.subset(np.arange(min(cfg.labels, len(train_pairs))))
+            scorer, fit = train_scorer(train_pairs, scorer_cfg, workspace=env.workspace, progress=True)
+            ckpt = save_scorer(out / f"scorer_{task}", scorer, training={"labels": len(train_pairs), **fit})
+        res["scorer"] = {"checkpoint": str(ckpt), "train_seconds": time.perf_counter() - t0, **fit}
+        if val_pairs is not None:
+            ev = evaluate_pairs(scorer, val_pairs)
+            res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"])
+            print(f"{task}: scorer on {fit.get('n_train', '?')} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
+                  f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
 
         # 3. the conditions, same scenes and candidates for each
         keypoints = KeypointScorer(SimKeypointSource(env))
@@ -146,8 +160,10 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
 
         # 4. learning curve (accuracy on the clean held-out pairs; best-of-N success)
         res["curve"] = []
-        for n in sorted(set(int(s) for s in cfg.curve)):
-            if n > len(train_pairs):
+        if train_pairs is None and cfg.curve:
+            log.warning("%s: no learning curve with scorer_checkpoint (it needs the training labels)", task)
+        for n in sorted(set(int(s) for s in cfg.curve)) if train_pairs is not None else []:
+            if n > len(train_pairs) or val_pairs is None:
                 continue
             sc, _ = train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg, workspace=env.workspace,
                                  vocab=scorer.vocab)

@@ -55,7 +55,10 @@ class ExperimentConfig:
     label_decisions: int = 0
     teacher: str = "mistake"  # a B-Pref preset (teachers.teacher_preset): mistake = eps 0.1
     quality_scale: float = 0.02  # metres of error worth one success in the true return
-    heldout_labels: int = 200  # clean (oracle) pairs on other seeds to measure scorer accuracy
+    # an existing scorer (e.g. checkpoints/scorer_align_rope.json) instead of labelling and training
+    # one: no training labels are collected and there is no learning curve
+    scorer_checkpoint: str = ""
+    heldout_labels: int = 200  # clean (oracle) pairs on other seeds to measure scorer accuracy (0 = none)
     heldout_seed: int = 300_000
     curve: List[int] = field(default_factory=lambda: [50, 100, 200, 500])
     curve_episodes: int = 100  # success of best-of-N per curve point (0 = accuracy only)

@@ -8,6 +8,7 @@ SHA-256 of the weights file (a damaged file is refused instead of scoring silent
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -64,6 +65,15 @@ def save_scorer(path: str | os.PathLike, scorer: PreferenceScorer, training: dic
         "training": dict(training or {}),
     }
     return save_artifact(json_path, st_path, tensors, meta, FORMAT, VERSION)
+
+
+def scorer_training(path: str | os.PathLike) -> dict:
+    """The training record saved with a scorer (labels, seed, ensemble size, ...); {} if none."""
+    json_path, _ = scorer_paths(path)
+    try:
+        return dict(json.loads(json_path.read_text()).get("training", {}))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ScorerCheckpointError(f"{json_path}: cannot read the scorer's metadata: {exc}") from exc
 
 
 def load_scorer(path: str | os.PathLike, primitive: str | None = None,
