@@ -71,8 +71,9 @@ def write_report(header: str, results: dict, out: Path) -> None:
                               "vs (a) mm [95% CI]", "closer than (a)", "stopped"], rows)
         sc = res.get("scorer", {})
         print(f"\n{task}\n{table}")
-        lines += [f"## {task}", "", f"scorer held-out accuracy {100 * sc.get('heldout_accuracy', float('nan')):.1f}%",
-                  "", "```", table, "```", ""]
+        acc = (f"scorer held-out accuracy {100 * sc['heldout_accuracy']:.1f}%" if "heldout_accuracy" in sc
+               else "scorer held-out accuracy not measured (no held-out labels)")
+        lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
         if res.get("curve"):
             curve = format_table(["labels", "accuracy", "success"],
                                  [[c["labels"], f"{100 * c['accuracy']:.1f}%",
