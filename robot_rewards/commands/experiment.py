@@ -103,9 +103,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         # 1. labels: noisy teacher on training scenes (unless the scorer is given), clean oracle on held-out scenes
         t0 = time.perf_counter()
         res["labelling"] = {}
-        wanted = [("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed)]
-        if given is None:
-            wanted.insert(0, ("train", store, cfg.teacher, cfg.labels, cfg.train_seed))
+        wanted = [("train", store, cfg.teacher, cfg.labels, cfg.train_seed)] if given is None else []
+        wanted.append(("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed))
         for name, st, preset, n, seed in wanted:
             have = st.label_count(task=task)
             if have < n:
@@ -160,10 +159,12 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
 
         # 4. learning curve (accuracy on the clean held-out pairs; best-of-N success)
         res["curve"] = []
-        if train_pairs is None and cfg.curve:
-            log.warning("%s: no learning curve with scorer_checkpoint (it needs the training labels)", task)
-        for n in sorted(set(int(s) for s in cfg.curve)) if train_pairs is not None else []:
-            if n > len(train_pairs) or val_pairs is None:
+        sizes = sorted(set(int(s) for s in cfg.curve))
+        if sizes and (train_pairs is None or val_pairs is None):
+            log.warning("%s: no learning curve: it needs training labels (no scorer_checkpoint) and held-out labels", task)
+            sizes = []
+        for n in sizes:
+            if n > len(train_pairs):
                 continue
             sc, _ = train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg, workspace=env.workspace,
                                  vocab=scorer.vocab)
