@@ -1,6 +1,7 @@
 """experiment-merge: runs split over conditions and seed ranges join into one report."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -98,18 +99,36 @@ def test_a_repeated_run_counts_once_but_a_different_outcome_is_refused(tmp_path)
 
 def test_runs_that_are_not_comparable_are_refused(tmp_path):
     rng = np.random.default_rng(3)
-    a = _write_run(tmp_path / "a", {"first": _summary(range(3), rng)})
+    a = _write_run(tmp_path / "a", {"first": _summary(range(3), rng), "scorer": _summary(range(3), rng)})
     with pytest.raises(ValueError, match="different policies"):
         merge_runs([a, _write_run(tmp_path / "b", {"random": _summary(range(3), rng)}, policy="other.json")])
     with pytest.raises(ValueError, match="different scorers"):
-        merge_runs([a, _write_run(tmp_path / "c", {"random": _summary(range(3), rng)},
+        merge_runs([a, _write_run(tmp_path / "c", {"scorer_wco": _summary(range(3), rng)},
                                   scorer=dict(SCORER, heldout_accuracy=0.7))])
     with pytest.raises(ValueError, match="differ in labels"):
-        merge_runs([a, _write_run(tmp_path / "d", {"random": _summary(range(3), rng)}, labels=500)])
+        merge_runs([a, _write_run(tmp_path / "d", {"scorer_uwo": _summary(range(3), rng)}, labels=500)])
+    with pytest.raises(ValueError, match="differ in n_candidates"):
+        merge_runs([a, _write_run(tmp_path / "e", {"oracle": _summary(range(3), rng)}, n_candidates=4)])
     with pytest.raises(FileNotFoundError, match="not an experiment run"):
         merge_runs([a, str(tmp_path)])
     with pytest.raises(ValueError, match="empty"):
         merge_runs([])
+
+
+def test_runs_that_do_not_use_their_scorer_merge_with_any_scorer(tmp_path):
+    # (a) run beside a scorer given by checkpoint: its labels and scorer do not matter
+    rng = np.random.default_rng(4)
+    curve = [{"labels": 500, "accuracy": 0.62}]
+    trained = _write_run(tmp_path / "c", {"scorer": _summary(range(4), rng)}, curve=curve,
+                         scorer=dict(SCORER, n_train=500), labels=500)
+    alone = _write_run(tmp_path / "a", {"first": _summary(range(4), rng), "oracle": _summary(range(2), rng)})
+    shared, res = merge_runs([alone, trained])
+    assert shared["labels"] == 500 and res["align_rope"]["scorer"]["n_train"] == 500
+    assert set(res["align_rope"]["conditions"]) == {"first", "scorer", "oracle"}
+    assert res["align_rope"]["paired_vs_first"]["scorer"]["episodes"] == 4
+    # a learning curve depends on the scorer's labels, so it is checked like a scorer condition
+    with pytest.raises(ValueError, match="differ in labels"):
+        merge_runs([trained, _write_run(tmp_path / "k", {"first": _summary(range(4), rng)}, curve=curve)])
 
 
 def test_a_stopped_run_is_read_from_its_partial_results(tmp_path):
@@ -163,3 +182,37 @@ def test_experiment_scorer_checkpoint_bad_input(tmp_path):
         experiment(ExperimentConfig(tasks=["place_block"], scorer_checkpoint=str(tmp_path / "missing.json"),
                                     conditions=["scorer"], episodes=1, heldout_labels=0,
                                     output_dir=str(tmp_path / "b")))
+
+
+def test_learning_curve_reuses_the_scorer_trained_on_all_labels(tmp_path, monkeypatch):
+    # the curve's last point is (c)'s scorer on (c)'s episodes: neither trained nor run twice
+    import robot_rewards.commands.experiment as exp
+    from robot_rewards.preferences.config import ExperimentConfig, loop_scorer
+
+    calls = {"train": 0, "episodes": []}
+    train, run = exp.train_scorer, exp.run_episodes
+
+    def counting_train(*a, **k):
+        calls["train"] += 1
+        return train(*a, **k)
+
+    def counting_run(*a, **k):
+        calls["episodes"].append(k.get("desc"))
+        return run(*a, **k)
+
+    monkeypatch.setattr(exp, "train_scorer", counting_train)
+    monkeypatch.setattr(exp, "run_episodes", counting_run)
+    scorer = replace(loop_scorer(0.0), ensemble_size=2, steps=20)
+    cfg = ExperimentConfig(tasks=["place_block"], conditions=["scorer"], episodes=2, labels=8, heldout_labels=4,
+                           pairs_per_query=4, curve=[4, 8], curve_episodes=2, scorer=scorer,
+                           output_dir=str(tmp_path / "run"))
+    m = exp.experiment(cfg)["tasks"]["place_block"]
+    assert calls["train"] == 2 and calls["episodes"] == ["place_block scorer", "place_block curve 4"]
+    small, full = m["curve"]
+    assert (small["labels"], full["labels"]) == (4, 8) and 0.0 <= small["accuracy"] <= 1.0
+    assert full["accuracy"] == pytest.approx(m["scorer"]["heldout_accuracy"])
+    assert full["seeds"] == m["conditions"]["scorer"]["seeds"] == small["seeds"]
+    assert full["quality"] == m["conditions"]["scorer"]["quality"]
+    top1 = m["scorer"]["heldout_top1"]  # the choice on the held-out decisions, by their true values
+    assert top1["queries"] == 1 and top1["first_value"] <= top1["best_value"]
+    assert "offline top-1 on 1 held-out decisions" in (tmp_path / "run" / "table.md").read_text()

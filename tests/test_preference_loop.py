@@ -108,3 +108,36 @@ def test_clip_condition_scores_each_candidates_simulated_outcome(loop):
     np.testing.assert_allclose(first, again, rtol=1e-5)
     np.testing.assert_allclose(env.world.position(env.task.target_block), block, atol=1e-6)
     assert env.steps == 0
+
+
+@pytest.mark.slow
+def test_heldout_selection_judges_a_scorers_top_choice_by_the_stored_true_values(loop, tmp_path):
+    from robot_rewards.preferences.heldout import heldout_selection
+    from robot_rewards.rewards.base import ScoreSet
+
+    _, _, store, _ = loop
+    queries = store.queries(task="place_block")
+    values = [np.asarray(q.meta["values"]) for q in queries]
+    by_cloud = {store.load_query(q.id)[1].points.tobytes(): v for q, v in zip(queries, values)}
+
+    class Peeking:  # scores each candidate by its true value (members offset): always a best one
+        def score(self, obs, cands):
+            v = by_cloud[obs.points.tobytes()]
+            return ScoreSet.from_members(np.stack([v, v + 1.0]))
+
+    class Flat:  # no preference: argmax takes the first candidate, as the policy alone does
+        def score(self, obs, cands):
+            return ScoreSet.from_members(np.zeros((2, len(cands))))
+
+    peek = heldout_selection(Peeking(), store, "place_block")
+    assert peek["queries"] == 3 and peek["top1_is_best"] == 1.0 and peek["gain_captured"] == pytest.approx(1.0)
+    assert peek["top1_value"] == pytest.approx(np.mean([v.max() for v in values])) == peek["best_value"]
+    differing = sum(int(v[i] != v[j]) for v in values for i in range(8) for j in range(i + 1, 8))
+    assert peek["pairs"] == differing > 0 and peek["pair_accuracy"] == 1.0 == peek["clear_pair_accuracy"]
+    assert peek["clear_pairs"] == sum(int(abs(v[i] - v[j]) > 1.0) for v in values for i in range(8) for j in range(i + 1, 8))
+    flat = heldout_selection(Flat(), store, "place_block")
+    assert flat["top1_value"] == pytest.approx(np.mean([v[0] for v in values])) == flat["first_value"]
+    assert flat["gain_captured"] == pytest.approx(0.0) and flat["top1_is_best"] < 1.0
+    assert flat["random_value"] == pytest.approx(np.mean([v.mean() for v in values]))
+    with PreferenceStore(tmp_path / "empty") as empty, pytest.raises(ValueError, match="no query of task"):
+        heldout_selection(Flat(), empty, "place_block")

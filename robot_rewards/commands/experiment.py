@@ -28,6 +28,7 @@ from robot_rewards.commands.experiment_report import write_report
 from robot_rewards.paths import resolve
 from robot_rewards.preferences.collect import collect_teacher_labels
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
+from robot_rewards.preferences.heldout import heldout_selection
 from robot_rewards.preferences.loop import (first_sample, oracle_selector, random_sample, run_episodes,
                                             scorer_selector)
 from robot_rewards.preferences.store import PreferenceStore
@@ -133,7 +134,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         res["scorer"] = {"checkpoint": str(ckpt), "train_seconds": time.perf_counter() - t0, **fit}
         if val_pairs is not None:
             ev = evaluate_pairs(scorer, val_pairs)
-            res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"])
+            res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"],
+                                 heldout_top1=heldout_selection(scorer, heldout_store, task))
             print(f"{task}: scorer on {fit.get('n_train', '?')} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
                   f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
 
@@ -166,10 +168,13 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         for n in sizes:
             if n > len(train_pairs):
                 continue
-            sc, _ = train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg, workspace=env.workspace,
-                                 vocab=scorer.vocab)
+            last = n == len(train_pairs)  # all the labels: the scorer trained above, not trained again
+            sc = scorer if last else train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg,
+                                                  workspace=env.workspace, vocab=scorer.vocab)[0]
             row = {"labels": n, "accuracy": evaluate_pairs(sc, val_pairs)["accuracy"]}
-            if cfg.curve_episodes:
+            if cfg.curve_episodes and last and cfg.curve_episodes == cfg.episodes and "scorer" in res["conditions"]:
+                row.update(res["conditions"]["scorer"])  # (c) already ran these episodes with this scorer
+            elif cfg.curve_episodes:
                 ep = run_episodes(env, policy, scorer_selector(sc, "mean"), cfg.curve_episodes, cfg.eval_seed,
                                   cfg.n_candidates, checker if cfg.check_feasibility else None,
                                   desc=f"{task} curve {n}")

@@ -25,6 +25,14 @@ LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer
 # what must agree between runs merged into one table (else their conditions are not comparable)
 _SAME_RUN = ("n_candidates", "labels", "teacher")
 _SAME_SCORER = ("n_train", "seed", "ensemble_size", "heldout_accuracy")
+# conditions whose outcome depends on the trained scorer; a run of only the others (e.g. (a) or
+# the oracle) can be merged with runs of any scorer
+_SCORER_CONDITIONS = ("scorer", "scorer_wco", "scorer_uwo")
+
+
+def uses_scorer(task_result: dict) -> bool:
+    """Whether a run's task result depends on its scorer (a scorer condition or a learning curve)."""
+    return bool(task_result.get("curve")) or any(c in task_result.get("conditions", {}) for c in _SCORER_CONDITIONS)
 
 
 def episode_successes(summary: dict) -> list[bool]:
@@ -73,11 +81,19 @@ def write_report(header: str, results: dict, out: Path) -> None:
         print(f"\n{task}\n{table}")
         acc = (f"scorer held-out accuracy {100 * sc['heldout_accuracy']:.1f}%" if "heldout_accuracy" in sc
                else "scorer held-out accuracy not measured (no held-out labels)")
+        if "heldout_top1" in sc:
+            t = sc["heldout_top1"]
+            acc += (f"; offline top-1 on {t['queries']} held-out decisions: true value first {t['first_value']:.2f}, "
+                    f"random {t['random_value']:.2f}, scorer {t['top1_value']:.2f}, best {t['best_value']:.2f} "
+                    f"(best picked {100 * t['top1_is_best']:.0f}%); every candidate pair ordered right "
+                    f"{100 * t['pair_accuracy']:.0f}%, {100 * t['clear_pair_accuracy']:.0f}% of the "
+                    f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
         lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
         if res.get("curve"):
-            curve = format_table(["labels", "accuracy", "success"],
+            curve = format_table(["labels", "accuracy", "success", "quality mm"],
                                  [[c["labels"], f"{100 * c['accuracy']:.1f}%",
-                                   f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-"]
+                                   f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
+                                   f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-"]
                                   for c in res["curve"]])
             print(curve)
             lines += ["```", curve, "```", ""]
@@ -116,17 +132,31 @@ def plot(results: dict, out: Path) -> None:
     plt.close(fig)
     curves = {t: results[t]["curve"] for t in results if results[t].get("curve")}
     if curves:
-        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
-        for task, rows in curves.items():
+        fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
+        for k, (task, rows) in enumerate(curves.items()):
+            colour = f"C{k}"
             n = [r["labels"] for r in rows]
-            ax[0].plot(n, [100 * r["accuracy"] for r in rows], "o-", label=task)
-            if all("success_rate" in r for r in rows):
-                ax[1].plot(n, [100 * r["success_rate"] for r in rows], "o-", label=task)
+            ax[0].plot(n, [100 * r["accuracy"] for r in rows], "o-", color=colour, label=task)
+            ep = [r for r in rows if "success_rate" in r]
+            if ep:
+                sr = np.array([100 * r["success_rate"] for r in ep])
+                ci = np.array([r["success_ci95"] for r in ep]).T * 100
+                ax[1].errorbar([r["labels"] for r in ep], sr, yerr=[sr - ci[0], ci[1] - sr], fmt="o-",
+                               capsize=3, color=colour, label=f"{task}, (c) best-of-N")
+                q = np.array([1000 * r["quality_mean"] for r in ep])
+                qci = np.array([r["quality_ci95"] for r in ep]).T * 1000
+                ax[2].errorbar([r["labels"] for r in ep], q, yerr=[q - qci[0], qci[1] - q], fmt="o-",
+                               capsize=3, color=colour, label=f"{task}, (c) best-of-N")
+                first = results[task].get("conditions", {}).get("first")
+                if first:  # the policy alone, for reference
+                    ax[1].axhline(100 * first["success_rate"], ls="--", color=colour, label=f"{task}, (a) one sample")
+                    ax[2].axhline(1000 * first["quality_mean"], ls="--", color=colour, label=f"{task}, (a) one sample")
         ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", xscale="log")
-        ax[1].set(xlabel="labels", ylabel="best-of-N success (%)", xscale="log")
+        ax[1].set(xlabel="labels", ylabel="success (%)", xscale="log")
+        ax[2].set(xlabel="labels", ylabel="final error (mm, lower is better)", xscale="log")
         for a in ax:
             if a.lines:  # no success curve when the curve was accuracy only
-                a.legend()
+                a.legend(fontsize=8)
             a.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(out / "learning_curve.png", dpi=110)
@@ -196,9 +226,12 @@ def merge_runs(paths: list[str]) -> tuple[dict, dict]:
     if not paths:
         raise ValueError("runs=[...] is empty: name the experiment output folders to merge")
     runs = [(str(p), load_run(p)) for p in paths]
+    scored = [r for _, r in runs if any(uses_scorer(t) for t in r["tasks"].values())]
     shared: dict = {}
     for key in _SAME_RUN:
-        values = {r.get(key) for _, r in runs if r.get(key) is not None}
+        # n_candidates must always agree; labels and teacher only between runs that use a scorer
+        among = [r for _, r in runs] if key == "n_candidates" else scored
+        values = {r.get(key) for r in among if r.get(key) is not None}
         if len(values) > 1:
             raise ValueError(f"the runs differ in {key}: {sorted(map(str, values))}; their conditions are not comparable")
         shared[key] = values.pop() if values else None
@@ -208,8 +241,9 @@ def merge_runs(paths: list[str]) -> tuple[dict, dict]:
         policies = {res.get("policy") for _, res in parts}
         if len(policies) > 1:
             raise ValueError(f"{task}: the runs used different policies {sorted(map(str, policies))}")
+        scored_parts = [res for _, res in parts if uses_scorer(res)]
         for key in _SAME_SCORER:
-            values = {res.get("scorer", {}).get(key) for _, res in parts if key in res.get("scorer", {})}
+            values = {res.get("scorer", {}).get(key) for res in scored_parts if key in res.get("scorer", {})}
             if len(values) > 1:
                 raise ValueError(f"{task}: the runs trained different scorers ({key}: {sorted(values)})")
         conditions: dict = {}
@@ -224,7 +258,7 @@ def merge_runs(paths: list[str]) -> tuple[dict, dict]:
                 if not np.isclose(prev["accuracy"], row["accuracy"]):
                     raise ValueError(f"{task}: learning-curve point {row['labels']} labels differs between runs "
                                      f"({prev['accuracy']:.3f} vs {row['accuracy']:.3f} in {p})")
-        scorer = next((res["scorer"] for _, res in parts if res.get("scorer")), {})
+        scorer = next((res["scorer"] for res in scored_parts if res.get("scorer")), {})
         paired = {n: paired_vs(conditions["first"], c) for n, c in conditions.items()
                   if "first" in conditions and n != "first"}
         merged[task] = {"policy": policies.pop(), "scorer": scorer, "conditions": conditions,
