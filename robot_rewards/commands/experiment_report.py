@@ -59,6 +59,15 @@ def paired_vs(base: dict, other: dict) -> dict | None:
             "success_diff": float(np.mean([sb[s] for s in common]) - np.mean([sa[s] for s in common]))}
 
 
+def _vs_first(conds: dict, summary: dict) -> str:
+    """Paired final-error difference to (a) on the seeds both ran, as a table cell."""
+    p = paired_vs(conds["first"], summary) if "first" in conds and "seeds" in summary else None
+    if p is None:
+        return "-"
+    lo, hi = p["quality_diff_ci95"]
+    return f"{1000 * p['quality_diff']:+.1f} [{1000 * lo:+.1f}, {1000 * hi:+.1f}], {p['episodes']} ep"
+
+
 def write_report(header: str, results: dict, out: Path) -> None:
     """table.md (printed too) and the plots for {task: {"conditions", "scorer", "curve"}}."""
     lines = [header, ""]
@@ -69,8 +78,7 @@ def write_report(header: str, results: dict, out: Path) -> None:
             lo, hi = r["success_ci95"]
             q_lo, q_hi = r["quality_ci95"]
             p = paired_vs(conds["first"], r) if "first" in conds and name != "first" else None
-            vs = "-" if p is None else (f"{1000 * p['quality_diff']:+.1f} [{1000 * p['quality_diff_ci95'][0]:+.1f}, "
-                                        f"{1000 * p['quality_diff_ci95'][1]:+.1f}], {p['episodes']} ep")
+            vs = _vs_first(conds, r) if name != "first" else "-"
             rows.append([LABELS[name], r["episodes"], f"{100 * r['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
                          f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
                          f"{r['steps_mean']:.2f}", vs,
@@ -90,10 +98,11 @@ def write_report(header: str, results: dict, out: Path) -> None:
                     f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
         lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
         if res.get("curve"):
-            curve = format_table(["labels", "accuracy", "success", "quality mm"],
+            curve = format_table(["labels", "accuracy", "success", "quality mm", "vs (a) mm [95% CI]"],
                                  [[c["labels"], f"{100 * c['accuracy']:.1f}%",
                                    f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
-                                   f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-"]
+                                   f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
+                                   _vs_first(conds, c)]
                                   for c in res["curve"]])
             print(curve)
             lines += ["```", curve, "```", ""]
@@ -151,10 +160,15 @@ def plot(results: dict, out: Path) -> None:
                 if first:  # the policy alone, for reference
                     ax[1].axhline(100 * first["success_rate"], ls="--", color=colour, label=f"{task}, (a) one sample")
                     ax[2].axhline(1000 * first["quality_mean"], ls="--", color=colour, label=f"{task}, (a) one sample")
-        ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", xscale="log")
-        ax[1].set(xlabel="labels", ylabel="success (%)", xscale="log")
-        ax[2].set(xlabel="labels", ylabel="final error (mm, lower is better)", xscale="log")
+        ax[0].axhline(50, ls=":", color="grey", label="chance")
+        ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", ylim=(40, 100))
+        ax[1].set(xlabel="labels", ylabel="success (%)")
+        ax[2].set(xlabel="labels", ylabel="final error (mm, lower is better)")
+        sizes = sorted({r["labels"] for rows in curves.values() for r in rows})
         for a in ax:
+            a.set_xscale("log")
+            a.set_xticks(sizes, [str(n) for n in sizes])
+            a.minorticks_off()
             if a.lines:  # no success curve when the curve was accuracy only
                 a.legend(fontsize=8)
             a.grid(alpha=0.3)
