@@ -98,8 +98,10 @@ def write_report(header: str, results: dict, out: Path) -> None:
                     f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
         lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
         if res.get("curve"):
-            curve = format_table(["labels", "accuracy", "success", "quality mm", "vs (a) mm [95% CI]"],
+            curve = format_table(["labels", "accuracy", "offline gain captured", "success", "quality mm",
+                                  "vs (a) mm [95% CI]"],
                                  [[c["labels"], f"{100 * c['accuracy']:.1f}%",
+                                   f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if "heldout_top1" in c else "-",
                                    f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
                                    f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
                                    _vs_first(conds, c)]
