@@ -112,7 +112,7 @@ def test_clip_condition_scores_each_candidates_simulated_outcome(loop):
 
 @pytest.mark.slow
 def test_heldout_selection_judges_a_scorers_top_choice_by_the_stored_true_values(loop, tmp_path):
-    from robot_rewards.preferences.heldout import heldout_selection
+    from robot_rewards.preferences.heldout import has_true_values, heldout_selection
     from robot_rewards.rewards.base import ScoreSet
 
     _, _, store, _ = loop
@@ -139,5 +139,6 @@ def test_heldout_selection_judges_a_scorers_top_choice_by_the_stored_true_values
     assert flat["top1_value"] == pytest.approx(np.mean([v[0] for v in values])) == flat["first_value"]
     assert flat["gain_captured"] == pytest.approx(0.0) and flat["top1_is_best"] < 1.0
     assert flat["random_value"] == pytest.approx(np.mean([v.mean() for v in values]))
+    assert has_true_values(store, "place_block") and not has_true_values(store, "align_rope")
     with PreferenceStore(tmp_path / "empty") as empty, pytest.raises(ValueError, match="no query of task"):
         heldout_selection(Flat(), empty, "place_block")

@@ -28,7 +28,7 @@ from robot_rewards.commands.experiment_report import write_report
 from robot_rewards.paths import resolve
 from robot_rewards.preferences.collect import collect_teacher_labels
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
-from robot_rewards.preferences.heldout import heldout_selection
+from robot_rewards.preferences.heldout import has_true_values, heldout_selection
 from robot_rewards.preferences.loop import (first_sample, oracle_selector, random_sample, run_episodes,
                                             scorer_selector)
 from robot_rewards.preferences.store import PreferenceStore
@@ -119,6 +119,10 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0
         val_pairs = heldout_store.pairs(task=task) if heldout_store.label_count(task=task) else None
+        with_values = val_pairs is not None and has_true_values(heldout_store, task)
+
+        def offline(sc):  # the held-out choice judged by the candidates' true values, where stored
+            return heldout_selection(sc, heldout_store, task) if with_values else None
 
         # 2. the scorer from every training label, or the one given
         t0 = time.perf_counter()
@@ -134,8 +138,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         res["scorer"] = {"checkpoint": str(ckpt), "train_seconds": time.perf_counter() - t0, **fit}
         if val_pairs is not None:
             ev = evaluate_pairs(scorer, val_pairs)
-            res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"],
-                                 heldout_top1=heldout_selection(scorer, heldout_store, task))
+            res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"], heldout_top1=offline(scorer))
             print(f"{task}: scorer on {fit.get('n_train', '?')} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
                   f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
 
@@ -171,8 +174,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             last = n == len(train_pairs)  # all the labels: the scorer trained above, not trained again
             sc = scorer if last else train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg,
                                                   workspace=env.workspace, vocab=scorer.vocab)[0]
-            row = {"labels": n, "accuracy": evaluate_pairs(sc, val_pairs)["accuracy"],
-                   "heldout_top1": heldout_selection(sc, heldout_store, task)}
+            row = {"labels": n, "accuracy": evaluate_pairs(sc, val_pairs)["accuracy"], "heldout_top1": offline(sc)}
             if cfg.curve_episodes and last and cfg.curve_episodes == cfg.episodes and "scorer" in res["conditions"]:
                 row.update(res["conditions"]["scorer"])  # (c) already ran these episodes with this scorer
             elif cfg.curve_episodes:

@@ -89,7 +89,7 @@ def write_report(header: str, results: dict, out: Path) -> None:
         print(f"\n{task}\n{table}")
         acc = (f"scorer held-out accuracy {100 * sc['heldout_accuracy']:.1f}%" if "heldout_accuracy" in sc
                else "scorer held-out accuracy not measured (no held-out labels)")
-        if "heldout_top1" in sc:
+        if sc.get("heldout_top1"):
             t = sc["heldout_top1"]
             acc += (f"; offline top-1 on {t['queries']} held-out decisions: true value first {t['first_value']:.2f}, "
                     f"random {t['random_value']:.2f}, scorer {t['top1_value']:.2f}, best {t['best_value']:.2f} "
@@ -101,7 +101,7 @@ def write_report(header: str, results: dict, out: Path) -> None:
             curve = format_table(["labels", "accuracy", "offline gain captured", "success", "quality mm",
                                   "vs (a) mm [95% CI]"],
                                  [[c["labels"], f"{100 * c['accuracy']:.1f}%",
-                                   f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if "heldout_top1" in c else "-",
+                                   f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if c.get("heldout_top1") else "-",
                                    f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
                                    f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
                                    _vs_first(conds, c)]

@@ -4,7 +4,7 @@ A scripted teacher stores every candidate's true return with its query (`meta["v
 from what-if rollouts). That lets a scorer's *choice* be judged without running episodes:
 per query, the value of its top candidate against the first sample (what the policy alone
 executes), a random one (the mean) and the best. Pair accuracy weighs every pair alike,
-near-ties included; this is the quantity best-of-N selection depends on.
+near-ties included; best-of-N selection depends only on which candidate comes out on top.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ import numpy as np
 from robot_rewards.core.observation import Observation
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.rewards.aggregate import aggregate
+
+
+def has_true_values(store: PreferenceStore, task: str) -> bool:
+    """Whether any query of `task` carries its candidates' true values (scripted teachers store them)."""
+    return any("values" in rec.meta for rec in store.queries(task=task))
 
 
 def heldout_selection(scorer, store: PreferenceStore, task: str, aggregator: str = "mean",
