@@ -59,9 +59,13 @@ def paired_vs(base: dict, other: dict) -> dict | None:
             "success_diff": float(np.mean([sb[s] for s in common]) - np.mean([sa[s] for s in common]))}
 
 
-def _vs_first(conds: dict, summary: dict) -> str:
-    """Paired final-error difference to (a) on the seeds both ran, as a table cell."""
-    p = paired_vs(conds["first"], summary) if "first" in conds and "seeds" in summary else None
+def _vs_first(conds: dict, summary: dict) -> dict | None:
+    """`paired_vs` against (a), where (a) ran and the summary has per-episode results."""
+    return paired_vs(conds["first"], summary) if "first" in conds and "seeds" in summary else None
+
+
+def _diff_cell(p: dict | None) -> str:
+    """A paired final-error difference as a table cell (mm, 95% interval, episodes)."""
     if p is None:
         return "-"
     lo, hi = p["quality_diff_ci95"]
@@ -77,8 +81,8 @@ def write_report(header: str, results: dict, out: Path) -> None:
         for name, r in conds.items():
             lo, hi = r["success_ci95"]
             q_lo, q_hi = r["quality_ci95"]
-            p = paired_vs(conds["first"], r) if "first" in conds and name != "first" else None
-            vs = _vs_first(conds, r) if name != "first" else "-"
+            p = _vs_first(conds, r) if name != "first" else None
+            vs = _diff_cell(p)
             rows.append([LABELS[name], r["episodes"], f"{100 * r['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
                          f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
                          f"{r['steps_mean']:.2f}", vs,
@@ -104,7 +108,7 @@ def write_report(header: str, results: dict, out: Path) -> None:
                                    f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if c.get("heldout_top1") else "-",
                                    f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
                                    f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
-                                   _vs_first(conds, c)]
+                                   _diff_cell(_vs_first(conds, c))]
                                   for c in res["curve"]])
             print(curve)
             lines += ["```", curve, "```", ""]
