@@ -6,8 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from robot_rewards.commands.experiment_report import (episode_successes, experiment_merge, merge_runs,
-                                                      paired_vs)
+from robot_rewards.commands.experiment_report import (episode_successes, experiment_merge, first_try_rate,
+                                                      merge_runs, paired_vs)
 from robot_rewards.preferences.config import ExperimentMergeConfig
 from robot_rewards.preferences.loop import EpisodeStats
 from robot_rewards.reporting import wilson_interval
@@ -149,6 +149,24 @@ def test_paired_vs_uses_only_common_seeds():
     assert p["episodes"] == 2 and p["quality_diff"] == pytest.approx((-0.04 + 0.01) / 2)
     assert p["closer_fraction"] == 0.5 and p["success_diff"] == pytest.approx(0.0)
     assert paired_vs(base, {"seeds": [9], "quality": [0.0], "success": [True]}) is None
+
+
+def test_first_try_success_and_its_paired_difference(tmp_path):
+    # (a) succeeds at once on seeds 0, 1; the other succeeds at once on 0, 1, 2 and needs a retry on 3
+    base, other = EpisodeStats(seeds=[0, 1, 2, 3], quality=[0.01] * 4), EpisodeStats(seeds=[0, 1, 2, 3], quality=[0.01] * 4)
+    base.success, base.steps = [True, True, True, False], [1, 1, 2, 3]
+    other.success, other.steps = [True] * 4, [1, 1, 1, 2]
+    base, other = base.summary(), other.summary()
+    assert first_try_rate(base) == 0.5 and first_try_rate(other) == 0.75
+    assert first_try_rate({"seeds": [0], "quality": [0.0], "success": [True]}) is None  # no per-episode steps
+    p = paired_vs(base, other)
+    assert p["first_try_diff"] == pytest.approx(0.25)
+    lo, hi = p["first_try_diff_ci95"]  # differences 0, 0, 1, 0: sd 0.5 over 4 episodes
+    assert (lo, hi) == pytest.approx((0.25 - 1.96 * 0.25, 0.25 + 1.96 * 0.25))
+    run = _write_run(tmp_path / "run", {"first": base, "scorer": other})
+    experiment_merge(ExperimentMergeConfig(runs=[run], output_dir=str(tmp_path / "merged")))
+    row = next(line for line in (tmp_path / "merged" / "table.md").read_text().splitlines() if "(c)" in line)
+    assert "75%, +25 [-24, +74]" in row
 
 
 def test_experiment_with_a_given_scorer_collects_no_training_labels(tmp_path):

@@ -43,6 +43,20 @@ def episode_successes(summary: dict) -> list[bool]:
     return [s not in failed for s in summary["seeds"]]
 
 
+def _first_tries(summary: dict) -> dict[int, bool]:
+    """{seed: succeeded with its first primitive} (needs per-episode steps)."""
+    return {seed: ok and st == 1 for seed, ok, st in zip(summary["seeds"], episode_successes(summary), summary["steps"])}
+
+
+def first_try_rate(summary: dict) -> float | None:
+    """Fraction of episodes that succeeded with their first primitive (None without per-episode
+    steps). Where the step budget lets the policy retry until it succeeds, this is where a better
+    first choice shows."""
+    if "steps" not in summary or not summary.get("seeds"):
+        return None
+    return float(np.mean(list(_first_tries(summary).values())))
+
+
 def paired_vs(base: dict, other: dict) -> dict | None:
     """`other` minus `base` on the seeds both ran: final error (m; negative = closer to the
     goal) with its 95% interval, the fraction of episodes ending closer, success difference."""
@@ -54,9 +68,14 @@ def paired_vs(base: dict, other: dict) -> dict | None:
         return None
     d = np.array([qb[s] - qa[s] for s in common])
     m, lo, hi = mean_ci(d)
-    return {"episodes": len(common), "quality_diff": m, "quality_diff_ci95": [lo, hi],
-            "closer_fraction": float(np.mean(d < 0)),
-            "success_diff": float(np.mean([sb[s] for s in common]) - np.mean([sa[s] for s in common]))}
+    out = {"episodes": len(common), "quality_diff": m, "quality_diff_ci95": [lo, hi],
+           "closer_fraction": float(np.mean(d < 0)),
+           "success_diff": float(np.mean([sb[s] for s in common]) - np.mean([sa[s] for s in common]))}
+    if "steps" in base and "steps" in other:
+        fa, fb = _first_tries(base), _first_tries(other)
+        f, f_lo, f_hi = mean_ci([float(fb[s]) - float(fa[s]) for s in common])
+        out.update(first_try_diff=f, first_try_diff_ci95=[f_lo, f_hi])
+    return out
 
 
 def _vs_first(conds: dict, summary: dict) -> dict | None:
@@ -72,6 +91,17 @@ def _diff_cell(p: dict | None) -> str:
     return f"{1000 * p['quality_diff']:+.1f} [{1000 * lo:+.1f}, {1000 * hi:+.1f}], {p['episodes']} ep"
 
 
+def _first_try_cell(summary: dict, p: dict | None) -> str:
+    """First-try success, and its paired difference to (a) in points with a 95% interval."""
+    rate = first_try_rate(summary)
+    if rate is None:
+        return "-"
+    if p is None or "first_try_diff" not in p:
+        return f"{100 * rate:.0f}%"
+    lo, hi = p["first_try_diff_ci95"]
+    return f"{100 * rate:.0f}%, {100 * p['first_try_diff']:+.0f} [{100 * lo:+.0f}, {100 * hi:+.0f}]"
+
+
 def write_report(header: str, results: dict, out: Path) -> None:
     """table.md (printed too) and the plots for {task: {"conditions", "scorer", "curve"}}."""
     lines = [header, ""]
@@ -84,10 +114,11 @@ def write_report(header: str, results: dict, out: Path) -> None:
             p = _vs_first(conds, r) if name != "first" else None
             vs = _diff_cell(p)
             rows.append([LABELS[name], r["episodes"], f"{100 * r['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]",
+                         _first_try_cell(r, p),
                          f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
                          f"{r['steps_mean']:.2f}", vs,
                          "-" if p is None else f"{100 * p['closer_fraction']:.0f}%", r["stopped"]])
-        table = format_table(["condition", "episodes", "success [95% CI]", "quality mm [95% CI]", "steps",
+        table = format_table(["condition", "episodes", "success [95% CI]", "1st try, vs (a) points", "quality mm [95% CI]", "steps",
                               "vs (a) mm [95% CI]", "closer than (a)", "stopped"], rows)
         sc = res.get("scorer", {})
         print(f"\n{task}\n{table}")

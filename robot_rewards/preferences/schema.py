@@ -125,7 +125,7 @@ def migrate(conn: sqlite3.Connection, name: str = "database") -> int:
             if version >= SCHEMA_VERSION:
                 conn.execute("COMMIT")
                 return start
-            if version > 0:
+            if start > 0:  # an existing store being upgraded; a new one just gets built
                 log.info("migrating preference store %s from schema %d to %d", name, version, version + 1)
             MIGRATIONS[version](conn)
             conn.execute(f"PRAGMA user_version = {version + 1}")
