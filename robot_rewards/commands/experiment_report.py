@@ -45,7 +45,8 @@ def episode_successes(summary: dict) -> list[bool]:
 
 def _first_tries(summary: dict) -> dict[int, bool]:
     """{seed: succeeded with its first primitive} (needs per-episode steps)."""
-    return {seed: ok and st == 1 for seed, ok, st in zip(summary["seeds"], episode_successes(summary), summary["steps"])}
+    outcomes = zip(summary["seeds"], episode_successes(summary), summary["steps"])
+    return {seed: ok and st == 1 for seed, ok, st in outcomes}
 
 
 def first_try_rate(summary: dict) -> float | None:
@@ -118,8 +119,9 @@ def write_report(header: str, results: dict, out: Path) -> None:
                          f"{1000 * r['quality_mean']:.1f} [{1000 * q_lo:.1f}, {1000 * q_hi:.1f}]",
                          f"{r['steps_mean']:.2f}", vs,
                          "-" if p is None else f"{100 * p['closer_fraction']:.0f}%", r["stopped"]])
-        table = format_table(["condition", "episodes", "success [95% CI]", "1st try, vs (a) points", "quality mm [95% CI]", "steps",
-                              "vs (a) mm [95% CI]", "closer than (a)", "stopped"], rows)
+        table = format_table(["condition", "episodes", "success [95% CI]", "1st try, vs (a) points",
+                              "quality mm [95% CI]", "steps", "vs (a) mm [95% CI]", "closer than (a)", "stopped"],
+                             rows)
         sc = res.get("scorer", {})
         print(f"\n{task}\n{table}")
         acc = (f"scorer held-out accuracy {100 * sc['heldout_accuracy']:.1f}%" if "heldout_accuracy" in sc
