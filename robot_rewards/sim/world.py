@@ -69,7 +69,7 @@ class World:
         p.setGravity(0, 0, -9.81, physicsClientId=c)
         p.setPhysicsEngineParameter(
             fixedTimeStep=self.cfg.timestep, numSolverIterations=self.cfg.solver_iterations,
-            physicsClientId=c,
+            deterministicOverlappingPairs=int(self.cfg.deterministic_pairs), physicsClientId=c,
         )
         if self.cfg.gui:
             p.configureDebugVisualizer(p.COV_ENABLE_GUI, 0, physicsClientId=c)
