@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from robot_rewards.conf.expert import ExpertConfig
+from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.policy.evaluate import random_candidates
 from robot_rewards.sim.env import TabletopEnv
@@ -38,8 +39,6 @@ def test_rope_what_if_rollouts_are_exact_only_with_sorted_overlapping_pairs(dete
     # The rope's many contacts made Bullet's restored states step differently from the state they
     # were saved from: what-if outcomes drifted from the real execution (one oracle episode ended
     # 375 mm off after its what-if promised 12 mm). Sorted pairs make the two bit-identical.
-    from robot_rewards.conf.sim import SimConfig
-
     with TabletopEnv("align_rope", SimConfig(deterministic_pairs=deterministic_pairs)) as env:
         env.reset(100078)
         expert = env.expert_action(ExpertConfig(noise=0))
