@@ -163,10 +163,16 @@ def test_first_try_success_and_its_paired_difference(tmp_path):
     assert p["first_try_diff"] == pytest.approx(0.25)
     lo, hi = p["first_try_diff_ci95"]  # differences 0, 0, 1, 0: sd 0.5 over 4 episodes
     assert (lo, hi) == pytest.approx((0.25 - 1.96 * 0.25, 0.25 + 1.96 * 0.25))
-    run = _write_run(tmp_path / "run", {"first": base, "scorer": other})
+    # a learning-curve point with episodes reports its first try too (accuracy-only points do not)
+    curve = [{"labels": 50, "accuracy": 0.55}, {"labels": 200, "accuracy": 0.6, **other}]
+    run = _write_run(tmp_path / "run", {"first": base, "scorer": other}, curve=curve)
     experiment_merge(ExperimentMergeConfig(runs=[run], output_dir=str(tmp_path / "merged")))
-    row = next(line for line in (tmp_path / "merged" / "table.md").read_text().splitlines() if "(c)" in line)
+    lines = (tmp_path / "merged" / "table.md").read_text().splitlines()
+    row = next(line for line in lines if "(c)" in line)
     assert "75%, +25 [-24, +74]" in row
+    point = next(line for line in lines if line.strip().startswith("200"))
+    assert "75%, +25 [-24, +74]" in point and "60.0%" in point
+    assert "%, +" not in next(line for line in lines if line.strip().startswith("50 "))
 
 
 def test_experiment_with_a_given_scorer_collects_no_training_labels(tmp_path):

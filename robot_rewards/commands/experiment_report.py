@@ -135,11 +135,12 @@ def write_report(header: str, results: dict, out: Path) -> None:
                     f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
         lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
         if res.get("curve"):
-            curve = format_table(["labels", "accuracy", "offline gain captured", "success", "quality mm",
-                                  "vs (a) mm [95% CI]"],
+            curve = format_table(["labels", "accuracy", "offline gain captured", "success", "1st try, vs (a) points",
+                                  "quality mm", "vs (a) mm [95% CI]"],
                                  [[c["labels"], f"{100 * c['accuracy']:.1f}%",
                                    f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if c.get("heldout_top1") else "-",
                                    f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
+                                   _first_try_cell(c, _vs_first(conds, c)) if "seeds" in c else "-",
                                    f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
                                    _diff_cell(_vs_first(conds, c))]
                                   for c in res["curve"]])
@@ -167,7 +168,11 @@ def plot(results: dict, out: Path) -> None:
         x = np.arange(len(names))
         sr = np.array([conds[n]["success_rate"] for n in names]) * 100
         ci = np.array([conds[n]["success_ci95"] for n in names]).T * 100
-        axes[0, j].bar(x, sr, yerr=[sr - ci[0], ci[1] - sr], capsize=3, color="tab:blue")
+        axes[0, j].bar(x, sr, yerr=[sr - ci[0], ci[1] - sr], capsize=3, color="tab:blue", label="success")
+        ft = [first_try_rate(conds[n]) for n in names]
+        if all(f is not None for f in ft):
+            axes[0, j].plot(x, [100 * f for f in ft], "D", color="black", mfc="white", label="on the first try")
+            axes[0, j].legend(fontsize=8, loc="lower right")
         axes[0, j].set_title(f"{task}: success (%)")
         q = np.array([conds[n]["quality_mean"] for n in names]) * 1000
         qci = np.array([conds[n]["quality_ci95"] for n in names]).T * 1000
@@ -191,6 +196,10 @@ def plot(results: dict, out: Path) -> None:
                 ci = np.array([r["success_ci95"] for r in ep]).T * 100
                 ax[1].errorbar([r["labels"] for r in ep], sr, yerr=[sr - ci[0], ci[1] - sr], fmt="o-",
                                capsize=3, color=colour, label=f"{task}, (c) best-of-N")
+                ft = [first_try_rate(r) for r in ep]
+                if all(f is not None for f in ft):  # where retries hide a better first choice
+                    ax[1].plot([r["labels"] for r in ep], [100 * f for f in ft], "s:", color=colour, mfc="none",
+                               label=f"{task}, (c) first try")
                 q = np.array([1000 * r["quality_mean"] for r in ep])
                 qci = np.array([r["quality_ci95"] for r in ep]).T * 1000
                 ax[2].errorbar([r["labels"] for r in ep], q, yerr=[q - qci[0], qci[1] - q], fmt="o-",
@@ -198,10 +207,13 @@ def plot(results: dict, out: Path) -> None:
                 first = results[task].get("conditions", {}).get("first")
                 if first:  # the policy alone, for reference
                     ax[1].axhline(100 * first["success_rate"], ls="--", color=colour, label=f"{task}, (a) one sample")
+                    if first_try_rate(first) is not None:
+                        ax[1].axhline(100 * first_try_rate(first), ls=":", color=colour,
+                                      label=f"{task}, (a) first try")
                     ax[2].axhline(1000 * first["quality_mean"], ls="--", color=colour, label=f"{task}, (a) one sample")
         ax[0].axhline(50, ls=":", color="grey", label="chance")
         ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", ylim=(40, 100))
-        ax[1].set(xlabel="labels", ylabel="success (%)")
+        ax[1].set(xlabel="labels", ylabel="success (%): final, and on the first try")
         ax[2].set(xlabel="labels", ylabel="final error (mm, lower is better)")
         sizes = sorted({r["labels"] for rows in curves.values() for r in rows})
         for a in ax:

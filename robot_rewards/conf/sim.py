@@ -42,7 +42,8 @@ class SimConfig:
     solver_iterations: int = 50
     # Sort Bullet's overlapping pairs so that a restored state steps exactly like the state it was
     # saved from. Without it what-if rollouts (teacher labels, oracle) drift from what the arm then
-    # does: bit-exact with it, up to 300+ mm apart on the rope without (README "What-if rollouts").
+    # does: bit-exact with it, up to 300+ mm apart on the rope without (docs/experiments.md,
+    # "What-if rollouts are exact").
     deterministic_pairs: bool = True
     cameras: list[CameraConfig] = field(default_factory=lambda: [CameraConfig()])
     motion: MotionConfig = field(default_factory=MotionConfig)
