@@ -106,5 +106,6 @@ def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path):
         assert set(r) == {"first", "scorer"}
         for cond in r.values():
             assert cond["episodes"] == 1 and cond["steps_mean"] >= 1 and cond["stopped"] == 0
+            assert cond["first_try_rate"] == float(cond["success_rate"] == 1 and cond["steps_mean"] == 1)
             assert Path(cond["video"]).stat().st_size > 10_000
     assert len(list((tmp_path / "experts" / "videos").iterdir())) == 4

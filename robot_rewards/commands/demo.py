@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rewards.commands.experiment_report import first_try_rate
 from robot_rewards.commands.expert import eval_expert
 from robot_rewards.conf.commands import DemoConfig, EvalExpertConfig
 from robot_rewards.paths import resolve
@@ -32,14 +33,17 @@ def demo(cfg: DemoConfig) -> dict:
         rows = []
         for task, r in loops.items():
             a, c = r["first"], r["scorer"]
+            a["first_try_rate"], c["first_try_rate"] = first_try_rate(a), first_try_rate(c)
             rows.append([task, f"{100 * experts['tasks'][task]['success_rate']:.0f}%",
                          f"{100 * a['success_rate']:.0f}%", f"{100 * c['success_rate']:.0f}%",
+                         f"{100 * a['first_try_rate']:.0f}%", f"{100 * c['first_try_rate']:.0f}%",
                          f"{1000 * a['quality_mean']:.1f}", f"{1000 * c['quality_mean']:.1f}"])
         print(f"\nThe loop with the shipped checkpoints: {cfg.policy_episodes} episodes per task from seed "
               f"{cfg.policy_seed}, N = {cfg.n_candidates} candidates per decision")
         print(format_table(["task", "expert", "(a) policy alone", "(c) best-of-N scorer",
-                            "(a) error mm", "(c) error mm"], rows))
+                            "(a) 1st try", "(c) 1st try", "(a) error mm", "(c) error mm"], rows))
         print("(a) executes the policy's first sample; (c) executes the best of N by the preference scorer. "
+              "Success is within the task's step budget; '1st try' is success with the first primitive. "
               "Full comparison with 95% CIs: `robot-rewards experiment` (README).")
     metrics = {"command": "demo", "experts": experts["tasks"], "loop": loops}
     print(f"videos: {out}/*/videos/\nmetrics: {write_metrics(out, metrics)}")
