@@ -33,7 +33,6 @@ def demo(cfg: DemoConfig) -> dict:
         rows = []
         for task, r in loops.items():
             a, c = r["first"], r["scorer"]
-            a["first_try_rate"], c["first_try_rate"] = first_try_rate(a), first_try_rate(c)
             rows.append([task, f"{100 * experts['tasks'][task]['success_rate']:.0f}%",
                          f"{100 * a['success_rate']:.0f}%", f"{100 * c['success_rate']:.0f}%",
                          f"{100 * a['first_try_rate']:.0f}%", f"{100 * c['first_try_rate']:.0f}%",
@@ -73,6 +72,7 @@ def _run_loop(cfg: DemoConfig, task: str, out: Path) -> dict:
                                  on_decision=recorder.decision)
             recorder.stop()
             results[name] = stats.summary()
+            results[name]["first_try_rate"] = first_try_rate(results[name])
             results[name]["video"] = str(save_video(videos / f"{task}_{name}.mp4", recorder.frames))
     return results
 

@@ -207,9 +207,9 @@ def plot(results: dict, out: Path) -> None:
                 first = results[task].get("conditions", {}).get("first")
                 if first:  # the policy alone, for reference
                     ax[1].axhline(100 * first["success_rate"], ls="--", color=colour, label=f"{task}, (a) one sample")
-                    if first_try_rate(first) is not None:
-                        ax[1].axhline(100 * first_try_rate(first), ls=":", color=colour,
-                                      label=f"{task}, (a) first try")
+                    first_try = first_try_rate(first)
+                    if first_try is not None:
+                        ax[1].axhline(100 * first_try, ls=":", color=colour, label=f"{task}, (a) first try")
                     ax[2].axhline(1000 * first["quality_mean"], ls="--", color=colour, label=f"{task}, (a) one sample")
         ax[0].axhline(50, ls=":", color="grey", label="chance")
         ax[0].set(xlabel="labels", ylabel="held-out pair accuracy (%)", ylim=(40, 100))
