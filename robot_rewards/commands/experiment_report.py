@@ -172,7 +172,10 @@ def plot(results: dict, out: Path) -> None:
         ft = [first_try_rate(conds[n]) for n in names]
         if all(f is not None for f in ft):
             axes[0, j].plot(x, [100 * f for f in ft], "D", color="black", mfc="white", label="on the first try")
-            axes[0, j].legend(fontsize=8, loc="lower right")
+            # above the 100% line: a legend inside the bars hides whichever bar it lands on
+            axes[0, j].set_ylim(0, 122)
+            axes[0, j].set_yticks(range(0, 101, 20))
+            axes[0, j].legend(fontsize=8, loc="upper center", ncol=2)
         axes[0, j].set_title(f"{task}: success (%)")
         q = np.array([conds[n]["quality_mean"] for n in names]) * 1000
         qci = np.array([conds[n]["quality_ci95"] for n in names]).T * 1000
