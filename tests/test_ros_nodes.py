@@ -417,3 +417,27 @@ def test_sim_graph_executes_a_decision(rclpy, ctx):
     assert CandidateSet.from_json(sets[0].data).goal == bridge.core.goal
     assert bridge.core.env.success()  # the shipped place_block policy solves seed 0 in one step
     assert not ctx.log_lines("error") and not ctx.incompatible
+
+
+def test_reporter_logs_a_warning_then_an_error_on_an_rclpy_logger(rclpy, ctx):
+    """rclpy refuses a second severity from one call site; the Reporter must not trip on it."""
+    from rclpy.node import Node
+
+    from robot_rewards.ros.report import Reporter
+
+    logger = Node("reporter_probe").get_logger()
+
+    def same_site(level):  # one source line, two severities: what took nodes down
+        getattr(logger, level)("x")
+
+    same_site("warning")
+    with pytest.raises(ValueError, match="severity cannot be changed"):
+        same_site("error")
+    report = Reporter(logger)
+    report.warning("busy", "decision requested while scoring: ignored")
+    report.error("camera", "no camera_info yet")
+    report.warning("busy", "decision requested while scoring: ignored again")
+    got = [(level, text) for node, level, text in ctx.logs if node == "reporter_probe"][1:]
+    assert got == [("warning", "decision requested while scoring: ignored"),
+                   ("error", "no camera_info yet"),
+                   ("warning", "decision requested while scoring: ignored again")]

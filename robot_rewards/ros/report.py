@@ -26,7 +26,8 @@ class Reporter:
         self.examples: dict[str, str] = {}  # kind -> its latest text (for summaries)
         self._logged_at: dict[str, float] = {}
 
-    def _emit(self, level: str, key: str, text: str) -> None:
+    def _due(self, key: str, text: str) -> str | None:
+        """Count one occurrence; the text to log now, or None while its kind is throttled."""
         self.counts[key] += 1
         bucket = key + "|" + re.sub(r"[-+]?\d[\d.e+-]*", "#", text)[:100]
         self.kinds[bucket] += 1
@@ -34,18 +35,25 @@ class Reporter:
         now = self.clock()
         when = self._logged_at.get(bucket)
         if when is not None and now - when < self.period:
-            return
+            return None
         self._logged_at[bucket] = now
         repeats = self.kinds[bucket]
-        suffix = f" (seen {repeats} times)" if repeats > 1 else ""
-        getattr(self.log, level)(text + suffix)
+        return text + (f" (seen {repeats} times)" if repeats > 1 else "")
 
+    # Each severity is logged from its own source line: rclpy's logger remembers the severity of
+    # every call site and raises "Logger severity cannot be changed between calls" otherwise,
+    # which took nodes down after a warning followed by an error.
     def error(self, key: str, text: str) -> None:
         """Log an error (the node keeps running)."""
-        self._emit("error", key, text)
+        line = self._due(key, text)
+        if line is not None:
+            self.log.error(line)
 
     def warning(self, key: str, text: str) -> None:
-        self._emit("warning", key, text)
+        """Log a warning (throttled like errors)."""
+        line = self._due(key, text)
+        if line is not None:
+            self.log.warning(line)
 
     def info(self, text: str) -> None:
         self.log.info(text)

@@ -25,6 +25,7 @@ import copy
 import enum
 import logging
 import threading
+import sys
 import time
 import types as pytypes
 import uuid
@@ -618,10 +619,17 @@ class Clock:
 class RcutilsLogger:
     def __init__(self, node_name: str, context: Context):
         self.name, self._context = node_name, context
+        self._sites: dict[tuple[str, int], str] = {}  # call site -> severity (one per logger, as in rclpy)
 
     def _log(self, level: str, message, **kwargs) -> bool:
         if not isinstance(message, str):
             raise TypeError(f"log message must be a str, got {type(message).__name__}")
+        # Real rclpy remembers the severity used at each call site (file, line of the code that
+        # called .warning()/.error()) and refuses another one there.
+        caller = sys._getframe(2)
+        site = (caller.f_code.co_filename, caller.f_lineno)
+        if self._sites.setdefault(site, level) != level:
+            raise ValueError("Logger severity cannot be changed between calls.")
         self._context.logs.append((self.name, level, message))
         getattr(_log, {"fatal": "critical", "warn": "warning"}.get(level, level))("[%s] %s", self.name, message)
         return True
