@@ -181,7 +181,7 @@ def test_experiment_with_a_given_scorer_collects_no_training_labels(tmp_path):
     from robot_rewards.preferences.config import ExperimentConfig
     from robot_rewards.preferences.store import PreferenceStore
 
-    cfg = ExperimentConfig(tasks=["place_block"], scorer_checkpoint="checkpoints/scorer_place_block.json",
+    cfg = ExperimentConfig(tasks=["place_block"], workers=1, scorer_checkpoint="checkpoints/scorer_place_block.json",
                            conditions=["first", "scorer"], episodes=2, heldout_labels=0, curve=[50],
                            output_dir=str(tmp_path / "run"))
     m = experiment(cfg)["tasks"]["place_block"]
@@ -214,20 +214,20 @@ def test_learning_curve_reuses_the_scorer_trained_on_all_labels(tmp_path, monkey
     from robot_rewards.preferences.config import ExperimentConfig, loop_scorer
 
     calls = {"train": 0, "episodes": []}
-    train, run = exp.train_scorer, exp.run_episodes
+    train, run = exp.train_scorer, exp.run_condition
 
     def counting_train(*a, **k):
         calls["train"] += 1
         return train(*a, **k)
 
     def counting_run(*a, **k):
-        calls["episodes"].append(k.get("desc"))
+        calls["episodes"].append(a[4])
         return run(*a, **k)
 
     monkeypatch.setattr(exp, "train_scorer", counting_train)
-    monkeypatch.setattr(exp, "run_episodes", counting_run)
+    monkeypatch.setattr(exp, "run_condition", counting_run)
     scorer = replace(loop_scorer(0.0), ensemble_size=2, steps=20)
-    cfg = ExperimentConfig(tasks=["place_block"], conditions=["scorer"], episodes=2, labels=8, heldout_labels=4,
+    cfg = ExperimentConfig(tasks=["place_block"], workers=1, conditions=["scorer"], episodes=2, labels=8, heldout_labels=4,
                            pairs_per_query=4, curve=[4, 8], curve_episodes=2, scorer=scorer,
                            output_dir=str(tmp_path / "run"))
     m = exp.experiment(cfg)["tasks"]["place_block"]

@@ -94,7 +94,7 @@ def test_reward_guided_episodes_report_per_condition(loop):
 @pytest.mark.slow
 def test_clip_condition_scores_each_candidates_simulated_outcome(loop):
     """(e) CLIP: one reward per candidate from its what-if outcome, deterministic, scene untouched."""
-    from robot_rewards.commands.experiment import clip_selector
+    from robot_rewards.preferences.loop import clip_selector
     from robot_rewards.rewards.clip_config import ClipRewardConfig
 
     env, ck, _, _ = loop

@@ -29,16 +29,14 @@ from robot_rewards.paths import resolve
 from robot_rewards.preferences.collect import collect_teacher_labels
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
-from robot_rewards.preferences.loop import (first_sample, oracle_selector, random_sample, run_episodes,
-                                            scorer_selector)
+from robot_rewards.preferences.loop import LoopSpec, run_condition
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.reporting import write_metrics
+from robot_rewards.workers import check_executor, resolve_workers
 from robot_rewards.rewards.config import TrainScorerConfig
-from robot_rewards.rewards.keypoints import KeypointScorer, SimKeypointSource
 from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
 from robot_rewards.rewards.preference_io import load_scorer, save_scorer, scorer_training
-from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.env import TabletopEnv
 
 log = logging.getLogger(__name__)
@@ -58,6 +56,8 @@ def experiment(cfg: ExperimentConfig) -> dict:
         raise ValueError("episodes and labels must be >= 1, heldout_labels >= 0 and n_candidates >= 2")
     if cfg.scorer_checkpoint and len(cfg.tasks) != 1:
         raise ValueError(f"scorer_checkpoint is one task's scorer; run one task at a time (tasks={list(cfg.tasks)})")
+    resolve_workers(cfg.workers)  # bad worker counts and executors fail before any work
+    check_executor(cfg.executor, cfg.ray_address)
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,16 +70,6 @@ def experiment(cfg: ExperimentConfig) -> dict:
                "labels": cfg.labels, "teacher": cfg.teacher, "tasks": results}
     print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
     return metrics
-
-
-def clip_selector(clip_cfg, env):
-    """(e) best-of-N by the CLIP goal reward of each candidate's simulated outcome image."""
-    from robot_rewards.rewards.clip_reward import ClipReward
-    from robot_rewards.rewards.clip_scorer import OutcomeScorer, sim_outcome_images
-
-    if clip_cfg.model.endswith(".json"):  # a checkpoint: found from anywhere, like the shipped policies
-        clip_cfg = replace(clip_cfg, model=str(resolve(clip_cfg.model)))
-    return scorer_selector(OutcomeScorer(ClipReward.from_config(clip_cfg), sim_outcome_images(env)), "mean")
 
 
 def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
@@ -99,8 +89,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
     # held-out labels live in their own store, so nothing from them can leak into training
     with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, \
             PreferenceStore(cfg.store or out / "preferences") as store, \
-            PreferenceStore(cfg.heldout_store or out / "heldout") as heldout_store, \
-            FeasibilityChecker(env.workspace) as checker:
+            PreferenceStore(cfg.heldout_store or out / "heldout") as heldout_store:
         # 1. labels: noisy teacher on training scenes (unless the scorer is given), clean oracle on held-out scenes
         t0 = time.perf_counter()
         res["labelling"] = {}
@@ -142,24 +131,17 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             print(f"{task}: scorer on {fit.get('n_train', '?')} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
                   f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
 
-        # 3. the conditions, same scenes and candidates for each
-        keypoints = KeypointScorer(SimKeypointSource(env))
-        selectors = {
-            "first": first_sample,
-            "random": random_sample(cfg.seed),
-            "scorer": scorer_selector(scorer, "mean"),
-            "scorer_wco": scorer_selector(scorer, "wco"),
-            "scorer_uwo": scorer_selector(scorer, "uwo", cfg.uwo_lambda),
-            "keypoint": scorer_selector(keypoints, "mean"),
-            "oracle": oracle_selector(cfg.quality_scale),
-        }
-        if "clip" in cfg.conditions:  # loads a model: only when asked for
-            selectors["clip"] = clip_selector(cfg.clip, env)
+        # 3. the conditions, same scenes and candidates for each, on every worker
+        def episodes(condition: str, sc, n: int, desc: str) -> dict:
+            spec = LoopSpec(task, policy, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
+                            cfg.check_feasibility, cfg.seed, cfg.quality_scale, cfg.uwo_lambda, cfg.clip,
+                            cfg.torch_threads)
+            return run_condition(spec, n, cfg.eval_seed, cfg.workers, desc, executor=cfg.executor,
+                                 ray_address=cfg.ray_address).summary()
+
         res["conditions"] = {}
         for name in cfg.conditions:
-            ep = run_episodes(env, policy, selectors[name], cfg.episodes, cfg.eval_seed, cfg.n_candidates,
-                              checker if cfg.check_feasibility else None, desc=f"{task} {name}")
-            res["conditions"][name] = ep.summary()
+            res["conditions"][name] = episodes(name, scorer, cfg.episodes, f"{task} {name}")
             _save_partial(out, task, res)
 
         # 4. learning curve (accuracy on the clean held-out pairs; best-of-N success)
@@ -178,10 +160,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             if cfg.curve_episodes and last and cfg.curve_episodes == cfg.episodes and "scorer" in res["conditions"]:
                 row.update(res["conditions"]["scorer"])  # (c) already ran these episodes with this scorer
             elif cfg.curve_episodes:
-                ep = run_episodes(env, policy, scorer_selector(sc, "mean"), cfg.curve_episodes, cfg.eval_seed,
-                                  cfg.n_candidates, checker if cfg.check_feasibility else None,
-                                  desc=f"{task} curve {n}")
-                row.update(ep.summary())
+                row.update(episodes("scorer", sc, cfg.curve_episodes, f"{task} curve {n}"))
             res["curve"].append(row)
             _save_partial(out, task, res)
     return res

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 from dataclasses import asdict, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.data.episodes import Episode, EpisodeWriter
 from robot_rewards.reporting import format_table, mean_ci, save_video, wilson_interval, write_metrics
 from robot_rewards.sim.env import TabletopEnv
-from robot_rewards.sim.rollout import run_expert_episode
+from robot_rewards.sim.rollout import EpisodeOutcome, run_expert_episode
 from robot_rewards.sim.tasks import TASKS, make_task
+from robot_rewards.workers import check_executor, resolve_workers, run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +36,34 @@ def task_names(task: str) -> list[str]:
     return [task]
 
 
+class ExpertRunner:
+    """One simulator per worker; `runner((seed, record_video))` -> (outcome, video frames)."""
+
+    def __init__(self, task: str, sim, expert: ExpertConfig):
+        self.env, self.expert = TabletopEnv(task, sim), expert
+
+    def __call__(self, job: tuple[int, bool]) -> tuple[EpisodeOutcome, list[np.ndarray]]:
+        seed, record = job
+        frames: list[np.ndarray] = []
+        if record:
+            self.env.record_frames(frames.append)
+        outcome = run_expert_episode(self.env, seed, self.expert)
+        if record:
+            self.env.record_frames(None)
+        return outcome, frames
+
+    def close(self) -> None:
+        self.env.close()
+
+
 def evaluate_task(task: str, cfg: EvalExpertConfig, video_path: Path | None = None) -> dict:
     """Success rate (Wilson 95% CI), quality and timing of the expert on one task."""
-    expert = expert_config(cfg)
-    outcomes = []
-    with TabletopEnv(task, cfg.sim) as env:
-        for k in tqdm(range(cfg.episodes), desc=f"{task} (noise={cfg.noise:g})", unit="ep"):
-            frames: list[np.ndarray] = []
-            if video_path is not None and k == 0:
-                env.record_frames(frames.append)
-            outcomes.append(run_expert_episode(env, cfg.seed + k, expert))
-            if frames:
-                env.record_frames(None)
-                saved = save_video(video_path, frames)
-                log.info("video of %s seed %d: %s", task, cfg.seed, saved)
+    jobs = [(cfg.seed + k, video_path is not None and k == 0) for k in range(cfg.episodes)]
+    runs = run_jobs(partial(ExpertRunner, task, cfg.sim, expert_config(cfg)), jobs, cfg.workers,
+                    f"{task} (noise={cfg.noise:g})", executor=cfg.executor, ray_address=cfg.ray_address)
+    outcomes = [o for o, _ in runs]
+    if runs[0][1]:
+        log.info("video of %s seed %d: %s", task, cfg.seed, save_video(video_path, runs[0][1]))
     succ = sum(o.success for o in outcomes)
     lo, hi = wilson_interval(succ, len(outcomes))
     q, q_lo, q_hi = mean_ci([o.quality for o in outcomes])
@@ -64,6 +80,8 @@ def evaluate_task(task: str, cfg: EvalExpertConfig, video_path: Path | None = No
         "not_executed": int(sum(o.not_executed for o in outcomes)),
         "seconds_per_primitive": float(np.mean(step_s)) if step_s else float("nan"),
         "failed_seeds": [o.seed for o in outcomes if not o.success],
+        "seeds": [o.seed for o in outcomes], "success": [bool(o.success) for o in outcomes],
+        "quality": [float(o.quality) for o in outcomes],
         "not_executed_reasons": sorted({r for o in outcomes for r in o.reasons})[:10],
     }
 
@@ -72,6 +90,8 @@ def eval_expert(cfg: EvalExpertConfig) -> dict:
     """Evaluate the scripted expert on one or all tasks; print a table, write metrics.json."""
     if cfg.episodes <= 0:
         raise ValueError(f"episodes must be positive, got {cfg.episodes}")
+    resolve_workers(cfg.workers)
+    check_executor(cfg.executor, cfg.ray_address)
     out = Path(cfg.output_dir)
     results = {}
     for task in task_names(cfg.task):
@@ -107,13 +127,14 @@ def _demo_episode(job: tuple) -> tuple[Episode, bool]:
     return ep, outcome.success
 
 
-def _demo_episodes(cfg: CollectDemosConfig, jobs: list[tuple]):
-    """Episodes of `jobs` in seed order, from this process or a pool of `cfg.workers`."""
-    if cfg.workers <= 1:
+def _demo_episodes(workers: int, jobs: list[tuple]):
+    """Episodes of `jobs` in seed order, from this process or a pool of `workers`; streamed to
+    the writer as they finish (a whole dataset of images would not fit in memory)."""
+    if workers <= 1:
         yield from map(_demo_episode, jobs)
         return
     # spawn: a forked PyBullet client or torch thread pool is not safe to use in the child
-    with mp.get_context("spawn").Pool(cfg.workers) as pool:
+    with mp.get_context("spawn").Pool(workers) as pool:
         yield from pool.imap(_demo_episode, jobs)
 
 
@@ -125,8 +146,7 @@ def collect_demos(cfg: CollectDemosConfig) -> dict:
     """
     if cfg.n <= 0:
         raise ValueError(f"n must be positive, got {cfg.n}")
-    if cfg.workers < 1:
-        raise ValueError(f"workers must be >= 1, got {cfg.workers}")
+    workers = resolve_workers(cfg.workers)
     task = make_task(cfg.task)
     path = Path(cfg.out) if cfg.out else Path(cfg.output_dir) / f"demos_{cfg.task}.h5"
     expert = expert_config(cfg)
@@ -135,11 +155,11 @@ def collect_demos(cfg: CollectDemosConfig) -> dict:
     try:
         with TabletopEnv(cfg.task, cfg.sim) as env:
             cameras = list(env.world.cameras.values())
-            if cfg.workers <= 1:
+            if workers <= 1:
                 _ENV[cfg.task] = env  # the camera models' simulator records the episodes too
             with EpisodeWriter(path, cfg.task, task.primitive, cameras) as writer:
                 start = len(writer)
-                bar = tqdm(_demo_episodes(cfg, jobs), total=cfg.n, desc=f"collect {cfg.task}", unit="ep")
+                bar = tqdm(_demo_episodes(workers, jobs), total=cfg.n, desc=f"collect {cfg.task}", unit="ep")
                 for ep, success in bar:
                     writer.write(ep)
                     successes += success

@@ -104,7 +104,7 @@ def move_block(env, rng: np.random.Generator) -> str:
     else:
         raise ValueError(f"no block to move in task '{task.name}'")
     _teleport(world, block, [xy[0], xy[1], z], rng.uniform(-np.pi, np.pi))
-    world.settle(max_steps=240)
+    world.settle(max_s=1.0)
     return where
 
 
@@ -156,7 +156,7 @@ def move_rope(env, rng: np.random.Generator) -> str:
     for body, xyz, t in zip(rope.bodies, pos, np.gradient(pos, axis=0)):
         p.resetBasePositionAndOrientation(body, xyz.tolist(), _quat_z_to(t).tolist(), physicsClientId=world.client)
         p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=world.client)
-    world.settle(max_steps=240)
+    world.settle(max_s=1.0)
     return "rope_straight" if full else "rope_partial"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from robot_rewards.policy.config import EvalPolicyConfig, TrainPolicyConfig
 from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.workers import check_executor, resolve_workers
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,14 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
 
     from robot_rewards.policy.evaluate import evaluate_policy
 
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
     if cfg.episodes <= 0:
         raise ValueError(f"episodes must be positive, got {cfg.episodes}")
+    workers = resolve_workers(cfg.workers)
+    check_executor(cfg.executor, cfg.ray_address)
+    # one torch thread per process unless told otherwise: the workers already use every core, and
+    # the thread count changes float sums, so it must not depend on the number of workers
+    threads = cfg.torch_threads or 1
+    torch.set_num_threads(threads)
     policy, perception, info = None, None, {}
     if cfg.checkpoint:
         from robot_rewards.policy.checkpoint import load_policy
@@ -50,7 +55,8 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
         task = cfg.task
     video = Path(cfg.output_dir) / "videos" / f"{task}_seed{cfg.seed}" if cfg.video else None
     r = evaluate_policy(policy, task, cfg.episodes, cfg.seed, perception, cfg.n_candidates, cfg.selection,
-                        cfg.inference_steps, cfg.diversity, cfg.sim, video)
+                        cfg.inference_steps, cfg.diversity, cfg.sim, video, workers=workers, torch_threads=threads,
+                        executor=cfg.executor, ray_address=cfg.ray_address)
     div = r.get("diversity", {})
     row = (task, cfg.selection, r["episodes"], f"{100 * r['success_rate']:.1f}%",
            f"[{100 * r['success_ci95'][0]:.1f}, {100 * r['success_ci95'][1]:.1f}]",

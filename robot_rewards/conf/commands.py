@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -24,6 +25,10 @@ class EvalExpertConfig(ExpertConfig):
     episodes: int = 100
     seed: int = 0  # episodes use seeds seed, seed+1, ...
     video: bool = True  # one video of the first episode per task
+    # processes, each with its own simulator ("auto": every available core); same results for any number
+    workers: Any = "auto"
+    executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
+    ray_address: str = ""
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("eval-expert")
 
@@ -36,16 +41,18 @@ class CollectDemosConfig(ExpertConfig):
     n: int = 100
     seed: int = 0
     out: str = ""  # dataset path; default <output_dir>/demos_<task>.h5 (appends if it exists)
-    workers: int = 1  # processes, each with its own simulator; the file is the same for any number
+    # processes, each with its own simulator ("auto": every available core); the file is the same for any number
+    workers: Any = "auto"
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("collect-demos")
 
 
 @dataclass
 class BenchSimConfig:
-    """`robot-rewards bench sim`: primitives per second with rendering on, per task."""
+    """`robot-rewards bench sim`: primitives per second with rendering on, per task and profile."""
 
     tasks: list[str] = field(default_factory=lambda: ["place_block", "push_block", "stack_blocks", "align_rope"])
+    profiles: list[str] = field(default_factory=lambda: ["fast", "reference"])  # speed-ups are against the last
     primitives: int = 20  # per task
     seed: int = 0
     sim: SimConfig = field(default_factory=SimConfig)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.perception.perceive import PerceptionConfig
@@ -148,7 +148,11 @@ class EvalPolicyConfig:
     diversity: bool = True  # candidate spread statistics at the first decision of each episode
     video: bool = False  # one video of the first episode
     device: str = "auto"
-    torch_threads: Optional[int] = None
+    torch_threads: Optional[int] = None  # per process (default 1: the same results for any number of workers)
+    # processes, each with its own simulator ("auto": every available core); same results for any number
+    workers: Any = "auto"
+    executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
+    ray_address: str = ""
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("eval-policy")
 

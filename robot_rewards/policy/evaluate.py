@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+import torch
 
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.reporting import mean_ci, save_video, wilson_interval
+from robot_rewards.workers import run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +97,90 @@ def random_candidates(primitive: str, n: int, rng: np.random.Generator,
                       np.zeros(n, bool))
 
 
+@dataclass(frozen=True)
+class PolicyEvalSpec:
+    """What a worker process needs to evaluate a policy (pickled to each worker)."""
+
+    task: str
+    policy: Any  # None for selection=random_primitive
+    perception: PerceptionConfig | None = None
+    n_candidates: int = 8
+    selection: str = "first"
+    inference_steps: int | None = None
+    diversity: bool = True
+    sim: SimConfig | None = None
+    torch_threads: int | None = None  # None: leave torch's setting alone
+
+
+class PolicyEvalRunner:
+    """One simulator; `runner((seed, record_video))` plays one episode and returns its record."""
+
+    def __init__(self, spec: PolicyEvalSpec):
+        from robot_rewards.sim.env import TabletopEnv
+
+        if spec.torch_threads:
+            torch.set_num_threads(int(spec.torch_threads))
+        self.spec = spec
+        self.use_policy = spec.selection != "random_primitive"
+        self.env = TabletopEnv(spec.task, spec.sim, perception=spec.perception if self.use_policy else None)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __call__(self, job: tuple[int, bool]) -> dict:
+        from robot_rewards.policy.model import PolicyInputError
+
+        ep_seed, record = job
+        spec, env = self.spec, self.env
+        rng = np.random.default_rng([ep_seed, 7919])
+        frames: list[np.ndarray] = []
+        if record:
+            env.record_frames(frames.append)
+        env.reset(ep_seed)
+        rec = {"seed": int(ep_seed), "not_executed": 0, "clipped": 0, "n_cands": 0, "sample_s": [],
+               "diversity": None, "reasons": []}
+        decision = 0
+        while not env.done:
+            if self.use_policy:
+                obs = env.observe()
+                t0 = time.perf_counter()
+                try:
+                    cands = spec.policy.sample(obs, spec.n_candidates, seed=ep_seed * 100 + decision,
+                                               steps=spec.inference_steps)
+                except PolicyInputError as exc:
+                    rec["reasons"].append(str(exc))
+                    rec["not_executed"] += 1
+                    break
+                rec["sample_s"].append(time.perf_counter() - t0)
+            else:
+                cands = random_candidates(env.task.primitive, spec.n_candidates, rng, env.workspace)
+            if spec.diversity and decision == 0:
+                rec["diversity"] = candidate_diversity(cands)
+                near = picks_near_targets(cands, env.task.grasp_targets(env.world))
+                if near is not None:
+                    rec["diversity"]["first_picks_near_target"] = near
+            rec["clipped"] += int(cands.clipped.sum())
+            rec["n_cands"] += len(cands)
+            pick = int(rng.integers(len(cands))) if spec.selection == "random" else 0
+            result = env.step(cands.primitive(pick))
+            if not result.executed:
+                rec["not_executed"] += 1
+                rec["reasons"].append(result.reason)
+            decision += 1
+        if record:
+            env.record_frames(None)
+        rec.update(success=bool(env.success()), quality=float(env.quality()), steps=int(env.steps), frames=frames)
+        return rec
+
+
 def evaluate_policy(policy, task: str, episodes: int, seed: int, perception: PerceptionConfig | None = None,
                     n_candidates: int = 8, selection: str = "first", inference_steps: int | None = None,
                     diversity: bool = True, sim: SimConfig | None = None, video_path: Path | None = None,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, workers: Any = 1, torch_threads: int | None = None,
+                    executor: str = "local", ray_address: str = "") -> dict:
     """Success rate (Wilson 95% CI), quality, steps and candidate diversity over `episodes`
-    episodes with seeds seed, seed+1, ... `policy` may be None for selection=random_primitive."""
-    from robot_rewards.policy.model import PolicyInputError
-    from robot_rewards.sim.env import TabletopEnv
+    episodes with seeds seed, seed+1, ... on `workers` processes (the same per-episode results
+    for any number). `policy` may be None for selection=random_primitive."""
     from robot_rewards.sim.tasks import make_task
 
     if selection not in SELECTIONS:
@@ -112,52 +192,17 @@ def evaluate_policy(policy, task: str, episodes: int, seed: int, perception: Per
     primitive = make_task(task).primitive
     if policy is not None and policy.primitive != primitive:
         raise ValueError(f"task {task} uses {primitive}; the policy predicts {policy.primitive}")
-    use_policy = selection != "random_primitive"
-    succ, quality, steps, not_exec, clipped, n_cands, sample_s = [], [], [], 0, 0, 0, []
-    div: list[dict[str, float]] = []
-    reasons: set[str] = set()
-    with TabletopEnv(task, sim, perception=perception if use_policy else None) as env:
-        for k in tqdm(range(episodes), desc=f"eval {task} ({selection})", unit="ep", disable=not progress):
-            ep_seed = seed + k
-            rng = np.random.default_rng([ep_seed, 7919])
-            frames: list[np.ndarray] = []
-            if video_path is not None and k == 0:
-                env.record_frames(frames.append)
-            env.reset(ep_seed)
-            decision = 0
-            while not env.done:
-                if use_policy:
-                    obs = env.observe()
-                    t0 = time.perf_counter()
-                    try:
-                        cands = policy.sample(obs, n_candidates, seed=ep_seed * 100 + decision,
-                                              steps=inference_steps)
-                    except PolicyInputError as exc:
-                        reasons.add(str(exc))
-                        not_exec += 1
-                        break
-                    sample_s.append(time.perf_counter() - t0)
-                else:
-                    cands = random_candidates(primitive, n_candidates, rng, env.workspace)
-                if diversity and decision == 0:
-                    div.append(candidate_diversity(cands))
-                    near = picks_near_targets(cands, env.task.grasp_targets(env.world))
-                    if near is not None:
-                        div[-1]["first_picks_near_target"] = near
-                clipped += int(cands.clipped.sum())
-                n_cands += len(cands)
-                pick = int(rng.integers(len(cands))) if selection == "random" else 0
-                result = env.step(cands.primitive(pick))
-                if not result.executed:
-                    not_exec += 1
-                    reasons.add(result.reason)
-                decision += 1
-            if frames:
-                env.record_frames(None)
-                log.info("video: %s", save_video(video_path, frames))
-            succ.append(env.success())
-            quality.append(env.quality())
-            steps.append(env.steps)
+    spec = PolicyEvalSpec(task, policy, perception, n_candidates, selection, inference_steps, diversity, sim,
+                          torch_threads)
+    jobs = [(seed + k, video_path is not None and k == 0) for k in range(episodes)]
+    recs = run_jobs(partial(PolicyEvalRunner, spec), jobs, workers, f"eval {task} ({selection})", progress,
+                    executor, ray_address)
+    if video_path is not None and recs[0]["frames"]:
+        log.info("video: %s", save_video(video_path, recs[0]["frames"]))
+    succ = [r["success"] for r in recs]
+    quality = [r["quality"] for r in recs]
+    sample_s = [t for r in recs for t in r["sample_s"]]
+    div = [r["diversity"] for r in recs if r["diversity"] is not None]
     lo, hi = wilson_interval(int(sum(succ)), len(succ))
     q, q_lo, q_hi = mean_ci(quality)
     out = {
@@ -168,12 +213,15 @@ def evaluate_policy(policy, task: str, episodes: int, seed: int, perception: Per
         "success_ci95": [lo, hi],
         "quality_mean": q,
         "quality_ci95": [q_lo, q_hi],
-        "steps_mean": float(np.mean(steps)),
-        "not_executed": not_exec,
-        "clipped_fraction": clipped / max(n_cands, 1),
+        "steps_mean": float(np.mean([r["steps"] for r in recs])),
+        "not_executed": sum(r["not_executed"] for r in recs),
+        "clipped_fraction": sum(r["clipped"] for r in recs) / max(sum(r["n_cands"] for r in recs), 1),
         "sample_seconds": float(np.mean(sample_s)) if sample_s else float("nan"),
-        "failed_seeds": [seed + k for k, s in enumerate(succ) if not s],
-        "not_executed_reasons": sorted(reasons)[:10],
+        "failed_seeds": [r["seed"] for r in recs if not r["success"]],
+        "not_executed_reasons": sorted({x for r in recs for x in r["reasons"]})[:10],
+        # per episode, for paired comparisons and for checking runs against each other
+        "seeds": [r["seed"] for r in recs], "success": succ, "quality": quality,
+        "steps": [r["steps"] for r in recs],
     }
     if div:
         out["diversity"] = {key: float(np.mean([d[key] for d in div])) for key in div[0]}

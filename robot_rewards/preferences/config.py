@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.rewards.clip_config import ClipRewardConfig
@@ -70,7 +70,12 @@ class ExperimentConfig:
     # scorer.init_from_policy names another checkpoint; False = train the scorer from scratch
     scorer_from_policy: bool = True
     check_feasibility: bool = True
-    torch_threads: int = 1
+    torch_threads: int = 1  # per process
+    # episodes of each condition and of the learning curve run on this many processes, each with
+    # its own simulator ("auto": every available core); results are the same for any number
+    workers: Any = "auto"
+    executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
+    ray_address: str = ""
     seed: int = 0
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("experiment")

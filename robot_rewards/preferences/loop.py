@@ -9,20 +9,27 @@ candidates are walked from the best down until one passes the feasibility checks
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Callable, Optional
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
+from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.preferences.teachers import true_return
 from robot_rewards.reporting import mean_ci, wilson_interval
 from robot_rewards.rewards.aggregate import aggregate
+from robot_rewards.rewards.clip_config import ClipRewardConfig
+from robot_rewards.rewards.keypoints import KeypointScorer, SimKeypointSource
 from robot_rewards.selection.feasibility import FeasibilityChecker, select
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.outcomes import simulate_candidates
+from robot_rewards.workers import run_jobs
 
 Selector = Callable[[TabletopEnv, Observation, Candidates], Optional[np.ndarray]]
 
@@ -33,10 +40,10 @@ def first_sample(env, obs, cands) -> None:
 
 
 def random_sample(seed: int) -> Selector:
-    """(b) a uniformly random one of the N samples (seeded)."""
-    rng = np.random.default_rng([seed, 1201])
-
+    """(b) a uniformly random one of the N samples, seeded by (seed, episode seed, decision), so
+    an episode draws the same whichever worker runs it and whatever ran before it."""
     def pick(env, obs, cands):
+        rng = np.random.default_rng([seed, 1201, env.seed, env.steps])
         u = np.zeros(len(cands))
         u[rng.integers(len(cands))] = 1.0
         return u
@@ -61,6 +68,20 @@ def oracle_selector(quality_scale: float) -> Selector:
     return pick
 
 
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One episode of `run_episode` (plain data: it travels back from worker processes)."""
+
+    seed: int
+    success: bool
+    quality: float
+    steps: int
+    stopped: int = 0
+    rejected: int = 0
+    not_executed: int = 0
+    select_s: tuple = ()
+
+
 @dataclass
 class EpisodeStats:
     success: list = field(default_factory=list)
@@ -71,6 +92,24 @@ class EpisodeStats:
     not_executed: int = 0  # executed candidates the sim refused (unreachable, ...)
     select_s: list = field(default_factory=list)
     seeds: list = field(default_factory=list)
+
+    def add(self, r: EpisodeResult) -> None:
+        """Count one episode (results are added in seed order)."""
+        self.seeds.append(r.seed)
+        self.success.append(r.success)
+        self.quality.append(r.quality)
+        self.steps.append(r.steps)
+        self.stopped += r.stopped
+        self.rejected += r.rejected
+        self.not_executed += r.not_executed
+        self.select_s.extend(r.select_s)
+
+    @classmethod
+    def of(cls, results) -> "EpisodeStats":
+        stats = cls()
+        for r in results:
+            stats.add(r)
+        return stats
 
     def summary(self) -> dict:
         lo, hi = wilson_interval(int(np.sum(self.success)), len(self.success))
@@ -87,39 +126,128 @@ class EpisodeStats:
                 "success": [bool(s) for s in self.success], "steps": [int(s) for s in self.steps]}
 
 
+def run_episode(env: TabletopEnv, policy, selector: Selector, ep_seed: int, n_candidates: int = 8,
+                checker: FeasibilityChecker | None = None, on_decision: Callable | None = None) -> EpisodeResult:
+    """One episode from seed `ep_seed`: every selector sees the same candidates at the same
+    decision of the same seed (candidate seeds depend on episode seed and decision).
+    on_decision(env, obs, cands, chosen_index, utilities) is called before each execution."""
+    env.reset(ep_seed)
+    decision = stopped = rejected = not_executed = 0
+    select_s = []
+    while not env.done:
+        obs = env.observe()
+        cands = policy.sample(obs, n_candidates, seed=ep_seed * 100 + decision)
+        t0 = time.perf_counter()
+        u = selector(env, obs, cands)
+        if u is None:
+            index = 0
+        else:
+            sel = select(cands, u, checker, env.world.panda.joint_positions())
+            rejected += len(sel.rejected)
+            index = sel.index
+        select_s.append(time.perf_counter() - t0)
+        if index is None:
+            stopped += 1
+            break
+        if on_decision is not None:
+            on_decision(env, obs, cands, index, u)
+        if not env.step(cands.primitive(index)).executed:
+            not_executed += 1
+        decision += 1
+    return EpisodeResult(int(ep_seed), bool(env.success()), float(env.quality()), int(env.steps), stopped,
+                         rejected, not_executed, tuple(select_s))
+
+
 def run_episodes(env: TabletopEnv, policy, selector: Selector, episodes: int, seed: int, n_candidates: int = 8,
                  checker: FeasibilityChecker | None = None, desc: str = "", progress: bool = True,
                  on_decision: Callable | None = None) -> EpisodeStats:
-    """Episodes with seeds seed, seed+1, ...; every selector sees the same candidates at the
-    same decision of the same seed (candidate seeds depend on episode seed and decision).
-    on_decision(env, obs, cands, chosen_index, utilities) is called before each execution."""
-    stats = EpisodeStats()
-    for k in tqdm(range(episodes), desc=desc, unit="ep", disable=not progress):
-        ep_seed = seed + k
-        env.reset(ep_seed)
-        decision = 0
-        while not env.done:
-            obs = env.observe()
-            cands = policy.sample(obs, n_candidates, seed=ep_seed * 100 + decision)
-            t0 = time.perf_counter()
-            u = selector(env, obs, cands)
-            if u is None:
-                index = 0
-            else:
-                sel = select(cands, u, checker, env.world.panda.joint_positions())
-                stats.rejected += len(sel.rejected)
-                index = sel.index
-            stats.select_s.append(time.perf_counter() - t0)
-            if index is None:
-                stats.stopped += 1
-                break
-            if on_decision is not None:
-                on_decision(env, obs, cands, index, u)
-            if not env.step(cands.primitive(index)).executed:
-                stats.not_executed += 1
-            decision += 1
-        stats.seeds.append(ep_seed)
-        stats.success.append(env.success())
-        stats.quality.append(env.quality())
-        stats.steps.append(env.steps)
-    return stats
+    """Episodes with seeds seed, seed+1, ... in this process (see `run_episode`; for every core,
+    `robot_rewards.eval.episodes.run_condition`)."""
+    return EpisodeStats.of(
+        run_episode(env, policy, selector, seed + k, n_candidates, checker, on_decision)
+        for k in tqdm(range(episodes), desc=desc, unit="ep", disable=not progress)
+    )
+
+
+# -- every core: one selection rule's episodes from worker processes -----------------------------
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """Everything a worker process needs to run episodes of one selection rule (it is pickled
+    to each worker, which builds its own simulator from it)."""
+
+    task: str
+    policy: Any  # the policy module
+    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | clip | oracle
+    n_candidates: int = 8
+    scorer: Any = None  # for scorer, scorer_wco, scorer_uwo
+    perception: PerceptionConfig | None = None
+    sim: SimConfig = field(default_factory=SimConfig)
+    check_feasibility: bool = True
+    seed: int = 0  # of the random rule
+    quality_scale: float = 0.02  # of the oracle's true return
+    uwo_lambda: float = 1.0
+    clip: ClipRewardConfig | None = None  # for clip
+    torch_threads: int = 1
+
+
+def make_selector(spec: LoopSpec, env: TabletopEnv) -> Selector:
+    """The selection rule `spec.condition` in `env` (sim-based rules read that simulator)."""
+    name = spec.condition
+    if name in ("scorer", "scorer_wco", "scorer_uwo") and spec.scorer is None:
+        raise ValueError(f"condition '{name}' needs a scorer")
+    rules = {
+        "first": lambda: first_sample,
+        "random": lambda: random_sample(spec.seed),
+        "scorer": lambda: scorer_selector(spec.scorer, "mean"),
+        "scorer_wco": lambda: scorer_selector(spec.scorer, "wco"),
+        "scorer_uwo": lambda: scorer_selector(spec.scorer, "uwo", spec.uwo_lambda),
+        "keypoint": lambda: scorer_selector(KeypointScorer(SimKeypointSource(env)), "mean"),
+        "oracle": lambda: oracle_selector(spec.quality_scale),
+        "clip": lambda: clip_selector(spec.clip or ClipRewardConfig(), env),
+    }
+    if name not in rules:
+        raise ValueError(f"unknown condition '{name}'; known: {list(rules)}")
+    return rules[name]()
+
+
+def clip_selector(clip_cfg: ClipRewardConfig, env: TabletopEnv) -> Selector:
+    """(e) best-of-N by the CLIP goal reward of each candidate's simulated outcome image."""
+    # open_clip is heavy and optional for everything but this rule: imported only when asked for
+    from robot_rewards.paths import resolve
+    from robot_rewards.rewards.clip_reward import ClipReward
+    from robot_rewards.rewards.clip_scorer import OutcomeScorer, sim_outcome_images
+
+    if clip_cfg.model.endswith(".json"):  # a checkpoint: found from anywhere, like the shipped policies
+        clip_cfg = replace(clip_cfg, model=str(resolve(clip_cfg.model)))
+    return scorer_selector(OutcomeScorer(ClipReward.from_config(clip_cfg), sim_outcome_images(env)), "mean")
+
+
+class LoopRunner:
+    """A worker's simulator, feasibility checker and selection rule; runs one episode per seed."""
+
+    def __init__(self, spec: LoopSpec):
+        torch.set_num_threads(max(1, int(spec.torch_threads)))
+        self.spec = spec
+        self.env = TabletopEnv(spec.task, spec.sim, perception=spec.perception)
+        self.checker = FeasibilityChecker(self.env.workspace) if spec.check_feasibility else None
+        self.selector = make_selector(spec, self.env)
+
+    def __call__(self, seed: int) -> EpisodeResult:
+        return run_episode(self.env, self.spec.policy, self.selector, int(seed), self.spec.n_candidates,
+                           self.checker)
+
+    def close(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
+        self.env.close()
+
+
+def run_condition(spec: LoopSpec, episodes: int, seed: int, workers: Any = "auto", desc: str = "",
+                  progress: bool = True, executor: str = "local", ray_address: str = "") -> EpisodeStats:
+    """Episodes seed .. seed+episodes-1 of one selection rule on `workers` processes (or Ray
+    actors); the same per-episode results as one process (`run_episodes`) for the same seeds."""
+    seeds = list(range(seed, seed + episodes))
+    return EpisodeStats.of(run_jobs(partial(LoopRunner, spec), seeds, workers, desc, progress,
+                                    executor, ray_address))

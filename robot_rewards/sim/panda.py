@@ -25,6 +25,7 @@ from robot_rewards.primitives.planner import ArmSegment, GripperSegment, Segment
 FINGER_FORCE = 20.0  # N per finger, the URDF effort limit
 _CONTROLLED = (*ARM_JOINTS, *FINGER_JOINTS)
 FAULT_TRACKING_ERROR = 0.25  # rad: the arm is blocked (collision), stop instead of pushing on
+FAULT_CHECK_S = 0.1  # s of sim time between tracking-error checks
 
 
 @dataclass(frozen=True)
@@ -108,25 +109,26 @@ class Panda:
         self._command()
         self._step()
 
-    def _track(self, seg: ArmSegment) -> ExecutionResult:
+    def _track(self, seg: ArmSegment, tolerance: float) -> ExecutionResult:
         n = int(round(seg.duration / self.timestep))
         t = np.minimum(np.arange(1, n + 1) * self.timestep, seg.duration)
         targets = np.stack([np.interp(t, seg.times, seg.positions[:, j]) for j in range(7)], axis=1)
+        check = max(1, round(FAULT_CHECK_S / self.timestep))
         for k in range(1, n + 1):
             self._arm_target = targets[k - 1]
             self._tick()
-            if k % 24 == 0:
+            if k % check == 0:
                 err = np.max(np.abs(self.joint_positions() - self._arm_target))
                 if err > FAULT_TRACKING_ERROR:
                     return ExecutionResult(False, f"fault during '{seg.label}': arm blocked "
                                            f"(tracking error {err:.2f} rad)")
-        return self._settle(seg.positions[-1])
+        return self._settle(seg.positions[-1], tolerance)
 
-    def _settle(self, q_goal) -> ExecutionResult:
-        """Hold the final target until the gripper point is within tolerance of where it should be."""
+    def _settle(self, q_goal, tolerance: float) -> ExecutionResult:
+        """Hold the final target until the gripper point is within `tolerance` (m) of where it should be."""
         goal = self.kin.fk(q_goal)[:3, 3]
         for _ in range(int(self.motion.settle_max_s / self.timestep)):
-            if np.linalg.norm(self.ee_pose()[:3, 3] - goal) < self.motion.settle_tolerance:
+            if np.linalg.norm(self.ee_pose()[:3, 3] - goal) < tolerance:
                 break
             self._tick()
         return ExecutionResult(True)
@@ -134,13 +136,17 @@ class Panda:
     def execute(self, segments: list[Segment]) -> ExecutionResult:
         """Run planned segments through the joint controllers, stepping physics."""
         elapsed = 0.0
-        for seg in segments:
+        for k, seg in enumerate(segments):
             if isinstance(seg, GripperSegment):
                 self._gripper_target = seg.width
                 for _ in range(int(seg.duration / self.timestep)):
                     self._tick()
             else:
-                result = self._track(seg)
+                # precise where the gripper acts next and where the plan ends at rest
+                last = k + 1 == len(segments)
+                precise = last or isinstance(segments[k + 1], GripperSegment)
+                tolerance = self.motion.settle_tolerance if precise else self.motion.waypoint_tolerance
+                result = self._track(seg, tolerance)
                 if not result.ok:
                     return ExecutionResult(False, result.reason, elapsed)
             elapsed += seg.duration

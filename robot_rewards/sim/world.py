@@ -10,7 +10,7 @@ import pybullet as p
 import pybullet_data
 
 from robot_rewards.calibration.camera_info import load_camera
-from robot_rewards.conf.sim import SimConfig
+from robot_rewards.conf.sim import SimConfig, apply_profile
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame
 from robot_rewards.core.primitives import Primitive, Workspace
@@ -21,6 +21,7 @@ from robot_rewards.sim.camera import render
 from robot_rewards.sim.panda import ExecutionResult, Panda
 
 TABLE_HEIGHT = 0.625  # pybullet_data table.urdf top surface (its AABB adds a 1 mm margin); top = z 0
+SETTLE_CHECK_S = 1.0 / 12.0  # s of sim time between rest checks while settling
 OBJECT_FRICTION = 1.0  # friction multiplies between bodies: 1.0 on fingers and objects holds reliably
 
 
@@ -43,7 +44,7 @@ class World:
     """
 
     def __init__(self, cfg: SimConfig | None = None):
-        self.cfg = cfg or SimConfig()
+        self.cfg = apply_profile(cfg or SimConfig())
         self.client = p.connect(p.GUI if self.cfg.gui else p.DIRECT)
         self.kin = PandaKinematics()
         self.cameras: dict[str, CameraModel] = {}
@@ -103,11 +104,12 @@ class World:
             if self.cfg.gui:
                 time.sleep(self.cfg.timestep)
 
-    def settle(self, max_steps: int = 480, speed_tol: float = 1e-3) -> None:
-        """Step until every object is (nearly) at rest."""
-        for k in range(max_steps):
+    def settle(self, max_s: float = 2.0, speed_tol: float = 1e-3) -> None:
+        """Step until every object is (nearly) at rest, for at most `max_s` seconds of sim time."""
+        every = max(1, round(SETTLE_CHECK_S / self.cfg.timestep))
+        for k in range(int(round(max_s / self.cfg.timestep))):
             self.step()
-            if k % 20 == 19 and all(
+            if k % every == every - 1 and all(
                 np.linalg.norm(p.getBaseVelocity(b, physicsClientId=self.client)[0]) < speed_tol
                 for b in self.objects.values()
             ):

@@ -1,0 +1,248 @@
+"""Episodes on every core: K processes (or Ray actors), each with its own simulator.
+
+An episode command describes its work as a *runner factory* (a picklable callable that builds a
+simulator, models and selectors once per process and returns a runner) and a list of *jobs*
+(usually one per episode seed). Every job is computed from its own seed only, so the results
+are the same for any number of workers and either executor; they come back in job order.
+
+    results = run_jobs(partial(make_runner, cfg), jobs, workers="auto", desc="eval place_block")
+
+A job that raises, or a worker process that dies, does not stop the others: once every job has
+been tried, `JobsFailed` names the failed jobs and carries the finished results, so the caller
+keeps them (and exits non-zero).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Protocol, Sequence
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+RAY_HINT = "pip install 'robot_rewards[ray]' (or pip install ray)"
+
+
+class Runner(Protocol):
+    """Built once per worker process by a factory; runs one job at a time."""
+
+    def __call__(self, job: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+RunnerFactory = Callable[[], Runner]
+
+
+class JobsFailed(RuntimeError):
+    """Some jobs raised or lost their worker; `results` holds every finished one (None where
+    failed) and `failed` maps job index -> one-line reason."""
+
+    def __init__(self, desc: str, jobs: Sequence, results: list, failed: dict[int, str]):
+        self.results, self.failed = results, failed
+        names = ", ".join(str(_job_name(jobs[i])) for i in sorted(failed)[:20])
+        more = f" (+{len(failed) - 20} more)" if len(failed) > 20 else ""
+        first = failed[min(failed)]
+        super().__init__(f"{desc or 'jobs'}: {len(failed)} of {len(jobs)} failed ({names}{more}); "
+                         f"{len(jobs) - len(failed)} finished and kept; first error: {first}")
+
+
+def _job_name(job) -> str:
+    seed = getattr(job, "seed", None)
+    return f"seed {seed}" if seed is not None else str(job)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity, e.g. a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: Any) -> int:
+    """`auto` -> the available cores; a positive integer as given (more than the cores: a
+    warning, it only adds overhead). Anything else is a ValueError."""
+    if isinstance(workers, str) and workers.strip().lower() == "auto":
+        return available_cores()
+    try:
+        n = int(workers)
+        if isinstance(workers, bool) or float(workers) != n:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"workers must be 'auto' or a positive integer, got {workers!r}") from None
+    if n < 1:
+        raise ValueError(f"workers must be 'auto' or a positive integer, got {n}")
+    cores = available_cores()
+    if n > cores:
+        log.warning("workers=%d is more than the %d available cores: the extra processes only share them", n, cores)
+    return n
+
+
+def check_executor(executor: str = "local", ray_address: str = "") -> None:
+    """Fail before any work: an unknown executor, Ray missing, or its address unreachable."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        _ray_init(ray_address)
+
+
+def run_jobs(factory: RunnerFactory, jobs: Sequence, workers: Any = "auto", desc: str = "",
+             progress: bool = True, executor: str = "local", ray_address: str = "") -> list:
+    """Results of `jobs` in order, from min(workers, len(jobs)) processes, or as many Ray actors
+    with executor="ray" (`ray_address`: a cluster's address; empty starts a local one)."""
+    check_executor(executor, ray_address)
+    n = min(resolve_workers(workers), max(len(jobs), 1))
+    results: list = [None] * len(jobs)
+    failed: dict[int, str] = {}
+    bar = tqdm(total=len(jobs), desc=desc, unit="ep", disable=not progress)
+    if executor == "ray":
+        _run_ray(factory, jobs, n, results, failed, bar, ray_address)
+    elif n <= 1:
+        _run_here(factory, jobs, results, failed, bar)
+    else:
+        _run_processes(factory, jobs, n, results, failed, bar)
+    bar.close()
+    if failed:
+        raise JobsFailed(desc, jobs, results, failed)
+    return results
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _run_here(factory, jobs, results, failed, bar) -> None:
+    runner = factory()
+    try:
+        for i, job in enumerate(jobs):
+            try:
+                results[i] = runner(job)
+            except Exception as exc:  # noqa: BLE001 - a failed episode is reported with its seed
+                log.debug("job %s failed:\n%s", job, traceback.format_exc())
+                failed[i] = _one_line(exc)
+            bar.update()
+    finally:
+        runner.close()
+
+
+# -- local processes ---------------------------------------------------------------------------
+_RUNNER: Runner | None = None  # the runner of this worker process
+
+
+def _init_worker(factory: RunnerFactory) -> None:
+    global _RUNNER
+    _RUNNER = factory()
+
+
+def _call_worker(job):
+    return _call_worker_with(_RUNNER, job)
+
+
+def _run_processes(factory, jobs, n, results, failed, bar) -> None:
+    # spawn: a forked PyBullet client or torch thread pool is not safe to use in the child
+    with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(factory,)) as pool:
+        futures = {pool.submit(_call_worker, job): i for i, job in enumerate(jobs)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                ok, value = fut.result()
+            except BrokenProcessPool:
+                ok, value = False, "a worker process died (killed, out of memory or crashed)"
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                ok, value = False, _one_line(exc)
+            if ok:
+                results[i] = value
+            else:
+                failed[i] = value
+            bar.update()
+
+
+# -- Ray -----------------------------------------------------------------------------------------
+def _ray_init(address: str):
+    try:
+        import ray  # optional dependency: only for executor=ray
+    except ImportError:
+        raise RuntimeError(f"executor=ray needs Ray, which is not installed: {RAY_HINT}") from None
+    if not ray.is_initialized():
+        _check_reachable(address)
+        try:
+            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        except Exception as exc:  # noqa: BLE001 - Ray raises several kinds for a bad address
+            raise RuntimeError(f"cannot connect to the Ray cluster at '{address or 'local'}': "
+                               f"{_one_line(exc)}") from None
+    return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A host:port address must accept a connection (Ray itself retries for minutes)."""
+    host_port = address.split("://", 1)[-1]
+    if not host_port or host_port == "auto" or ":" not in host_port:
+        return  # empty: start a local cluster; auto: Ray finds the running one on this machine
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot reach the Ray cluster at '{address}': {_one_line(exc)} "
+                           f"(set ray_address to a running cluster's head, or leave it empty for a local one)") from None
+
+
+class _RayWorker:
+    """One Ray actor: the runner built once, then jobs one at a time (like a worker process)."""
+
+    def __init__(self, factory: RunnerFactory):
+        self.runner = factory()
+
+    def run(self, job):
+        return _call_worker_with(self.runner, job)
+
+
+def _call_worker_with(runner, job):
+    try:
+        return True, runner(job)
+    except Exception as exc:  # noqa: BLE001 - sent back as one line, the pool keeps going
+        return False, _one_line(exc)
+
+
+def _run_ray(factory, jobs, n, results, failed, bar, address: str) -> None:
+    ray = _ray_init(address)
+    actor = ray.remote(num_cpus=1)(_RayWorker)
+    actors = [actor.remote(factory) for _ in range(n)]
+    pending: dict = {}
+    queue = list(enumerate(jobs))
+    idle = list(actors)
+    while queue or pending:
+        while queue and idle:
+            i, job = queue.pop(0)
+            a = idle.pop()
+            pending[a.run.remote(job)] = (i, a)
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            i, a = pending.pop(ref)
+            try:
+                ok, value = ray.get(ref)
+                idle.append(a)
+            except Exception as exc:  # noqa: BLE001 - the actor died: its job fails, a new one takes its place
+                ok, value = False, f"Ray worker lost: {_one_line(exc)}"
+                actors.append(actor.remote(factory))
+                idle.append(actors[-1])
+            if ok:
+                results[i] = value
+            else:
+                failed[i] = value
+            bar.update()
+    for a in actors:
+        try:
+            ray.kill(a)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
