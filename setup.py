@@ -50,7 +50,8 @@ setup(
         "rosbags>=0.10",
         "safetensors>=0.4",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    # ray: executor=ray for episode commands on a cluster; the tests check it against local workers
+    extras_require={"ray": ["ray>=2.9"], "test": ["pytest>=7", "ray>=2.9"]},
     zip_safe=False,
     maintainer="robot_rewards maintainers",
     maintainer_email="maintainers@robot-rewards.invalid",

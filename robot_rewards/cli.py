@@ -27,6 +27,7 @@ from robot_rewards.rewards import config as rewards_conf
 from robot_rewards.rewards import keypoint_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
+from robot_rewards.workers import ExecutorError, JobsFailed
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ COMMANDS: dict[str, Command] = {
                 "one headline table and plots from experiment runs split over conditions or seeds"),
         Command("bench-sim", conf.BenchSimConfig, "robot_rewards.bench.sim:bench_sim",
                 "simulator primitives per second with rendering, per task"),
+        Command("bench-rollouts", conf.BenchRolloutsConfig, "robot_rewards.bench.rollouts:bench_rollouts",
+                "episodes per minute of the learned loop on 1..K worker processes and on Ray"),
         Command("bench-policy", policy_conf.BenchPolicyConfig, "robot_rewards.bench.policy:bench_policy",
                 "policy decision latency vs N candidates, batched vs single, vs the reference U-Net"),
         Command("bench-rewards", clip_config.BenchRewardsWithClipConfig, "robot_rewards.bench.rewards:bench_rewards",
@@ -149,9 +152,10 @@ def run(command: Command, overrides: list[str]) -> Any:
     def app(cfg) -> None:
         try:
             result["value"] = command.function()(OmegaConf.to_object(cfg))
-        except (ValueError, FileNotFoundError, KeyError) as exc:
-            # Bad input (unknown task, missing file, malformed data): say what, without a
-            # traceback; HYDRA_FULL_ERROR=1 shows the traceback for debugging.
+        except (ValueError, FileNotFoundError, KeyError, JobsFailed, ExecutorError) as exc:
+            # Bad input (unknown task, missing file, malformed data), failed episodes (named,
+            # the finished ones kept) or no executor: say what, without a traceback;
+            # HYDRA_FULL_ERROR=1 shows the traceback for debugging.
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             print(f"robot-rewards {command.name}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -42,6 +42,10 @@ class Runner(Protocol):
 RunnerFactory = Callable[[], Runner]
 
 
+class ExecutorError(RuntimeError):
+    """The executor cannot run jobs: Ray missing, or its cluster unreachable."""
+
+
 class JobsFailed(RuntimeError):
     """Some jobs raised or lost their worker; `results` holds every finished one (None where
     failed) and `failed` maps job index -> one-line reason."""
@@ -56,8 +60,9 @@ class JobsFailed(RuntimeError):
 
 
 def _job_name(job) -> str:
-    seed = getattr(job, "seed", None)
-    return f"seed {seed}" if seed is not None else str(job)
+    """Episode jobs are a seed, or a tuple that starts with one."""
+    seed = job[0] if isinstance(job, tuple) and job else job
+    return f"seed {seed}" if isinstance(seed, int) else str(job)
 
 
 def available_cores() -> int:
@@ -99,39 +104,117 @@ def run_jobs(factory: RunnerFactory, jobs: Sequence, workers: Any = "auto", desc
              progress: bool = True, executor: str = "local", ray_address: str = "") -> list:
     """Results of `jobs` in order, from min(workers, len(jobs)) processes, or as many Ray actors
     with executor="ray" (`ray_address`: a cluster's address; empty starts a local one)."""
-    check_executor(executor, ray_address)
     n = min(resolve_workers(workers), max(len(jobs), 1))
-    results: list = [None] * len(jobs)
-    failed: dict[int, str] = {}
-    bar = tqdm(total=len(jobs), desc=desc, unit="ep", disable=not progress)
-    if executor == "ray":
-        _run_ray(factory, jobs, n, results, failed, bar, ray_address)
-    elif n <= 1:
-        _run_here(factory, jobs, results, failed, bar)
-    else:
-        _run_processes(factory, jobs, n, results, failed, bar)
-    bar.close()
-    if failed:
-        raise JobsFailed(desc, jobs, results, failed)
-    return results
+    with JobPool(factory, n, executor, ray_address) as pool:
+        return pool.map(jobs, desc, progress)
+
+
+class JobPool:
+    """Workers that outlive one batch of jobs (each builds its runner once): for callers that
+    decide how much more work to ask for from what came back, like label collection."""
+
+    def __init__(self, factory: RunnerFactory, workers: Any = "auto", executor: str = "local",
+                 ray_address: str = ""):
+        check_executor(executor, ray_address)
+        self.factory, self.n = factory, resolve_workers(workers)
+        self.executor, self.ray_address = executor, ray_address
+        self._runner = self._pool = self._ray = None
+        self._actors: list = []
+
+    def __enter__(self) -> "JobPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        for a in self._actors:
+            try:
+                self._ray.kill(a)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self._runner = self._pool = None
+        self._actors = []
+
+    def map(self, jobs: Sequence, desc: str = "", progress: bool = True) -> list:
+        """Results of `jobs` in order; `JobsFailed` after all were tried if any failed."""
+        results: list = [None] * len(jobs)
+        failed: dict[int, str] = {}
+        bar = tqdm(total=len(jobs), desc=desc, unit="ep", disable=not progress)
+        if self.executor == "ray":
+            self._map_ray(jobs, results, failed, bar)
+        elif self.n <= 1:
+            self._map_here(jobs, results, failed, bar)
+        else:
+            self._map_processes(jobs, results, failed, bar)
+        bar.close()
+        if failed:
+            raise JobsFailed(desc, jobs, results, failed)
+        return results
+
+    def _map_here(self, jobs, results, failed, bar) -> None:
+        if self._runner is None:
+            self._runner = self.factory()
+        for i, job in enumerate(jobs):
+            ok, value = _call_worker_with(self._runner, job)
+            (results if ok else failed)[i] = value
+            bar.update()
+
+    def _map_processes(self, jobs, results, failed, bar) -> None:
+        if self._pool is None:
+            # spawn: a forked PyBullet client or torch thread pool is not safe to use in the child
+            self._pool = ProcessPoolExecutor(self.n, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(self.factory,))
+        futures = {self._pool.submit(_call_worker, job): i for i, job in enumerate(jobs)}
+        broken = False
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                ok, value = fut.result()
+            except BrokenProcessPool:
+                ok, value, broken = False, "a worker process died (killed, out of memory or crashed)", True
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                ok, value = False, _one_line(exc)
+            (results if ok else failed)[i] = value
+            bar.update()
+        if broken:  # a broken pool takes no more jobs: the next batch gets fresh workers
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _map_ray(self, jobs, results, failed, bar) -> None:
+        self._ray = ray = _ray_init(self.ray_address)
+        actor = ray.remote(num_cpus=1)(_RayWorker)
+        while len(self._actors) < min(self.n, max(len(jobs), 1)):
+            self._actors.append(actor.remote(self.factory))
+        pending: dict = {}
+        queue = list(enumerate(jobs))
+        idle = list(self._actors)
+        while queue or pending:
+            while queue and idle:
+                i, job = queue.pop(0)
+                a = idle.pop()
+                pending[a.run.remote(job)] = (i, a)
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                i, a = pending.pop(ref)
+                try:
+                    ok, value = ray.get(ref)
+                    idle.append(a)
+                except Exception as exc:  # noqa: BLE001 - the actor died: its job fails, a new one takes its place
+                    ok, value = False, f"Ray worker lost: {_one_line(exc)}"
+                    self._actors.remove(a)
+                    self._actors.append(actor.remote(self.factory))
+                    idle.append(self._actors[-1])
+                (results if ok else failed)[i] = value
+                bar.update()
 
 
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-def _run_here(factory, jobs, results, failed, bar) -> None:
-    runner = factory()
-    try:
-        for i, job in enumerate(jobs):
-            try:
-                results[i] = runner(job)
-            except Exception as exc:  # noqa: BLE001 - a failed episode is reported with its seed
-                log.debug("job %s failed:\n%s", job, traceback.format_exc())
-                failed[i] = _one_line(exc)
-            bar.update()
-    finally:
-        runner.close()
 
 
 # -- local processes ---------------------------------------------------------------------------
@@ -147,24 +230,12 @@ def _call_worker(job):
     return _call_worker_with(_RUNNER, job)
 
 
-def _run_processes(factory, jobs, n, results, failed, bar) -> None:
-    # spawn: a forked PyBullet client or torch thread pool is not safe to use in the child
-    with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(factory,)) as pool:
-        futures = {pool.submit(_call_worker, job): i for i, job in enumerate(jobs)}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                ok, value = fut.result()
-            except BrokenProcessPool:
-                ok, value = False, "a worker process died (killed, out of memory or crashed)"
-            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled
-                ok, value = False, _one_line(exc)
-            if ok:
-                results[i] = value
-            else:
-                failed[i] = value
-            bar.update()
+def _call_worker_with(runner, job):
+    try:
+        return True, runner(job)
+    except Exception as exc:  # noqa: BLE001 - a failed episode is reported with its seed, the others go on
+        log.debug("job %s failed:\n%s", job, traceback.format_exc())
+        return False, _one_line(exc)
 
 
 # -- Ray -----------------------------------------------------------------------------------------
@@ -172,14 +243,14 @@ def _ray_init(address: str):
     try:
         import ray  # optional dependency: only for executor=ray
     except ImportError:
-        raise RuntimeError(f"executor=ray needs Ray, which is not installed: {RAY_HINT}") from None
+        raise ExecutorError(f"executor=ray needs Ray, which is not installed: {RAY_HINT}") from None
+    _check_reachable(address)
     if not ray.is_initialized():
-        _check_reachable(address)
         try:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         except Exception as exc:  # noqa: BLE001 - Ray raises several kinds for a bad address
-            raise RuntimeError(f"cannot connect to the Ray cluster at '{address or 'local'}': "
+            raise ExecutorError(f"cannot connect to the Ray cluster at '{address or 'local'}': "
                                f"{_one_line(exc)}") from None
     return ray
 
@@ -193,7 +264,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except (OSError, ValueError) as exc:
-        raise RuntimeError(f"cannot reach the Ray cluster at '{address}': {_one_line(exc)} "
+        raise ExecutorError(f"cannot reach the Ray cluster at '{address}': {_one_line(exc)} "
                            f"(set ray_address to a running cluster's head, or leave it empty for a local one)") from None
 
 
@@ -205,44 +276,3 @@ class _RayWorker:
 
     def run(self, job):
         return _call_worker_with(self.runner, job)
-
-
-def _call_worker_with(runner, job):
-    try:
-        return True, runner(job)
-    except Exception as exc:  # noqa: BLE001 - sent back as one line, the pool keeps going
-        return False, _one_line(exc)
-
-
-def _run_ray(factory, jobs, n, results, failed, bar, address: str) -> None:
-    ray = _ray_init(address)
-    actor = ray.remote(num_cpus=1)(_RayWorker)
-    actors = [actor.remote(factory) for _ in range(n)]
-    pending: dict = {}
-    queue = list(enumerate(jobs))
-    idle = list(actors)
-    while queue or pending:
-        while queue and idle:
-            i, job = queue.pop(0)
-            a = idle.pop()
-            pending[a.run.remote(job)] = (i, a)
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            i, a = pending.pop(ref)
-            try:
-                ok, value = ray.get(ref)
-                idle.append(a)
-            except Exception as exc:  # noqa: BLE001 - the actor died: its job fails, a new one takes its place
-                ok, value = False, f"Ray worker lost: {_one_line(exc)}"
-                actors.append(actor.remote(factory))
-                idle.append(actors[-1])
-            if ok:
-                results[i] = value
-            else:
-                failed[i] = value
-            bar.update()
-    for a in actors:
-        try:
-            ray.kill(a)
-        except Exception:  # noqa: BLE001 - already gone
-            pass

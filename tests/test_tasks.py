@@ -127,3 +127,27 @@ def test_observation_carries_a_fixed_size_base_frame_cloud():
     # Sampled points of the (rotated) block lie within its half-diagonal of its centre.
     assert np.linalg.norm(on_block[:, :2] - truth[:2], axis=1).max() < 0.02 * np.sqrt(2) + 0.002
     assert on_block[:, 2].max() < 0.042
+
+
+def test_sim_profiles_set_their_knobs_and_an_unknown_one_lists_the_known():
+    from robot_rewards.conf.sim import SimConfig, UnknownProfileError, apply_profile
+    from robot_rewards.sim.world import World
+
+    fast = apply_profile(SimConfig())
+    assert fast == SimConfig() and fast.timestep == 1 / 120
+    ref = apply_profile(SimConfig(profile="reference"))
+    assert (ref.timestep, ref.solver_iterations, ref.motion.linear_speed) == (1 / 240, 50, 0.15)
+    assert ref.motion.approach_height == fast.motion.approach_height  # what the task measures is unchanged
+    with pytest.raises(UnknownProfileError, match="unknown sim profile 'turbo'; known: fast, reference"):
+        World(SimConfig(profile="turbo"))
+
+
+@pytest.mark.parametrize("profile", ["fast", "reference"])
+def test_the_clean_expert_places_the_block_under_both_profiles(profile):
+    from robot_rewards.conf.sim import SimConfig
+
+    with TabletopEnv("place_block", SimConfig(profile=profile)) as env:
+        env.reset(11)
+        result = env.step(env.expert_action(ExpertConfig(noise=0.0)))
+        assert result.executed and result.success
+        assert env.world.cfg.timestep == (1 / 120 if profile == "fast" else 1 / 240)

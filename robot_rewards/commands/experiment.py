@@ -29,11 +29,11 @@ from robot_rewards.paths import resolve
 from robot_rewards.preferences.collect import collect_teacher_labels
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
-from robot_rewards.preferences.loop import LoopSpec, run_condition
+from robot_rewards.preferences.loop import EpisodeStats, LoopSpec, run_condition
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.reporting import write_metrics
-from robot_rewards.workers import check_executor, resolve_workers
+from robot_rewards.workers import JobsFailed, check_executor, resolve_workers
 from robot_rewards.rewards.config import TrainScorerConfig
 from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
 from robot_rewards.rewards.preference_io import load_scorer, save_scorer, scorer_training
@@ -103,7 +103,9 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                 stats = collect_teacher_labels(env, policy, st, teacher_preset(preset, cfg.seed + (name == "heldout")),
                                                n - have, cfg.n_candidates, cfg.pairs_per_query, start,
                                                cfg.quality_scale, labeller=f"teacher:{preset}",
-                                               max_decisions=cfg.label_decisions)
+                                               max_decisions=cfg.label_decisions,
+                                               workers=cfg.workers, torch_threads=cfg.torch_threads,
+                                               executor=cfg.executor, ray_address=cfg.ray_address)
                 res["labelling"][name] = stats.__dict__
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0
@@ -136,8 +138,15 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             spec = LoopSpec(task, policy, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
                             cfg.check_feasibility, cfg.seed, cfg.quality_scale, cfg.uwo_lambda, cfg.clip,
                             cfg.torch_threads)
-            return run_condition(spec, n, cfg.eval_seed, cfg.workers, desc, executor=cfg.executor,
-                                 ray_address=cfg.ray_address).summary()
+            try:
+                return run_condition(spec, n, cfg.eval_seed, cfg.workers, desc, executor=cfg.executor,
+                                     ray_address=cfg.ray_address).summary()
+            except JobsFailed as exc:  # keep the finished episodes beside the finished conditions
+                done = EpisodeStats.of(r for r in exc.results if r is not None)
+                errors = {str(cfg.eval_seed + i): why for i, why in exc.failed.items()}
+                res.setdefault("incomplete", {})[desc] = {**(done.summary() if done.seeds else {}), "errors": errors}
+                _save_partial(out, task, res)
+                raise
 
         res["conditions"] = {}
         for name in cfg.conditions:

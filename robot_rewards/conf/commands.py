@@ -60,6 +60,21 @@ class BenchSimConfig:
 
 
 @dataclass
+class BenchRolloutsConfig:
+    """`robot-rewards bench rollouts`: episodes per minute of the learned loop on 1..K workers and Ray."""
+
+    task: str = "place_block"
+    condition: str = "scorer"  # a selection rule of `experiment` (first, scorer, oracle, ...)
+    episodes: int = 12  # per setting; the same seeds for each
+    seed: int = 100_000
+    workers: list[int] = field(default_factory=lambda: [1, 2])
+    ray: bool = True  # also Ray on a local cluster with max(workers) actors (skipped if Ray is missing)
+    n_candidates: int = 8
+    sim: SimConfig = field(default_factory=SimConfig)
+    output_dir: str = _OUT.format("bench-rollouts")
+
+
+@dataclass
 class BenchRosConvertConfig:
     """`robot-rewards bench ros-convert`: numpy <-> ROS message conversion vs a per-element loop."""
 
