@@ -188,6 +188,10 @@ class JobPool:
     def _map_ray(self, jobs, results, failed, bar) -> None:
         self._ray = ray = _ray_init(self.ray_address)
         actor = ray.remote(num_cpus=1)(_RayWorker)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        if self.n > cpus and not self._actors:  # an actor that never gets a CPU would hold its jobs forever
+            log.warning("workers=%d but the Ray cluster has %d CPUs: using %d actors", self.n, cpus, cpus)
+            self.n = max(1, cpus)
         while len(self._actors) < min(self.n, max(len(jobs), 1)):
             self._actors.append(actor.remote(self.factory))
         pending: dict = {}

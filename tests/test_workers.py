@@ -101,8 +101,11 @@ def test_experiment_gives_the_same_episodes_on_one_two_workers_and_ray(tmp_path)
     assert one["scorer"]["seeds"] == [100_000, 100_001]
     assert _per_episode(_experiment(tmp_path, "two", workers=2)) == one
     pytest.importorskip("ray")
-    ray = _per_episode(_experiment(tmp_path, "ray", workers=2, executor="ray"))
-    assert ray == one
+    assert _per_episode(_experiment(tmp_path, "ray", workers=2, executor="ray")) == one
+    # the networks served by one inference actor to both simulator actors: still the same episodes
+    assert _per_episode(_experiment(tmp_path, "shared", workers=2, executor="ray", shared_inference=True)) == one
+    with pytest.raises(ValueError, match="shared_inference=true .* needs executor=ray"):
+        _experiment(tmp_path, "bad", shared_inference=True)
 
 
 @pytest.mark.slow

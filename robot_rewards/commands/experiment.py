@@ -30,6 +30,7 @@ from robot_rewards.preferences.collect import collect_teacher_labels
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
 from robot_rewards.preferences.loop import EpisodeStats, LoopSpec, run_condition
+from robot_rewards.preferences.shared_inference import start_server, stop_server
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.reporting import write_metrics
@@ -57,6 +58,8 @@ def experiment(cfg: ExperimentConfig) -> dict:
     if cfg.scorer_checkpoint and len(cfg.tasks) != 1:
         raise ValueError(f"scorer_checkpoint is one task's scorer; run one task at a time (tasks={list(cfg.tasks)})")
     resolve_workers(cfg.workers)  # bad worker counts and executors fail before any work
+    if cfg.shared_inference and cfg.executor != "ray":
+        raise ValueError("shared_inference=true serves the networks from a Ray actor: it needs executor=ray")
     check_executor(cfg.executor, cfg.ray_address)
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
@@ -135,7 +138,11 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
 
         # 3. the conditions, same scenes and candidates for each, on every worker
         def episodes(condition: str, sc, n: int, desc: str) -> dict:
-            spec = LoopSpec(task, policy, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
+            pol, server = policy, None
+            if cfg.shared_inference:  # one Ray actor serves the networks to every simulator worker
+                pol, sc, server = start_server(policy, sc if condition.startswith("scorer") else None,
+                                               cfg.torch_threads)
+            spec = LoopSpec(task, pol, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
                             cfg.check_feasibility, cfg.seed, cfg.quality_scale, cfg.uwo_lambda, cfg.clip,
                             cfg.torch_threads)
             try:
@@ -147,6 +154,9 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                 res.setdefault("incomplete", {})[desc] = {**(done.summary() if done.seeds else {}), "errors": errors}
                 _save_partial(out, task, res)
                 raise
+            finally:
+                if server is not None:
+                    stop_server(server)
 
         res["conditions"] = {}
         for name in cfg.conditions:

@@ -19,13 +19,16 @@ import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from robot_rewards.policy.config import keep_flat_targets
 from robot_rewards.reporting import format_table, write_metrics
 from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
+from robot_rewards.workers import run_jobs
 
 TASKS = ("place_block", "push_block", "align_rope")
 NAMES = {"place_block": ["block"], "push_block": ["block"],
@@ -173,37 +176,52 @@ class CollectedKeypoints:
     moves: np.ndarray  # (M,) str: "" for reset states
 
 
-def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception, sim=None,
-                      desc: str = "collect") -> CollectedKeypoints:
-    """Per seed: reset + observe, then `extra_states` times move the objects + observe; ground
-    truth from `task_keypoints`, in `canonical_order`. Moves are seeded by (seed, scene seed)."""
-    from tqdm import tqdm
+class KeypointScenes:
+    """One simulator (per worker); `runner(scene_seed)` -> that scene's rows: the reset state, then
+    `extra_states` times the objects moved (seeded by (seed, scene seed))."""
 
-    from robot_rewards.rewards.keypoint_net import KeypointDataset
-    from robot_rewards.rewards.keypoints import task_keypoints
-    from robot_rewards.sim.env import TabletopEnv
+    def __init__(self, task: str, sim, perception, extra_states: int, seed: int):
+        from robot_rewards.sim.env import TabletopEnv
 
-    rows: dict[str, list] = {k: [] for k in ("points", "colors", "goals", "objects", "targets", "seeds",
-                                             "kinds", "moves")}
+        self.env = TabletopEnv(task, sim=sim, perception=perception)
+        self.extra_states, self.seed = extra_states, seed
 
-    def record(env, obs, s: int, kind: str, move: str) -> None:
-        kp = task_keypoints(env.task, env.world)
+    def _row(self, obs, s: int, kind: str, move: str) -> tuple:
+        from robot_rewards.rewards.keypoints import task_keypoints
+
+        kp = task_keypoints(self.env.task, self.env.world)
         obj, tgt = canonical_order(kp.objects, kp.targets)
-        for key, value in zip(rows, (obs.points, obs.colors, obs.goal, obj, tgt, s, kind, move)):
-            rows[key].append(value)
+        return obs.points, obs.colors, obs.goal, obj, tgt, s, kind, move
 
-    with TabletopEnv(task, sim=sim, perception=perception) as env:
-        for s in tqdm(list(seeds), desc=desc, unit="scene"):
-            env.reset(int(s))
-            record(env, env.observe(), int(s), "reset", "")
-            rng = np.random.default_rng([int(seed), int(s), 7])
-            for _ in range(extra_states):
-                move = move_objects(env, rng)
-                record(env, env.observe(), int(s), "moved", move)
-    colors = np.stack(rows["colors"]) if all(c is not None for c in rows["colors"]) else None
-    data = KeypointDataset(np.stack(rows["points"]), colors, rows["goals"], np.stack(rows["objects"]),
-                           np.stack(rows["targets"]), np.asarray(rows["seeds"]), NAMES[task])
-    return CollectedKeypoints(data, np.asarray(rows["kinds"]), np.asarray(rows["moves"]))
+    def __call__(self, s: int) -> list[tuple]:
+        env = self.env
+        env.reset(int(s))
+        rows = [self._row(env.observe(), int(s), "reset", "")]
+        rng = np.random.default_rng([int(self.seed), int(s), 7])
+        for _ in range(self.extra_states):
+            move = move_objects(env, rng)
+            rows.append(self._row(env.observe(), int(s), "moved", move))
+        return rows
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception, sim=None,
+                      desc: str = "collect", workers: Any = 1) -> CollectedKeypoints:
+    """Per seed: reset + observe, then `extra_states` times move the objects + observe; ground
+    truth from `task_keypoints`, in `canonical_order`. Scenes run on `workers` processes; the
+    data is the same for any number."""
+    from robot_rewards.rewards.keypoint_net import KeypointDataset
+
+    scenes = run_jobs(partial(KeypointScenes, task, sim, perception, extra_states, seed),
+                      [int(s) for s in seeds], workers, desc)
+    cols = list(zip(*[row for rows in scenes for row in rows]))
+    points, colors, goals, objects, targets, scene_seeds, kinds, moves = cols
+    colors = np.stack(colors) if all(c is not None for c in colors) else None
+    data = KeypointDataset(np.stack(points), colors, list(goals), np.stack(objects), np.stack(targets),
+                           np.asarray(scene_seeds), NAMES[task])
+    return CollectedKeypoints(data, np.asarray(kinds), np.asarray(moves))
 
 
 def augment(data, copies: int, max_rotation: float, max_shift: float, seed: int, centre=(0.5, 0.0)):
@@ -283,7 +301,8 @@ def collect_cached(cfg: TrainKeypointsCommandConfig, seeds: list[int], desc: str
             print(f"{desc}: {len(got.data)} samples from {path}")
             return got, 0.0
     t0 = time.perf_counter()
-    got = collect_keypoints(cfg.task, seeds, cfg.extra_states, cfg.seed, cfg.perception, cfg.sim, desc)
+    got = collect_keypoints(cfg.task, seeds, cfg.extra_states, cfg.seed, cfg.perception, cfg.sim, desc,
+                            cfg.workers)
     seconds = time.perf_counter() - t0
     if path is not None:
         _save_collected(path, got, key)

@@ -76,6 +76,9 @@ class ExperimentConfig:
     workers: Any = "auto"
     executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
     ray_address: str = ""
+    # with executor=ray: one actor (on a GPU if the cluster has one) runs the policy and the scorer
+    # for every simulator worker, batching scorer requests across them
+    shared_inference: bool = False
     seed: int = 0
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("experiment")

@@ -9,7 +9,7 @@ open_clip's own model config). `ClipDataConfig`: the sim frames and captions. `T
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from robot_rewards.rewards.config import BenchRewardsConfig
 
@@ -82,7 +82,7 @@ class ClipDataConfig:
     rope_episodes: int = 0
     render_scale: float = 0.4  # of the front camera's 640x480
     seed: int = 0
-    workers: int = 1  # processes (each its own PyBullet world)
+    workers: Any = "auto"  # processes, each its own PyBullet world ("auto": every available core)
 
 
 def heldout_data() -> ClipDataConfig:

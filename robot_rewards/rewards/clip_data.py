@@ -40,6 +40,7 @@ from robot_rewards.rewards.clip_prompts import (
     bowl_empty,
     rope_captions,
 )
+from robot_rewards.workers import resolve_workers
 
 FORMAT = "robot_rewards.clip_frames"
 VERSION = 1
@@ -333,10 +334,11 @@ def iter_frames(cfg: ClipDataConfig, progress: bool = True) -> Iterator[Frame]:
     from tqdm import tqdm
 
     jobs = _jobs(cfg)
+    workers = resolve_workers(cfg.workers)
     bar = tqdm(total=len(jobs), desc="clip frames", unit="scene", disable=not progress)
     try:
-        if cfg.workers > 1:
-            with mp.get_context("spawn").Pool(cfg.workers) as pool:
+        if workers > 1:  # streamed in scene order: a whole set of frames may not fit in memory
+            with mp.get_context("spawn").Pool(workers) as pool:
                 for frames in pool.imap(_worker, [(j, cfg) for j in jobs]):
                     bar.update(1)
                     yield from frames

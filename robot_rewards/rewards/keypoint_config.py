@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.perception.perceive import PerceptionConfig
@@ -49,5 +50,7 @@ class TrainKeypointsCommandConfig:
     # them); "" = collect every time
     cache: str = ""
     torch_threads: int = 1
+    # scene collection on this many processes ("auto": every available core); same data for any number
+    workers: Any = "auto"
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("train-keypoints")
