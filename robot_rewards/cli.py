@@ -78,6 +78,8 @@ COMMANDS: dict[str, Command] = {
                 "simulator primitives per second with rendering, per task"),
         Command("bench-rollouts", conf.BenchRolloutsConfig, "robot_rewards.bench.rollouts:bench_rollouts",
                 "episodes per minute of the learned loop on 1..K worker processes and on Ray"),
+        Command("bench-gpu", conf.BenchGpuConfig, "robot_rewards.bench.gpu:bench_gpu",
+                "GPU figures in one run: policy fp32/bf16/compiled, scorer, CLIP vs FLOP bound, perception"),
         Command("bench-policy", policy_conf.BenchPolicyConfig, "robot_rewards.bench.policy:bench_policy",
                 "policy decision latency vs N candidates, batched vs single, vs the reference U-Net"),
         Command("bench-rewards", clip_config.BenchRewardsWithClipConfig, "robot_rewards.bench.rewards:bench_rewards",

@@ -75,6 +75,33 @@ class BenchRolloutsConfig:
 
 
 @dataclass
+class BenchGpuConfig:
+    """`robot-rewards bench gpu device=cuda`: policy (fp32/bf16, compiled), scorer, CLIP towers vs
+    the FLOP bound, batched perception, in one metrics.json (benchmarks/gpu.sh; < 8 min on an H100)."""
+
+    device: str = "cuda"
+    policy: str = "checkpoints/policy_place_block.json"
+    scorer: str = "checkpoints/scorer_place_block.json"
+    n: list[int] = field(default_factory=lambda: [1, 8, 16, 32, 64, 128, 256])
+    compile_n: list[int] = field(default_factory=lambda: [8, 64])  # compiled rows and scorer-alone rows
+    decision_n: int = 64  # the whole decision (sample + score) is timed at this N
+    inference_steps: int = 10
+    dtypes: list[str] = field(default_factory=lambda: ["fp32", "bf16"])
+    compile: list[str] = field(default_factory=lambda: ["none", "default", "reduce-overhead"])
+    clip_models: list[str] = field(default_factory=lambda: ["ViT-B-32", "ViT-L-14"])
+    clip_batch: int = 256
+    clip_dtype: str = "bf16"
+    peak_tflops: float = 0.0  # dense bf16 peak of the device; 0 = from the device name
+    perception: bool = True
+    perception_frames: int = 16
+    repeats: int = 10
+    warmup: int = 3
+    torch_threads: int | None = None
+    seed: int = 0
+    output_dir: str = _OUT.format("bench-gpu")
+
+
+@dataclass
 class BenchRosConvertConfig:
     """`robot-rewards bench ros-convert`: numpy <-> ROS message conversion vs a per-element loop."""
 
