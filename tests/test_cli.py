@@ -61,7 +61,7 @@ def test_collect_demos_in_parallel_writes_the_same_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["collect-demos", "task=push_block", "n=1", "workers=0", f"out={tmp_path / 'x.h5'}",
               f"output_dir={tmp_path}"])
-    assert "workers must be >= 1, got 0" in capsys.readouterr().err
+    assert "workers must be 'auto' or a positive integer, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
 
 
