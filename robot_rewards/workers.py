@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "ray")
 RAY_HINT = "pip install 'robot_rewards[ray]' (or pip install ray)"
+_WARNED: set[int] = set()
 
 
 class Runner(Protocol):
@@ -87,7 +88,8 @@ def resolve_workers(workers: Any) -> int:
     if n < 1:
         raise ValueError(f"workers must be 'auto' or a positive integer, got {n}")
     cores = available_cores()
-    if n > cores:
+    if n > cores and n not in _WARNED:  # once per count: commands resolve it for every condition
+        _WARNED.add(n)
         log.warning("workers=%d is more than the %d available cores: the extra processes only share them", n, cores)
     return n
 
