@@ -52,12 +52,19 @@ class JobsFailed(RuntimeError):
     failed) and `failed` maps job index -> one-line reason."""
 
     def __init__(self, desc: str, jobs: Sequence, results: list, failed: dict[int, str]):
-        self.results, self.failed = results, failed
+        self.jobs, self.results, self.failed = list(jobs), results, failed
         names = ", ".join(str(_job_name(jobs[i])) for i in sorted(failed)[:20])
         more = f" (+{len(failed) - 20} more)" if len(failed) > 20 else ""
         first = failed[min(failed)]
         super().__init__(f"{desc or 'jobs'}: {len(failed)} of {len(jobs)} failed ({names}{more}); "
                          f"{len(jobs) - len(failed)} finished and kept; first error: {first}")
+
+
+    def report(self, finished: Callable[[Any], Any] = lambda r: r) -> dict:
+        """Plain data for a partial metrics file: every finished result (through `finished`) and
+        the failed jobs with their reasons."""
+        return {"finished": [finished(r) for r in self.results if r is not None],
+                "failed": {_job_name(self.jobs[i]): why for i, why in sorted(self.failed.items())}}
 
 
 def _job_name(job) -> str:

@@ -178,3 +178,23 @@ def test_an_experiment_whose_episode_fails_names_it_keeps_the_rest_and_exits_non
     assert "place_block first: 1 of 3 failed (seed 100001)" in err and "simulated crash" in err
     kept = json.loads((out / "partial_place_block" / "metrics.json").read_text())["incomplete"]["place_block first"]
     assert kept["seeds"] == [100_000, 100_002] and "simulated crash" in kept["errors"]["100001"]
+
+
+def test_eval_expert_with_a_failed_episode_keeps_the_finished_ones_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    import robot_rewards.commands.expert as expert
+    from robot_rewards.cli import main
+
+    real = expert.run_expert_episode
+
+    def flaky(env, seed, cfg, *a, **k):
+        if seed == 1:
+            raise RuntimeError("simulated crash")
+        return real(env, seed, cfg, *a, **k)
+
+    monkeypatch.setattr(expert, "run_expert_episode", flaky)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval-expert", "task=push_block", "episodes=3", "noise=0", "video=false", "workers=1",
+              f"output_dir={tmp_path}"])
+    assert exit_info.value.code == 1 and "1 of 3 failed (seed 1)" in capsys.readouterr().err
+    kept = json.loads((tmp_path / "partial_push_block" / "metrics.json").read_text())
+    assert [e["seed"] for e in kept["finished"]] == [0, 2] and "simulated crash" in kept["failed"]["seed 1"]

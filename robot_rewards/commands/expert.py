@@ -18,7 +18,7 @@ from robot_rewards.reporting import format_table, mean_ci, save_video, wilson_in
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.rollout import EpisodeOutcome, run_expert_episode
 from robot_rewards.sim.tasks import TASKS, make_task
-from robot_rewards.workers import check_executor, resolve_workers, run_jobs
+from robot_rewards.workers import JobsFailed, check_executor, resolve_workers, run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,12 @@ class ExpertRunner:
 def evaluate_task(task: str, cfg: EvalExpertConfig, video_path: Path | None = None) -> dict:
     """Success rate (Wilson 95% CI), quality and timing of the expert on one task."""
     jobs = [(cfg.seed + k, video_path is not None and k == 0) for k in range(cfg.episodes)]
-    runs = run_jobs(partial(ExpertRunner, task, cfg.sim, expert_config(cfg)), jobs, cfg.workers,
-                    f"{task} (noise={cfg.noise:g})", executor=cfg.executor, ray_address=cfg.ray_address)
+    try:
+        runs = run_jobs(partial(ExpertRunner, task, cfg.sim, expert_config(cfg)), jobs, cfg.workers,
+                        f"{task} (noise={cfg.noise:g})", executor=cfg.executor, ray_address=cfg.ray_address)
+    except JobsFailed as exc:  # the finished episodes are kept beside the error
+        write_metrics(Path(cfg.output_dir) / f"partial_{task}", exc.report(lambda r: asdict(r[0])))
+        raise
     outcomes = [o for o, _ in runs]
     if runs[0][1]:
         log.info("video of %s seed %d: %s", task, cfg.seed, save_video(video_path, runs[0][1]))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from robot_rewards.policy.config import EvalPolicyConfig, TrainPolicyConfig
 from robot_rewards.reporting import format_table, write_metrics
-from robot_rewards.workers import check_executor, resolve_workers
+from robot_rewards.workers import JobsFailed, check_executor, resolve_workers
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,16 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
     else:
         task = cfg.task
     video = Path(cfg.output_dir) / "videos" / f"{task}_seed{cfg.seed}" if cfg.video else None
-    r = evaluate_policy(policy, task, cfg.episodes, cfg.seed, perception, cfg.n_candidates, cfg.selection,
-                        cfg.inference_steps, cfg.diversity, cfg.sim, video, workers=workers, torch_threads=threads,
-                        executor=cfg.executor, ray_address=cfg.ray_address)
+    try:
+        r = evaluate_policy(policy, task, cfg.episodes, cfg.seed, perception, cfg.n_candidates, cfg.selection,
+                            cfg.inference_steps, cfg.diversity, cfg.sim, video, workers=workers,
+                            torch_threads=threads, executor=cfg.executor, ray_address=cfg.ray_address)
+    except JobsFailed as exc:  # the finished episodes are kept beside the error
+        def without_frames(rec: dict) -> dict:
+            return {k: v for k, v in rec.items() if k != "frames"}
+
+        write_metrics(Path(cfg.output_dir) / f"partial_{task}", exc.report(without_frames))
+        raise
     div = r.get("diversity", {})
     row = (task, cfg.selection, r["episodes"], f"{100 * r['success_rate']:.1f}%",
            f"[{100 * r['success_ci95'][0]:.1f}, {100 * r['success_ci95'][1]:.1f}]",
