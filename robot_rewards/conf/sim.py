@@ -41,9 +41,9 @@ class SimConfig:
     """PyBullet scene: headless by default; `sim.gui=true` opens a window."""
 
     gui: bool = False
-    # "fast" (default): the fields below as given. "reference": the slower settings used until
-    # 2026-12-07 (1/240 s, 50 solver iterations, 0.15 m/s approaches), which replace the fields
-    # of SIM_PROFILES["reference"], for comparisons (`bench sim` runs both).
+    # "fast" (default): every field as given. "reference": the slower settings used until
+    # 2026-12-07 (1/240 s, 50 solver iterations, 0.15 m/s approaches) replace the fields listed
+    # in SIM_PROFILES["reference"], for comparisons (`bench sim` runs both).
     profile: str = "fast"
     timestep: float = 1.0 / 120.0
     solver_iterations: int = 30
@@ -57,9 +57,9 @@ class SimConfig:
     render_shadows: bool = False
 
 
-# Knobs each named profile fixes (docs/sim.md, "Profiles"). "fast" is the defaults above; it was
-# chosen by measurement: scripted experts keep their success, rope and block tests pass unchanged,
-# 2.9-3.7x fewer seconds per primitive (benchmarks/README.md).
+# Knobs each named profile fixes (README, "Sim profiles"). "fast" is the defaults above, chosen by
+# measurement: scripted experts keep their success, rope and block tests pass unchanged, 2.1-3.4x
+# more primitives per second with rendering (benchmarks/README.md, "Simulator").
 SIM_PROFILES: dict[str, dict] = {
     "fast": {},
     "reference": {

@@ -19,7 +19,6 @@ import torch
 from tqdm import tqdm
 
 from robot_rewards.core.candidates import Candidates
-
 from robot_rewards.preferences.query_selection import select_pairs
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import ScriptedTeacher, TeacherConfig, true_return
@@ -135,9 +134,11 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
     per_episode = pairs_per_query * (max_decisions or env.task.max_steps)
     with JobPool(factory, n_workers, executor, ray_address) as pool:
         while stats.labels < n_labels:
-            # enough episodes for the labels still missing if none ends early, in whole rounds of workers
+            # at most the episodes still needed if none ends early, in rounds of two per worker, so
+            # labels reach the store as they come (one episode at a time in this process)
             need = -(-(n_labels - stats.labels) // per_episode)
-            batch = list(itertools.islice(seeds, -(-need // n_workers) * n_workers))
+            size = 1 if n_workers <= 1 else -(-min(need, 2 * n_workers) // n_workers) * n_workers
+            batch = list(itertools.islice(seeds, size))
             if not batch:
                 break
             for trace in pool.map(batch, progress=False):
