@@ -131,7 +131,7 @@ def _clip_part(cfg: BenchGpuConfig, device) -> dict:
             with counter:
                 model.encode_image(x[:1])
             flops = counter.get_total_flops()
-            ms = median_ms(lambda: model.encode_image(x), cfg.repeats, cfg.warmup, device)
+            ms = median_ms(lambda m=model: m.encode_image(x), cfg.repeats, cfg.warmup, device)
         per_s = cfg.clip_batch / (ms / 1000)
         achieved = per_s * flops / 1e12
         results[name] = {"batch": cfg.clip_batch, "dtype": cfg.clip_dtype, "ms_per_batch": ms, "images_per_s": per_s,
@@ -139,7 +139,6 @@ def _clip_part(cfg: BenchGpuConfig, device) -> dict:
                          "fraction_of_peak": achieved / peak if peak else None}
         rows.append((name, cfg.clip_dtype, cfg.clip_batch, per_s, flops / 1e9, achieved,
                      f"{100 * achieved / peak:.1f}%" if peak else "n/a"))
-        del model
     print(f"\nCLIP image towers, random weights (peak {peak or 'unknown'} TFLOP/s dense bf16)")
     print(format_table(["model", "dtype", "batch", "images/s", "GFLOP/image", "TFLOP/s", "of peak"], rows))
     return results

@@ -34,11 +34,11 @@ from robot_rewards.preferences.shared_inference import start_server, stop_server
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.reporting import write_metrics
-from robot_rewards.workers import JobsFailed, check_executor, resolve_workers
 from robot_rewards.rewards.config import TrainScorerConfig
 from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
 from robot_rewards.rewards.preference_io import load_scorer, save_scorer, scorer_training
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.workers import JobsFailed, check_executor, resolve_workers
 
 log = logging.getLogger(__name__)
 
