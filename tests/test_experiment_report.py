@@ -241,3 +241,14 @@ def test_learning_curve_reuses_the_scorer_trained_on_all_labels(tmp_path, monkey
     assert top1["queries"] == 1 and top1["first_value"] <= top1["best_value"]
     assert small["heldout_top1"]["queries"] == 1 and full["heldout_top1"]["top1_value"] == top1["top1_value"]
     assert "offline top-1 on 1 held-out decisions" in (tmp_path / "run" / "table.md").read_text()
+
+
+def test_a_condition_that_always_succeeds_is_plotted(tmp_path):
+    # Wilson's upper bound at 100/100 is 0.9999999999999999: a "negative" error bar once stopped the report
+    assert wilson_interval(100, 100)[1] < 1.0
+    st = EpisodeStats()
+    for s in range(100):
+        st.seeds.append(s), st.quality.append(0.01), st.success.append(True), st.steps.append(1)
+    run = _write_run(tmp_path / "run", {"first": st.summary(), "oracle": st.summary()})
+    experiment_merge(ExperimentMergeConfig(runs=[run], output_dir=str(tmp_path / "merged")))
+    assert (tmp_path / "merged" / "table.md").is_file() and list((tmp_path / "merged").glob("*.png"))

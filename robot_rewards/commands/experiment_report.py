@@ -168,7 +168,7 @@ def plot(results: dict, out: Path) -> None:
         x = np.arange(len(names))
         sr = np.array([conds[n]["success_rate"] for n in names]) * 100
         ci = np.array([conds[n]["success_ci95"] for n in names]).T * 100
-        axes[0, j].bar(x, sr, yerr=[sr - ci[0], ci[1] - sr], capsize=3, color="tab:blue", label="success")
+        axes[0, j].bar(x, sr, yerr=_err_bars(sr, ci), capsize=3, color="tab:blue", label="success")
         ft = [first_try_rate(conds[n]) for n in names]
         if all(f is not None for f in ft):
             axes[0, j].plot(x, [100 * f for f in ft], "D", color="black", mfc="white", label="on the first try")
@@ -179,7 +179,7 @@ def plot(results: dict, out: Path) -> None:
         axes[0, j].set_title(f"{task}: success (%)")
         q = np.array([conds[n]["quality_mean"] for n in names]) * 1000
         qci = np.array([conds[n]["quality_ci95"] for n in names]).T * 1000
-        axes[1, j].bar(x, q, yerr=[q - qci[0], qci[1] - q], capsize=3, color="tab:orange")
+        axes[1, j].bar(x, q, yerr=_err_bars(q, qci), capsize=3, color="tab:orange")
         axes[1, j].set_title(f"{task}: final error (mm, lower is better)")
         for ax in axes[:, j]:
             ax.set_xticks(x, [f"{n}\n({conds[n]['episodes']} ep)" for n in names], rotation=30, ha="right")
@@ -197,7 +197,7 @@ def plot(results: dict, out: Path) -> None:
             if ep:
                 sr = np.array([100 * r["success_rate"] for r in ep])
                 ci = np.array([r["success_ci95"] for r in ep]).T * 100
-                ax[1].errorbar([r["labels"] for r in ep], sr, yerr=[sr - ci[0], ci[1] - sr], fmt="o-",
+                ax[1].errorbar([r["labels"] for r in ep], sr, yerr=_err_bars(sr, ci), fmt="o-",
                                capsize=3, color=colour, label=f"{task}, (c) best-of-N")
                 ft = [first_try_rate(r) for r in ep]
                 if all(f is not None for f in ft):  # where retries hide a better first choice
@@ -205,7 +205,7 @@ def plot(results: dict, out: Path) -> None:
                                label=f"{task}, (c) first try")
                 q = np.array([1000 * r["quality_mean"] for r in ep])
                 qci = np.array([r["quality_ci95"] for r in ep]).T * 1000
-                ax[2].errorbar([r["labels"] for r in ep], q, yerr=[q - qci[0], qci[1] - q], fmt="o-",
+                ax[2].errorbar([r["labels"] for r in ep], q, yerr=_err_bars(q, qci), fmt="o-",
                                capsize=3, color=colour, label=f"{task}, (c) best-of-N")
                 first = results[task].get("conditions", {}).get("first")
                 if first:  # the policy alone, for reference
@@ -345,3 +345,9 @@ def experiment_merge(cfg: ExperimentMergeConfig) -> dict:
     metrics = {"command": "experiment-merge", "runs": [str(r) for r in cfg.runs], **shared, "tasks": results}
     print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
     return metrics
+
+
+def _err_bars(value: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    """(2, n) distances from each value down and up to its CI; a Wilson bound at 100% can land a
+    rounding error below the rate (0.9999999999999999), which matplotlib refuses as negative."""
+    return np.clip(np.stack([value - ci[0], ci[1] - value]), 0.0, None)
