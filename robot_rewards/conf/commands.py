@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from robot_rewards.conf.expert import ExpertConfig
+from robot_rewards.conf.parallel import ParallelConfig
 from robot_rewards.conf.sim import SimConfig
 
 # Every command writes into its own timestamped folder unless output_dir=... is given.
@@ -15,7 +16,7 @@ _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 
 
 @dataclass
-class EvalExpertConfig(ExpertConfig):
+class EvalExpertConfig(ExpertConfig, ParallelConfig):
     """`robot-rewards eval-expert task=place_block episodes=100 noise=0 seed=0`.
 
     The expert knobs (noise, pos_std, yaw_std, poor_rate, multimodal) are top-level keys.
@@ -25,10 +26,6 @@ class EvalExpertConfig(ExpertConfig):
     episodes: int = 100
     seed: int = 0  # episodes use seeds seed, seed+1, ...
     video: bool = True  # one video of the first episode per task
-    # processes, each with its own simulator ("auto": every available core); same results for any number
-    workers: Any = "auto"
-    executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
-    ray_address: str = ""
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("eval-expert")
 

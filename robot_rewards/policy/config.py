@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, List, Optional
+from typing import List, Optional
 
+from robot_rewards.conf.parallel import ParallelConfig
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.perception.perceive import PerceptionConfig
 
@@ -135,7 +136,7 @@ class TrainPolicyConfig:
 
 
 @dataclass
-class EvalPolicyConfig:
+class EvalPolicyConfig(ParallelConfig):
     """`robot-rewards eval-policy checkpoint=checkpoints/place_block episodes=100`."""
 
     checkpoint: str = ""  # <name>.safetensors / <name>.json / <name> / a train-policy output_dir
@@ -149,10 +150,6 @@ class EvalPolicyConfig:
     video: bool = False  # one video of the first episode
     device: str = "auto"
     torch_threads: Optional[int] = None  # per process (default 1: the same results for any number of workers)
-    # processes, each with its own simulator ("auto": every available core); same results for any number
-    workers: Any = "auto"
-    executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
-    ray_address: str = ""
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("eval-policy")
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Dict, List
 
+from robot_rewards.conf.parallel import ParallelConfig
 from robot_rewards.conf.sim import SimConfig
 from robot_rewards.rewards.clip_config import ClipRewardConfig
 from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
@@ -28,7 +29,7 @@ def _headline_scorer() -> TrainScorerConfig:
 
 
 @dataclass
-class ExperimentConfig:
+class ExperimentConfig(ParallelConfig):
     """`robot-rewards experiment`: the headline comparison of selection rules (see README).
 
     Per task: collect `labels` pairwise labels from a scripted teacher on training seeds
@@ -71,11 +72,6 @@ class ExperimentConfig:
     scorer_from_policy: bool = True
     check_feasibility: bool = True
     torch_threads: int = 1  # per process
-    # episodes of each condition and of the learning curve run on this many processes, each with
-    # its own simulator ("auto": every available core); results are the same for any number
-    workers: Any = "auto"
-    executor: str = "local"  # local | ray (a Ray cluster at ray_address; empty = a local one)
-    ray_address: str = ""
     # with executor=ray: one actor (on a GPU if the cluster has one) runs the policy and the scorer
     # for every simulator worker, batching scorer requests across them
     shared_inference: bool = False
