@@ -20,14 +20,14 @@ from typing import Any, Callable
 
 from robot_rewards.conf import commands as conf
 from robot_rewards.console.config import ConsoleConfig
+from robot_rewards.core.workers import ExecutorError, JobsFailed
 from robot_rewards.policy import config as policy_conf
 from robot_rewards.preferences import config as pref_conf
-from robot_rewards.rewards import clip_config
 from robot_rewards.rewards import config as rewards_conf
-from robot_rewards.rewards import keypoint_config
+from robot_rewards.rewards.clip import config as clip_config
+from robot_rewards.rewards.keypoints import config as keypoint_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
-from robot_rewards.workers import ExecutorError, JobsFailed
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ COMMANDS: dict[str, Command] = {
                 "domain-adapt a CLIP model on sim frames with captions from sim state"),
         Command("eval-clip", clip_config.EvalClipConfig, "robot_rewards.commands.clip:eval_clip",
                 "VLM-RM reward on held-out frames: place_block ROC AUC, align_rope Spearman"),
-        Command("console", ConsoleConfig, "robot_rewards.console.app:run_console",
+        Command("console", ConsoleConfig, "robot_rewards.commands.console:run_console",
                 "teleop + labelling console: rank the policy's candidates, execute, demonstrate"),
         Command("train-scorer", pref_conf.TrainScorerCommandConfig, "robot_rewards.commands.scorer:train_scorer_command",
                 "train the preference-scorer ensemble on a preference store's labels"),

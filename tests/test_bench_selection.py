@@ -10,10 +10,10 @@ import torch
 
 from robot_rewards.bench.selection import bench_selection, methods_of
 from robot_rewards.core.primitives import Workspace
+from robot_rewards.nn.encoders import build_vocab
+from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.policy.config import PolicyConfig
-from robot_rewards.policy.encoders import build_vocab
 from robot_rewards.policy.model import DiffusionPolicy
-from robot_rewards.policy.normalizer import ActionNormalizer
 from robot_rewards.selection.bench_config import BenchSelectionConfig, FKSetting
 
 

@@ -11,7 +11,6 @@ import yaml
 
 from robot_rewards.calibration.boards import SIM_BOARD, BoardError, BoardSpec, load_board, save_board
 from robot_rewards.calibration.camera_info import load_camera_info, load_transform, save_camera_info
-from robot_rewards.commands.calibrate import run_handeye, run_intrinsics
 from robot_rewards.calibration.errors import (
     BoardNotFoundError,
     DegenerateMotionError,
@@ -30,6 +29,7 @@ from robot_rewards.calibration.handeye import (
     save_robot_poses,
 )
 from robot_rewards.calibration.intrinsics import calibrate_intrinsics
+from robot_rewards.commands.calibrate import run_handeye, run_intrinsics
 from robot_rewards.core import transforms
 from robot_rewards.core.camera import CameraIntrinsics
 
@@ -105,8 +105,8 @@ def test_board_yaml_round_trip_and_validation(tmp_path):
 
 
 def test_shipped_board_files_match_the_sim_board():
+    from robot_rewards.core.paths import data_file
     from robot_rewards.sim.calibration_rig import TEXTURE_PX_PER_SQUARE
-    from robot_rewards.paths import data_file
 
     assert load_board(data_file("calibration", "boards", "charuco_9x6_35mm.yaml")) == SIM_BOARD
     png = cv2.imread(str(data_file("sim", "textures", "charuco_9x6_35mm.png")), cv2.IMREAD_GRAYSCALE)

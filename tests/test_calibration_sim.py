@@ -10,8 +10,8 @@ import pytest
 from robot_rewards.calibration.boards import SIM_BOARD
 from robot_rewards.calibration.camera_info import load_camera_info, load_transform
 from robot_rewards.calibration.handeye import HANDEYE_METHODS, estimate_board_pose, pose_error
-from robot_rewards.sim.calibration_rig import SimBoard, make_scratch_dir, render_rgb
 from robot_rewards.core import transforms
+from robot_rewards.sim.calibration_rig import SimBoard, make_scratch_dir, render_rgb
 from robot_rewards.sim.world import World
 
 

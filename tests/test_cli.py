@@ -102,7 +102,7 @@ def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["experts"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
     assert set(metrics["loop"]) == {"place_block", "align_rope"}
-    for task, r in metrics["loop"].items():
+    for _task, r in metrics["loop"].items():
         assert set(r) == {"first", "scorer"}
         for cond in r.values():
             assert cond["episodes"] == 1 and cond["steps_mean"] >= 1 and cond["stopped"] == 0

@@ -11,26 +11,26 @@ import torch
 
 open_clip = pytest.importorskip("open_clip")
 
-from robot_rewards.artifacts import ArtifactError  # noqa: E402
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel  # noqa: E402
 from robot_rewards.core.observation import CameraFrame, Observation  # noqa: E402
+from robot_rewards.nn.artifacts import ArtifactError  # noqa: E402
 from robot_rewards.rewards.base import RewardInputError, RewardModelError, StateReward  # noqa: E402
-from robot_rewards.rewards.clip_config import ClipRewardConfig  # noqa: E402
-from robot_rewards.rewards.clip_model import (  # noqa: E402
+from robot_rewards.rewards.clip.config import ClipRewardConfig  # noqa: E402
+from robot_rewards.rewards.clip.model import (  # noqa: E402
     ClipModelError,
     ClipWeightsMissingError,
     build_clip,
     load_clip,
     save_clip_checkpoint,
 )
-from robot_rewards.rewards.clip_preprocess import Preprocess, preprocess  # noqa: E402
-from robot_rewards.rewards.clip_prompts import (  # noqa: E402
+from robot_rewards.rewards.clip.preprocess import Preprocess, preprocess  # noqa: E402
+from robot_rewards.rewards.clip.prompts import (  # noqa: E402
     PLACE_BASELINE,
     ROPE_BASELINE,
     goal_prompts,
     rope_captions,
 )
-from robot_rewards.rewards.clip_reward import ClipReward  # noqa: E402
+from robot_rewards.rewards.clip.reward import ClipReward  # noqa: E402
 
 TINY = "rr-test-tiny-clip"
 TINY_CFG = {
@@ -144,7 +144,7 @@ def test_resize_policies():
     im[:, :16, 0] = 255
     im[:, 16:48, 1] = 255
     im[:, 48:, 2] = 255
-    spec = lambda resize, roi=None: Preprocess((16, 16), (0, 0, 0), (1, 1, 1), resize, roi)  # noqa: E731
+    spec = lambda resize, roi=None: Preprocess((16, 16), (0, 0, 0), (1, 1, 1), resize, roi)
     crop = preprocess([im], spec("crop"))[0]
     assert crop.shape == (3, 16, 16)
     # the centre half (green) fills it; antialiasing blends only the outermost columns
@@ -262,7 +262,7 @@ def test_local_weights_file_and_checkpoint_round_trip(tiny_name, tmp_path):
 def test_outcome_scorer_ranks_candidates_by_outcome_reward(reward):
     from robot_rewards.core.candidates import Candidates
     from robot_rewards.rewards.base import ActionScorer
-    from robot_rewards.rewards.clip_scorer import OutcomeScorer
+    from robot_rewards.rewards.clip.scorer import OutcomeScorer
 
     outcomes = images(3, seed=5)
     cands = Candidates("pick_place", np.zeros((3, 7)), np.arange(3), np.zeros(3, bool))
@@ -281,7 +281,7 @@ def test_outcome_scorer_ranks_candidates_by_outcome_reward(reward):
 @pytest.mark.slow
 def test_sim_outcomes_leave_the_scene_unchanged(reward):
     from robot_rewards.core.candidates import Candidates
-    from robot_rewards.rewards.clip_scorer import OutcomeScorer, sim_outcome_images
+    from robot_rewards.rewards.clip.scorer import OutcomeScorer, sim_outcome_images
     from robot_rewards.sim.env import TabletopEnv
 
     with TabletopEnv("place_block") as env:

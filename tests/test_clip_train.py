@@ -12,12 +12,12 @@ import torch
 
 open_clip = pytest.importorskip("open_clip")
 
-from robot_rewards.rewards.clip_config import ClipDataConfig, ClipRewardConfig, TinyClipConfig, TrainClipConfig  # noqa: E402
-from robot_rewards.rewards.clip_data import ClipDataError, FrameSet, generate_frames, load_frames  # noqa: E402
-from robot_rewards.rewards.clip_eval import roc_auc, spearman  # noqa: E402
-from robot_rewards.rewards.clip_prompts import PLACE_BASELINE, ROPE_BASELINE  # noqa: E402
-from robot_rewards.rewards.clip_reward import ClipReward  # noqa: E402
-from robot_rewards.rewards.clip_train import (  # noqa: E402
+from robot_rewards.rewards.clip.config import ClipDataConfig, ClipRewardConfig, TinyClipConfig, TrainClipConfig  # noqa: E402
+from robot_rewards.rewards.clip.data import ClipDataError, FrameSet, generate_frames, load_frames  # noqa: E402
+from robot_rewards.rewards.clip.eval import roc_auc, spearman  # noqa: E402
+from robot_rewards.rewards.clip.prompts import PLACE_BASELINE, ROPE_BASELINE  # noqa: E402
+from robot_rewards.rewards.clip.reward import ClipReward  # noqa: E402
+from robot_rewards.rewards.clip.train import (  # noqa: E402
     CompactTokenEmbedding,
     multi_positive_clip_loss,
     preference_pairs,
@@ -132,7 +132,7 @@ TINY_MODEL = TinyClipConfig(embed_dim=16, image_size=32, patch_size=16, vision_w
 
 @pytest.mark.slow
 def test_continuing_from_a_compact_checkpoint_keeps_it_compact(tiny_frames, tmp_path):
-    from robot_rewards.rewards.clip_model import load_clip_checkpoint
+    from robot_rewards.rewards.clip.model import load_clip_checkpoint
 
     cfg = TrainClipConfig(data=str(tiny_frames), generate=TINY_DATA, eval_data=str(tiny_frames), eval_generate=TINY_DATA,
                           model=TINY_MODEL, steps=2, batch_size=4, warmup_steps=1, eval_every=0, device="cpu",
@@ -172,7 +172,7 @@ def test_train_clip_end_to_end(tiny_frames, tmp_path):
     r = reward.score_states(list(fs.images), str(fs.goal[0]))
     assert r.shape == (len(fs),) and np.all(np.isfinite(r))
     # the shipped numbers are the checkpoint's: re-evaluating the saved model reproduces them
-    from robot_rewards.rewards.clip_eval import evaluate_reward
+    from robot_rewards.rewards.clip.eval import evaluate_reward
 
     again = evaluate_reward(reward, fs, [0.5])[0.5]
     assert again["place_block_auc_all"] == pytest.approx(saved["final"]["0.5"]["place_block_auc_all"])
@@ -183,7 +183,7 @@ def test_train_clip_end_to_end(tiny_frames, tmp_path):
 
 
 def test_preference_groups_by_scope_and_task():
-    from robot_rewards.rewards.clip_train import scene_groups
+    from robot_rewards.rewards.clip.train import scene_groups
 
     task = np.array(["place_block"] * 4 + ["align_rope"] * 4)
     fs = FrameSet(np.zeros((8, 2, 2, 3), np.uint8), task, np.array(["g"] * 8), np.array(["arranged"] * 8),
@@ -200,9 +200,9 @@ def test_preference_groups_by_scope_and_task():
 
 
 def test_task_scope_preference_loss_scores_each_frame_for_its_own_goal():
-    from robot_rewards.rewards.clip_model import build_clip, tokenizer_for
-    from robot_rewards.rewards.clip_prompts import goal_prompts
-    from robot_rewards.rewards.clip_train import _preference_loss, scene_groups
+    from robot_rewards.rewards.clip.model import build_clip, tokenizer_for
+    from robot_rewards.rewards.clip.prompts import goal_prompts
+    from robot_rewards.rewards.clip.train import _preference_loss, scene_groups
 
     torch.manual_seed(0)
     model_cfg = TINY_MODEL.open_clip_cfg()

@@ -166,11 +166,12 @@ def test_teleop_commands_are_parsed_and_validated():
 
 def test_clicked_pixels_give_3d_points_and_a_demonstration_that_works():
     from robot_rewards.console.app import demonstration_params
-    from robot_rewards.console.backend import BackendError, SimBackend
+    from robot_rewards.robots.base import RobotError
+    from robot_rewards.sim.robot import SimRobot
     from robot_rewards.sim.tasks.base import BLOCK_HALF
     from robot_rewards.sim.tasks.place_block import BOWL_FLOOR
 
-    with SimBackend("place_block") as robot:
+    with SimRobot("place_block") as robot:
         robot.reset(3)
         obs = robot.observe()
         world, task = robot.env.world, robot.env.task
@@ -181,7 +182,7 @@ def test_clicked_pixels_give_3d_points_and_a_demonstration_that_works():
         a = robot.pixel_to_base("front", u1, v1)
         b = robot.pixel_to_base("front", u2, v2)
         assert np.linalg.norm(a - top) < 0.004 and np.linalg.norm(b - floor) < 0.004
-        with pytest.raises(BackendError, match="outside the 640x480 image"):
+        with pytest.raises(RobotError, match="outside the 640x480 image"):
             robot.pixel_to_base("front", 650, 10)
 
         params = demonstration_params("pick_place", a, b, world.yaw(task.target_block), 0.02, 0.03)
@@ -195,9 +196,9 @@ def test_clicked_pixels_give_3d_points_and_a_demonstration_that_works():
 
 
 def test_sim_backend_jogs_and_homes_the_arm():
-    from robot_rewards.console.backend import SimBackend
+    from robot_rewards.sim.robot import SimRobot
 
-    with SimBackend("place_block") as robot:
+    with SimRobot("place_block") as robot:
         robot.reset(0)
         panda = robot.env.world.panda
         start = panda.ee_pose()[:3, 3]
@@ -211,7 +212,7 @@ def test_sim_backend_jogs_and_homes_the_arm():
 
 
 def test_config_and_backend_errors_are_clear():
-    from robot_rewards.console.backend import make_backend
+    from robot_rewards.commands.console import make_backend
 
     with pytest.raises(ValueError, match="mode must be one of rank, pairwise"):
         ConsoleConfig(mode="sort")
@@ -240,7 +241,7 @@ def scene_pixels(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
 
 @pytest.mark.slow
 def test_pairwise_session_with_undo_demonstration_and_execution(tmp_path):
-    from robot_rewards.console.app import run_console
+    from robot_rewards.commands.console import run_console
     from robot_rewards.preferences.store import PreferenceStore
 
     pick, place, yaw = scene_pixels(5)
@@ -275,13 +276,13 @@ def test_pairwise_session_with_undo_demonstration_and_execution(tmp_path):
 
 @pytest.fixture
 def pty_console(tmp_path):
-    """`python -m robot_rewards.console.app ...` on a pseudo-terminal; yields (send, expect, proc)."""
+    """`python -m robot_rewards.cli console ...` on a pseudo-terminal; yields (send, expect, proc)."""
     procs = []
 
     def start(*overrides):
         master, slave = os.openpty()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen([sys.executable, "-m", "robot_rewards.console.app", *overrides],
+        proc = subprocess.Popen([sys.executable, "-m", "robot_rewards.cli", "console", *overrides],
                                 stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, env=env, close_fds=True)
         os.close(slave)
         procs.append((proc, master))
@@ -326,8 +327,8 @@ def tiny_scorer(path) -> str:
     import torch
 
     from robot_rewards.rewards.config import ScorerConfig
-    from robot_rewards.rewards.preference import PreferenceScorer
-    from robot_rewards.rewards.preference_io import save_scorer
+    from robot_rewards.rewards.preference.io import save_scorer
+    from robot_rewards.rewards.preference.scorer import PreferenceScorer
 
     torch.manual_seed(0)
     cfg = ScorerConfig(point_channels=[16, 32], attention_heads=2, obs_dim=32, goal_dim=16, token_dim=8, hidden=64)

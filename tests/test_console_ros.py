@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 import pytest
-import ros_double
 from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 
-from robot_rewards.console.backend import BackendError
 from robot_rewards.console.config import ConsoleConfig, RosConsoleConfig
 from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
+from robot_rewards.robots.base import RobotError
 from robot_rewards.ros import config as ros_config
 from robot_rewards.ros import convert as rc
 from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand
@@ -177,7 +176,7 @@ def test_ros_settings_default_to_the_nodes_topics_and_are_checked():
 
 
 def test_backend_ros_without_rclpy_says_to_source_ros(monkeypatch):
-    from robot_rewards.console.backend import make_backend
+    from robot_rewards.commands.console import make_backend
 
     monkeypatch.setitem(sys.modules, "rclpy", None)  # as in a shell where ROS 2 is not sourced
     with pytest.raises(ValueError, match="needs ROS 2's rclpy.*source your ROS 2 setup"):
@@ -188,9 +187,9 @@ def test_console_node_in_operator_mode_forwards_nothing(rclpy, ctx):
     from rclpy.node import Node
     from std_msgs.msg import String
 
+    from robot_rewards.rewards.synthetic import random_candidates
     from robot_rewards.ros.nodes.console import ConsoleNode
     from robot_rewards.ros.params import ParameterError
-    from robot_rewards.rewards.synthetic import random_candidates
 
     ConsoleNode(parameter_overrides=params(mode="operator"))
     probe = Node("probe")
@@ -208,8 +207,8 @@ def test_console_node_in_operator_mode_forwards_nothing(rclpy, ctx):
 
 
 def test_malformed_payloads_are_logged_and_skipped():
-    from robot_rewards.ros.console_backend import OperatorCore
     from robot_rewards.rewards.synthetic import random_candidates
+    from robot_rewards.ros.console_backend import OperatorCore
 
     class Log:
         def __init__(self):
@@ -237,7 +236,7 @@ def test_malformed_payloads_are_logged_and_skipped():
 
 
 def test_operator_labels_a_policy_candidate_set_and_executes_the_choice(rclpy, ctx, tmp_path):
-    from robot_rewards.console.app import run_console
+    from robot_rewards.commands.console import run_console
     from robot_rewards.preferences.store import PreferenceStore
 
     sensors = console_graph(ctx)
@@ -285,7 +284,7 @@ def test_operator_labels_a_policy_candidate_set_and_executes_the_choice(rclpy, c
 def test_no_candidate_set_in_time_names_the_topic_and_stores_nothing(rclpy, ctx, tmp_path):
     from std_msgs.msg import String
 
-    from robot_rewards.console.app import run_console
+    from robot_rewards.commands.console import run_console
     from robot_rewards.preferences.store import PreferenceStore
 
     sensors = console_graph(ctx)
@@ -310,12 +309,12 @@ def test_no_candidate_set_in_time_names_the_topic_and_stores_nothing(rclpy, ctx,
 
 def test_backend_direct_use_without_a_spin_thread(rclpy, ctx):
     """The backend as a library on a graph the caller spins: observe, offer, refusals."""
-    from robot_rewards.ros.console_backend import RosBackend
+    from robot_rewards.ros.console_backend import RosRobot
 
     sensors = console_graph(ctx)
-    backend = RosBackend(RosConsoleConfig(candidates_timeout=0.2), spin=False)
+    backend = RosRobot(RosConsoleConfig(candidates_timeout=0.2), spin=False)
     try:
-        with pytest.raises(BackendError, match="no new candidate set on /policy/candidates"):
+        with pytest.raises(RobotError, match="no new candidate set on /policy/candidates"):
             backend.observe()
         sensors.scene(seed=1)
         assert ctx.run_until(lambda: backend.core.next_set(0, 0.0) is not None, timeout=20.0)
@@ -328,11 +327,11 @@ def test_backend_direct_use_without_a_spin_thread(rclpy, ctx):
         point = backend.pixel_to_base("camera", 32, 24)
         assert point[2] == pytest.approx(0.03, abs=1e-3)  # the synthetic platform's top
         assert backend.observed_version() == backend.scene_version == 0
-        with pytest.raises(BackendError, match="cannot jog the arm"):
+        with pytest.raises(RobotError, match="cannot jog the arm"):
             backend.jog([0.0, 0.0, 0.01])
-        with pytest.raises(BackendError, match="cannot home the arm"):
+        with pytest.raises(RobotError, match="cannot home the arm"):
             backend.home()
-        with pytest.raises(BackendError, match="cannot reset"):
+        with pytest.raises(RobotError, match="cannot reset"):
             backend.reset(0)
     finally:
         backend.close()
@@ -342,13 +341,13 @@ def test_backend_direct_use_without_a_spin_thread(rclpy, ctx):
 def test_a_console_started_after_the_policy_proposed_gets_the_pending_set(rclpy, ctx):
     """console:=true: the policy proposes once and waits for the operator; a console started
     later (perception's clouds of that moment long gone) still gets that set and its cloud."""
-    from robot_rewards.ros.console_backend import RosBackend
+    from robot_rewards.ros.console_backend import RosRobot
 
     sensors = console_graph(ctx)
     sensors.scene(seed=2)
     policy = next(n for n in ctx.nodes if n.get_name() == "policy")
     assert ctx.run_until(lambda: policy.core.state == "executing", timeout=20.0)
-    backend = RosBackend(RosConsoleConfig(candidates_timeout=5.0), spin=False)
+    backend = RosRobot(RosConsoleConfig(candidates_timeout=5.0), spin=False)
     try:
         sensors.scene(seed=3)  # the camera streams on; /perception/points now has another cloud
         assert ctx.run_until(lambda: backend.core.next_set(0, 0.0) is not None, timeout=20.0)

@@ -6,11 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from robot_rewards.commands.experiment_report import (episode_successes, experiment_merge, first_try_rate,
-                                                      merge_runs, paired_vs)
+from robot_rewards.commands.experiment_report import episode_successes, experiment_merge, first_try_rate, merge_runs, paired_vs
+from robot_rewards.core.reporting import wilson_interval
+from robot_rewards.eval.loop import EpisodeStats
 from robot_rewards.preferences.config import ExperimentMergeConfig
-from robot_rewards.preferences.loop import EpisodeStats
-from robot_rewards.reporting import wilson_interval
 
 SCORER = {"n_train": 200, "seed": 0, "ensemble_size": 5, "heldout_accuracy": 0.6}
 

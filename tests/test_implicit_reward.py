@@ -14,22 +14,22 @@ import pytest
 import torch
 
 from robot_rewards.core import Candidates, Observation
+from robot_rewards.nn.encoders import build_vocab
+from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.policy.checkpoint import save_policy
 from robot_rewards.policy.config import PolicyConfig, policy_perception
-from robot_rewards.policy.encoders import build_vocab
 from robot_rewards.policy.model import DiffusionPolicy
-from robot_rewards.policy.normalizer import ActionNormalizer
 from robot_rewards.rewards.base import ActionScorer, RewardInputError
 from robot_rewards.rewards.config import TrainImplicitConfig
-from robot_rewards.rewards.dpo import decisive, train_dpo
-from robot_rewards.rewards.implicit import (
+from robot_rewards.rewards.implicit.dpo import decisive, train_dpo
+from robot_rewards.rewards.implicit.reward import (
     ImplicitRewardScorer,
     ReferenceMismatchError,
     evaluate_implicit,
     load_implicit_scorer,
     save_implicit,
 )
-from robot_rewards.rewards.preference import PreferencePairs
+from robot_rewards.rewards.preference.scorer import PreferencePairs
 
 GOAL = "put the red block in the green bowl"
 POINTS = 48
@@ -157,8 +157,8 @@ def test_mismatched_reference_is_refused():
 
 
 def test_checkpoint_round_trip_and_reference_checks(trained, tmp_path):
-    from robot_rewards.rewards.host import RewardHost
     from robot_rewards.rewards.config import HostConfig
+    from robot_rewards.rewards.host import RewardHost
 
     reference, scorer, _, _ = trained
     perception = policy_perception()

@@ -7,18 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from robot_rewards.artifacts import ArtifactError, ArtifactMismatchError
 from robot_rewards.core.observation import Observation
+from robot_rewards.nn.artifacts import ArtifactError, ArtifactMismatchError
 from robot_rewards.policy.config import policy_perception
 from robot_rewards.rewards.config import KeypointModelConfig, TrainKeypointConfig
-from robot_rewards.rewards.keypoint_io import (
+from robot_rewards.rewards.keypoints.io import (
     KeypointCheckpoint,
     keypoint_model_paths,
     load_keypoint_model,
     save_keypoint_model,
 )
-from robot_rewards.rewards.keypoint_net import predict_keypoints, train_keypoint_model
-from robot_rewards.rewards.keypoints import KeypointReward
+from robot_rewards.rewards.keypoints.net import predict_keypoints, train_keypoint_model
+from robot_rewards.rewards.keypoints.reward import KeypointReward
 from robot_rewards.rewards.synthetic import planted_keypoint_dataset
 
 TINY = KeypointModelConfig(point_channels=[8, 16], attention_heads=2, obs_dim=16, goal_dim=8, token_dim=4)
@@ -133,7 +133,7 @@ def test_json_missing_an_entry(saved):
 
 def test_canonical_order_and_errors():
     from robot_rewards.commands.keypoints import canonical_order, keypoint_errors, summarise
-    from robot_rewards.rewards.keypoint_net import KeypointDataset
+    from robot_rewards.rewards.keypoints.net import KeypointDataset
 
     obj = np.array([[0.5, 0.2, 0.01], [0.6, -0.2, 0.01]])
     tgt = np.array([[0.4, 0.25, 0.0], [0.7, -0.25, 0.0]])
@@ -170,7 +170,7 @@ def test_augmented_copies_move_cloud_and_keypoints_together():
 
 def test_command_refuses_bad_settings():
     from robot_rewards.commands.keypoints import train_keypoints_command
-    from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
+    from robot_rewards.rewards.keypoints.config import TrainKeypointsCommandConfig
 
     with pytest.raises(ValueError, match="overlap"):
         train_keypoints_command(TrainKeypointsCommandConfig(scenes=10, heldout_seed=5))
@@ -198,7 +198,7 @@ def test_moved_rope_is_straighter_and_intact():
 def test_train_keypoints_end_to_end(tmp_path):
     """One training and one held-out place_block scene (reset + a moved block), a few steps."""
     from robot_rewards.commands.keypoints import train_keypoints_command
-    from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
+    from robot_rewards.rewards.keypoints.config import TrainKeypointsCommandConfig
 
     cfg = TrainKeypointsCommandConfig(task="place_block", scenes=1, heldout_scenes=1, seed=0, augment_copies=1,
                                       train=TrainKeypointConfig(model=TINY, steps=2, batch_size=2),

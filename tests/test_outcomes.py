@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_rewards.conf.expert import ExpertConfig
-from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.candidates import Candidates
-from robot_rewards.policy.evaluate import random_candidates
+from robot_rewards.eval.policy import random_candidates
+from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.outcomes import simulate_candidates
 
 

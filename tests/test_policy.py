@@ -12,7 +12,9 @@ import torch
 from safetensors import safe_open
 
 from robot_rewards.core import Candidates, Observation, Primitive, Workspace
-from robot_rewards.primitives.kinematics import wrap_gripper_yaw
+from robot_rewards.eval.policy import candidate_diversity
+from robot_rewards.nn.encoders import UNK, build_vocab, tokenize
+from robot_rewards.nn.normalizer import ActionNormalizer, NormalizerError
 from robot_rewards.policy.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
@@ -21,11 +23,9 @@ from robot_rewards.policy.checkpoint import (
 )
 from robot_rewards.policy.config import PolicyConfig, keep_flat_targets, policy_perception
 from robot_rewards.policy.denoiser import Denoiser
-from robot_rewards.policy.encoders import UNK, build_vocab, tokenize
-from robot_rewards.policy.evaluate import candidate_diversity
 from robot_rewards.policy.model import DiffusionPolicy, PolicyBatch, PolicyInputError
-from robot_rewards.policy.normalizer import ActionNormalizer, NormalizerError
 from robot_rewards.policy.schedule import NoiseSchedule, ddim_timesteps, row_generators
+from robot_rewards.primitives.kinematics import wrap_gripper_yaw
 
 GOAL = "put the red block in the green bowl"
 
@@ -67,7 +67,7 @@ def test_cosine_schedule_properties():
     assert 0.99 < ab[0] < 1.0 and ab[-1] < 1e-3
     assert torch.all(s.betas > 0) and torch.all(s.betas <= 0.999)
     # The Nichol & Dhariwal closed form for the first step.
-    f = lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    f = lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
     assert s.betas[0].item() == pytest.approx(1 - f(0.01) / f(0.0), rel=1e-5)
     assert ddim_timesteps(100, 10) == [99, 89, 79, 69, 59, 49, 39, 29, 19, 9]
     assert ddim_timesteps(100, 100) == list(range(99, -1, -1))
@@ -91,7 +91,7 @@ def test_add_noise_inverts_with_the_true_noise():
 
 def test_sampling_loop_is_deterministic_per_row():
     s = NoiseSchedule(100)
-    fn = lambda x, t: 0.1 * x  # noqa: E731
+    fn = lambda x, t: 0.1 * x
     a = s.sample(fn, row_generators([1, 2, 3]), 4, "cpu", "ddpm")
     b = s.sample(fn, row_generators([1, 2, 3]), 4, "cpu", "ddpm")
     c = s.sample(fn, row_generators([2]), 4, "cpu", "ddpm")
@@ -370,7 +370,7 @@ def test_ddim_and_ddpm_agree_on_two_modes():
     net.eval()
     n = 400
     with torch.no_grad():
-        fn = lambda x, t: net(x, t, torch.zeros(len(x), 1))  # noqa: E731
+        fn = lambda x, t: net(x, t, torch.zeros(len(x), 1))
         out = {k: s.sample(fn, row_generators(range(n)), 2, "cpu", k, 10) for k in ("ddim", "ddpm")}
     for name, x in out.items():
         d = torch.cdist(x, modes)
@@ -432,10 +432,10 @@ def test_training_batches_turn_precomputed_neighbourhood_features_with_the_cloud
     """The trainer computes neighbourhood features once on the whole clouds; after the planar
     augmentation they equal the features of the augmented cloud, and a point subset keeps each
     point's own features (not recomputed from the subset)."""
+    from robot_rewards.nn.encoders import neighbourhood_features
     from robot_rewards.policy.augment import PlanarAugmentation
-    from robot_rewards.policy.encoders import neighbourhood_features
-    from robot_rewards.policy.train import to_tensors
     from robot_rewards.policy.dataset import PolicyDataset
+    from robot_rewards.policy.train import to_tensors
 
     p = make_policy(neighbourhood_radius=0.1)  # a few neighbours each in these sparse clouds
     obs = [make_obs(seed=k, n=200) for k in range(3)]
@@ -536,7 +536,7 @@ def test_local_patches_read_the_cloud_around_each_candidate(tmp_path):
 def test_neighbourhood_features_mark_the_ends_of_a_line_and_turn_with_the_cloud():
     """Along a rope-like line of points the centroid offset is ~0 inside and ~half the radius at
     the two ends, pointing inward; rotating the cloud rotates the offsets, lengths unchanged."""
-    from robot_rewards.policy.encoders import neighbourhood_features
+    from robot_rewards.nn.encoders import neighbourhood_features
 
     s = torch.linspace(0, 0.4, 81)  # 5 mm apart
     line = torch.stack([0.4 + s, 0.1 + 0.5 * s, torch.full_like(s, 0.01)], dim=-1)[None]
@@ -573,14 +573,14 @@ def test_policy_with_neighbourhood_features_sees_the_cloud_shape_and_round_trips
         p.point_encoder.layers[0].weight[:, 6:] = 0
     assert not torch.allclose(p.encode(pts, cols, p.goal_inputs([GOAL])), base)
     from robot_rewards.rewards.config import ScorerConfig
-    from robot_rewards.rewards.preference import policy_encoder_init
+    from robot_rewards.rewards.preference.scorer import policy_encoder_init
 
     init = policy_encoder_init(str(tmp_path / "ck"), "pick_place", ScorerConfig())
     assert init["config"].neighbourhood_radius == 0.03
 
 
 def test_picks_near_targets_counts_candidates_within_3cm_of_a_target():
-    from robot_rewards.policy.evaluate import picks_near_targets
+    from robot_rewards.eval.policy import picks_near_targets
 
     acts = demo_actions(4)
     acts[:, :3] = [[0.50, 0.00, 0.02], [0.52, 0.02, 0.02], [0.60, 0.10, 0.02], [0.40, -0.10, 0.05]]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_rewards.paths import resolve
-from robot_rewards.preferences.collect import answer_name, collect_teacher_labels
-from robot_rewards.preferences.loop import EpisodeStats, first_sample, oracle_selector, run_episodes
+from robot_rewards.core.paths import resolve
+from robot_rewards.eval.collect import answer_name, collect_teacher_labels
+from robot_rewards.eval.loop import EpisodeStats, first_sample, oracle_selector, run_episodes
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import TeacherConfig
 from robot_rewards.rewards.aggregate import aggregate
 from robot_rewards.rewards.config import TrainScorerConfig
-from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
+from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
 from robot_rewards.sim.outcomes import simulate_candidates
 
 POLICY = "checkpoints/policy_place_block.json"
@@ -94,8 +94,8 @@ def test_reward_guided_episodes_report_per_condition(loop):
 @pytest.mark.slow
 def test_clip_condition_scores_each_candidates_simulated_outcome(loop):
     """(e) CLIP: one reward per candidate from its what-if outcome, deterministic, scene untouched."""
-    from robot_rewards.preferences.loop import clip_selector
-    from robot_rewards.rewards.clip_config import ClipRewardConfig
+    from robot_rewards.eval.loop import clip_selector
+    from robot_rewards.rewards.clip.config import ClipRewardConfig
 
     env, ck, _, _ = loop
     env.reset(SCENES[1])

@@ -32,10 +32,10 @@ from robot_rewards.preferences import (
     UnknownQueryError,
     UnknownSessionError,
     ranking_to_pairs,
+    schema,
 )
-from robot_rewards.preferences import schema
 from robot_rewards.rewards.base import ScoreSet
-from robot_rewards.rewards.preference import PreferencePairs
+from robot_rewards.rewards.preference.scorer import PreferencePairs
 
 TASK = "place_block"
 GOAL = "put the red block on the green pad"
@@ -482,7 +482,7 @@ WRITER = textwrap.dedent("""
     root, qid, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     with PreferenceStore(root, create=False) as s:
         if mode == "stall":  # killed inside an open write transaction, deterministically
-            with s._write() as conn:
+            with s.transaction() as conn:
                 conn.execute("INSERT INTO labels (query_id, a, b, answer, labeller, answered_at) "
                              "VALUES (?, 0, 1, 'a', 'stalled', 0.0)", (qid,))
                 print(-1, flush=True)

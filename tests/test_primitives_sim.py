@@ -6,7 +6,6 @@ import pytest
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.sim.env import TabletopEnv
 
-
 WS = Workspace()
 
 
@@ -81,7 +80,7 @@ def test_malformed_vector_is_reported():
 
 
 def test_missing_camera_file_is_a_clear_error():
-    from robot_rewards.conf.sim import CameraConfig, SimConfig
+    from robot_rewards.sim.config import CameraConfig, SimConfig
     from robot_rewards.sim.world import World
 
     with pytest.raises(FileNotFoundError, match="nope_camera.yaml"):

@@ -14,7 +14,8 @@ from robot_rewards.core.observation import Observation
 from robot_rewards.rewards import aggregate
 from robot_rewards.rewards.base import ActionScorer, RewardInputError, RewardModelError, ScoreSet
 from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
-from robot_rewards.rewards.preference import (
+from robot_rewards.rewards.preference.io import ScorerCheckpointError, ScorerMismatchError, load_scorer, save_scorer
+from robot_rewards.rewards.preference.scorer import (
     PreferencePairs,
     PreferenceScorer,
     bt_loss,
@@ -24,7 +25,6 @@ from robot_rewards.rewards.preference import (
     preference_accuracy,
     train_scorer,
 )
-from robot_rewards.rewards.preference_io import ScorerCheckpointError, ScorerMismatchError, load_scorer, save_scorer
 from robot_rewards.rewards.synthetic import planted_observation, planted_pairs, random_candidates
 
 TINY = ScorerConfig(point_channels=[16, 32], attention_heads=2, obs_dim=32, goal_dim=16, token_dim=8, hidden=64)

@@ -28,7 +28,7 @@ def test_bench_rewards_smoke(tmp_path, capsys):
 def test_bench_rewards_clip_part(tmp_path, capsys):
     """The CLIP part runs on the shipped checkpoint (batched reward vs the naive one-image loop)."""
     pytest.importorskip("open_clip")
-    from robot_rewards.rewards.clip_config import BenchClipConfig, BenchRewardsWithClipConfig
+    from robot_rewards.rewards.clip.config import BenchClipConfig, BenchRewardsWithClipConfig
 
     cfg = BenchRewardsWithClipConfig(n=[2], ensemble_size=1, n_points=128, repeats=1, warmup=1, clients=1,
                                      requests_per_client=1, host_n=2, device="cpu", torch_threads=1,

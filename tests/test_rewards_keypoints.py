@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.rewards.base import ActionScorer, StateReward
 from robot_rewards.rewards.config import KeypointModelConfig, TrainKeypointConfig
-from robot_rewards.rewards.keypoint_net import (
+from robot_rewards.rewards.keypoints.net import (
     LearnedKeypointSource,
     evaluate_keypoint_model,
     mean_baseline_error_mm,
     train_keypoint_model,
 )
-from robot_rewards.rewards.keypoints import (
+from robot_rewards.rewards.keypoints.reward import (
     Click,
     ClickKeypointSource,
     FixedKeypointSource,
@@ -31,6 +30,7 @@ from robot_rewards.rewards.keypoints import (
     task_keypoints,
 )
 from robot_rewards.rewards.synthetic import planted_keypoint_dataset, random_params
+from robot_rewards.sim.expert_config import ExpertConfig
 
 
 def test_keypoint_reward_is_monotone_in_distance():

@@ -4,9 +4,9 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.rollout import run_expert_episode
 from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
 from robot_rewards.sim.tasks.align_rope import (

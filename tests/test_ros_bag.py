@@ -101,7 +101,7 @@ def _write_synthetic_bag(path, scorer_goal="put the block on the red mark"):
 def test_replay_counts_bad_frames_and_rescores_candidate_sets(tmp_path):
     from ros_double.scenes import tiny_scorer
 
-    from robot_rewards.rewards.preference_io import save_scorer
+    from robot_rewards.rewards.preference.io import save_scorer
 
     bag = tmp_path / "bag"
     cset = _write_synthetic_bag(bag)

@@ -328,7 +328,7 @@ def test_executor_core_plans_and_runs_steps_in_order(kin):
     core.on_joint_state(joint_state(HOME))
     statuses, step = core.on_primitive(command(REACHABLE))
     assert ExecutorStatus.from_json(statuses[0]).state == "executing" and step.kind == "arm"
-    from robot_rewards.conf.sim import MotionConfig
+    from robot_rewards.primitives.config import MotionConfig
     from robot_rewards.primitives.planner import GripperSegment, plan_primitive
 
     plan = plan_primitive(kin, Primitive("pick_place", REACHABLE), HOME, MotionConfig())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import ros_double
 from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 
 from robot_rewards.core.primitives import Primitive
@@ -343,7 +342,7 @@ def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
     from ros_double.scenes import tiny_scorer
     from std_msgs.msg import Float64, String
 
-    from robot_rewards.rewards.preference_io import save_scorer
+    from robot_rewards.rewards.preference.io import save_scorer
     from robot_rewards.rewards.synthetic import planted_observation
     from robot_rewards.ros.nodes._common import LATCHED_QOS
     from robot_rewards.ros.nodes.console import ConsoleNode

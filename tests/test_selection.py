@@ -8,10 +8,10 @@ import torch
 from omegaconf import OmegaConf
 
 from robot_rewards.core import Candidates, Observation, Primitive, Workspace
+from robot_rewards.nn.encoders import build_vocab
+from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.policy.config import PolicyConfig
-from robot_rewards.policy.encoders import build_vocab
 from robot_rewards.policy.model import DiffusionPolicy
-from robot_rewards.policy.normalizer import ActionNormalizer
 from robot_rewards.primitives.kinematics import PandaKinematics
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.selection import (
@@ -73,7 +73,7 @@ def test_weighted_families_are_z_normalised():
     flat = np.array([5.0, 5.0, 5.0, 5.0])  # no ranking information: contributes zeros
     u = utilities({"preference": pref, "keypoint": keyp, "flat": flat},
                   {"preference": 1.0, "keypoint": 0.5, "flat": 3.0})
-    z = lambda v: (v - v.mean()) / v.std()  # noqa: E731
+    z = lambda v: (v - v.mean()) / v.std()
     expected = 1.0 * z(np.array([2.0, 1.0, 1.0, 2.0])) + 0.5 * z(keyp)
     np.testing.assert_allclose(u, expected)
     assert rank(u) == [0, 3, 1, 2]

@@ -4,8 +4,8 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.rollout import run_expert_episode
 from robot_rewards.sim.tasks import TASKS, UnknownTaskError, make_task
 from robot_rewards.sim.tasks.base import BLOCK_HALF
@@ -130,7 +130,7 @@ def test_observation_carries_a_fixed_size_base_frame_cloud():
 
 
 def test_sim_profiles_set_their_knobs_and_an_unknown_one_lists_the_known():
-    from robot_rewards.conf.sim import SimConfig, UnknownProfileError, apply_profile
+    from robot_rewards.sim.config import SimConfig, UnknownProfileError, apply_profile
     from robot_rewards.sim.world import World
 
     fast = apply_profile(SimConfig())
@@ -144,7 +144,7 @@ def test_sim_profiles_set_their_knobs_and_an_unknown_one_lists_the_known():
 
 @pytest.mark.parametrize("profile", ["fast", "reference"])
 def test_the_clean_expert_places_the_block_under_both_profiles(profile):
-    from robot_rewards.conf.sim import SimConfig
+    from robot_rewards.sim.config import SimConfig
 
     with TabletopEnv("place_block", SimConfig(profile=profile)) as env:
         env.reset(11)

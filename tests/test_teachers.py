@@ -35,7 +35,7 @@ from robot_rewards.preferences.teachers import (
     true_return,
 )
 from robot_rewards.rewards.base import ScoreSet
-from robot_rewards.rewards.keypoints import FixedKeypointSource, KeypointScorer, Keypoints
+from robot_rewards.rewards.keypoints.reward import FixedKeypointSource, Keypoints, KeypointScorer
 
 
 def sigmoid(x):
@@ -360,7 +360,7 @@ def test_select_across_queries_picks_from_the_right_query():
 
 
 def test_label_collection_refuses_bad_counts_before_touching_anything():
-    from robot_rewards.preferences.collect import collect_teacher_labels
+    from robot_rewards.eval.collect import collect_teacher_labels
     from robot_rewards.preferences.teachers import teacher_preset
 
     for kw, msg in ((dict(n_labels=0), "n_labels"), (dict(n_labels=5, max_decisions=-1), "max_decisions")):

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from robot_rewards.workers import ExecutorError, JobsFailed, check_executor, resolve_workers, run_jobs
+from robot_rewards.core.workers import ExecutorError, JobsFailed, check_executor, resolve_workers, run_jobs
 
 
 class Squares:
@@ -132,9 +132,9 @@ def test_eval_policy_and_eval_expert_give_the_same_episodes_on_two_workers(tmp_p
 
 @pytest.mark.slow
 def test_teacher_labels_are_the_same_from_two_workers(tmp_path):
-    from robot_rewards.paths import resolve
+    from robot_rewards.core.paths import resolve
+    from robot_rewards.eval.collect import collect_teacher_labels
     from robot_rewards.policy.checkpoint import load_policy
-    from robot_rewards.preferences.collect import collect_teacher_labels
     from robot_rewards.preferences.store import PreferenceStore
     from robot_rewards.preferences.teachers import teacher_preset
     from robot_rewards.sim.env import TabletopEnv
@@ -158,7 +158,7 @@ def test_teacher_labels_are_the_same_from_two_workers(tmp_path):
 
 @pytest.mark.slow
 def test_an_experiment_whose_episode_fails_names_it_keeps_the_rest_and_exits_non_zero(tmp_path, monkeypatch, capsys):
-    import robot_rewards.preferences.loop as loop
+    import robot_rewards.eval.loop as loop
     from robot_rewards.cli import main
 
     real = loop.run_episode
@@ -181,7 +181,7 @@ def test_an_experiment_whose_episode_fails_names_it_keeps_the_rest_and_exits_non
 
 
 def test_eval_expert_with_a_failed_episode_keeps_the_finished_ones_and_exits_non_zero(tmp_path, monkeypatch, capsys):
-    import robot_rewards.commands.expert as expert
+    import robot_rewards.eval.expert as expert
     from robot_rewards.cli import main
 
     real = expert.run_expert_episode

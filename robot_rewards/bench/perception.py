@@ -14,8 +14,8 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.perception.perceive import PerceptionConfig, perceive_cloud, perceive_cloud_batch
-from robot_rewards.reporting import format_table, write_metrics
 from robot_rewards.sim.world import World
 
 
@@ -25,7 +25,7 @@ def render_scenes(n_frames: int, seed: int = 0) -> tuple[list[dict], dict]:
     frames = []
     world = World()
     try:
-        for k in range(n_frames):
+        for _k in range(n_frames):
             world.reset()
             for j in range(int(rng.integers(3, 7))):
                 half = rng.uniform(0.01, 0.04, size=3)

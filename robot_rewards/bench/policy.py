@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.nn.timing import median_ms, torch_device
 from robot_rewards.policy.config import BenchPolicyConfig, PolicyConfig, policy_perception
-from robot_rewards.bench.timing import median_ms, torch_device
-from robot_rewards.reporting import format_table, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ REFERENCE_HORIZON = 16
 def _untrained_policy(device: torch.device):
     """A randomly initialised policy of the default config (latency does not depend on weights)."""
     from robot_rewards.core.primitives import Workspace
-    from robot_rewards.policy.encoders import build_vocab
+    from robot_rewards.nn.encoders import build_vocab
+    from robot_rewards.nn.normalizer import ActionNormalizer
     from robot_rewards.policy.model import DiffusionPolicy
-    from robot_rewards.policy.normalizer import ActionNormalizer
 
     ws = Workspace()
     corners = np.array([[*ws.low, *ws.low, -1.5], [*ws.high, *ws.high, 1.5]])

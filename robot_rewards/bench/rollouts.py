@@ -13,12 +13,12 @@ import time
 from dataclasses import asdict
 
 from robot_rewards.conf.commands import BenchRolloutsConfig
-from robot_rewards.paths import resolve
+from robot_rewards.core.paths import resolve
+from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.core.workers import available_cores
+from robot_rewards.eval.loop import LoopSpec, run_condition
 from robot_rewards.policy.checkpoint import load_policy
-from robot_rewards.preferences.loop import LoopSpec, run_condition
-from robot_rewards.reporting import format_table, write_metrics
-from robot_rewards.rewards.preference_io import load_scorer
-from robot_rewards.workers import available_cores
+from robot_rewards.rewards.preference.io import load_scorer
 
 
 def bench_rollouts(cfg: BenchRolloutsConfig) -> dict:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from robot_rewards.reporting import write_metrics
+from robot_rewards.core.reporting import write_metrics
 from robot_rewards.ros import convert as rc
 
 

@@ -28,7 +28,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from robot_rewards.reporting import format_table, mean_ci, wilson_interval, write_metrics
+from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
 from robot_rewards.selection.bench_config import BenchSelectionConfig
 from robot_rewards.selection.config import FKSteeringConfig
 
@@ -74,7 +74,7 @@ class MethodRecord:
     ms: list = field(default_factory=list)
     ess: list = field(default_factory=list)  # mean ESS at the resamplings of each decision
 
-    def summary(self, baseline: "MethodRecord | None") -> dict:
+    def summary(self, baseline: MethodRecord | None) -> dict:
         n = len(self.success)
         lo, hi = wilson_interval(int(np.sum(self.success)), n)
         err, err_lo, err_hi = mean_ci(self.error)
@@ -114,7 +114,7 @@ def compare_on_scene(policy, obs, reward_fn, methods: list[Method], records: lis
 
     outcome(Candidates of one) -> CandidateOutcomes (what-if rollout from the scene).
     """
-    from robot_rewards.bench.timing import sync
+    from robot_rewards.nn.timing import sync
     from robot_rewards.selection.fk_steering import fk_steer
 
     seen: dict[bytes, tuple[bool, float, bool]] = {}
@@ -163,7 +163,7 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
     import torch
     from tqdm import tqdm
 
-    from robot_rewards.bench.timing import torch_device
+    from robot_rewards.nn.timing import torch_device
     from robot_rewards.sim.env import TabletopEnv
     from robot_rewards.sim.outcomes import simulate_candidates
 
@@ -182,7 +182,7 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
         perception = policy_perception()
     scorer_source = "given"
     if reward_for is None:
-        from robot_rewards.rewards.preference_io import load_scorer
+        from robot_rewards.rewards.preference.io import load_scorer
 
         try:
             scorer = load_scorer(cfg.scorer, primitive=policy.primitive, device=device)

@@ -8,10 +8,10 @@ from dataclasses import asdict, replace
 from tqdm import tqdm
 
 from robot_rewards.conf.commands import BenchSimConfig
-from robot_rewards.conf.expert import ExpertConfig
-from robot_rewards.conf.sim import SimConfig, apply_profile
-from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.sim.config import SimConfig, apply_profile
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.tasks import make_task
 
 

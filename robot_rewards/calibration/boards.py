@@ -134,7 +134,7 @@ class BoardSpec:
                                   cv2.BORDER_CONSTANT, value=255)
 
     # -- detection -----------------------------------------------------------------------
-    def detect(self, image: np.ndarray, min_corners: int = 6) -> "Detection | None":
+    def detect(self, image: np.ndarray, min_corners: int = 6) -> Detection | None:
         """Corners of the board in an image (BGR/RGB or grayscale), or None if not found.
 
         ChArUco: markers, then interpolated and sub-pixel refined chessboard corners; a view
@@ -222,7 +222,7 @@ def board_from_any(board) -> BoardSpec:
     p = Path(board)
     if p.is_file():
         return load_board(p)
-    from robot_rewards.paths import data_file
+    from robot_rewards.core.paths import data_file
 
     name = p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml"
     return load_board(data_file("calibration", "boards", name))

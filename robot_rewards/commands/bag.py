@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from robot_rewards.paths import resolve
-from robot_rewards.reporting import format_table, write_metrics
+from robot_rewards.core.paths import resolve
+from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
 
 
@@ -44,8 +44,8 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
     state_rewards = {name: build_state_reward(spec, cfg.device) for name, spec in cfg.state_rewards.items()}
     scorers = {}
     if cfg.scorers:
-        from robot_rewards.rewards.preference import _device
-        from robot_rewards.rewards.preference_io import load_scorer
+        from robot_rewards.rewards.preference.io import load_scorer
+        from robot_rewards.rewards.preference.scorer import _device
 
         scorers = {name: load_scorer(resolve(path), device=_device(cfg.device)) for name, path in cfg.scorers.items()}
     if not state_rewards and not scorers:

@@ -40,12 +40,11 @@ from robot_rewards.calibration.intrinsics import (
     detect_all,
     load_images,
 )
-from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.camera import CameraIntrinsics
-from robot_rewards.reporting import format_table
+from robot_rewards.core.reporting import format_table
 from robot_rewards.sim import calibration_rig as sim_rig
+from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.world import World
-
 
 # --------------------------------------------------------------------------------------------
 # Output helpers
@@ -315,7 +314,7 @@ def run_sim_calibration(
                      "board": asdict(board), "supersample": supersample, "cameras": {}}
     reports = []
     ee_frame = "panda_grasptarget"  # Panda link 11, the point between the fingertips
-    for cam_name, (setup, truth_intr, views, truth_T, frame_id, truth_parent) in sets.items():
+    for cam_name, (setup, truth_intr, views, truth_T, frame_id, _truth_parent) in sets.items():
         images = {v.name: np.ascontiguousarray(v.rgb[..., ::-1]) for v in views}
         robot = RobotPoses({v.name: v.base_T_ee for v in views}, base_frame="panda_link0", ee_frame=ee_frame)
         intr_result = calibrate_intrinsics(images, board, min_views=min(8, n_poses),

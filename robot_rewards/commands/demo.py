@@ -16,8 +16,8 @@ import numpy as np
 from robot_rewards.commands.experiment_report import first_try_rate
 from robot_rewards.commands.expert import eval_expert
 from robot_rewards.conf.commands import DemoConfig, EvalExpertConfig
-from robot_rewards.paths import resolve
-from robot_rewards.reporting import format_table, save_video, write_metrics
+from robot_rewards.core.paths import resolve
+from robot_rewards.core.reporting import format_table, save_video, write_metrics
 
 
 def demo(cfg: DemoConfig) -> dict:
@@ -52,9 +52,9 @@ def demo(cfg: DemoConfig) -> dict:
 def _run_loop(cfg: DemoConfig, task: str, out: Path) -> dict:
     import torch
 
-    from robot_rewards.preferences.loop import first_sample, run_episodes, scorer_selector
+    from robot_rewards.eval.loop import first_sample, run_episodes, scorer_selector
     from robot_rewards.policy.checkpoint import load_policy
-    from robot_rewards.rewards.preference_io import load_scorer
+    from robot_rewards.rewards.preference.io import load_scorer
     from robot_rewards.selection.feasibility import FeasibilityChecker
     from robot_rewards.sim.env import TabletopEnv
 

@@ -25,20 +25,20 @@ import numpy as np
 import torch
 
 from robot_rewards.commands.experiment_report import write_report
-from robot_rewards.paths import resolve
-from robot_rewards.preferences.collect import collect_teacher_labels
+from robot_rewards.core.paths import resolve
+from robot_rewards.core.reporting import write_metrics
+from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
+from robot_rewards.eval.collect import collect_teacher_labels
+from robot_rewards.eval.loop import EpisodeStats, LoopSpec, run_condition
+from robot_rewards.eval.shared_inference import start_server, stop_server
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
-from robot_rewards.preferences.loop import EpisodeStats, LoopSpec, run_condition
-from robot_rewards.preferences.shared_inference import start_server, stop_server
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
-from robot_rewards.reporting import write_metrics
 from robot_rewards.rewards.config import TrainScorerConfig
-from robot_rewards.rewards.preference import evaluate_pairs, train_scorer
-from robot_rewards.rewards.preference_io import load_scorer, save_scorer, scorer_training
+from robot_rewards.rewards.preference.io import load_scorer, save_scorer, scorer_training
+from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
 from robot_rewards.sim.env import TabletopEnv
-from robot_rewards.workers import JobsFailed, check_executor, resolve_workers
 
 log = logging.getLogger(__name__)
 

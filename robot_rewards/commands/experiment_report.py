@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
 from robot_rewards.preferences.config import ExperimentMergeConfig
-from robot_rewards.reporting import format_table, mean_ci, wilson_interval, write_metrics
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -12,20 +12,16 @@ import numpy as np
 from tqdm import tqdm
 
 from robot_rewards.conf.commands import CollectDemosConfig, EvalExpertConfig
-from robot_rewards.conf.expert import ExpertConfig
+from robot_rewards.core.reporting import format_table, mean_ci, save_video, wilson_interval, write_metrics
+from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers, run_jobs
 from robot_rewards.data.episodes import Episode, EpisodeWriter
-from robot_rewards.reporting import format_table, mean_ci, save_video, wilson_interval, write_metrics
+from robot_rewards.eval.expert import ExpertRunner
 from robot_rewards.sim.env import TabletopEnv
-from robot_rewards.sim.rollout import EpisodeOutcome, run_expert_episode
+from robot_rewards.sim.expert_config import expert_config
+from robot_rewards.sim.rollout import run_expert_episode
 from robot_rewards.sim.tasks import TASKS, make_task
-from robot_rewards.workers import JobsFailed, check_executor, resolve_workers, run_jobs
 
 log = logging.getLogger(__name__)
-
-
-def expert_config(cfg) -> ExpertConfig:
-    """The ExpertConfig part of a command config that extends it."""
-    return ExpertConfig(**{f.name: getattr(cfg, f.name) for f in fields(ExpertConfig)})
 
 
 def task_names(task: str) -> list[str]:
@@ -34,26 +30,6 @@ def task_names(task: str) -> list[str]:
         return list(TASKS)
     make_task(task)
     return [task]
-
-
-class ExpertRunner:
-    """One simulator per worker; `runner((seed, record_video))` -> (outcome, video frames)."""
-
-    def __init__(self, task: str, sim, expert: ExpertConfig):
-        self.env, self.expert = TabletopEnv(task, sim), expert
-
-    def __call__(self, job: tuple[int, bool]) -> tuple[EpisodeOutcome, list[np.ndarray]]:
-        seed, record = job
-        frames: list[np.ndarray] = []
-        if record:
-            self.env.record_frames(frames.append)
-        outcome = run_expert_episode(self.env, seed, self.expert)
-        if record:
-            self.env.record_frames(None)
-        return outcome, frames
-
-    def close(self) -> None:
-        self.env.close()
 
 
 def evaluate_task(task: str, cfg: EvalExpertConfig, video_path: Path | None = None) -> dict:

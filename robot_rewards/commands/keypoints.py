@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.core.workers import run_jobs
 from robot_rewards.policy.config import keep_flat_targets
-from robot_rewards.reporting import format_table, write_metrics
-from robot_rewards.rewards.keypoint_config import TrainKeypointsCommandConfig
-from robot_rewards.workers import run_jobs
+from robot_rewards.rewards.keypoints.config import TrainKeypointsCommandConfig
 
 TASKS = ("place_block", "push_block", "align_rope")
 NAMES = {"place_block": ["block"], "push_block": ["block"],
@@ -131,7 +131,7 @@ def move_rope(env, rng: np.random.Generator) -> str:
     (25%) straightened shape along its end-to-mark assignment, then settle. Returns "rope"."""
     import pybullet as p
 
-    from robot_rewards.rewards.keypoints import task_keypoints
+    from robot_rewards.rewards.keypoints.reward import task_keypoints
     from robot_rewards.sim.rope import _quat_z_to
     from robot_rewards.sim.tasks.align_rope import REGION_HIGH, REGION_LOW
 
@@ -187,7 +187,7 @@ class KeypointScenes:
         self.extra_states, self.seed = extra_states, seed
 
     def _row(self, obs, s: int, kind: str, move: str) -> tuple:
-        from robot_rewards.rewards.keypoints import task_keypoints
+        from robot_rewards.rewards.keypoints.reward import task_keypoints
 
         kp = task_keypoints(self.env.task, self.env.world)
         obj, tgt = canonical_order(kp.objects, kp.targets)
@@ -212,7 +212,7 @@ def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception
     """Per seed: reset + observe, then `extra_states` times move the objects + observe; ground
     truth from `task_keypoints`, in `canonical_order`. Scenes run on `workers` processes; the
     data is the same for any number."""
-    from robot_rewards.rewards.keypoint_net import KeypointDataset
+    from robot_rewards.rewards.keypoints.net import KeypointDataset
 
     scenes = run_jobs(partial(KeypointScenes, task, sim, perception, extra_states, seed),
                       [int(s) for s in seeds], workers, desc)
@@ -228,7 +228,7 @@ def augment(data, copies: int, max_rotation: float, max_shift: float, seed: int,
     """`data` plus `copies` planar-augmented copies of every sample: one random turn about the
     vertical line through `centre` and one xy shift per copy, applied to the cloud and to the
     keypoints alike (pairs re-sorted into `canonical_order` afterwards)."""
-    from robot_rewards.rewards.keypoint_net import KeypointDataset
+    from robot_rewards.rewards.keypoints.net import KeypointDataset
 
     if copies <= 0:
         return data
@@ -275,7 +275,7 @@ def _save_collected(path: Path, c: CollectedKeypoints, key: dict) -> None:
 
 
 def _load_collected(path: Path, key: dict) -> CollectedKeypoints | None:
-    from robot_rewards.rewards.keypoint_net import KeypointDataset
+    from robot_rewards.rewards.keypoints.net import KeypointDataset
 
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -363,8 +363,8 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     `<output_dir>/keypoints.{json,safetensors}` and the figures as `metrics.json`."""
     import torch
 
-    from robot_rewards.rewards.keypoint_io import save_keypoint_model
-    from robot_rewards.rewards.keypoint_net import predict_keypoints, train_keypoint_model
+    from robot_rewards.rewards.keypoints.io import save_keypoint_model
+    from robot_rewards.rewards.keypoints.net import predict_keypoints, train_keypoint_model
 
     _check(cfg)
     cfg = replace(cfg, perception=keep_flat_targets(cfg.perception, cfg.task))

@@ -6,18 +6,19 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
 from robot_rewards.policy.config import EvalPolicyConfig, TrainPolicyConfig
-from robot_rewards.reporting import format_table, write_metrics
-from robot_rewards.workers import JobsFailed, check_executor, resolve_workers
 
 log = logging.getLogger(__name__)
 
 
 def train_policy(cfg: TrainPolicyConfig) -> dict:
     """Train a diffusion policy on demonstrations (see robot_rewards/policy/train.py)."""
+    from robot_rewards.eval.policy import evaluate_policy
     from robot_rewards.policy.train import train_policy as _train
 
-    return _train(cfg)
+    return _train(cfg, evaluate_policy)
 
 
 def _device(name: str) -> str:
@@ -30,7 +31,7 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
     """Closed-loop success of a checkpoint (or the random-primitive baseline); table + metrics.json."""
     import torch
 
-    from robot_rewards.policy.evaluate import evaluate_policy
+    from robot_rewards.eval.policy import evaluate_policy
 
     if cfg.episodes <= 0:
         raise ValueError(f"episodes must be positive, got {cfg.episodes}")

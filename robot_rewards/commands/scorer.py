@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.preferences.config import TrainScorerCommandConfig
 from robot_rewards.preferences.store import PreferenceStore
-from robot_rewards.reporting import format_table, write_metrics
-from robot_rewards.rewards.preference import evaluate_pairs, learning_curve, split_pairs, train_scorer
-from robot_rewards.rewards.preference_io import save_scorer
+from robot_rewards.rewards.preference.io import save_scorer
+from robot_rewards.rewards.preference.scorer import evaluate_pairs, learning_curve, split_pairs, train_scorer
 
 
 def train_scorer_command(cfg: TrainScorerCommandConfig) -> dict:

@@ -7,9 +7,9 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from robot_rewards.conf.expert import ExpertConfig
-from robot_rewards.conf.parallel import ParallelConfig
-from robot_rewards.conf.sim import SimConfig
+from robot_rewards.core.parallel import ParallelConfig
+from robot_rewards.sim.config import SimConfig
+from robot_rewards.sim.expert_config import ExpertConfig
 
 # Every command writes into its own timestamped folder unless output_dir=... is given.
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"

@@ -3,11 +3,11 @@
 - `config`: `ConsoleConfig`, the command's structured config.
 - `ranking_session`: `RankingSession`, the input state machine (keys -> events), no I/O.
 - `overlay`: `draw_candidates`, candidates drawn and numbered on the camera image.
-- `backend`: `RobotBackend` (observe, execute, home, jog, pixel -> 3D) and `SimBackend`.
+- the robot it drives is a `robots.base.Robot` (`sim.robot.SimRobot`, `ros.console_backend.RosRobot`).
 - `queries`: `QueryPreparer`, builds each query (observe, sample, score, draw) and prefetches
   the next one in the background while the operator answers.
 - `window`: the optional OpenCV window.
-- `app`: `run_console`, the interactive loop.
+- `app`: `Console`, the interactive loop (the command, `commands.console`, picks the robot).
 
 Only `config` is imported here, so `robot-rewards --help` stays fast.
 """

@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import os
 import queue
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,7 +31,6 @@ from typing import TextIO
 
 import numpy as np
 
-from robot_rewards.console.backend import BackendError, RobotBackend, make_backend, pixel_to_point
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.console.queries import PreparedQuery, QueryPreparer, render_overlay
 from robot_rewards.console.ranking_session import (
@@ -49,6 +47,7 @@ from robot_rewards.console.ranking_session import (
 )
 from robot_rewards.console.window import Window
 from robot_rewards.core.primitives import Primitive
+from robot_rewards.robots.base import Robot, RobotError, pixel_to_point
 
 IMAGE_NAME = "current.png"
 
@@ -96,7 +95,7 @@ class _LineReader:
 class Console:
     """One labelling session: the loop of `run_console` and the state it keeps."""
 
-    def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[RobotBackend], store,
+    def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[Robot], store,
                  output: TextIO, out_dir: Path, window: Window | None):
         self.cfg, self.policy, self.store = cfg, policy, store
         self.output, self.out_dir, self.window = output, out_dir, window
@@ -229,7 +228,7 @@ class Console:
         candidate set came from the live graph in time; the session then ends, answers stored."""
         try:
             return self.preparer.take_next()
-        except BackendError as exc:
+        except RobotError as exc:
             self.stopped = str(exc)
             self._say(f"error: {exc}\nstopping (answers are stored)")
             return None
@@ -295,7 +294,7 @@ class Console:
                           f"{q.backend.jog(event.delta_m).message}")
             elif isinstance(event, Demonstrate):
                 self._demonstrate(q, event)
-        except (PreferenceStoreError, BackendError, ValueError) as exc:
+        except (PreferenceStoreError, RobotError, ValueError) as exc:
             self._say(f"error: {exc}")
         return False, False
 
@@ -361,7 +360,7 @@ class Console:
             self._say(f"executing {what}...")
             try:
                 self._say(q.backend.execute(prim).message)
-            except BackendError as exc:  # the answer is stored; carry on with the next query
+            except RobotError as exc:  # the answer is stored; carry on with the next query
                 self._say(f"error: {exc}")
                 return False
         self.counts["executions"] += 1
@@ -430,92 +429,9 @@ def _summary(seconds: list[float]) -> dict:
             "max": float(ms.max())}
 
 
-def _output_dir(path: str) -> Path:
+def output_dir_for(path: str) -> Path:
     if "${" in path:  # called directly, not through hydra: resolve the default's timestamp here
         path = f"outputs/console/{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: TextIO | None = None) -> dict:
-    """Run a labelling session; returns the metrics also written to `<output_dir>/metrics.json`.
-
-    input_stream: lines of keys/commands (default stdin), read by a background thread (so the
-    window stays responsive and answer times are exact) until the session ends: one session
-    per stream. output: where prompts go (default stdout). Answers are in the preference store
-    at `cfg.store` as soon as they are given.
-    """
-    import torch
-
-    from robot_rewards.paths import resolve
-    from robot_rewards.policy.checkpoint import load_policy
-    from robot_rewards.preferences.store import PreferenceStore
-    from robot_rewards.reporting import format_table, write_metrics
-
-    input_stream = sys.stdin if input_stream is None else input_stream
-    output = sys.stdout if output is None else output
-    torch.set_num_threads(max(1, cfg.torch_threads))
-    out_dir = _output_dir(cfg.output_dir)
-    ck = load_policy(resolve(cfg.checkpoint_path()), task=cfg.task, device=cfg.device)
-    scorer = None
-    if cfg.scorer:
-        from robot_rewards.rewards.preference_io import load_scorer
-
-        scorer = load_scorer(resolve(cfg.scorer), primitive=ck.policy.primitive, device=cfg.device)
-    backends: list[RobotBackend] = []
-    store = console = window = None
-    try:
-        backends.append(make_backend(cfg.backend, cfg.task, cfg.sim, ck.perception, ck.policy.workspace, cfg.ros))
-        if backends[0].can_reset and not cfg.execute_after_label and cfg.prefetch:
-            spare = backends[0].spare()  # a second world prepares the next scene
-            if spare is not None:
-                backends.append(spare)
-        store = PreferenceStore(cfg.store, create=True)
-        window = Window.open(cfg.window)
-        console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window)
-        output.write(f"robot-rewards console: {cfg.task}, {cfg.mode} mode, {cfg.n_candidates} candidates, "
-                     f"labeller {console.labeller}, store {store.root}\n"
-                     f"window: {'on' if window else 'off'}; the image is always at {out_dir / IMAGE_NAME}\n")
-        try:
-            console.run(input_stream)
-        except KeyboardInterrupt:
-            output.write("\ninterrupted: quitting (answers are stored)\n")
-        metrics = console.metrics()
-    finally:
-        if console is not None:
-            console.close()
-        if window is not None:
-            window.close()
-        if store is not None:
-            store.close()
-        for b in backends:
-            b.close()
-    lat = metrics["next_query_latency_ms"]
-    rows = [("queries done", metrics["queries_done"]), ("answers", metrics["answers"]),
-            ("labels in store (task)", metrics["labels"]), ("demonstrations", metrics["demonstrations"]),
-            ("next query median (ms)", "-" if lat["median"] is None else round(lat["median"], 1)),
-            ("next query p95 (ms)", "-" if lat["p95"] is None else round(lat["p95"], 1))]
-    output.write("\n" + format_table(["console", "value"], rows) + "\n")
-    output.write(f"metrics: {write_metrics(out_dir, metrics)}\n")
-    output.flush()
-    return metrics
-
-
-def _command():
-    from robot_rewards.cli import Command
-
-    return Command("console", ConsoleConfig, "robot_rewards.console.app:run_console",
-                   "teleop + labelling console: rank the policy's candidates, execute, demonstrate")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m robot_rewards.console.app key=value ...` (the same as `robot-rewards console`)."""
-    from robot_rewards.cli import run
-
-    run(_command(), list(sys.argv[1:] if argv is None else argv))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

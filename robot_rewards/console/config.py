@@ -6,7 +6,7 @@ import getpass
 import os
 from dataclasses import dataclass, field
 
-from robot_rewards.conf.sim import SimConfig
+from robot_rewards.sim.config import SimConfig
 
 MODES = ("rank", "pairwise")
 WINDOW = ("auto", "on", "off")

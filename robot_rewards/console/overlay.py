@@ -108,7 +108,7 @@ def draw_candidates(
     for i in sorted(anchors):
         text = labels[i] + (f" {highlight[i]}" if i in highlight else "")
         placed.append((i, text, _place_label(img.shape, text, anchors[i], font, taken)))
-    for i, _, (org, leader) in placed:  # leader lines first: no line crosses a label
+    for i, _, (_org, leader) in placed:  # leader lines first: no line crosses a label
         if leader:
             cv2.line(img, anchors[i], leader, colors[i], 1, cv2.LINE_AA)
     for i, text, (org, _) in placed:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rewards.console import overlay
-from robot_rewards.console.backend import Offer, RobotBackend
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.rewards.base import ScoreSet
+from robot_rewards.robots.base import Offer, Robot
 
 
 @dataclass(eq=False)
@@ -37,7 +37,7 @@ class PreparedQuery:
     """
 
     index: int
-    backend: RobotBackend
+    backend: Robot
     scene_version: int
     episode_seed: int | None
     decision: int
@@ -69,7 +69,7 @@ class QueryPreparer:
     running on the one backend (a new episode, where the backend can reset, once it is done).
     """
 
-    def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[RobotBackend]):
+    def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[Robot]):
         self.cfg, self.policy, self.scorer, self.backends = cfg, policy, scorer, backends
         self.fresh_scenes = backends[0].can_reset and not cfg.execute_after_label
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-prefetch")
@@ -81,7 +81,7 @@ class QueryPreparer:
         self._next_episode = cfg.seed
         self._decision = 0
 
-    def _slot(self, k: int, replacing: PreparedQuery | None) -> tuple[RobotBackend, int | None, int | None, int]:
+    def _slot(self, k: int, replacing: PreparedQuery | None) -> tuple[Robot, int | None, int | None, int]:
         """(backend, reset seed or None, episode seed, decision) of query k."""
         if self.fresh_scenes:
             if replacing is not None:  # same scene after a teleop execution: no reset

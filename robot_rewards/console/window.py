@@ -27,7 +27,7 @@ class Window:
         self.new_clicks: list[tuple[float, float]] = []
 
     @staticmethod
-    def open(mode: str) -> "Window | None":
+    def open(mode: str) -> Window | None:
         """A window for window=on, or for auto where a display exists; None otherwise."""
         if mode == "off":
             return None

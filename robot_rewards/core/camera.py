@@ -33,7 +33,7 @@ class CameraIntrinsics:
         """3x3 camera matrix."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def scaled(self, factor: float) -> "CameraIntrinsics":
+    def scaled(self, factor: float) -> CameraIntrinsics:
         """Intrinsics of the same camera with images resized by `factor` (pixel-centre aware)."""
         w, h = int(round(self.width * factor)), int(round(self.height * factor))
         sx, sy = w / self.width, h / self.height
@@ -43,7 +43,7 @@ class CameraIntrinsics:
         )
 
     @classmethod
-    def from_fov(cls, width: int, height: int, vertical_fov_deg: float) -> "CameraIntrinsics":
+    def from_fov(cls, width: int, height: int, vertical_fov_deg: float) -> CameraIntrinsics:
         """Square-pixel intrinsics with the principal point at the image centre."""
         f = (height / 2.0) / np.tan(np.radians(vertical_fov_deg) / 2.0)
         return cls(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0)

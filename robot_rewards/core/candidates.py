@@ -46,6 +46,6 @@ class Candidates:
         """All candidates as Primitive objects, in order."""
         return [Primitive(self.name, p) for p in self.params]
 
-    def subset(self, index) -> "Candidates":
+    def subset(self, index) -> Candidates:
         """The candidates at `index` (an int array or boolean mask)."""
         return Candidates(self.name, self.params[index], self.seeds[index], self.clipped[index])

@@ -109,11 +109,11 @@ class Primitive:
         return None
 
     @classmethod
-    def pick_place(cls, pick_xyz, place_xyz, yaw: float = 0.0) -> "Primitive":
+    def pick_place(cls, pick_xyz, place_xyz, yaw: float = 0.0) -> Primitive:
         return cls("pick_place", np.concatenate([np.ravel(pick_xyz), np.ravel(place_xyz), [yaw]]))
 
     @classmethod
-    def push(cls, start_xyz, end_xyz) -> "Primitive":
+    def push(cls, start_xyz, end_xyz) -> Primitive:
         return cls("push", np.concatenate([np.ravel(start_xyz), np.ravel(end_xyz)]))
 
     def to_dict(self) -> dict:

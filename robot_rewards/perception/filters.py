@@ -15,7 +15,6 @@ import numpy as np
 
 from robot_rewards.perception.pointcloud import EmptyPointCloudError, PerceptionError, PointCloud
 
-
 # --------------------------------------------------------------------------------------------
 # Crop, plane, segments
 # --------------------------------------------------------------------------------------------
@@ -46,7 +45,7 @@ class Plane:
         return points @ np.asarray(self.normal, dtype=points.dtype) + np.asarray(self.d, points.dtype)
 
     @staticmethod
-    def horizontal(height: float = 0.0) -> "Plane":
+    def horizontal(height: float = 0.0) -> Plane:
         """The plane z = height, normal +z (the table top in the base frame)."""
         return Plane((0.0, 0.0, 1.0), -float(height))
 

@@ -63,7 +63,7 @@ class PointCloud:
     def __len__(self) -> int:
         return len(self.points)
 
-    def select(self, index) -> "PointCloud":
+    def select(self, index) -> PointCloud:
         """The sub-cloud at a boolean mask or integer index array (all fields together)."""
         return PointCloud(
             self.points[index],
@@ -71,12 +71,12 @@ class PointCloud:
             None if self.labels is None else self.labels[index],
         )
 
-    def transformed(self, T) -> "PointCloud":
+    def transformed(self, T) -> PointCloud:
         """The cloud with a 4x4 rigid transform applied to its points."""
         return PointCloud(transform_points(self.points, T), self.colors, self.labels)
 
     @staticmethod
-    def empty(with_colors: bool = False, with_labels: bool = False) -> "PointCloud":
+    def empty(with_colors: bool = False, with_labels: bool = False) -> PointCloud:
         return PointCloud(
             np.zeros((0, 3), np.float32),
             np.zeros((0, 3), np.uint8) if with_colors else None,

@@ -1,4 +1,4 @@
-"""Policy checkpoints (no pickles, see `robot_rewards.artifacts`): `<name>.safetensors` + `<name>.json`.
+"""Policy checkpoints (no pickles, see `robot_rewards.nn.artifacts`): `<name>.safetensors` + `<name>.json`.
 
 The safetensors file holds the EMA weights (what inference uses). The JSON holds what is needed
 to use them: the PolicyConfig (which rebuilds the network), task, primitive name and parameter
@@ -18,7 +18,8 @@ from typing import Mapping
 
 import torch
 
-from robot_rewards.artifacts import (
+from robot_rewards.core.primitives import PRIMITIVE_SPECS
+from robot_rewards.nn.artifacts import (
     ArtifactError,
     ArtifactMismatchError,
     artifact_paths,
@@ -29,11 +30,10 @@ from robot_rewards.artifacts import (
     workspace_dict,
     workspace_from,
 )
-from robot_rewards.core.primitives import PRIMITIVE_SPECS
+from robot_rewards.nn.normalizer import ActionNormalizer, NormalizerError
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.policy.config import PolicyConfig
 from robot_rewards.policy.model import DiffusionPolicy
-from robot_rewards.policy.normalizer import ActionNormalizer, NormalizerError
 
 FORMAT = "robot_rewards.policy"
 VERSION = 1

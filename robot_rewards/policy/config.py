@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
-from robot_rewards.conf.parallel import ParallelConfig
-from robot_rewards.conf.sim import SimConfig
+from robot_rewards.core.parallel import ParallelConfig
 from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 log = logging.getLogger(__name__)

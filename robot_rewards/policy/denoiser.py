@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from robot_rewards.policy.encoders import Film
+from robot_rewards.nn.encoders import Film
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

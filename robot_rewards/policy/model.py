@@ -21,10 +21,10 @@ from torch import nn
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
+from robot_rewards.nn.encoders import ClipGoalEncoder, LocalPatchEncoder, PointEncoder, VocabGoalEncoder
+from robot_rewards.nn.normalizer import ActionNormalizer, feature_names
 from robot_rewards.policy.config import PolicyConfig
 from robot_rewards.policy.denoiser import Denoiser
-from robot_rewards.policy.encoders import ClipGoalEncoder, LocalPatchEncoder, PointEncoder, VocabGoalEncoder
-from robot_rewards.policy.normalizer import ActionNormalizer, feature_names
 from robot_rewards.policy.schedule import NoiseSchedule, row_generators
 
 
@@ -44,7 +44,7 @@ class PolicyBatch:
     # computed on the whole cloud before a subset of its points was drawn (None: from `points`)
     neighbourhood: torch.Tensor | None = None
 
-    def to(self, device) -> "PolicyBatch":
+    def to(self, device) -> PolicyBatch:
         return PolicyBatch(self.points.to(device), None if self.colors is None else self.colors.to(device),
                            self.goals.to(device), self.actions.to(device),
                            None if self.neighbourhood is None else self.neighbourhood.to(device))

@@ -81,7 +81,7 @@ class NoiseSchedule:
         self.alphas_cumprod = abar.float()
         self._abar64 = abar
 
-    def to(self, device) -> "NoiseSchedule":
+    def to(self, device) -> NoiseSchedule:
         self.betas = self.betas.to(device)
         self.alphas = self.alphas.to(device)
         self.alphas_cumprod = self.alphas_cumprod.to(device)

@@ -24,23 +24,24 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from robot_rewards.nn.encoders import build_vocab, neighbourhood_features
+from robot_rewards.nn.normalizer import ActionNormalizer
+from robot_rewards.policy.augment import PlanarAugmentation
 from robot_rewards.policy.checkpoint import (
     find_train_state,
     load_train_state,
     save_policy,
     save_train_state,
 )
-from robot_rewards.policy.augment import PlanarAugmentation
 from robot_rewards.policy.config import TrainPolicyConfig, keep_flat_targets
 from robot_rewards.policy.dataset import PolicyDataset, load_dataset
-from robot_rewards.policy.encoders import build_vocab, neighbourhood_features
 from robot_rewards.policy.model import DiffusionPolicy, PolicyBatch
-from robot_rewards.policy.normalizer import ActionNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class DistInfo:
     distributed: bool = False
 
     @classmethod
-    def from_env(cls) -> "DistInfo":
+    def from_env(cls) -> DistInfo:
         if "WORLD_SIZE" not in os.environ:
             return cls()
         return cls(int(os.environ.get("RANK", 0)), int(os.environ["WORLD_SIZE"]),
@@ -194,8 +195,12 @@ def _resume_source(cfg: TrainPolicyConfig) -> Path | None:
     raise FileNotFoundError(f"resume={cfg.resume}: no train_state.json there")
 
 
-def train_policy(cfg: TrainPolicyConfig) -> dict:
-    """Train a policy on an episode file; returns the metrics (also written by rank 0)."""
+def train_policy(cfg: TrainPolicyConfig, evaluate_fn: Callable[..., dict] | None = None) -> dict:
+    """Train a policy on an episode file; returns the metrics (also written by rank 0).
+
+    evaluate_fn(policy, task, episodes, seed, perception, n_candidates, selection, sim=, progress=)
+    runs the closed-loop evaluations every `eval_every` steps (`eval.policy.evaluate_policy`, passed
+    in by the command: training does not depend on the simulator); None skips them."""
     _check(cfg)
     dist = DistInfo.from_env()
     device = resolve_device(cfg.device, dist)
@@ -206,7 +211,7 @@ def train_policy(cfg: TrainPolicyConfig) -> dict:
         if device.type == "cuda":
             torch.cuda.set_device(device)
     try:
-        return _train(cfg, dist, device)
+        return _train(cfg, dist, device, evaluate_fn)
     finally:
         if dist.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -217,7 +222,8 @@ def _barrier(dist: DistInfo) -> None:
         torch.distributed.barrier()
 
 
-def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device) -> dict:
+def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device,
+           evaluate_fn: Callable[..., dict] | None) -> dict:
     from robot_rewards.sim.tasks import make_task
 
     t_start = time.perf_counter()
@@ -304,10 +310,10 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device) -> dict
                     {"step": step, "seed": cfg.seed, "samples": len(ds), "world_size": dist.world})
 
     def evaluate(step: int) -> None:
-        from robot_rewards.policy.evaluate import evaluate_policy
-
+        if evaluate_fn is None:
+            return
         ema.eval()
-        r = evaluate_policy(ema, cfg.task, cfg.eval_episodes, cfg.eval_seed, cfg.perception,
+        r = evaluate_fn(ema, cfg.task, cfg.eval_episodes, cfg.eval_seed, cfg.perception,
                             cfg.eval_candidates, "first", sim=cfg.sim, progress=False)
         evals.append({"step": step, **r})
         tqdm.write(f"step {step}: success {100 * r['success_rate']:.0f}% over {r['episodes']} episodes "
@@ -345,7 +351,7 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device) -> dict
                "history": history, "evals": evals, "checkpoint": str(ckpt_dir / "policy.json"),
                "seconds": time.perf_counter() - t_start, "device": str(device)}
     if dist.main:
-        from robot_rewards.reporting import format_table, write_metrics
+        from robot_rewards.core.reporting import format_table, write_metrics
 
         rows = [(e["step"], e["episodes"], f"{100 * e['success_rate']:.1f}%",
                  f"[{100 * e['success_ci95'][0]:.1f}, {100 * e['success_ci95'][1]:.1f}]",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from robot_rewards.conf.parallel import ParallelConfig
-from robot_rewards.conf.sim import SimConfig
-from robot_rewards.rewards.clip_config import ClipRewardConfig
+from robot_rewards.core.parallel import ParallelConfig
+from robot_rewards.rewards.clip.config import ClipRewardConfig
 from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 

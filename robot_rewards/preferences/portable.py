@@ -33,8 +33,8 @@ from robot_rewards.core.primitives import PRIMITIVE_SPECS
 from robot_rewards.preferences.arrays import fsync_dir, read_arrays, sha256, write_atomic
 from robot_rewards.preferences.errors import CorruptStoreError, SchemaVersionError, UnknownQueryError
 from robot_rewards.preferences.ranking import ranking_to_pairs
+from robot_rewards.preferences.records import ANSWERS, ARRAYS_DIR, checked_index, checked_text
 from robot_rewards.preferences.schema import SCHEMA_VERSION
-from robot_rewards.preferences.store import ANSWERS, ARRAYS_DIR, _index, _text
 
 if TYPE_CHECKING:
     from robot_rewards.preferences.store import PreferenceStore
@@ -56,14 +56,14 @@ def export_store(store: PreferenceStore, dest: str | os.PathLike) -> Path:
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(f"export destination {dest} exists and is not an empty folder")
-    with store._snapshot() as conn:
+    with store.snapshot() as conn:
         tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in TABLES}
     records = _export_records(tables)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         for r in tables["queries"]:
-            _, data = read_arrays(store._arrays_path(r["uid"]), r["arrays_sha256"], r["n_candidates"],
+            _, data = read_arrays(store.arrays_path(r["uid"]), r["arrays_sha256"], r["n_candidates"],
                                   PRIMITIVE_SPECS[r["primitive"]].dim, f"query {r['id']}")
             write_atomic(tmp / ARRAYS_DIR / f"{r['uid']}.npz", data)
         for name, recs in records.items():
@@ -121,7 +121,7 @@ def import_store(store: PreferenceStore, src: str | os.PathLike) -> dict:
     export = read_export(Path(src))
     counts = dict.fromkeys((*TABLES, "skipped"), 0)
     _copy_new_arrays(store, export)
-    with store._write() as conn:
+    with store.transaction() as conn:
         session_ids = _merge_sessions(conn, export, counts)
         query_ids = _merge_queries(conn, export, session_ids, counts)
         _merge_labels_and_rankings(conn, export, query_ids, counts)
@@ -140,7 +140,7 @@ def _copy_new_arrays(store: PreferenceStore, export: Export) -> None:
             continue
         _, data = read_arrays(export.root / ARRAYS_DIR / f"{q['uid']}.npz", q["arrays_sha256"], q["n_candidates"],
                               PRIMITIVE_SPECS[q["primitive"]].dim, f"exported query {q['uid']}")
-        dst = store._arrays_path(q["uid"])
+        dst = store.arrays_path(q["uid"])
         if not (dst.exists() and sha256(dst.read_bytes()) == q["arrays_sha256"]):
             write_atomic(dst, data)
 
@@ -334,12 +334,12 @@ def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> E
         for i, s in tables["sessions"]:
             where = f"sessions.jsonl:{i}"
             for key in ("uid", "labeller", "task", "mode"):
-                _text(s[key], key, ValueError)
+                checked_text(s[key], key, ValueError)
             float(s["started_at"])
             out.sessions[s["uid"]] = s
         for i, q in tables["queries"]:
             where = f"queries.jsonl:{i}"
-            _text(q["uid"], "uid", ValueError)
+            checked_text(q["uid"], "uid", ValueError)
             if q["session"] not in out.sessions:
                 raise ValueError(f"session {q['session']!r} is not in sessions.jsonl")
             if q["primitive"] not in PRIMITIVE_SPECS:
@@ -347,7 +347,7 @@ def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> E
             if not isinstance(q["n_candidates"], int) or q["n_candidates"] < 1:
                 raise ValueError(f"bad n_candidates {q['n_candidates']!r}")
             for key in ("task", "goal", "arrays_sha256"):
-                _text(q[key], key, ValueError)
+                checked_text(q[key], key, ValueError)
             float(q["created_at"])
             out.queries[q["uid"]] = q
         for i, rk in tables["rankings"]:
@@ -355,7 +355,7 @@ def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> E
             if rk["query"] not in out.queries:
                 raise UnknownQueryError(f"{root / where}: ranking of unknown query {rk['query']!r}")
             ranking_to_pairs(rk["order"], out.queries[rk["query"]]["n_candidates"], bool(rk["rest_equal"]))
-            _text(rk["labeller"], "labeller", ValueError)
+            checked_text(rk["labeller"], "labeller", ValueError)
             float(rk["answered_at"])
             out.rankings[rk["id"]] = rk
         for i, lab in tables["labels"]:
@@ -365,9 +365,9 @@ def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> E
             n = out.queries[lab["query"]]["n_candidates"]
             if lab["answer"] not in ANSWERS:
                 raise ValueError(f"unknown answer {lab['answer']!r}")
-            if _index(lab["a"], n, "a") == _index(lab["b"], n, "b"):
+            if checked_index(lab["a"], n, "a") == checked_index(lab["b"], n, "b"):
                 raise ValueError("a == b")
-            _text(lab["labeller"], "labeller", ValueError)
+            checked_text(lab["labeller"], "labeller", ValueError)
             float(lab["answered_at"])
             rid = lab.get("ranking")
             if rid is not None:
@@ -382,7 +382,7 @@ def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> E
             dim = PRIMITIVE_SPECS[out.queries[d["query"]]["primitive"]].dim
             if np.asarray(d["params"], dtype=np.float64).shape != (dim,):
                 raise ValueError(f"params must have {dim} values")
-            _text(d["labeller"], "labeller", ValueError)
+            checked_text(d["labeller"], "labeller", ValueError)
             float(d["created_at"])
             out.demonstrations.append(d)
     except UnknownQueryError:

@@ -61,16 +61,15 @@ from robot_rewards.preferences.errors import (
     UnknownSessionError,
 )
 from robot_rewards.preferences.ranking import ranking_to_pairs
+from robot_rewards.preferences.records import ANSWERS, ARRAYS_DIR, checked_index, checked_text
 from robot_rewards.preferences.schema import SCHEMA_VERSION, migrate, user_version
 
 if TYPE_CHECKING:  # torch-heavy; imported lazily in pairs() so the console starts fast
-    from robot_rewards.rewards.preference import PreferencePairs
+    from robot_rewards.rewards.preference.scorer import PreferencePairs
 
 DB_NAME = "prefs.sqlite"
-ARRAYS_DIR = "arrays"
 BUSY_TIMEOUT_S = 30.0
 
-ANSWERS: dict[str, float] = {"a": 1.0, "b": 0.0, "tie": 0.5, "cant_tell": math.nan}
 _EXPANDED_ANSWER = {1.0: "a", 0.5: "tie"}  # ranking_to_pairs labels -> stored answers
 
 
@@ -95,13 +94,6 @@ class QueryRecord:
 
 
 # -- input checks ----------------------------------------------------------------------------
-# (_text and _index also check imported records in portable.py)
-
-def _text(value: Any, what: str, error: type[Exception]) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise error(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
 
 def _meta_json(meta: Any, error: type[Exception]) -> str:
     if meta is None:
@@ -126,16 +118,6 @@ def _time(value: Any, what: str) -> float | None:
     return t
 
 
-def _index(value: Any, n: int, what: str) -> int:
-    if isinstance(value, bool):
-        raise LabelError(f"{what} must be a candidate index, got {value!r}")
-    try:
-        i = operator.index(value)
-    except TypeError:
-        raise LabelError(f"{what} must be an integer candidate index, got {value!r}") from None
-    if not 0 <= i < n:
-        raise LabelError(f"{what} = {i} is out of range for {n} candidates")
-    return i
 
 
 def _id(value: Any, what: str, error: type[Exception]) -> int:
@@ -207,7 +189,7 @@ class PreferenceStore:
         """Close the database connection (idempotent)."""
         self._conn.close()
 
-    def __enter__(self) -> "PreferenceStore":
+    def __enter__(self) -> PreferenceStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -222,7 +204,7 @@ class PreferenceStore:
         return user_version(self._conn)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE: take the write lock up front, so checks and inserts see the same state and a
         # concurrent writer waits (busy_timeout) instead of failing mid-transaction.
         self._conn.execute("BEGIN IMMEDIATE")
@@ -235,7 +217,7 @@ class PreferenceStore:
             raise
 
     @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
         # One read transaction: every SELECT inside sees the same committed state.
         self._conn.execute("BEGIN")
         try:
@@ -257,22 +239,22 @@ class PreferenceStore:
             raise UnknownSessionError(f"no labelling session {sid} in {self.path}")
         return sid
 
-    def _arrays_path(self, uid: str) -> Path:
+    def arrays_path(self, uid: str) -> Path:
         return self.arrays_dir / f"{uid}.npz"
 
     # -- sessions ----------------------------------------------------------------------------
     def start_session(self, labeller: str, task: str, mode: str = "rank", meta: dict | None = None) -> int:
         """Open a labelling session of `labeller` on `task` (`mode`: how answers are given, e.g.
         "rank", "pairwise", "demo"); returns its id."""
-        row = (uuid.uuid4().hex, _text(labeller, "labeller", LabelError), _text(task, "task", LabelError),
-               _text(mode, "mode", LabelError), time.time(), _meta_json(meta, LabelError))
-        with self._write() as conn:
+        row = (uuid.uuid4().hex, checked_text(labeller, "labeller", LabelError), checked_text(task, "task", LabelError),
+               checked_text(mode, "mode", LabelError), time.time(), _meta_json(meta, LabelError))
+        with self.transaction() as conn:
             return conn.execute("INSERT INTO sessions (uid, labeller, task, mode, started_at, meta) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", row).lastrowid
 
     def end_session(self, session_id: int) -> None:
         """Record the end time of a session."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             sid = self._session_id(conn, session_id)
             conn.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), sid))
 
@@ -288,17 +270,17 @@ class PreferenceStore:
 
         The arrays go to `arrays/<uid>.npz` (written atomically) before the row is inserted;
         `scores` (K, N) or a ScoreSet: the ensemble scores shown to the labeller."""
-        task = _text(task, "task", QueryInputError)
-        goal = _text(goal, "goal", QueryInputError)
+        task = checked_text(task, "task", QueryInputError)
+        goal = checked_text(goal, "goal", QueryInputError)
         meta_json = _meta_json(meta, QueryInputError)
         arrays = checked_query_arrays(candidates, points, colors, image, scores)
         sid = self._session_id(self._conn, session_id)  # fail before writing any file
         uid = uuid.uuid4().hex
         data = npz_bytes(arrays)
-        path = self._arrays_path(uid)
+        path = self.arrays_path(uid)
         write_atomic(path, data)
         try:
-            with self._write() as conn:
+            with self.transaction() as conn:
                 self._session_id(conn, sid)
                 return conn.execute(
                     "INSERT INTO queries (uid, session_id, task, primitive, goal, n_candidates, arrays_sha256,"
@@ -318,7 +300,7 @@ class PreferenceStore:
     def load_query(self, query_id: int) -> tuple[QueryRecord, QueryArrays]:
         """The query's record and arrays (MissingArraysError if its array file is gone or damaged)."""
         row = self._query_row(self._conn, query_id)
-        arrays, _ = read_arrays(self._arrays_path(row["uid"]), row["arrays_sha256"], row["n_candidates"],
+        arrays, _ = read_arrays(self.arrays_path(row["uid"]), row["arrays_sha256"], row["n_candidates"],
                                 PRIMITIVE_SPECS[row["primitive"]].dim, f"query {row['id']}")
         return self._record(row), arrays
 
@@ -334,7 +316,7 @@ class PreferenceStore:
     def mark_shown(self, query_id: int, t: float | None = None) -> None:
         """Record when the query was (last) shown to the labeller (default: now)."""
         t = time.time() if t is None else _time(t, "shown time")
-        with self._write() as conn:
+        with self.transaction() as conn:
             row = self._query_row(conn, query_id)
             conn.execute("UPDATE queries SET shown_at = ? WHERE id = ?", (t, row["id"]))
 
@@ -358,12 +340,12 @@ class PreferenceStore:
         answer: "a" (a better), "b", "tie" or "cant_tell"; shown_at defaults to the query's."""
         if answer not in ANSWERS:
             raise LabelError(f"unknown answer {answer!r}; expected one of {list(ANSWERS)}")
-        labeller = _text(labeller, "labeller", LabelError)
+        labeller = checked_text(labeller, "labeller", LabelError)
         shown = _time(shown_at, "shown_at")
-        with self._write() as conn:
+        with self.transaction() as conn:
             row = self._query_row(conn, query_id)
             n = row["n_candidates"]
-            a, b = _index(a, n, "candidate a"), _index(b, n, "candidate b")
+            a, b = checked_index(a, n, "candidate a"), checked_index(b, n, "candidate b")
             if a == b:
                 raise LabelError(f"candidate a and b are both {a}: a pair compares two different candidates")
             self._check_not_answered(conn, row["id"], labeller, [(a, b)])
@@ -377,9 +359,9 @@ class PreferenceStore:
                     shown_at: float | None = None) -> int:
         """Store a best-first ranking of (some of) a query's candidates and its expanded pair
         labels (`ranking_to_pairs`) in one transaction; returns the ranking id."""
-        labeller = _text(labeller, "labeller", LabelError)
+        labeller = checked_text(labeller, "labeller", LabelError)
         shown = _time(shown_at, "shown_at")
-        with self._write() as conn:
+        with self.transaction() as conn:
             row = self._query_row(conn, query_id)
             expanded = ranking_to_pairs(order, row["n_candidates"], bool(rest_equal))
             if not expanded:
@@ -402,7 +384,7 @@ class PreferenceStore:
     def undo_last(self, session_id: int) -> str | None:
         """Remove the newest answer of a session's queries (a ranking with all its pairs, or one
         pair label); returns what was removed, or None when there is nothing to undo."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             sid = self._session_id(conn, session_id)
             last = conn.execute(
                 "SELECT l.* FROM labels l JOIN queries q ON q.id = l.query_id WHERE q.session_id = ? "
@@ -440,8 +422,8 @@ class PreferenceStore:
     # -- demonstrations ----------------------------------------------------------------------
     def add_demonstration(self, query_id: int, params, labeller: str) -> int:
         """Store a human-demonstrated action (D,) of the query's primitive; returns its id."""
-        labeller = _text(labeller, "labeller", LabelError)
-        with self._write() as conn:
+        labeller = checked_text(labeller, "labeller", LabelError)
+        with self.transaction() as conn:
             row = self._query_row(conn, query_id)
             dim = PRIMITIVE_SPECS[row["primitive"]].dim
             p = np.asarray(params, dtype=np.float64)
@@ -468,7 +450,7 @@ class PreferenceStore:
 
     # -- training data -----------------------------------------------------------------------
     def pairs(self, task: str | None = None, primitive: str | None = None,
-              include_cant_tell: bool = False) -> "PreferencePairs":
+              include_cant_tell: bool = False) -> PreferencePairs:
         """Every pair label (pairwise answers and expanded rankings) as `PreferencePairs`, with
         each pair's observation from its query's array file. Clouds of different sizes are
         subsampled to the smallest size (a fixed choice per query, seeded by its uid); colours
@@ -493,7 +475,7 @@ class PreferenceStore:
         arrays = {}
         for r in rows:
             if r["query_id"] not in arrays:
-                arrays[r["query_id"]], _ = read_arrays(self._arrays_path(r["uid"]), r["arrays_sha256"],
+                arrays[r["query_id"]], _ = read_arrays(self.arrays_path(r["uid"]), r["arrays_sha256"],
                                                        r["n_candidates"], dim, f"query {r['query_id']}")
         p_min = min(len(a.points) for a in arrays.values())
         with_colors = all(a.colors is not None for a in arrays.values())
@@ -508,7 +490,7 @@ class PreferenceStore:
                 rng = np.random.default_rng(zlib.crc32(r["uid"].encode()))
                 keep = np.sort(rng.choice(len(a.points), p_min, replace=False))
             clouds[qid] = (a.points[keep], a.colors[keep] if with_colors else None)
-        from robot_rewards.rewards.preference import PreferencePairs
+        from robot_rewards.rewards.preference.scorer import PreferencePairs
 
         return PreferencePairs(
             primitive=prims[0],

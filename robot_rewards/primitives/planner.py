@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_rewards.conf.sim import MotionConfig
+from robot_rewards.primitives.config import MotionConfig
 from robot_rewards.primitives.kinematics import HOME, PandaKinematics, down_quat, wrap_gripper_yaw
 from robot_rewards.primitives.waypoints import Waypoint, waypoints
 

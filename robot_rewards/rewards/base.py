@@ -58,7 +58,7 @@ class ScoreSet:
         object.__setattr__(self, "std", std)
 
     @classmethod
-    def from_members(cls, members) -> "ScoreSet":
+    def from_members(cls, members) -> ScoreSet:
         """ScoreSet of (K, N) (or (N,) for a single model) member scores; raises on NaN/inf."""
         m = np.asarray(members, dtype=np.float64)
         if m.ndim == 1:
@@ -83,7 +83,7 @@ class ScoreSet:
     def __len__(self) -> int:
         return self.n
 
-    def subset(self, index) -> "ScoreSet":
+    def subset(self, index) -> ScoreSet:
         """Scores of the candidates at `index` (int array or mask)."""
         return ScoreSet.from_members(self.members[:, index])
 

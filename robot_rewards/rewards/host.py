@@ -66,10 +66,10 @@ class RewardHost:
         self._worker.start()
 
     @classmethod
-    def from_config(cls, config: HostConfig) -> "RewardHost":
+    def from_config(cls, config: HostConfig) -> RewardHost:
         """Load every configured scorer checkpoint once, on `config.device`."""
-        from robot_rewards.rewards.loading import load_action_scorer
-        from robot_rewards.rewards.preference import _device
+        from robot_rewards.rewards.preference.scorer import _device
+        from robot_rewards.rewards.registry import load_action_scorer
 
         if not config.scorers:
             raise ValueError("HostConfig.scorers is empty: name at least one checkpoint")

@@ -12,5 +12,5 @@ one plain "core" class per node with all of its logic (`sim_bridge_core`, `perce
 rclpy shells; `launch_graph` the launch files' graphs; `bag_*` rosbag2 export and replay.
 """
 
-from robot_rewards.ros.convert import *  # noqa: F401,F403 - the conversion API is the package API
+from robot_rewards.ros.convert import *  # noqa: F403 - the conversion API is the package API
 from robot_rewards.ros.convert import __all__  # noqa: F401

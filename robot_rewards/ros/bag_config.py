@@ -7,9 +7,9 @@ from typing import Dict
 
 from omegaconf import MISSING
 
-from robot_rewards.conf.expert import ExpertConfig
-from robot_rewards.conf.sim import SimConfig
 from robot_rewards.ros import config as topics
+from robot_rewards.sim.config import SimConfig
+from robot_rewards.sim.expert_config import ExpertConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 

@@ -74,8 +74,8 @@ def episode_from_file(path: str, index: int, camera: str, frame_period: float) -
 
 def record_episode(cfg: BagExportConfig) -> EpisodeFrames:
     """Run the scripted expert on cfg.task from cfg.seed and keep its frames and steps."""
-    from robot_rewards.commands.expert import expert_config
     from robot_rewards.sim.env import TabletopEnv
+    from robot_rewards.sim.expert_config import expert_config
     from robot_rewards.sim.rollout import run_expert_episode
 
     observations, steps = [], []

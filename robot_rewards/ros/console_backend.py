@@ -17,7 +17,7 @@ policy node then only proposes, and the executor listens on /console/primitive):
 `OperatorCore` holds what the subscriptions deliver (plain Python; thread-safe, because the
 callbacks run in the spin thread while the console waits in its own). Malformed messages are
 logged (throttled) and dropped, so nothing of them reaches the preference store.
-`RosBackend` spins the rclpy shell (robot_rewards.ros.nodes.console.OperatorNode) in a
+`RosRobot` spins the rclpy shell (robot_rewards.ros.nodes.console.OperatorNode) in a
 background thread; rclpy is imported only when one is made.
 """
 
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_rewards.console.backend import ActionResult, BackendError, Offer, RobotBackend
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.core.primitives import Primitive
+from robot_rewards.robots.base import ActionResult, Offer, Robot, RobotError
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
 from robot_rewards.ros.convert_image import (
     check_image_matches_camera_info,
@@ -224,19 +224,19 @@ class OperatorCore:
         return self._wait(final, timeout)
 
     def frame_near(self, stamp_ns: int, timeout: float) -> CameraFrame:
-        """The camera frame (rgb, depth, calibrated camera) nearest `stamp_ns`; BackendError
+        """The camera frame (rgb, depth, calibrated camera) nearest `stamp_ns`; RobotError
         naming what is missing."""
         cfg = self.cfg
         pair = self._wait(lambda: min(self._pairs, key=lambda p: abs(p[0] - stamp_ns)) if self._pairs else None,
                           timeout)
         if pair is None:
-            raise BackendError(f"no colour + depth image pair within {timeout:g} s on {cfg.color_topic} and "
+            raise RobotError(f"no colour + depth image pair within {timeout:g} s on {cfg.color_topic} and "
                                f"{cfg.depth_topic} (stamps within ros.sync_slop={cfg.sync_slop} s): is the camera "
                                "driver (or sim_bridge) running, and are these its topics?")
         with self._cond:
             info = self._info
         if info is None:
-            raise BackendError(f"no camera_info on {cfg.camera_info_topic}: the candidates cannot be drawn "
+            raise RobotError(f"no camera_info on {cfg.camera_info_topic}: the candidates cannot be drawn "
                                "without the camera's calibration")
         depth_ns, color_msg, depth_msg = pair
         try:
@@ -245,10 +245,10 @@ class OperatorCore:
             intrinsics, info_frame = msg_to_camera_info(info)
             rgb, depth = msg_to_rgb(color_msg), msg_to_depth(depth_msg)
         except MessageConversionError as exc:
-            raise BackendError(f"camera image unusable: {exc}") from None
+            raise RobotError(f"camera image unusable: {exc}") from None
         frame_id = cfg.camera_frame or info_frame
         if not frame_id:
-            raise BackendError("camera_info.header.frame_id is empty and ros.camera_frame is not set")
+            raise RobotError("camera_info.header.frame_id is empty and ros.camera_frame is not set")
         if self.extrinsics is not None:
             T = self.extrinsics
         else:
@@ -256,14 +256,14 @@ class OperatorCore:
                 with self._cond:
                     T = self._tf.lookup(cfg.base_frame, frame_id, depth_ns, cfg.tf_tolerance)
             except TransformError as exc:
-                raise BackendError(f"no camera pose '{cfg.base_frame}' -> '{frame_id}' from /tf, /tf_static "
+                raise RobotError(f"no camera pose '{cfg.base_frame}' -> '{frame_id}' from /tf, /tf_static "
                                    f"({exc}); publish the hand-eye result (robot.launch.py extrinsics:=...) "
                                    "or set ros.extrinsics_file") from None
         camera = CameraModel(CAMERA, intrinsics, T, frame_id=frame_id, base_frame=cfg.base_frame)
         return CameraFrame(camera, rgb, depth)
 
 
-class RosBackend(RobotBackend):
+class RosRobot(Robot):
     """The console's robot on the live ROS 2 graph (see the module docstring).
 
     cfg: RosConsoleConfig. spin=False leaves spinning to the caller (a test driving the graph
@@ -313,7 +313,7 @@ class RosBackend(RobotBackend):
 
     @scene_version.setter
     def scene_version(self, value) -> None:
-        pass  # RobotBackend.__init__ sets 0; here the executor's statuses count
+        pass  # Robot.__init__ sets 0; here the executor's statuses count
 
     def _spin(self) -> None:
         from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -332,7 +332,7 @@ class RosBackend(RobotBackend):
             time.sleep(0)  # let the console's threads run between callbacks
         executor.shutdown()
 
-    # -- RobotBackend --------------------------------------------------------------------------
+    # -- Robot --------------------------------------------------------------------------
     def observe(self) -> Observation:
         with self.lock:
             obs = self._observe_set() if self.cfg.source == "policy" else self._observe_cloud()
@@ -345,7 +345,7 @@ class RosBackend(RobotBackend):
         while True:
             got = self.core.next_set(self._seen, max(0.0, end - time.monotonic()))
             if got is None:
-                raise BackendError(
+                raise RobotError(
                     f"no new candidate set on {cfg.candidates_topic} within {cfg.candidates_timeout:g} s. The policy "
                     f"node publishes one per decision, from a fresh cloud on {cfg.cloud_topic} and a goal; in a "
                     "console:=true graph it waits until its last decision is executed: execute one ('x', or "
@@ -378,12 +378,12 @@ class RosBackend(RobotBackend):
         moves = self.core.moves
         msg = self.core.latest_cloud(cfg.data_timeout)
         if msg is None:
-            raise BackendError(f"no point cloud on {cfg.cloud_topic} within {cfg.data_timeout:g} s: is the "
+            raise RobotError(f"no point cloud on {cfg.cloud_topic} within {cfg.data_timeout:g} s: is the "
                                "perception node running?")
         try:
             obs = cloud_observation(msg, self.core.goal)
         except MessageConversionError as exc:
-            raise BackendError(f"the latest cloud on {cfg.cloud_topic} is unusable: {exc}") from None
+            raise RobotError(f"the latest cloud on {cfg.cloud_topic} is unusable: {exc}") from None
         frame = self.core.frame_near(stamp_to_ns(msg.header.stamp), cfg.data_timeout)
         obs.frames = {frame.camera.name: frame}
         self._offer = None
@@ -416,11 +416,11 @@ class RosBackend(RobotBackend):
                             f"{status.error_string})")
 
     def home(self) -> ActionResult:
-        raise BackendError("the ros backend cannot home the arm: the executor runs primitives only "
+        raise RobotError("the ros backend cannot home the arm: the executor runs primitives only "
                            "(use the robot's own tools to move it)")
 
     def jog(self, delta_m) -> ActionResult:
-        raise BackendError("the ros backend cannot jog the arm: the executor runs primitives only "
+        raise RobotError("the ros backend cannot jog the arm: the executor runs primitives only "
                            "(use the robot's own teleop)")
 
     def close(self) -> None:
@@ -435,4 +435,4 @@ class RosBackend(RobotBackend):
             self._rclpy.shutdown()
 
 
-__all__ = ["OperatorCore", "ReceivedSet", "RosBackend", "import_rclpy"]
+__all__ = ["OperatorCore", "ReceivedSet", "RosRobot", "import_rclpy"]

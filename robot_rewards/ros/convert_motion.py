@@ -10,12 +10,12 @@ import numpy as np
 from robot_rewards.core import transforms
 from robot_rewards.ros.convert_common import (
     MessageConversionError,
-    stamp_parts,
     as_message_types,
     float_array,
     header_of,
     make_header,
     sec_to_stamp,
+    stamp_parts,
     stamp_to_sec,
 )
 
@@ -213,7 +213,7 @@ class StampedTransform(NamedTuple):
     @classmethod
     def from_matrix(
         cls, T, parent_frame: str, child_frame: str, stamp=(0, 0)
-    ) -> "StampedTransform":
+    ) -> StampedTransform:
         """From a 4x4 rigid transform (rotation must be orthonormal, right-handed)."""
         T = np.asarray(T, dtype=np.float64)
         if T.shape != (4, 4):

@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from robot_rewards.conf.sim import MotionConfig
 from robot_rewards.core.primitives import Workspace
+from robot_rewards.primitives.config import MotionConfig
 from robot_rewards.primitives.planner import ArmSegment, GripperSegment, UnreachableError, plan_primitive
 from robot_rewards.ros.config import ExecutorConfig
 from robot_rewards.ros.convert_common import MessageConversionError, sec_to_stamp

@@ -99,7 +99,7 @@ def _truthy(value: str, name: str) -> bool:
 def _params_file(args: dict[str, str], graph: str) -> str:
     if args.get("params_file"):
         return args["params_file"]
-    from robot_rewards.paths import data_file
+    from robot_rewards.core.paths import data_file
 
     return str(data_file("config", f"{graph}.yaml"))
 
@@ -158,7 +158,7 @@ def static_tf_arguments(extrinsics_file: str) -> list[str]:
     """tf2_ros static_transform_publisher arguments publishing a transform YAML (parent -> child)."""
     from robot_rewards.calibration.camera_info import load_transform
     from robot_rewards.core import transforms
-    from robot_rewards.paths import resolve
+    from robot_rewards.core.paths import resolve
 
     parent, child, T = load_transform(resolve(extrinsics_file))
     q = transforms.matrix_to_quat(T[:3, :3])

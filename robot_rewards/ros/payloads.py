@@ -157,7 +157,7 @@ class CandidateSet:
         })
 
     @classmethod
-    def from_json(cls, text) -> "CandidateSet":
+    def from_json(cls, text) -> CandidateSet:
         s = CANDIDATE_SET
         doc = _loads(text, s)
         name = _primitive_name(_get(doc, "primitive", s), f"{s}.primitive")
@@ -226,7 +226,7 @@ class ScoreRequest:
         })
 
     @classmethod
-    def from_json(cls, text) -> "ScoreRequest":
+    def from_json(cls, text) -> ScoreRequest:
         s = SCORE_REQUEST
         doc = _loads(text, s)
         name = _primitive_name(_get(doc, "primitive", s), f"{s}.primitive")
@@ -258,7 +258,7 @@ class ScoreResponse:
         })
 
     @classmethod
-    def from_json(cls, text) -> "ScoreResponse":
+    def from_json(cls, text) -> ScoreResponse:
         s = SCORE_RESPONSE
         doc = _loads(text, s)
         raw = _get(doc, "scores", s, dict, default={})
@@ -301,7 +301,7 @@ class PrimitiveCommand:
                                   "params": self.primitive.params.tolist(), "source": self.source})
 
     @classmethod
-    def from_json(cls, text) -> "PrimitiveCommand":
+    def from_json(cls, text) -> PrimitiveCommand:
         s = PRIMITIVE
         doc = _loads(text, s)
         name = _primitive_name(_get(doc, "name", s), f"{s}.name")
@@ -340,7 +340,7 @@ class ExecutorStatus:
         })
 
     @classmethod
-    def from_json(cls, text) -> "ExecutorStatus":
+    def from_json(cls, text) -> ExecutorStatus:
         s = EXECUTOR_STATUS
         doc = _loads(text, s)
         state = _get(doc, "state", s, str)

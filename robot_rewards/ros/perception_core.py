@@ -40,8 +40,8 @@ from robot_rewards.ros.tf_tree import TfTree, TransformError
 def perception_config(cfg: PerceptionNodeConfig) -> PerceptionConfig:
     """The PerceptionConfig named by the node parameters (or by the policy checkpoint's JSON)."""
     if cfg.perception_from_checkpoint:
-        from robot_rewards.artifacts import read_json
-        from robot_rewards.paths import resolve
+        from robot_rewards.core.paths import resolve
+        from robot_rewards.nn.artifacts import read_json
         from robot_rewards.policy.checkpoint import FORMAT, VERSION, checkpoint_paths
 
         json_path, _ = checkpoint_paths(resolve(cfg.perception_from_checkpoint))

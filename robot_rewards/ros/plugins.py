@@ -80,10 +80,10 @@ def clip_reward(device: str = "auto", **options):
 
     Loads offline: open_clip weights must already be on disk (see ClipRewardConfig).
     """
-    from robot_rewards.rewards.clip_config import ClipRewardConfig
+    from robot_rewards.rewards.clip.config import ClipRewardConfig
     from robot_rewards.ros.params import coerce_config
 
     config = coerce_config(ClipRewardConfig, {"device": device, **options})  # before the heavy imports
-    from robot_rewards.rewards.clip_reward import ClipReward
+    from robot_rewards.rewards.clip.reward import ClipReward
 
     return ClipReward.from_config(config)

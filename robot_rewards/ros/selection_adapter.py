@@ -14,9 +14,9 @@ from typing import Mapping
 
 import numpy as np
 
-from robot_rewards.conf.sim import MotionConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import Workspace
+from robot_rewards.primitives.config import MotionConfig
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.selection import best_of_n, feasibility
 

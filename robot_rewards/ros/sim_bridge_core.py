@@ -18,7 +18,6 @@ from typing import Callable
 import numpy as np
 import pybullet as p
 
-from robot_rewards.conf.sim import SimConfig
 from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
 from robot_rewards.primitives.kinematics import ARM_JOINTS, FINGER_JOINTS, HAND_LINK
 from robot_rewards.ros.config import SimBridgeConfig
@@ -40,6 +39,7 @@ from robot_rewards.ros.trajectory_goal import (
     TrajectoryRejected,
     check_trajectory,
 )
+from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.panda import FINGER_FORCE
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from robot_rewards.conf.sim import SimConfig
 from robot_rewards.selection.config import POTENTIALS, RESAMPLERS, FKSteeringConfig
+from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 

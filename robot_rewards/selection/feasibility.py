@@ -13,9 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
-from robot_rewards.conf.sim import MotionConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import Primitive, Workspace
+from robot_rewards.primitives.config import MotionConfig
 from robot_rewards.primitives.kinematics import HOME, PandaKinematics
 from robot_rewards.primitives.planner import UnreachableError, plan_primitive
 from robot_rewards.primitives.waypoints import waypoints
@@ -61,7 +61,7 @@ class FeasibilityChecker:
             self._kin.close()
             self._kin = None
 
-    def __enter__(self) -> "FeasibilityChecker":
+    def __enter__(self) -> FeasibilityChecker:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -29,7 +29,7 @@ import pybullet as p
 from robot_rewards.calibration.boards import SIM_BOARD, BoardSpec
 from robot_rewards.core import transforms
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
-from robot_rewards.paths import data_file
+from robot_rewards.core.paths import data_file
 from robot_rewards.sim.camera import render
 
 TEXTURE_PX_PER_SQUARE = 140  # the sim board's 15 mm margin is then exactly 60 px

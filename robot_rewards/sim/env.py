@@ -8,13 +8,13 @@ from typing import Callable
 
 import numpy as np
 
-from robot_rewards.conf.expert import ExpertConfig
-from robot_rewards.conf.sim import SimConfig
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import Observation, Proprio
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive, Workspace
 from robot_rewards.perception.perceive import PerceptionConfig, perceive
 from robot_rewards.sim.camera import render
+from robot_rewards.sim.config import SimConfig
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.tasks import make_task
 from robot_rewards.sim.world import World
 

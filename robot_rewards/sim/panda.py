@@ -9,8 +9,8 @@ from typing import Callable
 import numpy as np
 import pybullet as p
 
-from robot_rewards.conf.sim import MotionConfig
 from robot_rewards.core import transforms
+from robot_rewards.primitives.config import MotionConfig
 from robot_rewards.primitives.kinematics import (
     ARM_JOINTS,
     EE_LINK,

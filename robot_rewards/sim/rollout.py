@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.observation import Observation
 from robot_rewards.sim.env import StepResult, TabletopEnv
+from robot_rewards.sim.expert_config import ExpertConfig
 
 
 @dataclass

@@ -10,14 +10,14 @@ import pybullet as p
 import pybullet_data
 
 from robot_rewards.calibration.camera_info import load_camera
-from robot_rewards.conf.sim import SimConfig, apply_profile
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame
+from robot_rewards.core.paths import resolve
 from robot_rewards.core.primitives import Primitive, Workspace
-from robot_rewards.paths import resolve
 from robot_rewards.primitives.kinematics import PandaKinematics
 from robot_rewards.primitives.planner import UnreachableError, plan_primitive
 from robot_rewards.sim.camera import render
+from robot_rewards.sim.config import SimConfig, apply_profile
 from robot_rewards.sim.panda import ExecutionResult, Panda
 
 TABLE_HEIGHT = 0.625  # pybullet_data table.urdf top surface (its AABB adds a 1 mm margin); top = z 0
@@ -116,20 +116,20 @@ class World:
                 return
 
     # -- what-if rollouts -------------------------------------------------------------------
-    def snapshot(self) -> "WorldSnapshot":
+    def snapshot(self) -> WorldSnapshot:
         """Save the physics state (bodies, contacts) and the controller targets, so a primitive
         can be tried and undone: `restore(snap)` puts everything back, `discard(snap)` frees it."""
         return WorldSnapshot(p.saveState(physicsClientId=self.client), self.sim_time, self.ticks,
                              self.panda._arm_target.copy(), self.panda._gripper_target)
 
-    def restore(self, snap: "WorldSnapshot") -> None:
+    def restore(self, snap: WorldSnapshot) -> None:
         p.restoreState(stateId=snap.state_id, physicsClientId=self.client)
         self.sim_time, self.ticks = snap.sim_time, snap.ticks
         self.panda._arm_target = snap.arm_target.copy()
         self.panda._gripper_target = snap.gripper_target
         self.panda._command()
 
-    def discard(self, snap: "WorldSnapshot") -> None:
+    def discard(self, snap: WorldSnapshot) -> None:
         p.removeState(snap.state_id, physicsClientId=self.client)
 
     # -- objects -------------------------------------------------------------------------

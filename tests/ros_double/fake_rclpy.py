@@ -24,8 +24,8 @@ from __future__ import annotations
 import copy
 import enum
 import logging
-import threading
 import sys
+import threading
 import time
 import types as pytypes
 import uuid
@@ -305,7 +305,7 @@ class Task(Future):
         except StopIteration as stop:
             self.set_result(stop.value)
             return True
-        except Exception as exc:  # noqa: BLE001 - surfaces in the Future, like rclpy
+        except Exception as exc:
             self.set_exception(exc)
             _log.error("task raised: %r", exc)
             raise

@@ -33,7 +33,7 @@ def tiny_scorer():
     import torch
 
     from robot_rewards.rewards.config import ScorerConfig
-    from robot_rewards.rewards.preference import PreferenceScorer
+    from robot_rewards.rewards.preference.scorer import PreferenceScorer
 
     torch.manual_seed(0)
     cfg = ScorerConfig(point_channels=[8, 16], attention_heads=1, obs_dim=16, goal_dim=8, token_dim=4, hidden=16)

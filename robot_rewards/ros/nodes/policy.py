@@ -7,7 +7,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from robot_rewards.paths import resolve
+from robot_rewards.core.paths import resolve
 from robot_rewards.primitives.kinematics import HOME, PandaKinematics
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_ns, run

@@ -11,7 +11,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Float64, String
 
-from robot_rewards.paths import resolve
+from robot_rewards.core.paths import resolve
 from robot_rewards.rewards.config import HostConfig
 from robot_rewards.ros.config import RewardServerConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run

@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.primitives.kinematics import HOME, down_quat, wrap_gripper_yaw
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
 from robot_rewards.sim.tasks.base import COLORS, Task
 from robot_rewards.sim.world import World

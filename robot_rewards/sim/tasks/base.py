@@ -8,8 +8,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.primitives import Primitive
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.world import World
 
 # Named colours used for objects and in goal sentences.

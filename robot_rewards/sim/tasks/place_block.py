@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_rewards.conf.expert import ExpertConfig
 from robot_rewards.core.primitives import Primitive
+from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, Task, sample_positions
 from robot_rewards.sim.world import World
 

@@ -1,0 +1,172 @@
+"""Label collection in simulation: the policy proposes, a scripted teacher compares.
+
+Every query goes through the same `PreferenceStore` a person's answers go through, so the
+scorer is trained from the store (`store.pairs()`) whether the labels came from the console
+or from a teacher. Values are true returns of what-if rollouts of each candidate
+(`sim.outcomes.simulate_candidates`), which only a simulator can provide.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.workers import JobPool, resolve_workers
+from robot_rewards.preferences.query_selection import select_pairs
+from robot_rewards.preferences.store import PreferenceStore
+from robot_rewards.preferences.teachers import ScriptedTeacher, TeacherConfig, true_return
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.outcomes import simulate_candidates
+
+log = logging.getLogger(__name__)
+
+
+def answer_name(label: float) -> str:
+    """A `PreferencePairs` label (1, 0, 0.5, NaN) as the store's answer name."""
+    if np.isnan(label):
+        return "cant_tell"
+    return {1.0: "a", 0.0: "b", 0.5: "tie"}[float(label)]
+
+
+@dataclass
+class CollectStats:
+    """What one collection run did."""
+
+    queries: int = 0
+    labels: int = 0
+    episodes: int = 0
+    simulated: int = 0  # what-if rollouts (N per query)
+    teacher: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelDecision:
+    """One decision of a labelling episode: what the store keeps for the query, and the true
+    value of every candidate (from what-if rollouts)."""
+
+    episode_seed: int
+    decision: int
+    goal: str
+    candidates: Candidates
+    points: np.ndarray | None
+    colors: np.ndarray | None
+    image: np.ndarray
+    values: np.ndarray
+
+
+class LabelEpisodes:
+    """Plays labelling episodes in one simulator: at each decision (the first `max_decisions`;
+    0 = all) N candidates, each rolled out and undone, then the first sample is executed."""
+
+    def __init__(self, env: TabletopEnv, policy, n_candidates: int, quality_scale: float, max_decisions: int):
+        self.env, self.policy = env, policy
+        self.n, self.scale, self.max_decisions = n_candidates, quality_scale, max_decisions
+
+    @classmethod
+    def build(cls, task: str, sim, perception, policy, n_candidates: int, quality_scale: float,
+              max_decisions: int, torch_threads: int = 1) -> LabelEpisodes:
+        """In a worker process: its own simulator."""
+        torch.set_num_threads(max(1, int(torch_threads)))
+        return cls(TabletopEnv(task, sim, perception=perception), policy, n_candidates, quality_scale, max_decisions)
+
+    def __call__(self, ep_seed: int) -> list[LabelDecision]:
+        env, out = self.env, []
+        env.reset(ep_seed)
+        while not env.done and not (self.max_decisions and len(out) >= self.max_decisions):
+            obs = env.observe()
+            cands = self.policy.sample(obs, self.n, seed=ep_seed * 100 + len(out))
+            rolled = simulate_candidates(env, cands)
+            values = np.atleast_1d(true_return(rolled.success, rolled.quality, self.scale))
+            out.append(LabelDecision(int(ep_seed), len(out), obs.goal, cands, obs.points, obs.colors,
+                                     next(iter(obs.frames.values())).rgb, values))
+            env.step(cands.primitive(0))
+        return out
+
+    def close(self) -> None:
+        pass  # the simulator belongs to whoever built it (closed with its process in a worker)
+
+
+def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, teacher: TeacherConfig,
+                           n_labels: int, n_candidates: int = 8, pairs_per_query: int = 4, seed: int = 0,
+                           quality_scale: float = 0.02, labeller: str = "teacher", progress: bool = True,
+                           episode_seeds: Sequence[int] | None = None, max_decisions: int = 0,
+                           workers: Any = 1, torch_threads: int = 1, executor: str = "local",
+                           ray_address: str = "") -> CollectStats:
+    """Run the policy on episodes seed, seed+1, ... (or `episode_seeds`, until they run out);
+    at each decision (the first `max_decisions` of an episode; 0 = all) sample N candidates,
+    roll each one out (then undo it), let the teacher label `pairs_per_query` uniformly chosen
+    pairs, store query + labels, and advance the episode with the policy's first sample.
+    Stops once `n_labels` labels are stored (the last query may contribute fewer pairs).
+
+    With `workers` > 1 the episodes are played in worker processes, a batch at a time, and
+    labelled and stored here in seed order: the store is the same as with one worker (each
+    process, this one included, runs torch on `torch_threads` threads)."""
+    if n_labels < 1 or pairs_per_query < 1 or n_candidates < 2:
+        raise ValueError(f"need n_labels >= 1, pairs_per_query >= 1 and n_candidates >= 2, "
+                         f"got {n_labels}, {pairs_per_query}, {n_candidates}")
+    if max_decisions < 0:
+        raise ValueError(f"max_decisions must be >= 0 (0 = every decision), got {max_decisions}")
+    n_workers = resolve_workers(workers)
+    task = env.task.name
+    rater = ScriptedTeacher(teacher)
+    rng = np.random.default_rng([seed, 4409])
+    if n_workers <= 1 and executor == "local":
+        torch.set_num_threads(max(1, int(torch_threads)))  # as in a worker: same threads, same sums
+        factory = partial(LabelEpisodes, env, policy, n_candidates, quality_scale, max_decisions)
+    else:
+        factory = partial(LabelEpisodes.build, task, env.world.cfg, env.perception, policy, n_candidates,
+                          quality_scale, max_decisions, torch_threads)
+    session = store.start_session(labeller, task, mode="pairwise",
+                                  meta={"teacher": {k: (v if v is None or np.isfinite(v) else str(v))
+                                                    for k, v in teacher.__dict__.items()},
+                                        "first_episode_seed": seed})
+    stats = CollectStats()
+    bar = tqdm(total=n_labels, desc=f"labels {task}", unit="label", disable=not progress)
+    seeds = iter(episode_seeds) if episode_seeds is not None else itertools.count(seed)
+    per_episode = pairs_per_query * (max_decisions or env.task.max_steps)
+    with JobPool(factory, n_workers, executor, ray_address) as pool:
+        while stats.labels < n_labels:
+            # at most the episodes still needed if none ends early, in rounds of two per worker, so
+            # labels reach the store as they come (one episode at a time in this process)
+            need = -(-(n_labels - stats.labels) // per_episode)
+            size = 1 if n_workers <= 1 else -(-min(need, 2 * n_workers) // n_workers) * n_workers
+            batch = list(itertools.islice(seeds, size))
+            if not batch:
+                break
+            for trace in pool.map(batch, progress=False):
+                if stats.labels >= n_labels:
+                    break
+                stats.episodes += 1
+                for d in trace:
+                    if stats.labels >= n_labels:
+                        break
+                    _label(store, session, task, d, rater, rng, min(pairs_per_query, n_labels - stats.labels),
+                           labeller, stats)
+                    bar.update(stats.labels - bar.n)
+    bar.close()
+    store.end_session(session)
+    stats.teacher = rater.stats()
+    return stats
+
+
+def _label(store, session, task, d: LabelDecision, rater, rng, n_pairs: int, labeller: str,
+           stats: CollectStats) -> None:
+    """Teacher labels for `n_pairs` uniformly chosen pairs of one decision, stored with its query."""
+    pairs = select_pairs(len(d.candidates), n_pairs, "uniform", rng=rng)
+    labels = rater.label(d.values, pairs)
+    qid = store.add_query(session, task, d.goal, d.candidates, d.points, d.colors, image=d.image,
+                          meta={"episode_seed": d.episode_seed, "decision": d.decision,
+                                "values": [float(v) for v in d.values]})
+    for (a, b), y in zip(pairs, labels):
+        store.add_pair(qid, int(a), int(b), answer_name(y), labeller)
+    stats.queries += 1
+    stats.labels += len(pairs)
+    stats.simulated += len(d.candidates)

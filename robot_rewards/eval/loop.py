@@ -1,0 +1,253 @@
+"""Reward-guided episodes: the policy proposes N candidates, a selector picks one, the sim runs it.
+
+A selector is a function (env, obs, candidates) -> utilities (N,) or None. None means "no
+reward model": the first sample is executed as it is (condition "first"). With utilities the
+candidates are walked from the best down until one passes the feasibility checks
+(`selection.feasibility.select`); if none passes, the episode stops without moving the arm.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.observation import Observation
+from robot_rewards.core.reporting import mean_ci, wilson_interval
+from robot_rewards.core.workers import run_jobs
+from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.preferences.teachers import true_return
+from robot_rewards.rewards.aggregate import aggregate
+from robot_rewards.rewards.clip.config import ClipRewardConfig
+from robot_rewards.rewards.keypoints.reward import KeypointScorer, SimKeypointSource
+from robot_rewards.selection.feasibility import FeasibilityChecker, select
+from robot_rewards.sim.config import SimConfig
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.outcomes import simulate_candidates
+
+Selector = Callable[[TabletopEnv, Observation, Candidates], Optional[np.ndarray]]
+
+
+def first_sample(env, obs, cands) -> None:
+    """(a) the policy alone: its first sample, executed as it is."""
+    return None
+
+
+def random_sample(seed: int) -> Selector:
+    """(b) a uniformly random one of the N samples, seeded by (seed, episode seed, decision), so
+    an episode draws the same whichever worker runs it and whatever ran before it."""
+    def pick(env, obs, cands):
+        rng = np.random.default_rng([seed, 1201, env.seed, env.steps])
+        u = np.zeros(len(cands))
+        u[rng.integers(len(cands))] = 1.0
+        return u
+
+    return pick
+
+
+def scorer_selector(scorer, aggregator: str = "mean", lam: float = 1.0) -> Selector:
+    """Best-of-N by an ActionScorer's ensemble scores, aggregated (mean | wco | uwo)."""
+    def pick(env, obs, cands):
+        return aggregate(scorer.score(obs, cands), aggregator, lam)
+
+    return pick
+
+
+def oracle_selector(quality_scale: float) -> Selector:
+    """(f) the true outcome of each candidate (what-if rollouts): the upper bound of best-of-N."""
+    def pick(env, obs, cands):
+        out = simulate_candidates(env, cands)
+        return np.atleast_1d(true_return(out.success, out.quality, quality_scale))
+
+    return pick
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One episode of `run_episode` (plain data: it travels back from worker processes)."""
+
+    seed: int
+    success: bool
+    quality: float
+    steps: int
+    stopped: int = 0
+    rejected: int = 0
+    not_executed: int = 0
+    select_s: tuple = ()
+
+
+@dataclass
+class EpisodeStats:
+    success: list = field(default_factory=list)
+    quality: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    stopped: int = 0  # decisions where no candidate was feasible (the arm did not move)
+    rejected: int = 0  # candidates refused by the feasibility walk
+    not_executed: int = 0  # executed candidates the sim refused (unreachable, ...)
+    select_s: list = field(default_factory=list)
+    seeds: list = field(default_factory=list)
+
+    def add(self, r: EpisodeResult) -> None:
+        """Count one episode (results are added in seed order)."""
+        self.seeds.append(r.seed)
+        self.success.append(r.success)
+        self.quality.append(r.quality)
+        self.steps.append(r.steps)
+        self.stopped += r.stopped
+        self.rejected += r.rejected
+        self.not_executed += r.not_executed
+        self.select_s.extend(r.select_s)
+
+    @classmethod
+    def of(cls, results) -> EpisodeStats:
+        stats = cls()
+        for r in results:
+            stats.add(r)
+        return stats
+
+    def summary(self) -> dict:
+        lo, hi = wilson_interval(int(np.sum(self.success)), len(self.success))
+        q, q_lo, q_hi = mean_ci(self.quality)
+        return {"episodes": len(self.success), "success_rate": float(np.mean(self.success)),
+                "success_ci95": [lo, hi], "quality_mean": q, "quality_ci95": [q_lo, q_hi],
+                "steps_mean": float(np.mean(self.steps)), "stopped": self.stopped,
+                "rejected_candidates": self.rejected, "not_executed": self.not_executed,
+                "select_ms": 1000 * float(np.mean(self.select_s)) if self.select_s else 0.0,
+                "failed_seeds": [s for s, ok in zip(self.seeds, self.success) if not ok],
+                # per episode, for paired comparisons of conditions on the same seeds and for
+                # merging runs split over seed ranges (`experiment-merge`)
+                "seeds": [int(s) for s in self.seeds], "quality": [float(q) for q in self.quality],
+                "success": [bool(s) for s in self.success], "steps": [int(s) for s in self.steps]}
+
+
+def run_episode(env: TabletopEnv, policy, selector: Selector, ep_seed: int, n_candidates: int = 8,
+                checker: FeasibilityChecker | None = None, on_decision: Callable | None = None) -> EpisodeResult:
+    """One episode from seed `ep_seed`: every selector sees the same candidates at the same
+    decision of the same seed (candidate seeds depend on episode seed and decision).
+    on_decision(env, obs, cands, chosen_index, utilities) is called before each execution."""
+    env.reset(ep_seed)
+    decision = stopped = rejected = not_executed = 0
+    select_s = []
+    while not env.done:
+        obs = env.observe()
+        cands = policy.sample(obs, n_candidates, seed=ep_seed * 100 + decision)
+        t0 = time.perf_counter()
+        u = selector(env, obs, cands)
+        if u is None:
+            index = 0
+        else:
+            sel = select(cands, u, checker, env.world.panda.joint_positions())
+            rejected += len(sel.rejected)
+            index = sel.index
+        select_s.append(time.perf_counter() - t0)
+        if index is None:
+            stopped += 1
+            break
+        if on_decision is not None:
+            on_decision(env, obs, cands, index, u)
+        if not env.step(cands.primitive(index)).executed:
+            not_executed += 1
+        decision += 1
+    return EpisodeResult(int(ep_seed), bool(env.success()), float(env.quality()), int(env.steps), stopped,
+                         rejected, not_executed, tuple(select_s))
+
+
+def run_episodes(env: TabletopEnv, policy, selector: Selector, episodes: int, seed: int, n_candidates: int = 8,
+                 checker: FeasibilityChecker | None = None, desc: str = "", progress: bool = True,
+                 on_decision: Callable | None = None) -> EpisodeStats:
+    """Episodes with seeds seed, seed+1, ... in this process (see `run_episode`; for every core,
+    `robot_rewards.eval.episodes.run_condition`)."""
+    return EpisodeStats.of(
+        run_episode(env, policy, selector, seed + k, n_candidates, checker, on_decision)
+        for k in tqdm(range(episodes), desc=desc, unit="ep", disable=not progress)
+    )
+
+
+# -- every core: one selection rule's episodes from worker processes -----------------------------
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """Everything a worker process needs to run episodes of one selection rule (it is pickled
+    to each worker, which builds its own simulator from it)."""
+
+    task: str
+    policy: Any  # the policy module
+    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | clip | oracle
+    n_candidates: int = 8
+    scorer: Any = None  # for scorer, scorer_wco, scorer_uwo
+    perception: PerceptionConfig | None = None
+    sim: SimConfig = field(default_factory=SimConfig)
+    check_feasibility: bool = True
+    seed: int = 0  # of the random rule
+    quality_scale: float = 0.02  # of the oracle's true return
+    uwo_lambda: float = 1.0
+    clip: ClipRewardConfig | None = None  # for clip
+    torch_threads: int = 1
+
+
+def make_selector(spec: LoopSpec, env: TabletopEnv) -> Selector:
+    """The selection rule `spec.condition` in `env` (sim-based rules read that simulator)."""
+    name = spec.condition
+    if name in ("scorer", "scorer_wco", "scorer_uwo") and spec.scorer is None:
+        raise ValueError(f"condition '{name}' needs a scorer")
+    rules = {
+        "first": lambda: first_sample,
+        "random": lambda: random_sample(spec.seed),
+        "scorer": lambda: scorer_selector(spec.scorer, "mean"),
+        "scorer_wco": lambda: scorer_selector(spec.scorer, "wco"),
+        "scorer_uwo": lambda: scorer_selector(spec.scorer, "uwo", spec.uwo_lambda),
+        "keypoint": lambda: scorer_selector(KeypointScorer(SimKeypointSource(env)), "mean"),
+        "oracle": lambda: oracle_selector(spec.quality_scale),
+        "clip": lambda: clip_selector(spec.clip or ClipRewardConfig(), env),
+    }
+    if name not in rules:
+        raise ValueError(f"unknown condition '{name}'; known: {list(rules)}")
+    return rules[name]()
+
+
+def clip_selector(clip_cfg: ClipRewardConfig, env: TabletopEnv) -> Selector:
+    """(e) best-of-N by the CLIP goal reward of each candidate's simulated outcome image."""
+    # open_clip is heavy and optional for everything but this rule: imported only when asked for
+    from robot_rewards.core.paths import resolve
+    from robot_rewards.rewards.clip.reward import ClipReward
+    from robot_rewards.rewards.clip.scorer import OutcomeScorer, sim_outcome_images
+
+    if clip_cfg.model.endswith(".json"):  # a checkpoint: found from anywhere, like the shipped policies
+        clip_cfg = replace(clip_cfg, model=str(resolve(clip_cfg.model)))
+    return scorer_selector(OutcomeScorer(ClipReward.from_config(clip_cfg), sim_outcome_images(env)), "mean")
+
+
+class LoopRunner:
+    """A worker's simulator, feasibility checker and selection rule; runs one episode per seed."""
+
+    def __init__(self, spec: LoopSpec):
+        torch.set_num_threads(max(1, int(spec.torch_threads)))
+        self.spec = spec
+        self.env = TabletopEnv(spec.task, spec.sim, perception=spec.perception)
+        self.checker = FeasibilityChecker(self.env.workspace) if spec.check_feasibility else None
+        self.selector = make_selector(spec, self.env)
+
+    def __call__(self, seed: int) -> EpisodeResult:
+        return run_episode(self.env, self.spec.policy, self.selector, int(seed), self.spec.n_candidates,
+                           self.checker)
+
+    def close(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
+        self.env.close()
+
+
+def run_condition(spec: LoopSpec, episodes: int, seed: int, workers: Any = "auto", desc: str = "",
+                  progress: bool = True, executor: str = "local", ray_address: str = "") -> EpisodeStats:
+    """Episodes seed .. seed+episodes-1 of one selection rule on `workers` processes (or Ray
+    actors); the same per-episode results as one process (`run_episodes`) for the same seeds."""
+    seeds = list(range(seed, seed + episodes))
+    return EpisodeStats.of(run_jobs(partial(LoopRunner, spec), seeds, workers, desc, progress,
+                                    executor, ray_address))
