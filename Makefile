@@ -10,7 +10,7 @@ TORCH  ?= torch==2.15.0 torchvision==0.29.2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,15 @@ $(STAMP): setup.py setup.cfg package.xml
 demo: $(STAMP)
 	$(BIN)/robot-rewards demo
 
+# lint and the import contracts first (seconds), then the suite
 test: $(STAMP)
+	$(BIN)/ruff check robot_rewards tests launch setup.py
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check robot_rewards tests launch setup.py
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info
