@@ -27,6 +27,8 @@ from robot_rewards.conf.commands import BenchGpuConfig
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.nn.timing import median_ms, torch_device
+from robot_rewards.policy.checkpoint import load_policy
+from robot_rewards.rewards.preference.io import load_scorer
 
 # Dense bf16 tensor-core peaks (vendor datasheets, TFLOP/s); the first name found in the device
 # name wins, so the specific variants come before the family.
@@ -54,8 +56,6 @@ def _autocast(device: torch.device, dtype: str):
 
 def bench_gpu(cfg: BenchGpuConfig) -> dict:
     """Run the four parts (see the module docstring); print tables, write one metrics.json."""
-    from robot_rewards.policy.checkpoint import load_policy
-    from robot_rewards.rewards.preference.io import load_scorer
 
     bad = [d for d in cfg.dtypes if d not in DTYPES] + [m for m in cfg.compile if m not in COMPILE_MODES]
     if bad or not cfg.n or min(cfg.n) < 1 or cfg.repeats < 1:

@@ -22,9 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robot_rewards.core.primitives import Workspace
 from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.nn.encoders import build_vocab
+from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.nn.timing import median_ms, torch_device
+from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.policy.config import BenchPolicyConfig, PolicyConfig, policy_perception
+from robot_rewards.policy.model import DiffusionPolicy
+from robot_rewards.sim.env import TabletopEnv
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +42,6 @@ REFERENCE_HORIZON = 16
 
 def _untrained_policy(device: torch.device):
     """A randomly initialised policy of the default config (latency does not depend on weights)."""
-    from robot_rewards.core.primitives import Workspace
-    from robot_rewards.nn.encoders import build_vocab
-    from robot_rewards.nn.normalizer import ActionNormalizer
-    from robot_rewards.policy.model import DiffusionPolicy
 
     ws = Workspace()
     corners = np.array([[*ws.low, *ws.low, -1.5], [*ws.high, *ws.high, 1.5]])
@@ -49,8 +51,6 @@ def _untrained_policy(device: torch.device):
 
 
 def _observation(perception, seed: int):
-    from robot_rewards.sim.env import TabletopEnv
-
     with TabletopEnv("place_block", perception=perception) as env:
         env.reset(seed)
         return env.observe()
@@ -108,8 +108,6 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
     torch.manual_seed(cfg.seed)
     device = torch_device(cfg.device)
     if cfg.checkpoint:
-        from robot_rewards.policy.checkpoint import load_policy
-
         ckpt = load_policy(cfg.checkpoint, device=device)
         policy, perception, source = ckpt.policy, ckpt.perception, str(ckpt.path)
     else:

@@ -21,15 +21,21 @@ from pathlib import Path
 import torch
 
 from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.nn.encoders import build_vocab
 from robot_rewards.nn.timing import median_ms, sync, torch_device
-from robot_rewards.rewards.clip.config import BenchClipConfig
+from robot_rewards.policy.config import policy_perception
+from robot_rewards.rewards.clip.config import BenchClipConfig, ClipRewardConfig
+from robot_rewards.rewards.clip.model import load_clip
+from robot_rewards.rewards.clip.reward import ClipReward
 from robot_rewards.rewards.config import BenchRewardsConfig, ScorerConfig
+from robot_rewards.rewards.host import RewardHost
+from robot_rewards.rewards.preference.scorer import PreferenceScorer
+from robot_rewards.rewards.synthetic import random_candidates
+from robot_rewards.sim.env import TabletopEnv
 
 
 def _observations(n_points: int, seed: int, count: int):
     """`count` rendered place_block observations (seeds seed, seed+1, ...)."""
-    from robot_rewards.policy.config import policy_perception
-    from robot_rewards.sim.env import TabletopEnv
 
     perception = policy_perception()
     perception.n_points = n_points
@@ -43,10 +49,6 @@ def _observations(n_points: int, seed: int, count: int):
 
 def bench_rewards(cfg: BenchRewardsConfig) -> dict:
     """Time the scorer for every N and the host vs direct calls; print a table, write metrics.json."""
-    from robot_rewards.nn.encoders import build_vocab
-    from robot_rewards.rewards.host import RewardHost
-    from robot_rewards.rewards.preference.scorer import PreferenceScorer
-    from robot_rewards.rewards.synthetic import random_candidates
 
     if not cfg.n or min(cfg.n) < 1 or cfg.ensemble_size < 1 or cfg.repeats < 1 or cfg.clients < 1:
         raise ValueError("n, ensemble_size, repeats and clients must be positive")
@@ -137,9 +139,6 @@ def bench_clip(cfg: BenchClipConfig, frames: list, goal: str, device: torch.devi
     import open_clip
     from PIL import Image
 
-    from robot_rewards.rewards.clip.config import ClipRewardConfig
-    from robot_rewards.rewards.clip.model import load_clip
-    from robot_rewards.rewards.clip.reward import ClipReward
 
     if cfg.images < 1 or cfg.batch_size < 1 or cfg.repeats < 1:
         raise ValueError("clip.images, clip.batch_size and clip.repeats must be positive")

@@ -29,8 +29,16 @@ from typing import Callable, Optional
 import numpy as np
 
 from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
+from robot_rewards.nn.timing import sync, torch_device
+from robot_rewards.policy.checkpoint import load_policy
+from robot_rewards.policy.config import policy_perception
+from robot_rewards.rewards.aggregate import aggregate
+from robot_rewards.rewards.preference.io import load_scorer
 from robot_rewards.selection.bench_config import BenchSelectionConfig
 from robot_rewards.selection.config import FKSteeringConfig
+from robot_rewards.selection.fk_steering import fk_steer
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.outcomes import simulate_candidates
 
 RewardFor = Callable  # obs -> (Candidates -> (K,) rewards)
 
@@ -114,8 +122,6 @@ def compare_on_scene(policy, obs, reward_fn, methods: list[Method], records: lis
 
     outcome(Candidates of one) -> CandidateOutcomes (what-if rollout from the scene).
     """
-    from robot_rewards.nn.timing import sync
-    from robot_rewards.selection.fk_steering import fk_steer
 
     seen: dict[bytes, tuple[bool, float, bool]] = {}
     rollouts = 0
@@ -148,8 +154,6 @@ def compare_on_scene(policy, obs, reward_fn, methods: list[Method], records: lis
 
 def scorer_reward(scorer, aggregator: str = "mean", uwo_lambda: float = 1.0) -> RewardFor:
     """obs -> reward_fn: the scorer ensemble's aggregated utility of each candidate."""
-    from robot_rewards.rewards.aggregate import aggregate
-
     def reward_for(obs):
         return lambda cands: aggregate(scorer.score(obs, cands), aggregator, uwo_lambda)
 
@@ -163,27 +167,18 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
     import torch
     from tqdm import tqdm
 
-    from robot_rewards.nn.timing import torch_device
-    from robot_rewards.sim.env import TabletopEnv
-    from robot_rewards.sim.outcomes import simulate_candidates
 
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
     device = torch_device(cfg.device)
     task, policy_source = "place_block", "given"
     if policy is None:
-        from robot_rewards.policy.checkpoint import load_policy
-
         ck = load_policy(cfg.policy, device=device)
         policy, perception, task, policy_source = ck.policy, ck.perception, ck.task, str(ck.path)
     elif perception is None:
-        from robot_rewards.policy.config import policy_perception
-
         perception = policy_perception()
     scorer_source = "given"
     if reward_for is None:
-        from robot_rewards.rewards.preference.io import load_scorer
-
         try:
             scorer = load_scorer(cfg.scorer, primitive=policy.primitive, device=device)
         except FileNotFoundError as exc:
@@ -206,7 +201,6 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
             obs = env.observe()
             reward_fn = reward_for(obs)
             if i == 0:  # untimed warm-up of every code path (lazy init, allocator)
-                from robot_rewards.selection.fk_steering import fk_steer
 
                 for m in {m.config.resample_every > 0: m for m in methods}.values():
                     fk_steer(policy, obs, reward_fn, m.config, seed=scene * 100)

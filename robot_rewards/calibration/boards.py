@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import yaml
 
+from robot_rewards.core.paths import data_file
+
 
 class BoardError(ValueError):
     """An invalid board definition."""
@@ -222,7 +224,6 @@ def board_from_any(board) -> BoardSpec:
     p = Path(board)
     if p.is_file():
         return load_board(p)
-    from robot_rewards.core.paths import data_file
 
     name = p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml"
     return load_board(data_file("calibration", "boards", name))

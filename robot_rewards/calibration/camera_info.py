@@ -16,6 +16,7 @@ import yaml
 
 from robot_rewards.core import transforms
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
+from robot_rewards.core.paths import resolve
 
 
 class CalibrationFileError(ValueError):
@@ -106,8 +107,6 @@ def load_transform(path: str | os.PathLike) -> tuple[str, str, np.ndarray]:
 def load_base_transform(path: str | os.PathLike, base_frame: str, setting: str = "extrinsics_file") -> np.ndarray:
     """base_T_camera from a hand-eye result YAML (paths resolved like every data file), refused
     with a ValueError naming `setting` when it is relative to another frame than `base_frame`."""
-    from robot_rewards.core.paths import resolve
-
     parent, _, T = load_transform(resolve(path))
     if parent != base_frame:
         raise ValueError(f"{setting} {path} is relative to '{parent}', not the base frame '{base_frame}'")

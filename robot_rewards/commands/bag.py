@@ -7,13 +7,16 @@ from pathlib import Path
 
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
+from robot_rewards.rewards.preference.io import load_scorer
+from robot_rewards.rewards.preference.scorer import _device
 from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
+from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
+from robot_rewards.ros.bag_replay import plot_rewards, replay, reward_summary, write_csv
+from robot_rewards.ros.plugins import build_state_reward
 
 
 def bag_export(cfg: BagExportConfig) -> dict:
     """Write one sim episode (from an episode file, or recorded now) as a rosbag2."""
-    from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
-
     if cfg.frame_period <= 0:
         raise ValueError(f"frame_period must be positive, got {cfg.frame_period}")
     if cfg.episodes:
@@ -35,8 +38,6 @@ def bag_export(cfg: BagExportConfig) -> dict:
 
 def bag_replay(cfg: BagReplayConfig) -> dict:
     """Perception + reward models over a bag: rewards.csv (+ decisions.csv), rewards.png, metrics.json."""
-    from robot_rewards.ros.bag_replay import plot_rewards, replay, reward_summary, write_csv
-    from robot_rewards.ros.plugins import build_state_reward
 
     bag = resolve(cfg.bag)
     if not bag.exists():
@@ -44,8 +45,6 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
     state_rewards = {name: build_state_reward(spec, cfg.device) for name, spec in cfg.state_rewards.items()}
     scorers = {}
     if cfg.scorers:
-        from robot_rewards.rewards.preference.io import load_scorer
-        from robot_rewards.rewards.preference.scorer import _device
 
         scorers = {name: load_scorer(resolve(path), device=_device(cfg.device)) for name, path in cfg.scorers.items()}
     if not state_rewards and not scorers:

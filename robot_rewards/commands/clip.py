@@ -7,12 +7,14 @@ from pathlib import Path
 
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.rewards.clip.config import EvalClipConfig, TrainClipConfig
+from robot_rewards.rewards.clip.data import frames_for
+from robot_rewards.rewards.clip.eval import evaluate_reward
+from robot_rewards.rewards.clip.reward import ClipReward
+from robot_rewards.rewards.clip.train import train_clip as _train
 
 
 def train_clip(cfg: TrainClipConfig) -> dict:
     """Train a CLIP on captioned sim frames (see robot_rewards/rewards/clip/train.py)."""
-    from robot_rewards.rewards.clip.train import train_clip as _train
-
     return _train(cfg)
 
 
@@ -22,9 +24,6 @@ def eval_clip(cfg: EvalClipConfig) -> dict:
 
     import torch
 
-    from robot_rewards.rewards.clip.data import frames_for
-    from robot_rewards.rewards.clip.eval import evaluate_reward
-    from robot_rewards.rewards.clip.reward import ClipReward
 
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)

@@ -20,7 +20,9 @@ from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.store import PreferenceStore
+from robot_rewards.rewards.preference.io import load_scorer
 from robot_rewards.robots.base import Robot
+from robot_rewards.ros.console_backend import RosRobot
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.robot import SimRobot
 
@@ -32,8 +34,6 @@ def make_backend(kind: str, task: str, sim: SimConfig | None = None,
     if kind == "sim":
         return SimRobot(task, sim, perception, workspace)
     if kind == "ros":
-        from robot_rewards.ros.console_backend import RosRobot  # imports rclpy lazily, when made
-
         return RosRobot(ros or RosConsoleConfig())
     raise ValueError(f"unknown backend '{kind}'; use 'sim' or 'ros'")
 
@@ -53,8 +53,6 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
     ck = load_policy(resolve(cfg.checkpoint_path()), task=cfg.task, device=cfg.device)
     scorer = None
     if cfg.scorer:
-        from robot_rewards.rewards.preference.io import load_scorer
-
         scorer = load_scorer(resolve(cfg.scorer), primitive=ck.policy.primitive, device=cfg.device)
     backends: list[Robot] = []
     store = console = window = None

@@ -16,8 +16,14 @@ import numpy as np
 from robot_rewards.commands.experiment_report import first_try_rate
 from robot_rewards.commands.expert import eval_expert
 from robot_rewards.conf.commands import DemoConfig, EvalExpertConfig
+from robot_rewards.console.overlay import draw_candidates
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, save_video, write_metrics
+from robot_rewards.eval.loop import first_sample, run_episodes, scorer_selector
+from robot_rewards.policy.checkpoint import load_policy
+from robot_rewards.rewards.preference.io import load_scorer
+from robot_rewards.selection.feasibility import FeasibilityChecker
+from robot_rewards.sim.env import TabletopEnv
 
 
 def demo(cfg: DemoConfig) -> dict:
@@ -52,11 +58,6 @@ def demo(cfg: DemoConfig) -> dict:
 def _run_loop(cfg: DemoConfig, task: str, out: Path) -> dict:
     import torch
 
-    from robot_rewards.eval.loop import first_sample, run_episodes, scorer_selector
-    from robot_rewards.policy.checkpoint import load_policy
-    from robot_rewards.rewards.preference.io import load_scorer
-    from robot_rewards.selection.feasibility import FeasibilityChecker
-    from robot_rewards.sim.env import TabletopEnv
 
     torch.set_num_threads(1)  # the sim dominates; one thread avoids oversubscribing small CPUs
     ck = load_policy(resolve(Path(cfg.checkpoints) / f"policy_{task}.json"), task=task)
@@ -89,7 +90,6 @@ class _Recorder:
     def decision(self, env, obs, cands, index, utilities) -> None:
         import cv2
 
-        from robot_rewards.console.overlay import draw_candidates
 
         if self.episode_seed is None:
             self.episode_seed = env.seed

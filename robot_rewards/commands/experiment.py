@@ -31,6 +31,7 @@ from robot_rewards.core.workers import JobsFailed, check_executor, resolve_worke
 from robot_rewards.eval.collect import collect_teacher_labels
 from robot_rewards.eval.loop import EpisodeStats, LoopSpec, run_condition
 from robot_rewards.eval.shared_inference import start_server, stop_server
+from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
 from robot_rewards.preferences.store import PreferenceStore
@@ -48,8 +49,6 @@ def shipped_policy(task: str) -> str:
 
 def experiment(cfg: ExperimentConfig) -> dict:
     """Run the headline experiment for every task in `cfg.tasks` (see the module docstring)."""
-    from robot_rewards.policy.checkpoint import load_policy
-
     bad = [c for c in cfg.conditions if c not in CONDITIONS]
     if bad:
         raise ValueError(f"unknown conditions {bad}; known: {list(CONDITIONS)}")

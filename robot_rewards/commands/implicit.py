@@ -7,20 +7,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.rewards.config import TrainImplicitCommandConfig
 from robot_rewards.rewards.implicit.dpo import train_dpo
 from robot_rewards.rewards.implicit.reward import save_implicit
+from robot_rewards.rewards.preference.io import load_scorer
+from robot_rewards.rewards.preference.scorer import evaluate_pairs, split_pairs
 
 
 def train_implicit_command(cfg: TrainImplicitCommandConfig) -> dict:
     """DPO-tune the task's policy on the store's pairs; print held-out pair accuracy of the
     implicit reward (and of a Bradley-Terry scorer on the same pairs, if one is named); save
     `<output_dir>/implicit.json` + the tuned policy `<output_dir>/implicit_tuned.*`."""
-    from robot_rewards.core.paths import resolve
-
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     out = Path(cfg.output_dir)
     policy_path = cfg.policy or f"checkpoints/policy_{cfg.task}.json"
@@ -40,8 +41,6 @@ def train_implicit_command(cfg: TrainImplicitCommandConfig) -> dict:
     rows = [["implicit reward (DPO)", fit.get("val_pairs", 0), _pct(fit.get("val_accuracy")),
              _pct(fit["train_accuracy"])]]
     if cfg.compare_scorer and "val_accuracy" in fit:
-        from robot_rewards.rewards.preference.io import load_scorer
-        from robot_rewards.rewards.preference.scorer import evaluate_pairs, split_pairs
 
         held = val
         if held is None:  # the same seeded split train_dpo made

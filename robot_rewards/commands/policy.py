@@ -8,15 +8,16 @@ from pathlib import Path
 
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
+from robot_rewards.eval.policy import evaluate_policy
+from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.policy.config import EvalPolicyConfig, TrainPolicyConfig
+from robot_rewards.policy.train import train_policy as _train
 
 log = logging.getLogger(__name__)
 
 
 def train_policy(cfg: TrainPolicyConfig) -> dict:
     """Train a diffusion policy on demonstrations (see robot_rewards/policy/train.py)."""
-    from robot_rewards.eval.policy import evaluate_policy
-    from robot_rewards.policy.train import train_policy as _train
 
     return _train(cfg, evaluate_policy)
 
@@ -31,7 +32,6 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
     """Closed-loop success of a checkpoint (or the random-primitive baseline); table + metrics.json."""
     import torch
 
-    from robot_rewards.eval.policy import evaluate_policy
 
     if cfg.episodes <= 0:
         raise ValueError(f"episodes must be positive, got {cfg.episodes}")
@@ -43,8 +43,6 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
     torch.set_num_threads(threads)
     policy, perception, info = None, None, {}
     if cfg.checkpoint:
-        from robot_rewards.policy.checkpoint import load_policy
-
         ck = load_policy(cfg.checkpoint, task=cfg.task or None, device=_device(cfg.device))
         policy, perception, task = ck.policy, ck.perception, ck.task
         info = {"checkpoint": str(ck.path), "trained_steps": ck.meta.get("training", {}).get("step")}
