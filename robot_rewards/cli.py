@@ -23,8 +23,8 @@ from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.workers import ExecutorError, JobsFailed
 from robot_rewards.policy import config as policy_conf
 from robot_rewards.preferences import config as pref_conf
-from robot_rewards.rewards import config as rewards_conf
 from robot_rewards.rewards.clip import config as clip_config
+from robot_rewards.rewards.implicit import config as implicit_config
 from robot_rewards.rewards.keypoints import config as keypoint_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
@@ -66,7 +66,7 @@ COMMANDS: dict[str, Command] = {
                 "teleop + labelling console: rank the policy's candidates, execute, demonstrate"),
         Command("train-scorer", pref_conf.TrainScorerCommandConfig, "robot_rewards.commands.scorer:train_scorer_command",
                 "train the preference-scorer ensemble on a preference store's labels"),
-        Command("train-implicit", rewards_conf.TrainImplicitCommandConfig,
+        Command("train-implicit", implicit_config.TrainImplicitCommandConfig,
                 "robot_rewards.commands.implicit:train_implicit_command",
                 "DeformPAM's implicit reward: DPO-tune the policy on a store's labels, held-out accuracy"),
         Command("experiment", pref_conf.ExperimentConfig, "robot_rewards.commands.experiment:experiment",

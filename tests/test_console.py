@@ -326,7 +326,7 @@ def tiny_scorer(path) -> str:
     """An untrained 3-member preference scorer checkpoint (its scores are shown, not judged)."""
     import torch
 
-    from robot_rewards.rewards.config import ScorerConfig
+    from robot_rewards.rewards.preference.config import ScorerConfig
     from robot_rewards.rewards.preference.io import save_scorer
     from robot_rewards.rewards.preference.scorer import PreferenceScorer
 

@@ -20,7 +20,7 @@ from robot_rewards.policy.checkpoint import save_policy
 from robot_rewards.policy.config import PolicyConfig, policy_perception
 from robot_rewards.policy.model import DiffusionPolicy
 from robot_rewards.rewards.base import ActionScorer, RewardInputError
-from robot_rewards.rewards.config import TrainImplicitConfig
+from robot_rewards.rewards.implicit.config import TrainImplicitConfig
 from robot_rewards.rewards.implicit.dpo import decisive, train_dpo
 from robot_rewards.rewards.implicit.reward import (
     ImplicitRewardScorer,

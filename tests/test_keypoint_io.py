@@ -10,7 +10,7 @@ import pytest
 from robot_rewards.core.observation import Observation
 from robot_rewards.nn.artifacts import ArtifactError, ArtifactMismatchError
 from robot_rewards.policy.config import policy_perception
-from robot_rewards.rewards.config import KeypointModelConfig, TrainKeypointConfig
+from robot_rewards.rewards.keypoints.config import KeypointModelConfig, TrainKeypointConfig
 from robot_rewards.rewards.keypoints.io import (
     KeypointCheckpoint,
     keypoint_model_paths,

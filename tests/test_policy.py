@@ -572,7 +572,7 @@ def test_policy_with_neighbourhood_features_sees_the_cloud_shape_and_round_trips
     with torch.no_grad():
         p.point_encoder.layers[0].weight[:, 6:] = 0
     assert not torch.allclose(p.encode(pts, cols, p.goal_inputs([GOAL])), base)
-    from robot_rewards.rewards.config import ScorerConfig
+    from robot_rewards.rewards.preference.config import ScorerConfig
     from robot_rewards.rewards.preference.scorer import policy_encoder_init
 
     init = policy_encoder_init(str(tmp_path / "ck"), "pick_place", ScorerConfig())

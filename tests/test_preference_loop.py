@@ -12,7 +12,7 @@ from robot_rewards.eval.loop import EpisodeStats, first_sample, oracle_selector,
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import TeacherConfig
 from robot_rewards.rewards.aggregate import aggregate
-from robot_rewards.rewards.config import TrainScorerConfig
+from robot_rewards.rewards.preference.config import TrainScorerConfig
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
 from robot_rewards.sim.outcomes import simulate_candidates
 

@@ -13,7 +13,7 @@ from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards import aggregate
 from robot_rewards.rewards.base import ActionScorer, RewardInputError, RewardModelError, ScoreSet
-from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
 from robot_rewards.rewards.preference.io import ScorerCheckpointError, ScorerMismatchError, load_scorer, save_scorer
 from robot_rewards.rewards.preference.scorer import (
     PreferencePairs,

@@ -10,9 +10,9 @@ import torch
 
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import RewardInputError
-from robot_rewards.rewards.config import ScorerConfig
 from robot_rewards.rewards.host import HostClosedError, RewardHost
 from robot_rewards.rewards.keypoints.reward import FixedKeypointSource, Keypoints, KeypointScorer
+from robot_rewards.rewards.preference.config import ScorerConfig
 from robot_rewards.rewards.preference.scorer import PreferenceScorer
 from robot_rewards.rewards.synthetic import planted_observation, random_candidates
 

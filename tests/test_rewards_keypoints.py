@@ -7,7 +7,7 @@ import pytest
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.rewards.base import ActionScorer, StateReward
-from robot_rewards.rewards.config import KeypointModelConfig, TrainKeypointConfig
+from robot_rewards.rewards.keypoints.config import KeypointModelConfig, TrainKeypointConfig
 from robot_rewards.rewards.keypoints.net import (
     LearnedKeypointSource,
     evaluate_keypoint_model,

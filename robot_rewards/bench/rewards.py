@@ -27,8 +27,9 @@ from robot_rewards.policy.config import policy_perception
 from robot_rewards.rewards.clip.config import BenchClipConfig, ClipRewardConfig
 from robot_rewards.rewards.clip.model import load_clip
 from robot_rewards.rewards.clip.reward import ClipReward
-from robot_rewards.rewards.config import BenchRewardsConfig, ScorerConfig
+from robot_rewards.rewards.config import BenchRewardsConfig
 from robot_rewards.rewards.host import RewardHost
+from robot_rewards.rewards.preference.config import ScorerConfig
 from robot_rewards.rewards.preference.scorer import PreferenceScorer
 from robot_rewards.rewards.synthetic import random_candidates
 from robot_rewards.sim.env import TabletopEnv

@@ -36,7 +36,7 @@ from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
-from robot_rewards.rewards.config import TrainScorerConfig
+from robot_rewards.rewards.preference.config import TrainScorerConfig
 from robot_rewards.rewards.preference.io import load_scorer, save_scorer, scorer_training
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
 from robot_rewards.sim.env import TabletopEnv

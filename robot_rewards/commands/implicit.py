@@ -11,7 +11,7 @@ from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.store import PreferenceStore
-from robot_rewards.rewards.config import TrainImplicitCommandConfig
+from robot_rewards.rewards.implicit.config import TrainImplicitCommandConfig
 from robot_rewards.rewards.implicit.dpo import train_dpo
 from robot_rewards.rewards.implicit.reward import save_implicit
 from robot_rewards.rewards.preference.io import load_scorer

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 from robot_rewards.core.parallel import ParallelConfig
 from robot_rewards.rewards.clip.config import ClipRewardConfig
-from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
 from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"

@@ -32,7 +32,7 @@ def tiny_scorer():
     """A seeded, untrained 3-member preference scorer small enough for tests."""
     import torch
 
-    from robot_rewards.rewards.config import ScorerConfig
+    from robot_rewards.rewards.preference.config import ScorerConfig
     from robot_rewards.rewards.preference.scorer import PreferenceScorer
 
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ from torch import nn
 
 from robot_rewards.policy.model import DiffusionPolicy
 from robot_rewards.rewards.base import RewardInputError
-from robot_rewards.rewards.config import TrainImplicitConfig
+from robot_rewards.rewards.implicit.config import TrainImplicitConfig
 from robot_rewards.rewards.implicit.reward import (
     ImplicitRewardScorer,
     check_compatible,

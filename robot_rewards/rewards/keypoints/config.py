@@ -1,16 +1,45 @@
-"""Structured config of `robot-rewards train-keypoints` (plain dataclasses, hydra-overridable)."""
+"""Structured configs of the keypoint family (plain dataclasses, hydra-overridable):
+`KeypointModelConfig` (the learned keypoint network; it travels inside every keypoint-model
+file), `TrainKeypointConfig` (`train_keypoint_model`) and `TrainKeypointsCommandConfig`
+(`robot-rewards train-keypoints`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, List
 
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.policy.config import policy_perception
-from robot_rewards.rewards.config import TrainKeypointConfig
 from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
+
+
+@dataclass
+class KeypointModelConfig:
+    """A learned keypoint regressor: goal-FiLM PointNet -> K object + K target keypoints."""
+
+    n_keypoints: int = 1
+    use_rgb: bool = True
+    point_channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    attention_heads: int = 4
+    obs_dim: int = 128
+    goal_dim: int = 64
+    token_dim: int = 16
+    max_goal_tokens: int = 16
+
+
+@dataclass
+class TrainKeypointConfig:
+    """`train_keypoint_model(dataset, config)`."""
+
+    model: KeypointModelConfig = field(default_factory=KeypointModelConfig)
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    device: str = "cpu"
 
 
 @dataclass

@@ -32,7 +32,7 @@ from robot_rewards.nn.artifacts import (
     workspace_from,
 )
 from robot_rewards.perception.perceive import PerceptionConfig
-from robot_rewards.rewards.config import KeypointModelConfig
+from robot_rewards.rewards.keypoints.config import KeypointModelConfig
 from robot_rewards.rewards.keypoints.net import KeypointNet, LearnedKeypointSource
 
 FORMAT = "robot_rewards.keypoint_model"

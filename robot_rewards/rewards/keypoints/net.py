@@ -21,7 +21,7 @@ from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import Workspace
 from robot_rewards.nn.encoders import PointEncoder, VocabGoalEncoder, build_vocab, workspace_scale
 from robot_rewards.rewards.base import RewardInputError, check_goal, check_point_cloud
-from robot_rewards.rewards.config import KeypointModelConfig, TrainKeypointConfig
+from robot_rewards.rewards.keypoints.config import KeypointModelConfig, TrainKeypointConfig
 from robot_rewards.rewards.keypoints.reward import Keypoints, task_keypoints
 
 

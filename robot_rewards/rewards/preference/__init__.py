@@ -1,2 +1,2 @@
-"""The Bradley-Terry preference-trained ensemble scorer: network (`net`), scorer, training and
-calibration metrics (`scorer`), checkpoints (`io`)."""
+"""The Bradley-Terry preference-trained ensemble scorer: configs (`config`), network (`net`),
+scorer, training and calibration metrics (`scorer`), checkpoints (`io`)."""

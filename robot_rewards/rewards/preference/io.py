@@ -28,7 +28,7 @@ from robot_rewards.nn.artifacts import (
     workspace_from,
 )
 from robot_rewards.nn.normalizer import ActionNormalizer, NormalizerError
-from robot_rewards.rewards.config import ScorerConfig
+from robot_rewards.rewards.preference.config import ScorerConfig
 from robot_rewards.rewards.preference.scorer import PreferenceScorer
 
 FORMAT = "robot_rewards.preference_scorer"

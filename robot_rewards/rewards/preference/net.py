@@ -27,7 +27,7 @@ from torch import nn
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.nn.encoders import LocalPatchEncoder, PointEncoder, VocabGoalEncoder
 from robot_rewards.nn.normalizer import ActionNormalizer, feature_names
-from robot_rewards.rewards.config import ScorerConfig
+from robot_rewards.rewards.preference.config import ScorerConfig
 
 
 def workspace_normalizer(primitive: str, workspace: Workspace | None = None) -> ActionNormalizer:

@@ -37,7 +37,7 @@ from robot_rewards.rewards.base import (
     check_goal,
     check_point_cloud,
 )
-from robot_rewards.rewards.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
 from robot_rewards.rewards.preference.net import ScorerNet, candidate_points, workspace_normalizer
 
 log = logging.getLogger(__name__)
