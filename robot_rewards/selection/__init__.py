@@ -1,6 +1,8 @@
 """Candidate selection: best-of-N utilities and rankings, feasibility down the ranked list, and
 Feynman-Kac steering of the policy's sampler as an alternative to best-of-N.
 
+- `decider`: `Decider` (sample -> score -> aggregate -> feasibility), `Decision`, `decision_seed`
+  (the one candidate-seed rule of every caller that samples per decision).
 - `config`: `SelectionConfig`, `FKSteeringConfig` (hydra structured configs).
 - `best_of_n`: `utilities` (aggregate ensembles, combine reward families), `rank`, `method_order`.
 - `feasibility`: `FeasibilityChecker` (workspace, table clearance, IK plan), `select`, `Selection`.
@@ -16,6 +18,7 @@ from robot_rewards.selection.best_of_n import (
     znorm,
 )
 from robot_rewards.selection.config import FKSteeringConfig, SelectionConfig
+from robot_rewards.selection.decider import Decider, Decision, decision_seed
 from robot_rewards.selection.feasibility import CLIPPED_REASON, FeasibilityChecker, Selection, select
 
 _LAZY = {"fk_steer", "FKResult", "FKSteeringError"}
@@ -32,6 +35,8 @@ def __getattr__(name):
 
 __all__ = [
     "CLIPPED_REASON",
+    "Decider",
+    "Decision",
     "FKResult",
     "FKSteeringConfig",
     "FKSteeringError",
@@ -40,6 +45,7 @@ __all__ = [
     "SelectionConfig",
     "SelectionError",
     "check_weights",
+    "decision_seed",
     "fk_steer",
     "method_order",
     "rank",
