@@ -47,6 +47,7 @@ from robot_rewards.console.ranking_session import (
 )
 from robot_rewards.console.window import Window
 from robot_rewards.core.primitives import Primitive
+from robot_rewards.preferences.errors import PreferenceStoreError
 from robot_rewards.robots.base import Robot, RobotError, pixel_to_point
 
 IMAGE_NAME = "current.png"
@@ -257,8 +258,6 @@ class Console:
 
     def _handle(self, event) -> tuple[bool, bool]:
         """Carry out one event; returns (the query is finished, the arm moved for it)."""
-        from robot_rewards.preferences.errors import PreferenceStoreError
-
         q = self.current
         if isinstance(event, (RankAnswer, PairAnswer)):
             try:

@@ -60,6 +60,7 @@ from robot_rewards.preferences.errors import (
     UnknownQueryError,
     UnknownSessionError,
 )
+from robot_rewards.preferences.portable import export_store, import_store
 from robot_rewards.preferences.ranking import ranking_to_pairs
 from robot_rewards.preferences.records import ANSWERS, ARRAYS_DIR, checked_index, checked_text
 from robot_rewards.preferences.schema import SCHEMA_VERSION, migrate, user_version
@@ -490,6 +491,7 @@ class PreferenceStore:
                 rng = np.random.default_rng(zlib.crc32(r["uid"].encode()))
                 keep = np.sort(rng.choice(len(a.points), p_min, replace=False))
             clouds[qid] = (a.points[keep], a.colors[keep] if with_colors else None)
+        # torch-heavy: importing it with the store would make every command's --help load torch
         from robot_rewards.rewards.preference.scorer import PreferencePairs
 
         return PreferencePairs(
@@ -508,8 +510,6 @@ class PreferenceStore:
 
         The folder appears complete or not at all (written beside it, then renamed); `dest`
         must not exist or be empty."""
-        from robot_rewards.preferences.portable import export_store  # portable imports this module
-
         return export_store(self, dest)
 
     def import_(self, src: str | os.PathLike) -> dict:
@@ -518,6 +518,4 @@ class PreferenceStore:
         uid, labels by (query, labeller, unordered pair), rankings by (query, labeller, order,
         answered_at), demonstrations by (query, labeller, params, created_at), so importing the
         same export twice adds nothing. Everything is checked before the one write transaction."""
-        from robot_rewards.preferences.portable import import_store  # portable imports this module
-
         return import_store(self, src)

@@ -13,6 +13,8 @@ import numpy as np
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import Workspace
+from robot_rewards.rewards.keypoints.net import KeypointDataset
+from robot_rewards.rewards.preference.scorer import PreferencePairs
 
 GOAL = "put the block on the red mark"
 RED, BLUE, GREY = (220, 30, 30), (30, 60, 220), (120, 120, 120)
@@ -56,8 +58,6 @@ def planted_scenes(m: int, seed: int, n_points: int = 64):
 def planted_pairs(m: int, seed: int = 0, n_points: int = 64, tie_rate: float = 0.0, cant_tell_rate: float = 0.0):
     """PreferencePairs over m scenes: label 1 iff A's place point is nearer the red mark (xy);
     optional ties (label 0.5) and "can't tell" (NaN) labels at the given rates."""
-    from robot_rewards.rewards.preference.scorer import PreferencePairs
-
     pts, cols, marks = planted_scenes(m, seed, n_points)
     rng = np.random.default_rng([seed, 12])
     a, b = random_params(rng, m), random_params(rng, m)
@@ -83,8 +83,6 @@ def random_candidates(n: int, seed: int = 0, primitive: str = "pick_place") -> C
 
 def planted_keypoint_dataset(m: int, seed: int = 0, n_points: int = 64):
     """KeypointDataset: a blue "object" cluster -> the red "mark" cluster (one keypoint each)."""
-    from robot_rewards.rewards.keypoints.net import KeypointDataset
-
     rng = np.random.default_rng([seed, 14])
     pts, cols = _clutter(rng, m, n_points, Workspace())
     obj = np.c_[rng.uniform(0.35, 0.65, m), rng.uniform(-0.25, 0.25, m)]

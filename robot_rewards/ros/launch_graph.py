@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from robot_rewards.calibration.camera_info import load_transform
+from robot_rewards.core import transforms
+from robot_rewards.core.paths import data_file, resolve
 from robot_rewards.ros.config import (
     CONSOLE_PRIMITIVE_TOPIC,
     CalibrationCaptureConfig,
@@ -99,7 +102,6 @@ def _truthy(value: str, name: str) -> bool:
 def _params_file(args: dict[str, str], graph: str) -> str:
     if args.get("params_file"):
         return args["params_file"]
-    from robot_rewards.core.paths import data_file
 
     return str(data_file("config", f"{graph}.yaml"))
 
@@ -156,9 +158,6 @@ def sim_graph(args: dict[str, str]) -> list[NodeSpec]:
 
 def static_tf_arguments(extrinsics_file: str) -> list[str]:
     """tf2_ros static_transform_publisher arguments publishing a transform YAML (parent -> child)."""
-    from robot_rewards.calibration.camera_info import load_transform
-    from robot_rewards.core import transforms
-    from robot_rewards.core.paths import resolve
 
     parent, child, T = load_transform(resolve(extrinsics_file))
     q = transforms.matrix_to_quat(T[:3, :3])
