@@ -20,7 +20,7 @@ from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.store import PreferenceStore
-from robot_rewards.rewards.preference.io import load_scorer
+from robot_rewards.rewards.registry import load_action_scorer
 from robot_rewards.robots.base import Robot
 from robot_rewards.ros.console_backend import RosRobot
 from robot_rewards.sim.config import SimConfig
@@ -53,7 +53,7 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
     ck = load_policy(resolve(cfg.checkpoint_path()), task=cfg.task, device=cfg.device)
     scorer = None
     if cfg.scorer:
-        scorer = load_scorer(resolve(cfg.scorer), primitive=ck.policy.primitive, device=cfg.device)
+        scorer = load_action_scorer(resolve(cfg.scorer), primitive=ck.policy.primitive, device=cfg.device)
     backends: list[Robot] = []
     store = console = window = None
     try:

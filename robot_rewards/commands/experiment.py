@@ -37,8 +37,9 @@ from robot_rewards.preferences.heldout import has_true_values, heldout_selection
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.rewards.preference.config import TrainScorerConfig
-from robot_rewards.rewards.preference.io import load_scorer, save_scorer, scorer_training
+from robot_rewards.rewards.preference.io import save_scorer
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
+from robot_rewards.rewards.registry import checkpoint_training, load_action_scorer
 from robot_rewards.sim.env import TabletopEnv
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
     given = None  # (scorer, path): checked before anything is collected
     if cfg.scorer_checkpoint:
         path = resolve(cfg.scorer_checkpoint)
-        given = load_scorer(path, primitive=policy.primitive), path
+        # a preference ensemble: held-out accuracy and the learning curve use its pair probabilities
+        given = load_action_scorer(path, primitive=policy.primitive, family="preference"), path
     # held-out labels live in their own store, so nothing from them can leak into training
     with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, \
             PreferenceStore(cfg.store or out / "preferences") as store, \
@@ -122,7 +124,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         if given is not None:
             train_pairs = None
             scorer, ckpt = given
-            fit = {k: v for k, v in scorer_training(ckpt).items() if not isinstance(v, (list, dict))}
+            fit = {k: v for k, v in checkpoint_training(ckpt).items() if not isinstance(v, (list, dict))}
         else:
             train_pairs = store.pairs(task=task)
             train_pairs = train_pairs.subset(np.arange(min(cfg.labels, len(train_pairs))))

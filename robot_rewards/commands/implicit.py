@@ -14,8 +14,8 @@ from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.rewards.implicit.config import TrainImplicitCommandConfig
 from robot_rewards.rewards.implicit.dpo import train_dpo
 from robot_rewards.rewards.implicit.reward import save_implicit
-from robot_rewards.rewards.preference.io import load_scorer
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, split_pairs
+from robot_rewards.rewards.registry import load_action_scorer
 
 
 def train_implicit_command(cfg: TrainImplicitCommandConfig) -> dict:
@@ -45,7 +45,8 @@ def train_implicit_command(cfg: TrainImplicitCommandConfig) -> dict:
         held = val
         if held is None:  # the same seeded split train_dpo made
             held = pairs.subset(split_pairs(pairs, cfg.train.val_fraction, cfg.train.seed)[1])
-        bt = evaluate_pairs(load_scorer(resolve(cfg.compare_scorer), primitive=ck.policy.primitive), held)
+        bt = evaluate_pairs(load_action_scorer(resolve(cfg.compare_scorer), primitive=ck.policy.primitive,
+                                               family="preference"), held)
         metrics.update({"compare_scorer": cfg.compare_scorer, "compare_val_accuracy": bt["accuracy"],
                         "compare_val_ece": bt["ece"]})
         rows.append([f"Bradley-Terry {Path(cfg.compare_scorer).name}", len(held), _pct(bt["accuracy"]), "-"])

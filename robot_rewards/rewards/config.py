@@ -16,7 +16,8 @@ _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 class HostConfig:
     """`RewardHost`: named scorer checkpoints served from one device with micro-batching."""
 
-    # name -> checkpoint path: a preference scorer's JSON or an implicit reward's (train-implicit)
+    # name -> checkpoint path of any registered family (rewards/registry.py: train-scorer,
+    # train-implicit, train-keypoints files), loaded by the format its JSON names
     scorers: dict = field(default_factory=dict)
     device: str = "cpu"
     max_batch: int = 8  # requests per batched model call

@@ -25,6 +25,8 @@ from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import ActionScorer, ScoreSet, check_candidates, score_batch
 from robot_rewards.rewards.config import HostConfig
+from robot_rewards.rewards.preference.scorer import _device
+from robot_rewards.rewards.registry import load_action_scorer
 
 DEFAULT = "default"
 
@@ -68,13 +70,10 @@ class RewardHost:
     @classmethod
     def from_config(cls, config: HostConfig) -> RewardHost:
         """Load every configured scorer checkpoint once, on `config.device`."""
-        from robot_rewards.rewards.preference.scorer import _device
-        from robot_rewards.rewards.registry import load_action_scorer
-
         if not config.scorers:
             raise ValueError("HostConfig.scorers is empty: name at least one checkpoint")
         device = _device(config.device)
-        # any scorer kind (preference ensemble, implicit reward), by its checkpoint's format
+        # any registered family's scorer (preference ensemble, implicit reward, ...), by its format
         scorers = {name: load_action_scorer(path, device=device) for name, path in config.scorers.items()}
         return cls(scorers, config.max_batch, config.max_wait_ms)
 

@@ -42,10 +42,11 @@ class BagExportConfig(ExpertConfig):
 
 @dataclass
 class BagReplayConfig:
-    """`robot-rewards bag replay bag=BAG [+state_rewards.clip=pkg.mod:factory] [+scorers.pref=CKPT]`.
+    """`robot-rewards bag replay bag=BAG [+state_rewards.clip=clip?model=...] [+scorers.pref=CKPT]`.
 
     Reward models are named entries (the `+` adds a key to the empty mapping): each state
     reward gives a per-frame column in rewards.csv; scorers re-score recorded candidate sets.
+    Both are resolved by the reward registry (robot_rewards.rewards.registry).
     """
 
     bag: str = MISSING  # rosbag2 folder (sqlite3 or MCAP), from a real robot or from sim
@@ -63,8 +64,8 @@ class BagReplayConfig:
     voxel_size: float = 0.005
     sync_slop: float = 0.05
     tf_tolerance: float = 0.2
-    state_rewards: Dict[str, str] = field(default_factory=dict)  # column -> module:factory (StateReward)
-    scorers: Dict[str, str] = field(default_factory=dict)  # name -> preference-scorer checkpoint
+    state_rewards: Dict[str, str] = field(default_factory=dict)  # column -> family?key=value or module:factory
+    scorers: Dict[str, str] = field(default_factory=dict)  # name -> scorer checkpoint (any family)
     device: str = "cpu"
     plot: bool = True
     seed: int = 0

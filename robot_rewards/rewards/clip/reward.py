@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from robot_rewards.core.coerce import coerce_config
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import RewardInputError, RewardModelError, check_goal
 from robot_rewards.rewards.clip.config import ClipRewardConfig
@@ -205,6 +206,13 @@ class ClipReward:
             return torch.autocast(self.device.type, enabled=False)
         dtype = torch.float16 if p == "fp16" else torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
+
+
+def clip_reward(device: str = "auto", **options) -> ClipReward:
+    """The `clip` family's state reward from spec options (ClipRewardConfig fields; strings are
+    converted, unknown names refused before any weights load). Loads offline: open_clip weights
+    must already be on disk (see ClipRewardConfig)."""
+    return ClipReward.from_config(coerce_config(ClipRewardConfig, {"device": device, **options}))
 
 
 def _device(name: str) -> torch.device:

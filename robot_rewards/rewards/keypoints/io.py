@@ -10,6 +10,9 @@ refused with a specific error instead of predicting silently wrong keypoints).
     save_keypoint_model("checkpoints/keypoints_place_block", model, "place_block", ["block"], perception)
     ckpt = load_keypoint_model("checkpoints/keypoints_place_block.json", task="place_block")
     reward = KeypointReward(ckpt.source())
+
+The registry's `keypoints` family loads these files as an action scorer (`load_keypoint_scorer`)
+or, from a spec `keypoints?checkpoint=...&kind=exp`, as a state reward (`keypoint_state_reward`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from robot_rewards.core.paths import resolve
 from robot_rewards.nn.artifacts import (
     ArtifactError,
     ArtifactMismatchError,
@@ -34,6 +38,7 @@ from robot_rewards.nn.artifacts import (
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.rewards.keypoints.config import KeypointModelConfig
 from robot_rewards.rewards.keypoints.net import KeypointNet, LearnedKeypointSource
+from robot_rewards.rewards.keypoints.reward import KeypointReward, KeypointScorer
 
 FORMAT = "robot_rewards.keypoint_model"
 VERSION = 1
@@ -122,3 +127,26 @@ def load_keypoint_model(path: str | os.PathLike, task: str | None = None,
         raise KeypointCheckpointError(f"{st_path} does not fit the network its config describes: {exc}") from exc
     model.to(device).eval()
     return KeypointCheckpoint(model, str(meta["task"]), [str(n) for n in names], perception, meta, json_path)
+
+
+# The primitives `KeypointScorer` has analytic scores for.
+SCORED_PRIMITIVES = ("pick_place", "push")
+
+
+def load_keypoint_scorer(path: str | os.PathLike, primitive: str | None = None,
+                         device: str | torch.device = "cpu") -> KeypointScorer:
+    """An ActionScorer from a keypoint-model file: analytic candidate scores at the keypoints the
+    model predicts (the registry's `keypoints` loader). A primitive without analytic scores
+    raises KeypointMismatchError."""
+    if primitive is not None and primitive not in SCORED_PRIMITIVES:
+        raise KeypointMismatchError(f"keypoint scores exist for {', '.join(SCORED_PRIMITIVES)}, not '{primitive}'")
+    return KeypointScorer(load_keypoint_model(path, device=device).source())
+
+
+def keypoint_state_reward(checkpoint: str, device: str = "cpu", kind: str = "neg_distance",
+                          scale: float | str = 0.05, task: str = "") -> KeypointReward:
+    """A StateReward from a keypoint-model file (the registry's `keypoints` spec factory:
+    `keypoints?checkpoint=checkpoints/keypoints_place_block.json&kind=exp&scale=0.05`).
+    Relative paths are also looked for in the data folder, like the shipped checkpoints."""
+    ckpt = load_keypoint_model(resolve(checkpoint), task=task or None, device=device)
+    return KeypointReward(ckpt.source(), kind=kind, scale=float(scale))

@@ -8,9 +8,9 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from robot_rewards.rewards.registry import RewardSpecError
 from robot_rewards.ros.convert_common import rclpy_types
 from robot_rewards.ros.params import ParameterError
-from robot_rewards.ros.plugins import PluginError
 
 # Sensor topics (images, camera_info, joint states): best effort on the subscription side
 # matches both best-effort and reliable publishers and never stalls on a lost frame.
@@ -48,7 +48,7 @@ def run(node_factory, args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ParameterError, PluginError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (ParameterError, RewardSpecError, ValueError, FileNotFoundError, KeyError) as exc:
         # Configuration errors (bad parameters, missing checkpoints): say what, no traceback.
         print(f"[FATAL] {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1

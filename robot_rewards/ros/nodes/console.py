@@ -21,12 +21,12 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 from tf2_msgs.msg import TFMessage
 
+from robot_rewards.rewards.registry import RewardSpecError, build
 from robot_rewards.ros.config import ConsoleNodeConfig
 from robot_rewards.ros.console_backend import OperatorCore
 from robot_rewards.ros.console_core import ConsoleCore
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS, run
 from robot_rewards.ros.params import ParameterError, declare_config
-from robot_rewards.ros.plugins import PluginError, build
 
 MODES = ("chooser", "operator")
 
@@ -37,7 +37,7 @@ def build_chooser(spec: str, node=None):
         return None
     chooser = build(spec, node=node)
     if not callable(chooser):
-        raise PluginError(f"'{spec}' built a {type(chooser).__name__}, which is not callable")
+        raise RewardSpecError(f"'{spec}' built a {type(chooser).__name__}, which is not callable")
     return chooser
 
 

@@ -13,10 +13,10 @@ from std_msgs.msg import Float64, String
 
 from robot_rewards.core.paths import resolve
 from robot_rewards.rewards.config import HostConfig
+from robot_rewards.rewards.registry import build_state_reward
 from robot_rewards.ros.config import RewardServerConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run
 from robot_rewards.ros.params import declare_config
-from robot_rewards.ros.plugins import build_state_reward
 from robot_rewards.ros.reward_server_core import RewardServerCore
 
 
