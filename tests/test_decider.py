@@ -262,3 +262,12 @@ def test_choose_refuses_empty_candidates_and_mismatched_utilities():
     with pytest.raises(SelectionError) as exc:
         Decider().choose(cands, utilities_=[1.0, 2.0])
     assert "2 utilities for 3 candidates" in one_line(exc)
+
+
+def test_evaluate_gives_what_best_of_n_ranks_by():
+    cands = FakePolicy().sample(OBS, 3, 0)
+    scores, u = Decider(None, {"p": FixedScorer([[1.0, 3.0, 2.0]])}).evaluate(OBS, cands)
+    np.testing.assert_array_equal(u, [1.0, 3.0, 2.0])
+    np.testing.assert_array_equal(scores["p"].mean, u)
+    assert Decider(None, utility=lambda o, c: [5.0, 4.0, 3.0]).evaluate(OBS, cands)[0] is None
+    assert Decider(None, method="random").evaluate(OBS, cands) == (None, None)

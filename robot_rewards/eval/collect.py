@@ -23,6 +23,7 @@ from robot_rewards.core.workers import JobPool, resolve_workers
 from robot_rewards.preferences.query_selection import select_pairs
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import ScriptedTeacher, TeacherConfig, true_return
+from robot_rewards.selection.decider import Decider
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.outcomes import simulate_candidates
 
@@ -64,11 +65,13 @@ class LabelDecision:
 
 class LabelEpisodes:
     """Plays labelling episodes in one simulator: at each decision (the first `max_decisions`;
-    0 = all) N candidates, each rolled out and undone, then the first sample is executed."""
+    0 = all) N candidates, each rolled out and undone, then the first sample is executed (the
+    policy alone, as the "first" condition: the labels are about the policy's own candidates)."""
 
     def __init__(self, env: TabletopEnv, policy, n_candidates: int, quality_scale: float, max_decisions: int):
         self.env, self.policy = env, policy
         self.n, self.scale, self.max_decisions = n_candidates, quality_scale, max_decisions
+        self.decider = Decider(policy, method="first", n_candidates=n_candidates)
 
     @classmethod
     def build(cls, task: str, sim, perception, policy, n_candidates: int, quality_scale: float,
@@ -82,12 +85,13 @@ class LabelEpisodes:
         env.reset(ep_seed)
         while not env.done and not (self.max_decisions and len(out) >= self.max_decisions):
             obs = env.observe()
-            cands = self.policy.sample(obs, self.n, seed=ep_seed * 100 + len(out))
+            d = self.decider.decide(obs, ep_seed, len(out))
+            cands = d.candidates
             rolled = simulate_candidates(env, cands)
             values = np.atleast_1d(true_return(rolled.success, rolled.quality, self.scale))
             out.append(LabelDecision(int(ep_seed), len(out), obs.goal, cands, obs.points, obs.colors,
                                      next(iter(obs.frames.values())).rgb, values))
-            env.step(cands.primitive(0))
+            env.step(d.primitive())
         return out
 
     def close(self) -> None:

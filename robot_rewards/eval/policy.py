@@ -25,7 +25,6 @@ the table plane) of one.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -39,6 +38,7 @@ from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.core.reporting import mean_ci, save_video, wilson_interval
 from robot_rewards.core.workers import run_jobs
 from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.selection.decider import Decider
 from robot_rewards.sim.config import SimConfig
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,10 @@ class PolicyEvalRunner:
         self.spec = spec
         self.use_policy = spec.selection != "random_primitive"
         self.env = TabletopEnv(spec.task, spec.sim, perception=spec.perception if self.use_policy else None)
+        # No feasibility checks: this measures the policy itself (the sim refuses what it cannot run).
+        self.decider = Decider(spec.policy if self.use_policy else None,
+                               method="random" if spec.selection == "random" else "first",
+                               n_candidates=spec.n_candidates, steps=spec.inference_steps)
 
     def close(self) -> None:
         self.env.close()
@@ -132,7 +136,7 @@ class PolicyEvalRunner:
 
         ep_seed, record = job
         spec, env = self.spec, self.env
-        rng = np.random.default_rng([ep_seed, 7919])
+        rng = np.random.default_rng([ep_seed, 7919])  # random primitives and random picks
         frames: list[np.ndarray] = []
         if record:
             env.record_frames(frames.append)
@@ -143,17 +147,17 @@ class PolicyEvalRunner:
         while not env.done:
             if self.use_policy:
                 obs = env.observe()
-                t0 = time.perf_counter()
-                try:
-                    cands = spec.policy.sample(obs, spec.n_candidates, seed=ep_seed * 100 + decision,
-                                               steps=spec.inference_steps)
+                try:  # random picks draw from the episode's generator, one draw per decision
+                    d = self.decider.decide(obs, ep_seed, decision, rng=rng)
                 except PolicyInputError as exc:
                     rec["reasons"].append(str(exc))
                     rec["not_executed"] += 1
                     break
-                rec["sample_s"].append(time.perf_counter() - t0)
+                rec["sample_s"].append(d.sample_s)
             else:
-                cands = random_candidates(env.task.primitive, spec.n_candidates, rng, env.workspace)
+                d = self.decider.choose(random_candidates(env.task.primitive, spec.n_candidates, rng, env.workspace),
+                                        episode_seed=ep_seed, decision=decision)
+            cands = d.candidates
             if spec.diversity and decision == 0:
                 rec["diversity"] = candidate_diversity(cands)
                 near = picks_near_targets(cands, env.task.grasp_targets(env.world))
@@ -161,8 +165,7 @@ class PolicyEvalRunner:
                     rec["diversity"]["first_picks_near_target"] = near
             rec["clipped"] += int(cands.clipped.sum())
             rec["n_cands"] += len(cands)
-            pick = int(rng.integers(len(cands))) if spec.selection == "random" else 0
-            result = env.step(cands.primitive(pick))
+            result = env.step(d.primitive())
             if not result.executed:
                 rec["not_executed"] += 1
                 rec["reasons"].append(result.reason)

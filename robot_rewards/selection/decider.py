@@ -234,27 +234,37 @@ class Decider:
                         None if walk.index is None else int(walk.index), seed,
                         int(episode_seed), int(decision), self.method, check_s=time.perf_counter() - t0)
 
+    def evaluate(self, obs: Observation, candidates: Candidates) -> tuple[dict[str, ScoreSet] | None,
+                                                                          np.ndarray | None]:
+        """(scores by family, (N,) utilities) that best_of_n ranks by; (None, None) for first /
+        random, which score nothing. Utilities come from the utility function if there is one."""
+        if self.method != "best_of_n":
+            return None, None
+        if self.utility is not None:
+            out = self.utility(obs, candidates)
+            if isinstance(out, ScoreSet):
+                raise SelectionError("the utility function returned a ScoreSet; use scorers for reward "
+                                     "families, or return (N,) utilities")
+            return None, np.atleast_1d(np.asarray(out, dtype=np.float64))
+        self._check_scorable()
+        scores = self.score(obs, candidates)
+        return scores, self.utilities(scores, len(candidates))
+
+    def _check_scorable(self) -> None:
+        if not self.scorers and self.utility is None:
+            raise SelectionError("method 'best_of_n' needs scorers or a utility function to decide; "
+                                 "or score elsewhere and call choose()")
+
     # -- the whole path --------------------------------------------------------------------
     def decide(self, obs: Observation, episode_seed: int, decision: int = 0, q_start=None,
                rng: np.random.Generator | None = None) -> Decision:
         """Sample, score, rank and check one decision (see the class and `choose`)."""
-        if self.method == "best_of_n" and not self.scorers and self.utility is None:
-            raise SelectionError("method 'best_of_n' needs scorers or a utility function to decide; "
-                                 "or score elsewhere and call choose()")
+        if self.method == "best_of_n":
+            self._check_scorable()  # before sampling: the error comes at once
         t0 = time.perf_counter()
         candidates = self.sample(obs, episode_seed, decision)
         t1 = time.perf_counter()
-        scores, u = None, None
-        if self.method == "best_of_n":
-            if self.utility is not None:
-                out = self.utility(obs, candidates)
-                if isinstance(out, ScoreSet):
-                    raise SelectionError("the utility function returned a ScoreSet; use scorers for reward "
-                                         "families, or return (N,) utilities")
-                u = np.atleast_1d(np.asarray(out, dtype=np.float64))
-            else:
-                scores = self.score(obs, candidates)
-                u = self.utilities(scores, len(candidates))
+        scores, u = self.evaluate(obs, candidates)
         t2 = time.perf_counter()
         d = self.choose(candidates, scores, u, q_start, episode_seed, decision, rng)
         return replace(d, sample_s=t1 - t0, score_s=t2 - t1)
