@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from robot_rewards.core.camera import CameraModel
+from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation, Proprio
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive, Workspace
 from robot_rewards.perception.perceive import PerceptionConfig, perceive
@@ -110,6 +111,37 @@ class TabletopEnv:
             self.steps += 1
             return StepResult(None, False, str(exc), self.success(), self.quality(), 0.0)
         return self.step(primitive)
+
+    def what_if(self, actions: Primitive | Candidates | Sequence[Primitive],
+                measure: Callable[[StepResult], Any] | None = None) -> list:
+        """Try each primitive from the current state and undo it: save -> step -> measure -> restore.
+
+        The simulator's privileged look-ahead (oracle selector, scripted teachers, outcome images);
+        the one what-if path. `measure(result)` runs right after each step, with the world in the
+        post-step state (default: the `StepResult` itself); returns one measurement per primitive.
+        On return the scene, the sim time, the controller targets and the episode's step counter
+        are as before, bit for bit (rope scenes need `SimConfig.deterministic_pairs`).
+        """
+        if isinstance(actions, Primitive):
+            primitives = [actions]
+        elif isinstance(actions, Candidates):
+            primitives = list(actions.primitives())
+        else:
+            primitives = list(actions)
+        world, steps = self.world, self.steps
+        snap = world.snapshot()
+        out = []
+        try:
+            for primitive in primitives:
+                result = self.step(primitive)
+                out.append(result if measure is None else measure(result))
+                world.restore(snap)
+                self.steps = steps
+        finally:
+            world.restore(snap)
+            world.discard(snap)
+            self.steps = steps
+        return out
 
     # -- video -----------------------------------------------------------------------------
     def video_camera(self, scale: float = 0.5) -> CameraModel:

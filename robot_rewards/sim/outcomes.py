@@ -30,29 +30,14 @@ class CandidateOutcomes:
 
 
 def simulate_candidates(env: TabletopEnv, candidates: Candidates) -> CandidateOutcomes:
-    """Execute each candidate from the current state and restore the state after each one.
+    """Execute each candidate from the current state and restore the state after each one
+    (`TabletopEnv.what_if`).
 
     The episode's step counter and the scene are unchanged on return. A candidate that does
     not execute keeps the current quality (nothing moved) and counts as unsuccessful.
     """
-    world = env.world
-    snap = world.snapshot()
-    steps = env.steps
-    success = np.zeros(len(candidates), bool)
-    quality = np.zeros(len(candidates))
-    executed = np.zeros(len(candidates), bool)
-    reasons: list[str] = []
-    try:
-        for i, prim in enumerate(candidates.primitives()):
-            result = env.step(prim)
-            success[i] = result.success and result.executed
-            quality[i] = result.quality
-            executed[i] = result.executed
-            reasons.append(result.reason)
-            world.restore(snap)
-            env.steps = steps
-    finally:
-        world.restore(snap)
-        world.discard(snap)
-        env.steps = steps
-    return CandidateOutcomes(success, quality, executed, reasons)
+    results = env.what_if(candidates)
+    return CandidateOutcomes(np.array([r.success and r.executed for r in results], bool),
+                             np.array([r.quality for r in results], np.float64),
+                             np.array([r.executed for r in results], bool),
+                             [r.reason for r in results])

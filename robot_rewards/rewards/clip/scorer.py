@@ -39,21 +39,9 @@ class OutcomeScorer:
 
 def sim_outcome_images(env, camera: str | None = None) -> OutcomePredictor:
     """Predictor for a `TabletopEnv`: execute each candidate from the current state, render
-    `camera`, restore the state (scene and step counter unchanged on return)."""
+    `camera`, restore the state (`TabletopEnv.what_if`: scene and step counter unchanged)."""
 
     def predict(obs: Observation, candidates: Candidates) -> list[np.ndarray]:
-        world, steps = env.world, env.steps
-        snap = world.snapshot()
-        images = []
-        try:
-            for prim in candidates.primitives():
-                world.execute(prim, env.workspace)
-                images.append(world.render(camera).rgb)
-                world.restore(snap)
-        finally:
-            world.restore(snap)
-            world.discard(snap)
-            env.steps = steps
-        return images
+        return env.what_if(candidates, lambda _result: env.world.render(camera).rgb)
 
     return predict
