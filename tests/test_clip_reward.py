@@ -24,13 +24,10 @@ from robot_rewards.rewards.clip.model import (  # noqa: E402
     save_clip_checkpoint,
 )
 from robot_rewards.rewards.clip.preprocess import Preprocess, preprocess  # noqa: E402
-from robot_rewards.rewards.clip.prompts import (  # noqa: E402
-    PLACE_BASELINE,
-    ROPE_BASELINE,
-    goal_prompts,
-    rope_captions,
-)
+from robot_rewards.rewards.clip.prompts import goal_prompts  # noqa: E402
 from robot_rewards.rewards.clip.reward import ClipReward  # noqa: E402
+from robot_rewards.sim.tasks.align_rope import ROPE_BASELINE, rope_captions  # noqa: E402
+from robot_rewards.sim.tasks.place_block import PLACE_BASELINE  # noqa: E402
 
 TINY = "rr-test-tiny-clip"
 TINY_CFG = {

@@ -15,7 +15,6 @@ open_clip = pytest.importorskip("open_clip")
 from robot_rewards.rewards.clip.config import ClipDataConfig, ClipRewardConfig, TinyClipConfig, TrainClipConfig  # noqa: E402
 from robot_rewards.rewards.clip.data import ClipDataError, FrameSet, generate_frames, load_frames  # noqa: E402
 from robot_rewards.rewards.clip.eval import roc_auc, spearman  # noqa: E402
-from robot_rewards.rewards.clip.prompts import PLACE_BASELINE, ROPE_BASELINE  # noqa: E402
 from robot_rewards.rewards.clip.reward import ClipReward  # noqa: E402
 from robot_rewards.rewards.clip.train import (  # noqa: E402
     CompactTokenEmbedding,
@@ -25,6 +24,8 @@ from robot_rewards.rewards.clip.train import (  # noqa: E402
     task_balanced,
     train_clip,
 )
+from robot_rewards.sim.tasks.align_rope import ROPE_BASELINE  # noqa: E402
+from robot_rewards.sim.tasks.place_block import PLACE_BASELINE  # noqa: E402
 
 TINY_DATA = ClipDataConfig(place_scenes=2, place_frames=1, rope_scenes=1, rope_frames=2, render_scale=0.15)
 

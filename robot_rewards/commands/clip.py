@@ -8,7 +8,7 @@ from pathlib import Path
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.rewards.clip.config import EvalClipConfig, TrainClipConfig
 from robot_rewards.rewards.clip.data import frames_for
-from robot_rewards.rewards.clip.eval import evaluate_reward
+from robot_rewards.rewards.clip.eval import evaluate_reward, summary_table
 from robot_rewards.rewards.clip.reward import ClipReward
 from robot_rewards.rewards.clip.train import train_clip as _train
 
@@ -19,7 +19,8 @@ def train_clip(cfg: TrainClipConfig) -> dict:
 
 
 def eval_clip(cfg: EvalClipConfig) -> dict:
-    """place_block ROC AUC and align_rope Spearman of a CLIP reward on held-out frames."""
+    """Each captioned task's figure (place_block ROC AUC, align_rope Spearman) of a CLIP reward
+    on held-out frames."""
     import time
 
     import torch
@@ -37,11 +38,7 @@ def eval_clip(cfg: EvalClipConfig) -> dict:
     params = sum(p.numel() for p in reward.model.parameters())
     print(f"\nCLIP reward {reward.loaded.source}: {params / 1e6:.2f} M parameters, {len(frames)} held-out frames "
           f"(seeds from {cfg.generate.seed}), {len(frames) / seconds:.1f} frames/s")
-    rows = [[a, m.get("place_block_auc_all"), m.get("place_block_auc_arranged"), m.get("place_block_auc_episode"),
-             m.get("align_rope_spearman_all"), m.get("align_rope_spearman_straightness_all")]
-            for a, m in result.items()]
-    print(format_table(["alpha", "place AUC", "AUC arranged", "AUC episodes", "rope Spearman", "vs straightness"],
-                       [[("-" if v is None else v) for v in r] for r in rows]))
+    print(format_table(*summary_table(result)))
     metrics = {"command": "eval-clip", "config": asdict(cfg), "model": reward.loaded.source, "parameters": params,
                "frames": len(frames), "frames_per_s": len(frames) / seconds,
                "by_alpha": {str(a): m for a, m in result.items()}}

@@ -2,10 +2,10 @@
 on sim ground truth, evaluated in mm on held-out seeds against the mean-position baseline.
 
 Data: each sim seed gives its reset state and `extra_states` states with the task's objects
-moved by teleporting them and letting physics settle (no arm primitives: those cost seconds
-each). The ground truth is `task_keypoints`, with the K object/target pairs put in a canonical
-order the cloud can tell (`canonical_order`): for the rope, whose two ends look alike, the pair
-whose mark has the smaller y comes first.
+moved by the task's own `perturb` (teleported, then settled by physics; no arm primitives: those
+cost seconds each). The ground truth is `task_keypoints`, with the K object/target pairs put in
+a canonical order the cloud can tell (`canonical_order`): for the rope, whose two ends look
+alike, the pair whose mark has the smaller y comes first. Any task with `keypoint_names` works.
 
 Errors: per keypoint kind (object / target), their mean, for K > 1 also the mean under the best
 permutation of the pairs (what the keypoint reward and the analytic scores depend on: both are
@@ -25,147 +25,29 @@ from typing import Any
 
 import numpy as np
 
+from robot_rewards.core.keypoints import canonical_order
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.core.workers import run_jobs
 from robot_rewards.policy.config import keep_flat_targets
 from robot_rewards.rewards.keypoints.config import TrainKeypointsCommandConfig
+from robot_rewards.rewards.keypoints.reward import task_keypoints
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.tasks import TASKS
 
-TASKS = ("place_block", "push_block", "align_rope")
-NAMES = {"place_block": ["block"], "push_block": ["block"],
-         # right / left as seen from the robot base (facing +x): the mark at smaller / larger y
-         "align_rope": ["rope_end_to_right_mark", "rope_end_to_left_mark"]}
 STATE_KINDS = ("reset", "moved")
 
 
+def keypoint_tasks() -> list[str]:
+    """The registered tasks with ground-truth keypoints (a non-empty `Task.keypoint_names`)."""
+    return [name for name, cls in TASKS.items() if cls.keypoint_names]
+
+
+def keypoint_names(task: str) -> list[str]:
+    """Names of `task`'s keypoint pairs in `canonical_order`."""
+    return list(TASKS[task].keypoint_names)
+
+
 # -- data ----------------------------------------------------------------------------------------
-
-def canonical_order(objects: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K, 3) objects and targets with the pairs sorted by the target's y, then x.
-
-    The sim's pair order can follow something the cloud cannot show (which rope end is link 0);
-    sorted by target position it is a function of the scene. For align_rope the marks are at
-    least 0.31 m apart in y (`sample_marks` keeps the 0.51 m segment inside the 0.35 m deep
-    region, so it is never close to the x axis), so the order is never ambiguous."""
-    order = np.lexsort((targets[:, 0], targets[:, 1]))
-    return objects[order], targets[order]
-
-
-def _clear_spot(rng, world, names, low=(0.35, -0.25), high=(0.65, 0.25), tries: int = 50):
-    """A table xy at least a bowl's or a block's reach from every object in `names`, or None."""
-    others = [(world.position(n)[:2], 0.10 if n.endswith("_bowl") else 0.06) for n in names]
-    for _ in range(tries):
-        xy = rng.uniform(low, high)
-        if all(np.linalg.norm(xy - c) >= r for c, r in others):
-            return xy
-    return None
-
-
-def _teleport(world, name: str, position, yaw: float) -> None:
-    import pybullet as p
-
-    body, c = world.objects[name], world.client
-    p.resetBasePositionAndOrientation(body, list(map(float, position)), p.getQuaternionFromEuler([0, 0, yaw]),
-                                      physicsClientId=c)
-    p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
-
-
-def move_block(env, rng: np.random.Generator) -> str:
-    """place_block / push_block: teleport the task's block (into the target bowl 40%, another
-    bowl 20%, a clear table spot 40%; push_block: onto its zone or a clear spot) and settle.
-    Returns where it went."""
-    from robot_rewards.sim.tasks.base import BLOCK_HALF
-
-    task, world = env.task, env.world
-    if task.name == "place_block":
-        from robot_rewards.sim.tasks.place_block import BOWL_FLOOR
-
-        block = task.target_block
-        others = [b for b in task.bowls if b != task.target_bowl]
-        u = rng.random()
-        where = "target_bowl" if u < 0.4 or (u < 0.6 and not others) else "other_bowl" if u < 0.6 else "table"
-        xy = None
-        if where == "table":
-            xy = _clear_spot(rng, world, [n for n in task.bowls + task.blocks if n != block])
-            where = "target_bowl" if xy is None else where
-        if where != "table":
-            bowl = task.target_bowl if where == "target_bowl" else others[int(rng.integers(len(others)))]
-            r, a = rng.uniform(0, 0.02), rng.uniform(-np.pi, np.pi)
-            xy = world.position(bowl)[:2] + r * np.array([np.cos(a), np.sin(a)])
-            z = BOWL_FLOOR + BLOCK_HALF + 0.003
-        else:
-            z = BLOCK_HALF + 0.002
-    elif task.name == "push_block":
-        block = task.block
-        where = "zone" if rng.random() < 0.5 else "table"
-        if where == "zone":
-            xy = world.position(task.zone)[:2] + rng.normal(0, 0.015, 2)
-        else:
-            xy = _clear_spot(rng, world, [n for n in world.objects if n not in (block, task.zone)])
-            if xy is None:
-                where, xy = "zone", world.position(task.zone)[:2]
-        z = BLOCK_HALF + 0.002
-    else:
-        raise ValueError(f"no block to move in task '{task.name}'")
-    _teleport(world, block, [xy[0], xy[1], z], rng.uniform(-np.pi, np.pi))
-    world.settle(max_s=1.0)
-    return where
-
-
-def _straighten(pts: np.ndarray, start: np.ndarray, end: np.ndarray, alpha: float, shift: np.ndarray,
-                pitch: float) -> np.ndarray:
-    """(n, 2) chain with the rope's bends scaled by (1 - alpha) around the start->end heading,
-    centred between the rope's centre and the segment's midpoint (by alpha), plus `shift`."""
-    from robot_rewards.sim.rope import chain_from_headings
-
-    seg = np.diff(pts, axis=0)
-    line = float(np.arctan2(*(end - start)[::-1]))
-    d = np.unwrap(np.arctan2(seg[:, 1], seg[:, 0]) - line)
-    d -= 2 * np.pi * np.round(d.mean() / (2 * np.pi))
-    chain = chain_from_headings((0.0, 0.0), line + (1 - alpha) * d, pitch)
-    centre = (1 - alpha) * pts.mean(axis=0) + alpha * (start + end) / 2 + shift
-    return chain - chain.mean(axis=0) + centre
-
-
-def move_rope(env, rng: np.random.Generator) -> str:
-    """align_rope: teleport the rope into a partly (alpha ~ U(0.2, 0.9)) or nearly fully
-    (25%) straightened shape along its end-to-mark assignment, then settle. Returns "rope"."""
-    import pybullet as p
-
-    from robot_rewards.rewards.keypoints.reward import task_keypoints
-    from robot_rewards.sim.rope import _quat_z_to
-    from robot_rewards.sim.tasks.align_rope import REGION_HIGH, REGION_LOW
-
-    task, world = env.task, env.world
-    rope = task.rope
-    spec = rope.spec
-    pts = task.positions(world)[:, :2]
-    kp = task_keypoints(task, world)  # objects[0] is link 0's end, targets[0] its mark
-    start, end = kp.targets[0, :2], kp.targets[1, :2]
-    full = rng.random() < 0.25
-    alpha = 1.0 if full else rng.uniform(0.2, 0.9)
-    new = None
-    for a in (alpha, 1.0):
-        shift = rng.normal(0, 0.006 if full else 0.015, 2)
-        cand = _straighten(pts, start, end, a, shift, spec.pitch)
-        close = np.linalg.norm(cand[:, None] - cand[None], axis=-1)[np.triu_indices(len(cand), k=2)]
-        if close.min() >= 2.5 * spec.radius:
-            new = cand
-            break
-    if new is None:
-        return "rope_unchanged"
-    lo, hi = new.min(axis=0), new.max(axis=0)  # keep it on the region where it fits
-    new = new + np.clip(REGION_LOW - lo, 0, None) - np.clip(hi - REGION_HIGH, 0, None)
-    pos = np.hstack([new, np.full((len(new), 1), spec.radius + 5e-4)])
-    for body, xyz, t in zip(rope.bodies, pos, np.gradient(pos, axis=0)):
-        p.resetBasePositionAndOrientation(body, xyz.tolist(), _quat_z_to(t).tolist(), physicsClientId=world.client)
-        p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=world.client)
-    world.settle(max_s=1.0)
-    return "rope_straight" if full else "rope_partial"
-
-
-def move_objects(env, rng: np.random.Generator) -> str:
-    return move_rope(env, rng) if env.task.name == "align_rope" else move_block(env, rng)
-
 
 @dataclass(eq=False)
 class CollectedKeypoints:
@@ -181,14 +63,10 @@ class KeypointScenes:
     `extra_states` times the objects moved (seeded by (seed, scene seed))."""
 
     def __init__(self, task: str, sim, perception, extra_states: int, seed: int):
-        from robot_rewards.sim.env import TabletopEnv
-
         self.env = TabletopEnv(task, sim=sim, perception=perception)
         self.extra_states, self.seed = extra_states, seed
 
     def _row(self, obs, s: int, kind: str, move: str) -> tuple:
-        from robot_rewards.rewards.keypoints.reward import task_keypoints
-
         kp = task_keypoints(self.env.task, self.env.world)
         obj, tgt = canonical_order(kp.objects, kp.targets)
         return obs.points, obs.colors, obs.goal, obj, tgt, s, kind, move
@@ -199,7 +77,7 @@ class KeypointScenes:
         rows = [self._row(env.observe(), int(s), "reset", "")]
         rng = np.random.default_rng([int(self.seed), int(s), 7])
         for _ in range(self.extra_states):
-            move = move_objects(env, rng)
+            move = env.task.perturb(env.world, rng)
             rows.append(self._row(env.observe(), int(s), "moved", move))
         return rows
 
@@ -220,7 +98,7 @@ def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception
     points, colors, goals, objects, targets, scene_seeds, kinds, moves = cols
     colors = np.stack(colors) if all(c is not None for c in colors) else None
     data = KeypointDataset(np.stack(points), colors, list(goals), np.stack(objects), np.stack(targets),
-                           np.asarray(scene_seeds), NAMES[task])
+                           np.asarray(scene_seeds), keypoint_names(task))
     return CollectedKeypoints(data, np.asarray(kinds), np.asarray(moves))
 
 
@@ -346,9 +224,9 @@ def summarise(errors: dict[str, np.ndarray], mask=None) -> dict:
 # -- the command ---------------------------------------------------------------------------------
 
 def _check(cfg: TrainKeypointsCommandConfig) -> None:
-    if cfg.task not in TASKS:
+    if cfg.task not in keypoint_tasks():
         raise ValueError(f"train-keypoints: no ground-truth keypoints for task '{cfg.task}' "
-                         f"(known: {', '.join(TASKS)})")
+                         f"(known: {', '.join(keypoint_tasks())})")
     if cfg.scenes < 1 or cfg.heldout_scenes < 0 or cfg.extra_states < 0 or cfg.augment_copies < 0:
         raise ValueError(f"need scenes >= 1, heldout_scenes >= 0, extra_states >= 0, augment_copies >= 0 "
                          f"(got {cfg.scenes}, {cfg.heldout_scenes}, {cfg.extra_states}, {cfg.augment_copies})")
@@ -401,7 +279,7 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
                     rows.append([split if kind == "all" else f"{split} ({kind})", predictor, r["n"],
                                  r["object_error_mm"], r["target_error_mm"], r["mean_error_mm"],
                                  r["set_error_mm"], r["distance_error_mm"]])
-    names = NAMES[cfg.task]
+    names = keypoint_names(cfg.task)
     ckpt = save_keypoint_model(out / "keypoints", model, cfg.task, names, cfg.perception, training={
         "seed": cfg.seed, "steps": tcfg.steps, "train_scenes": cfg.scenes, "train_seed": cfg.train_seed,
         "extra_states": cfg.extra_states, "samples": len(train.data), "augment_copies": cfg.augment_copies,

@@ -15,6 +15,7 @@ from typing import List, Optional
 from robot_rewards.core.parallel import ParallelConfig
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.sim.config import SimConfig
+from robot_rewards.sim.tasks import TASKS
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 log = logging.getLogger(__name__)
@@ -29,10 +30,9 @@ def policy_perception() -> PerceptionConfig:
     return PerceptionConfig(device="numpy", n_points=1024, voxel_size=0.005, colors=True)
 
 
-# Tasks whose targets are flat visual marks 1 mm high (align_rope's end marks, push_block's zone).
-# Table removal at the default 4 mm deletes them from the cloud, and a policy or keypoint model
-# that cannot see its target cannot learn it (align_rope: 0% success before this).
-FLAT_TARGET_TASKS = ("align_rope", "push_block")
+# Tasks whose targets are flat visual marks 1 mm high (`Task.flat_target`: the rope's end marks,
+# the push zone). Table removal at the default 4 mm deletes them from the cloud, and a policy or
+# keypoint model that cannot see its target cannot learn it (align_rope: 0% success before this).
 FLAT_MARK_TOP = 0.001
 FLAT_TABLE_THRESHOLD = 0.0008  # below the marks' top, above the sim depth's table noise
 
@@ -40,10 +40,11 @@ FLAT_TABLE_THRESHOLD = 0.0008  # below the marks' top, above the sim depth's tab
 def keep_flat_targets(perception: PerceptionConfig, task: str) -> PerceptionConfig:
     """`perception` with table removal low enough to keep `task`'s flat target marks.
 
-    Unchanged for other tasks, for a fitted (RANSAC) table whose tolerance is a user's choice
-    of noise budget, and when the threshold is already below the marks.
+    Unchanged for other tasks (and unknown names), for a fitted (RANSAC) table whose tolerance is
+    a user's choice of noise budget, and when the threshold is already below the marks.
     """
-    if task not in FLAT_TARGET_TASKS or perception.table != "known" or perception.table_threshold < FLAT_MARK_TOP:
+    flat = task in TASKS and TASKS[task].flat_target
+    if not flat or perception.table != "known" or perception.table_threshold < FLAT_MARK_TOP:
         return perception
     log.info("%s: its targets are %.0f mm flat marks; perception.table_threshold %g -> %g so that they stay "
              "in the cloud", task, 1000 * FLAT_MARK_TOP, perception.table_threshold, FLAT_TABLE_THRESHOLD)

@@ -118,6 +118,16 @@ class Rope:
     def __len__(self) -> int:
         return len(self.bodies)
 
+    def teleport(self, points) -> None:
+        """Put the links at `points` ((n_links, 2) at resting height, or (n_links, 3)), each along
+        the chain's local tangent, at rest. The joints are not rebuilt: neighbouring points must
+        stay a pitch apart. Call `world.settle()` afterwards."""
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.shape[1] == 2:
+            pts = np.hstack([pts, np.full((len(pts), 1), self.spec.radius + 5e-4)])
+        for name, xyz, t in zip(self.names, pts, np.gradient(pts, axis=0)):
+            self.world.teleport(name, xyz, orientation=_quat_z_to(t))
+
     def positions(self) -> np.ndarray:
         """(n_links, 3) link centres, first to last."""
         c = self.world.client

@@ -205,6 +205,15 @@ class World:
     def yaw(self, name: str) -> float:
         return float(p.getEulerFromQuaternion(self.pose(name)[1])[2])
 
+    def teleport(self, name: str, position, yaw: float = 0.0, orientation=None) -> None:
+        """Put a named object at `position` (its centre), turned by `yaw` about z or to the
+        quaternion `orientation` (xyzw) when given, at rest. Scene arrangement without the arm
+        (data generation); call `settle()` afterwards to let physics resolve contacts."""
+        orn = p.getQuaternionFromEuler([0, 0, yaw]) if orientation is None else list(map(float, orientation))
+        body = self.objects[name]
+        p.resetBasePositionAndOrientation(body, list(map(float, position)), orn, physicsClientId=self.client)
+        p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=self.client)
+
     # -- acting ----------------------------------------------------------------------------
     def execute(self, primitive: Primitive, workspace: Workspace) -> ExecutionResult:
         """Check, plan and run one primitive, then let objects come to rest.

@@ -1,10 +1,12 @@
 """How good a CLIP reward is on held-out sim frames: place_block ROC AUC, align_rope Spearman.
 
-- place_block: does the reward of the goal separate frames where the goal holds (task
+Each captioned task names its measure (`CaptionSpec.metric`):
+
+- "auc" (place_block): does the reward of the goal separate frames where the goal holds (task
   success) from frames where it does not? ROC AUC (0.5 = chance, 1 = perfect).
-- align_rope: does the reward order frames like the task's quality (mean distance of the rope
-  to the marks' segment; lower is better)? Spearman rank correlation of reward and -quality,
-  and of reward and straightness (end-to-end distance / length).
+- "spearman" (align_rope): does the reward order frames like the task's quality (mean distance
+  of the rope to the marks' segment; lower is better)? Spearman rank correlation of reward and
+  -quality, and of reward and straightness (end-to-end distance / length).
 
 Images are embedded once; every alpha reuses the embeddings.
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_rewards.rewards.clip.data import FrameSet
+from robot_rewards.rewards.clip.data import FrameSet, caption_tasks
+from robot_rewards.sim.tasks import TASKS
 
 
 def ranks(x) -> np.ndarray:
@@ -49,21 +52,56 @@ def spearman(a, b) -> float:
 
 
 def reward_metrics(rewards: np.ndarray, frames: FrameSet) -> dict:
-    """AUC / Spearman figures of per-frame `rewards` (each frame scored for its own goal)."""
+    """AUC / Spearman figures of per-frame `rewards` (each frame scored for its own goal):
+    `<task>_auc_<kind>`, `<task>_n_<kind>`, `<task>_positive_<kind>` for "auc" tasks,
+    `<task>_spearman_<kind>`, `<task>_spearman_straightness_<kind>`, `<task>_n_<kind>` for
+    "spearman" tasks; kind: arranged, episode, all."""
     out: dict = {}
     for kind in ("arranged", "episode", None):
         name = kind or "all"
-        rows = frames.rows("place_block", kind)
-        if len(rows):
-            out[f"place_block_auc_{name}"] = roc_auc(rewards[rows], frames.success[rows])
-            out[f"place_block_n_{name}"] = int(len(rows))
-            out[f"place_block_positive_{name}"] = int(frames.success[rows].sum())
-        rows = frames.rows("align_rope", kind)
-        if len(rows):
-            out[f"align_rope_spearman_{name}"] = spearman(rewards[rows], -frames.quality[rows])
-            out[f"align_rope_spearman_straightness_{name}"] = spearman(rewards[rows], frames.straightness[rows])
-            out[f"align_rope_n_{name}"] = int(len(rows))
+        for task in caption_tasks():
+            rows = frames.rows(task, kind)
+            if not len(rows):
+                continue
+            metric = TASKS[task].captioning.metric
+            if metric == "auc":
+                out[f"{task}_auc_{name}"] = roc_auc(rewards[rows], frames.success[rows])
+                out[f"{task}_n_{name}"] = int(len(rows))
+                out[f"{task}_positive_{name}"] = int(frames.success[rows].sum())
+            elif metric == "spearman":
+                out[f"{task}_spearman_{name}"] = spearman(rewards[rows], -frames.quality[rows])
+                out[f"{task}_spearman_straightness_{name}"] = spearman(rewards[rows], frames.straightness[rows])
+                out[f"{task}_n_{name}"] = int(len(rows))
+            else:
+                raise ValueError(f"task '{task}': unknown CLIP metric '{metric}' (use auc or spearman)")
     return out
+
+
+def summary_table(by_alpha: dict) -> tuple[list[str], list[list]]:
+    """(header, rows) of the headline figures per alpha: per "auc" task its AUC over all,
+    arranged and episode frames, per "spearman" task its Spearman with -quality and with
+    straightness; "-" where a figure is missing."""
+    header, keys = ["alpha"], []
+    for task in caption_tasks():
+        spec = TASKS[task].captioning
+        if spec.metric == "auc":
+            header += [f"{spec.config_prefix} AUC", "AUC arranged", "AUC episodes"]
+            keys += [f"{task}_auc_all", f"{task}_auc_arranged", f"{task}_auc_episode"]
+        else:
+            header += [f"{spec.config_prefix} Spearman", "vs straightness"]
+            keys += [f"{task}_spearman_all", f"{task}_spearman_straightness_all"]
+    rows = [[a, *("-" if m.get(k) is None else m[k] for k in keys)] for a, m in by_alpha.items()]
+    return header, rows
+
+
+def headline(metrics: dict) -> str:
+    """One line of the main figure per captioned task, e.g. "place_block AUC 0.912, align_rope
+    Spearman 0.640" (nan where missing)."""
+    parts = []
+    for task in caption_tasks():
+        word, key = ("AUC", "auc") if TASKS[task].captioning.metric == "auc" else ("Spearman", "spearman")
+        parts.append(f"{task} {word} {metrics.get(f'{task}_{key}_all', float('nan')):.3f}")
+    return ", ".join(parts)
 
 
 def evaluate_reward(reward, frames: FrameSet, alphas=(0.0, 0.5, 1.0)) -> dict:

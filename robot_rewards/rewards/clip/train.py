@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from robot_rewards.rewards.clip.config import ClipRewardConfig, TrainClipConfig
 from robot_rewards.rewards.clip.data import FrameSet, frames_for
-from robot_rewards.rewards.clip.eval import evaluate_reward
+from robot_rewards.rewards.clip.eval import evaluate_reward, headline, summary_table
 from robot_rewards.rewards.clip.model import (
     LoadedClip,
     build_clip,
@@ -297,8 +297,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
         model.train()
         m = result[float(cfg.alpha)]
         evals.append({"step": step, "by_alpha": {str(a): v for a, v in result.items()}})
-        tqdm.write(f"step {step}: place_block AUC {m.get('place_block_auc_all', float('nan')):.3f}, "
-                   f"align_rope Spearman {m.get('align_rope_spearman_all', float('nan')):.3f} (alpha {cfg.alpha})")
+        tqdm.write(f"step {step}: {headline(m)} (alpha {cfg.alpha})")
         return result
 
     bar = tqdm(range(cfg.steps), desc="train-clip", unit="step")
@@ -346,15 +345,11 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     meta["parameters"], meta["trained_parameters"] = n_params, trained_params
     ckpt = save_clip_checkpoint(out / "checkpoints" / "clip", model, model_cfg, spec, meta, token_rows)
     size_mb = sum(p.stat().st_size for p in ckpt.parent.glob("clip.*")) / 2 ** 20
-    rows = [[a, m.get("place_block_auc_all"), m.get("place_block_auc_arranged"), m.get("place_block_auc_episode"),
-             m.get("align_rope_spearman_all"), m.get("align_rope_spearman_straightness_all")]
-            for a, m in final.items()]
     print(f"\ntrain-clip: {len(train_frames)} frames, {len(table.texts)} captions, {cfg.steps} steps, "
           f"{n_params / 1e6:.2f} M parameters ({trained_params / 1e6:.2f} M trained; {size_mb:.1f} MB on disk), "
           f"training {t_train / 60:.1f} min "
           f"(+ data {t_data / 60:.1f} min)")
-    print(format_table(["alpha", "place AUC", "AUC arranged", "AUC episodes", "rope Spearman", "vs straightness"],
-                       [[("-" if v is None else v) for v in r] for r in rows]))
+    print(format_table(*summary_table(final)))
     metrics = {"command": "train-clip", "config": asdict(cfg), "checkpoint": str(ckpt), "parameters": n_params,
                "trained_parameters": trained_params,
                "checkpoint_mb": size_mb, "frames": len(train_frames), "eval_frames": len(eval_frames),

@@ -17,12 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_rewards.core.keypoints import canonical_order
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import Workspace
 from robot_rewards.nn.encoders import PointEncoder, VocabGoalEncoder, build_vocab, workspace_scale
+from robot_rewards.policy.config import policy_perception
 from robot_rewards.rewards.base import RewardInputError, check_goal, check_point_cloud
 from robot_rewards.rewards.keypoints.config import KeypointModelConfig, TrainKeypointConfig
 from robot_rewards.rewards.keypoints.reward import Keypoints, task_keypoints
+from robot_rewards.sim.env import TabletopEnv
 
 
 @dataclass(eq=False)
@@ -166,23 +169,21 @@ def mean_baseline_error_mm(train: KeypointDataset, test: KeypointDataset) -> flo
 
 def collect_keypoint_dataset(task: str, seeds: Sequence[int], perception=None, sim=None) -> KeypointDataset:
     """Reset `task` at each seed, observe (point cloud through `perception`, default the
-    policy's settings) and record the ground-truth keypoints (`task_keypoints`)."""
-    from robot_rewards.policy.config import policy_perception
-    from robot_rewards.sim.env import TabletopEnv
-
+    policy's settings) and record the ground-truth keypoints (`task_keypoints`), pairs in
+    `canonical_order` and named by the task's `keypoint_names` (as `train-keypoints` does)."""
     pts, cols, goals, objs, tgts = [], [], [], [], []
-    names: list[str] = []
     with TabletopEnv(task, sim=sim, perception=perception or policy_perception()) as env:
         for s in seeds:
             env.reset(int(s))
             obs = env.observe()
             kp = task_keypoints(env.task, env.world)
+            obj, tgt = canonical_order(kp.objects, kp.targets)
             pts.append(obs.points)
             cols.append(obs.colors)
             goals.append(obs.goal)
-            objs.append(kp.objects)
-            tgts.append(kp.targets)
-            names = kp.names if task != "place_block" else ["block"]
+            objs.append(obj)
+            tgts.append(tgt)
+        names = list(env.task.keypoint_names)
     return KeypointDataset(np.stack(pts), np.stack(cols), goals, np.stack(objs), np.stack(tgts),
                            np.asarray(seeds), names)
 

@@ -1,15 +1,14 @@
 """Keypoint rewards (KAGI-style): task keypoints in 3D turn into dense rewards and into
 analytic scores of candidate primitives, without rolling anything out.
 
-`Keypoints`: K object keypoints (points of the things to move) and K target keypoints (where
-each should end up), in the robot base frame, with names. The state reward is a monotone
-function of the mean object-to-target distance d: `-d` (kind="neg_distance") or `exp(-d / scale)`
-(kind="exp").
+`Keypoints` (`robot_rewards.core.keypoints`): K object keypoints (points of the things to move)
+and K target keypoints (where each should end up), in the robot base frame, with names. The
+state reward is a monotone function of the mean object-to-target distance d: `-d`
+(kind="neg_distance") or `exp(-d / scale)` (kind="exp").
 
 Keypoint sources implement `KeypointSource.keypoints(obs) -> Keypoints`:
 
-- `SimKeypointSource`: ground truth from the task's privileged sim state (place_block,
-  push_block, align_rope);
+- `SimKeypointSource`: ground truth from the task's privileged sim state (`Task.keypoints`);
 - `ClickKeypointSource`: a human clicks pixels; depth + the calibrated camera turn each click
   into a base-frame point (`click_to_point`);
 - `LearnedKeypointSource`: a small PointNet regressing keypoints from the cloud
@@ -20,51 +19,20 @@ Keypoint sources implement `KeypointSource.keypoints(obs) -> Keypoints`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.keypoints import KeypointError, Keypoints
 from robot_rewards.core.observation import CameraFrame, Observation
+from robot_rewards.perception.pointcloud import frame_to_cloud, valid_depth_mask
 from robot_rewards.rewards.base import RewardInputError, ScoreSet, check_candidates
+from robot_rewards.sim.tasks import TASKS
 
 REWARD_KINDS = ("neg_distance", "exp")
-
-
-class KeypointError(ValueError):
-    """Keypoints that cannot be produced or used (unknown task, invalid click, bad shapes)."""
-
-
-@dataclass(eq=False)
-class Keypoints:
-    """objects (K, 3) and targets (K, 3) in the base frame (metres); names: K labels."""
-
-    objects: np.ndarray
-    targets: np.ndarray
-    names: list[str] = field(default_factory=list)
-
-    def __post_init__(self):
-        self.objects = np.asarray(self.objects, dtype=np.float64).reshape(-1, 3)
-        self.targets = np.asarray(self.targets, dtype=np.float64).reshape(-1, 3)
-        k = len(self.objects)
-        if k == 0:
-            raise KeypointError("no keypoints")
-        if self.targets.shape != (k, 3):
-            raise KeypointError(f"{k} object keypoints need {k} targets, got {len(self.targets)}")
-        if not (np.all(np.isfinite(self.objects)) and np.all(np.isfinite(self.targets))):
-            raise KeypointError("keypoints contain NaN/inf")
-        self.names = list(self.names) or [f"kp{i}" for i in range(k)]
-        if len(self.names) != k:
-            raise KeypointError(f"{len(self.names)} names for {k} keypoints")
-
-    def __len__(self) -> int:
-        return len(self.objects)
-
-    def distances(self) -> np.ndarray:
-        """(K,) object-to-target distances (m)."""
-        return np.linalg.norm(self.objects - self.targets, axis=1)
 
 
 def keypoint_reward(keypoints: Keypoints, kind: str = "neg_distance", scale: float = 0.05) -> float:
@@ -186,32 +154,15 @@ class FixedKeypointSource:
 
 
 def task_keypoints(task, world) -> Keypoints:
-    """Ground-truth keypoints of a sim task's current state (privileged).
-
-    place_block: target block centre -> where its centre rests in the target bowl;
-    push_block: block centre -> zone centre; align_rope: both rope end links -> their marks
-    (under the end-to-mark assignment with the smaller total distance)."""
-    name = getattr(task, "name", "")
-    if name == "place_block":
-        from robot_rewards.sim.tasks.base import BLOCK_HALF
-        from robot_rewards.sim.tasks.place_block import BOWL_FLOOR
-
-        bowl = world.position(task.target_bowl)
-        return Keypoints([world.position(task.target_block)], [[bowl[0], bowl[1], BOWL_FLOOR + BLOCK_HALF]],
-                         [task.target_block])
-    if name == "push_block":
-        from robot_rewards.sim.tasks.base import BLOCK_HALF
-
-        zone = world.position(task.zone)
-        return Keypoints([world.position(task.block)], [[zone[0], zone[1], BLOCK_HALF]], [task.block])
-    if name == "align_rope":
-        pts = task.positions(world)
-        ends = task._ends(pts[:, :2])
-        z = task.spec.radius
-        return Keypoints([pts[i] for i, _, _, _ in ends], [[m[0], m[1], z] for _, _, m, _ in ends],
-                         [f"rope_end_{i}" for i, _, _, _ in ends])
-    raise KeypointError(f"no ground-truth keypoints defined for task '{name}' "
-                        "(known: place_block, push_block, align_rope)")
+    """Ground-truth keypoints of a sim task's current state (privileged): `task.keypoints(world)`,
+    e.g. a block's centre -> its target, or both rope ends -> their marks."""
+    hook = getattr(task, "keypoints", None)
+    kp = hook(world) if callable(hook) else None
+    if kp is None:
+        known = [name for name, cls in TASKS.items() if cls.keypoint_names]
+        raise KeypointError(f"no ground-truth keypoints defined for task '{getattr(task, 'name', '')}' "
+                            f"(known: {', '.join(known)})")
+    return kp
 
 
 class SimKeypointSource:
@@ -232,8 +183,6 @@ def click_to_point(frame: CameraFrame, u: float, v: float, camera: CameraModel |
     valid pixel within `search_radius` is used instead (depth holes at object edges). The
     pixel is back-projected through the camera's intrinsics and extrinsic with the same helper
     perception uses. camera: overrides `frame.camera` (e.g. a fresh calibration)."""
-    from robot_rewards.perception.pointcloud import frame_to_cloud, valid_depth_mask
-
     camera = camera or frame.camera
     h, w = frame.depth.shape
     if not (np.isfinite(u) and np.isfinite(v)):

@@ -8,15 +8,17 @@ overhangs each mark by (`RopeSpec.length` - `MARK_SPAN`) / 2 = 22.5 mm.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import numpy as np
 
+from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.primitives.kinematics import HOME, down_quat, wrap_gripper_yaw
 from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
-from robot_rewards.sim.tasks.base import COLORS, Task
+from robot_rewards.sim.tasks.base import COLORS, Captions, CaptionSpec, Task
 from robot_rewards.sim.world import World
 
 ROPE = RopeSpec()
@@ -39,11 +41,48 @@ GOALS = (
     "straighten the rope between the two marks",
 )
 
+# CLIP wording: the generic scene (VLM-RM baseline prompt), and rope straightness (end-to-end
+# distance / rope length) and alignment (task quality, m) bins: ordered, and fine enough that the
+# captions rank ropes (3 coarse bins plateaued at Spearman ~0.5).
+ROPE_BASELINE = "a rope on a table"
+STRAIGHTNESS_BINS = ((0.97, "the rope is straight"), (0.90, "the rope is almost straight"),
+                     (0.80, "the rope is slightly bent"), (0.65, "the rope is bent"),
+                     (-1.0, "the rope is curled up"))
+ALIGN_BINS = ((0.02, "the rope lies on the line between {marks}"),  # 0.02 m: the task's success threshold
+              (0.035, "the rope is almost on the line between {marks}"),
+              (0.05, "the rope is near the line between {marks}"),
+              (0.08, "the rope is off the line between {marks}"),
+              (float("inf"), "the rope is far from the line between {marks}"))
+TWO_MARKS = "the two marks"
+_GOAL_MARKS = re.compile(r"the (\w+)(?: mark)? and (?:the )?(\w+) marks?|from the (\w+) mark to the (\w+) mark")
+
+
+def marks_phrase(a: str, b: str) -> str:
+    return f"the {a} and {b} marks"
+
+
+def straightness_caption(straightness: float) -> str:
+    """The straightness bin of a rope (end-to-end distance over its length)."""
+    return next(text for lo, text in STRAIGHTNESS_BINS if straightness >= lo)
+
+
+def rope_captions(straightness: float, quality: float, marks: tuple[str, str]) -> tuple[list[str], list[str]]:
+    """(true, false) captions of a rope scene with mark colours `marks`."""
+    a, b = marks
+    shape = straightness_caption(straightness)
+    true = [shape, ROPE_BASELINE]
+    false = [t for _, t in STRAIGHTNESS_BINS if t != shape]
+    hit = next(i for i, (hi, _) in enumerate(ALIGN_BINS) if quality < hi)
+    for i, (_, text) in enumerate(ALIGN_BINS):
+        forms = [text.format(marks=m) for m in (marks_phrase(a, b), marks_phrase(b, a), TWO_MARKS)]
+        (true if i == hit else false).extend(forms)
+    return true, false
+
 
 def grasp_yaw(heading: float) -> float:
     """Gripper yaw whose fingers close across a rope running along `heading` (rad, base frame).
 
-    Measured on the simulated Panda: the fingers close along the direction at angle
+    Measured on the simulated default arm: the fingers close along the direction at angle
     pi/2 - yaw (yaw = 0: along base y; positive yaw turns the closing axis clockwise seen
     from above), so the fingers are perpendicular to the rope for yaw = -heading.
     """
@@ -114,6 +153,13 @@ class AlignRope(Task):
     name: ClassVar[str] = "align_rope"
     primitive: ClassVar[str] = "pick_place"
     max_steps: ClassVar[int] = 6
+    flat_target: ClassVar[bool] = True  # the marks are 1 mm flat squares
+    # right / left as seen from the robot base (facing +x): the mark at smaller / larger y
+    keypoint_names: ClassVar[tuple[str, ...]] = ("rope_end_to_right_mark", "rope_end_to_left_mark")
+    captioning: ClassVar[CaptionSpec] = CaptionSpec(config_prefix="rope", seed_salt=2, reset_frame=False,
+                                                    metric="spearman")
+    scene_words: ClassVar[frozenset[str]] = frozenset({"rope"})
+    baseline: ClassVar[str] = ROPE_BASELINE
 
     def __init__(self, spec: RopeSpec = ROPE, span: float = MARK_SPAN):
         self.spec = spec
@@ -131,13 +177,16 @@ class AlignRope(Task):
         self.mark_colors = (MARK_COLORS[ca], MARK_COLORS[cb])
         self.marks = np.stack([a, b])
         u = (b - a) / np.linalg.norm(b - a)
-        yaw = float(np.arctan2(u[1], u[0]))
+        self._build(world, pts, float(np.arctan2(u[1], u[0])))
+        self.goal = GOALS[int(rng.integers(len(GOALS)))].format(a=self.mark_colors[0], b=self.mark_colors[1])
+        return self.goal
+
+    def _build(self, world: World, pts: np.ndarray, yaw: float) -> None:
+        """The marks (turned by `yaw`) and a rope through `pts` in an empty `world`, settled."""
         for name, xy, color in zip(("mark_a", "mark_b"), self.marks, self.mark_colors):
             world.add_marker(name, MARK_HALF, (xy[0], xy[1], MARK_HALF[2]), COLORS[color], yaw=yaw)
         self.rope = Rope(world, pts, self.spec)
         world.settle()
-        self.goal = GOALS[int(rng.integers(len(GOALS)))].format(a=self.mark_colors[0], b=self.mark_colors[1])
-        return self.goal
 
     def _rope(self, world: World) -> Rope:
         if self.rope is None or self.rope.world is not world:
@@ -169,6 +218,76 @@ class AlignRope(Task):
         """quality < SUCCESS_MEAN_DIST (0.02 m) and both ends within SUCCESS_END_DIST (0.03 m)
         of their marks."""
         return self.quality(world) < SUCCESS_MEAN_DIST and max(self.end_errors(world)) < SUCCESS_END_DIST
+
+    def straightness(self, world: World) -> float:
+        """End-to-end distance of the rope over its length (1 = straight)."""
+        pts = self.positions(world)[:, :2]
+        return float(np.linalg.norm(pts[-1] - pts[0]) / self.spec.length)
+
+    # -- keypoints, perturbations, captions -----------------------------------------------
+    def keypoints(self, world: World) -> Keypoints:
+        """Both rope end links -> their marks (at rope-radius height), under the end-to-mark
+        assignment with the smaller total distance (`_ends`)."""
+        pts = self.positions(world)
+        ends = self._ends(pts[:, :2])
+        z = self.spec.radius
+        return Keypoints([pts[i] for i, _, _, _ in ends], [[m[0], m[1], z] for _, _, m, _ in ends],
+                         [f"rope_end_{i}" for i, _, _, _ in ends])
+
+    def perturb(self, world: World, rng: np.random.Generator) -> str:
+        """Teleport the rope into a partly (alpha ~ U(0.2, 0.9)) or nearly fully (25%)
+        straightened shape along its end-to-mark assignment, then settle. Returns
+        "rope_partial", "rope_straight", or "rope_unchanged" when no such shape is free of
+        self-contact."""
+        rope = self._rope(world)
+        spec = rope.spec
+        pts = self.positions(world)[:, :2]
+        kp = self.keypoints(world)  # objects[0] is link 0's end, targets[0] its mark
+        start, end = kp.targets[0, :2], kp.targets[1, :2]
+        full = rng.random() < 0.25
+        alpha = 1.0 if full else rng.uniform(0.2, 0.9)
+        new = None
+        for a in (alpha, 1.0):
+            shift = rng.normal(0, 0.006 if full else 0.015, 2)
+            cand = _straighten(pts, start, end, a, shift, spec.pitch)
+            close = np.linalg.norm(cand[:, None] - cand[None], axis=-1)[np.triu_indices(len(cand), k=2)]
+            if close.min() >= 2.5 * spec.radius:
+                new = cand
+                break
+        if new is None:
+            return "rope_unchanged"
+        lo, hi = new.min(axis=0), new.max(axis=0)  # keep it on the region where it fits
+        new = new + np.clip(REGION_LOW - lo, 0, None) - np.clip(hi - REGION_HIGH, 0, None)
+        rope.teleport(new)
+        world.settle(max_s=1.0)
+        return "rope_straight" if full else "rope_partial"
+
+    def captions(self, world: World) -> Captions:
+        """The rope's straightness bin and its alignment bin with the marks."""
+        straight = self.straightness(world)
+        true, false = rope_captions(straight, self.quality(world), tuple(self.mark_colors))
+        return Captions(true, false, straight)
+
+    def arrange(self, world: World, rng: np.random.Generator) -> None:
+        """The same marks with a new rope (the world is rebuilt): curl drawn from straight to
+        curled, on the marks' line 60% of the time."""
+        pts = None
+        while pts is None:
+            pts = rope_shape_for_marks(rng, self.marks, rng.uniform(0.0, 2.5), rng.random() < 0.6, self.spec)
+        world.reset()
+        u = self.marks[1] - self.marks[0]
+        self._build(world, pts, float(np.arctan2(u[1], u[0])))
+
+    @classmethod
+    def goal_prompts(cls, goal: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """A straighten / align goal -> "the rope is straight" and "the rope lies on the line
+        between the <a> and <b> marks" (or "the two marks" when the goal names no colours)."""
+        if "rope" not in goal or not ("straight" in goal or "align" in goal):
+            return None
+        m = _GOAL_MARKS.search(goal)
+        colours = [g for g in m.groups() if g] if m else []
+        marks = marks_phrase(*colours) if len(colours) == 2 and "two" not in colours else TWO_MARKS
+        return (STRAIGHTNESS_BINS[0][1], ALIGN_BINS[0][1].format(marks=marks)), (ROPE_BASELINE,)
 
     # -- scripted expert ----------------------------------------------------------------
     def _ends(self, pts: np.ndarray) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -234,6 +353,50 @@ class AlignRope(Task):
         # along the line, never drag the grasped link back inward (that would crumple the rope)
         shift = max(over - o * self.spec.pitch, float((pts[k] - mark) @ out))
         return k, mark + out * shift
+
+
+def _straighten(pts: np.ndarray, start: np.ndarray, end: np.ndarray, alpha: float, shift: np.ndarray,
+                pitch: float) -> np.ndarray:
+    """(n, 2) chain with the rope's bends scaled by (1 - alpha) around the start->end heading,
+    centred between the rope's centre and the segment's midpoint (by alpha), plus `shift`."""
+    seg = np.diff(pts, axis=0)
+    line = float(np.arctan2(*(end - start)[::-1]))
+    d = np.unwrap(np.arctan2(seg[:, 1], seg[:, 0]) - line)
+    d -= 2 * np.pi * np.round(d.mean() / (2 * np.pi))
+    chain = chain_from_headings((0.0, 0.0), line + (1 - alpha) * d, pitch)
+    centre = (1 - alpha) * pts.mean(axis=0) + alpha * (start + end) / 2 + shift
+    return chain - chain.mean(axis=0) + centre
+
+
+def rope_shape_for_marks(rng: np.random.Generator, marks: np.ndarray, curl: float, on_line: bool,
+                         spec: RopeSpec = ROPE) -> np.ndarray | None:
+    """(n_links, 2) rope centres: curvature scaled by `curl` (0 = straight); centred on the marks'
+    segment (with small offsets) when `on_line`, else anywhere. None if it does not fit."""
+    n, pitch = spec.n_links, spec.pitch
+    s = (np.arange(n - 1) + 0.5) / (n - 1)
+    curvature = rng.uniform(-3.0, 3.0)
+    for k in (1, 2):
+        curvature = curvature + rng.uniform(2.0, 9.0) / k * np.sin(k * np.pi * s + rng.uniform(0, 2 * np.pi))
+    a, b = marks
+    heading = rng.uniform(-np.pi, np.pi)
+    if on_line:
+        heading = np.arctan2(*(b - a)[::-1]) + rng.normal(0, 0.15) + np.pi * rng.integers(2)
+    headings = heading + np.cumsum(curl * curvature * pitch)
+    headings -= headings.mean() - heading  # keep the mean direction
+    pts = chain_from_headings((0.0, 0.0), headings, pitch)
+    if on_line:
+        pts = pts - pts.mean(0) + (a + b) / 2 + rng.normal(0, rng.uniform(0.0, 0.03), 2)
+    else:  # anywhere it fits
+        room = (REGION_HIGH - REGION_LOW) - (pts.max(0) - pts.min(0))
+        if np.any(room < 0):
+            return None
+        pts = pts - pts.min(0) + REGION_LOW + rng.uniform(0, 1, 2) * room
+    iu = np.triu_indices(n, k=2)
+    if np.linalg.norm(pts[:, None] - pts[None], axis=-1)[iu].min() < 2.5 * spec.radius:
+        return None
+    if np.any(pts < REGION_LOW - 0.02) or np.any(pts > REGION_HIGH + 0.02):
+        return None
+    return pts
 
 
 def _heading(pts: np.ndarray, k: int) -> float:

@@ -1,13 +1,17 @@
 """What every task provides: a seeded scene, a goal sentence, a success test, a quality
-measure, a step budget and a scripted expert that uses privileged sim state."""
+measure, a step budget and a scripted expert that uses privileged sim state; and, optionally,
+what the code outside asks of a task: ground-truth keypoints, scene perturbations, CLIP
+captions and goal prompts, whether its target is a flat mark (see docs/adding-a-task.md)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.world import World
@@ -25,12 +29,52 @@ BLOCK_HALF = 0.02  # 4 cm cubes
 BLOCK_MASS = 0.05
 
 
+@dataclass(frozen=True)
+class CaptionSpec:
+    """How a task takes part in the CLIP caption data (`robot_rewards.rewards.clip.data`).
+
+    - config_prefix: its counts in `ClipDataConfig` are `<prefix>_scenes`, `<prefix>_frames` and
+      `<prefix>_episodes`; also the short name in the evaluation tables ("place AUC");
+    - seed_salt: arranged scene `s` draws its arrangements from `default_rng([s, seed_salt])`;
+    - reset_frame: the reset state is a frame of its own, before the arrangements;
+    - metric: how a reward is judged on its frames: "auc" (ROC AUC of the reward against task
+      success) or "spearman" (rank correlation with -quality, and with the frames' straightness).
+    """
+
+    config_prefix: str
+    seed_salt: int
+    reset_frame: bool
+    metric: str
+
+
+@dataclass(eq=False)
+class Captions:
+    """Closed-world captions of a state (a sentence is true of it iff it is in `true`), plus the
+    rope's straightness (end-to-end distance / length; NaN for tasks without a rope)."""
+
+    true: list[str]
+    false: list[str]
+    straightness: float = float("nan")
+
+
 class Task(ABC):
-    """A tabletop task. Subclasses set the class attributes and implement the methods."""
+    """A tabletop task. Subclasses set the class attributes and implement the methods; the
+    optional hooks below have defaults meaning "not supported by this task"."""
 
     name: ClassVar[str]
     primitive: ClassVar[str]  # the primitive the expert uses: "pick_place" or "push"
     max_steps: ClassVar[int]  # step budget of an episode
+    # Targets are flat visual marks ~1 mm high: the policy's perception must keep them
+    # (policy.config.keep_flat_targets), or a policy that cannot see its target cannot learn it.
+    flat_target: ClassVar[bool] = False
+    # Names of the `keypoints` pairs once sorted into the learned models' canonical order (by
+    # target y, then x; `train-keypoints`); empty: the task has no keypoints.
+    keypoint_names: ClassVar[tuple[str, ...]] = ()
+    # CLIP caption data (`captions`, `arrange`); None: the task has no captions.
+    captioning: ClassVar[CaptionSpec | None] = None
+    # CLIP baseline prompt (the generic scene sentence) of prompts that use one of `scene_words`.
+    scene_words: ClassVar[frozenset[str]] = frozenset()
+    baseline: ClassVar[str] = ""
 
     goal: str = ""
 
@@ -53,6 +97,33 @@ class Task(ABC):
     def grasp_targets(self, world: World) -> np.ndarray | None:
         """(K, 3) points that a useful grasp lands near (the expert grasps one of them), for
         evaluation diagnostics only; None for tasks that do not define them."""
+        return None
+
+    # -- optional hooks: what code outside sim/ asks of a task ---------------------------------
+    def keypoints(self, world: World) -> Keypoints | None:
+        """Ground-truth keypoints of the current state (privileged): the object points and the
+        targets they should reach, one pair per `keypoint_names` entry; None: not defined."""
+        return None
+
+    def perturb(self, world: World, rng: np.random.Generator) -> str:
+        """Move the task's objects to another state by teleporting them (no arm) and settle;
+        returns a word for what was done. Keypoint data collection (`train-keypoints`) uses it to
+        show models the states a reward has to score after a step, not only reset poses."""
+        raise NotImplementedError(f"task '{self.name}' defines no scene perturbations")
+
+    def captions(self, world: World) -> Captions:
+        """Closed-world CLIP captions of the current state (see `captioning`)."""
+        raise NotImplementedError(f"task '{self.name}' defines no captions")
+
+    def arrange(self, world: World, rng: np.random.Generator) -> None:
+        """A new arrangement of the current scene for CLIP caption data (satisfied and
+        unsatisfied states in about equal measure), settled by physics."""
+        raise NotImplementedError(f"task '{self.name}' defines no arrangements")
+
+    @classmethod
+    def goal_prompts(cls, goal: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(state prompts, baseline prompts) of a goal in this task's wording (lower case, single
+        spaces, no final full stop), in the words its `captions` use; None: not this task's."""
         return None
 
     # -- helpers shared by the experts -----------------------------------------------------
@@ -94,3 +165,15 @@ def sample_positions(
         else:
             raise RuntimeError(f"could not place {n} objects without overlap; widen the area")
     return np.array(out)
+
+
+def clear_spot(rng: np.random.Generator, world: World, names, low=(0.35, -0.25), high=(0.65, 0.25),
+               tries: int = 50) -> np.ndarray | None:
+    """A table xy at least a bowl's (0.10 m, names ending in "_bowl") or a block's (0.06 m)
+    reach from every object in `names`, or None after `tries` draws."""
+    others = [(world.position(n)[:2], 0.10 if n.endswith("_bowl") else 0.06) for n in names]
+    for _ in range(tries):
+        xy = rng.uniform(low, high)
+        if all(np.linalg.norm(xy - c) >= r for c, r in others):
+            return xy
+    return None

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
+from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.sim.expert_config import ExpertConfig
-from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, Task, sample_positions
+from robot_rewards.sim.tasks.base import (
+    BLOCK_HALF,
+    BLOCK_MASS,
+    COLORS,
+    Captions,
+    CaptionSpec,
+    Task,
+    clear_spot,
+    sample_positions,
+)
 from robot_rewards.sim.world import World
 
 BOWL_INNER_RADIUS = 0.055
 BOWL_WALL = 0.025
 BOWL_FLOOR = 0.004
+
+# CLIP wording: the generic scene (VLM-RM baseline prompt) and the state captions.
+PLACE_BASELINE = "blocks and bowls on a table"
+_GOAL = re.compile(r"^put the (\w+) block in the (\w+) bowl$")
+
+
+def block_in_bowl(block: str, bowl: str) -> str:
+    return f"the {block} block is in the {bowl} bowl"
+
+
+def block_outside(block: str) -> str:
+    return f"the {block} block is not in a bowl"
+
+
+def bowl_empty(bowl: str) -> str:
+    return f"the {bowl} bowl is empty"
 
 
 class PlaceBlock(Task):
@@ -21,6 +49,10 @@ class PlaceBlock(Task):
     name = "place_block"
     primitive = "pick_place"
     max_steps = 3
+    keypoint_names = ("block",)
+    captioning = CaptionSpec(config_prefix="place", seed_salt=1, reset_frame=True, metric="auc")
+    scene_words = frozenset({"block", "bowl"})
+    baseline = PLACE_BASELINE
 
     def __init__(self, n_blocks: int = 3, n_bowls: int = 2):
         self.n_blocks, self.n_bowls = n_blocks, n_bowls
@@ -47,10 +79,15 @@ class PlaceBlock(Task):
     def _offset(self, world: World) -> np.ndarray:
         return world.position(self.target_block) - world.position(self.target_bowl)
 
-    def success(self, world: World) -> bool:
-        d = self._offset(world)
+    @staticmethod
+    def _inside(world: World, block: str, bowl: str) -> bool:
+        """Whether `block` rests inside `bowl` (the success test for any block and bowl)."""
+        d = world.position(block) - world.position(bowl)
         return bool(np.linalg.norm(d[:2]) < BOWL_INNER_RADIUS - BLOCK_HALF + 0.005
                     and d[2] < BOWL_WALL + BLOCK_HALF)
+
+    def success(self, world: World) -> bool:
+        return self._inside(world, self.target_block, self.target_bowl)
 
     def quality(self, world: World) -> float:
         return float(np.linalg.norm(self._offset(world)[:2]))
@@ -79,3 +116,98 @@ class PlaceBlock(Task):
         return Primitive.pick_place(
             self.jitter(pick, rng, cfg), self.jitter(place, rng, cfg), self.jitter_yaw(yaw, rng, cfg)
         )
+
+    # -- keypoints, perturbations, captions ----------------------------------------------------
+    def keypoints(self, world: World) -> Keypoints:
+        """Target block centre -> where its centre rests in the target bowl."""
+        bowl = world.position(self.target_bowl)
+        return Keypoints([world.position(self.target_block)], [[bowl[0], bowl[1], BOWL_FLOOR + BLOCK_HALF]],
+                         [self.target_block])
+
+    def perturb(self, world: World, rng: np.random.Generator) -> str:
+        """Teleport the target block into the target bowl (40%), another bowl (20%) or a clear
+        table spot (40%) and settle; returns "target_bowl", "other_bowl" or "table"."""
+        block = self.target_block
+        others = [b for b in self.bowls if b != self.target_bowl]
+        u = rng.random()
+        where = "target_bowl" if u < 0.4 or (u < 0.6 and not others) else "other_bowl" if u < 0.6 else "table"
+        xy = None
+        if where == "table":
+            xy = clear_spot(rng, world, [n for n in self.bowls + self.blocks if n != block])
+            where = "target_bowl" if xy is None else where
+        if where != "table":
+            bowl = self.target_bowl if where == "target_bowl" else others[int(rng.integers(len(others)))]
+            r, a = rng.uniform(0, 0.02), rng.uniform(-np.pi, np.pi)
+            xy = world.position(bowl)[:2] + r * np.array([np.cos(a), np.sin(a)])
+            z = BOWL_FLOOR + BLOCK_HALF + 0.003
+        else:
+            z = BLOCK_HALF + 0.002
+        world.teleport(block, [xy[0], xy[1], z], rng.uniform(-np.pi, np.pi))
+        world.settle(max_s=1.0)
+        return where
+
+    def captions(self, world: World) -> Captions:
+        """Per block and bowl "in" / "not in a bowl" / "empty" facts, with the success test."""
+        colour = lambda name: name.rsplit("_", 1)[0]
+        true, false = [PLACE_BASELINE], []
+        filled = set()
+        for block in self.blocks:
+            inside = [bowl for bowl in self.bowls if self._inside(world, block, bowl)]
+            filled.update(inside)
+            for bowl in self.bowls:
+                (true if bowl in inside else false).append(block_in_bowl(colour(block), colour(bowl)))
+            (false if inside else true).append(block_outside(colour(block)))
+        for bowl in self.bowls:
+            (false if bowl in filled else true).append(bowl_empty(colour(bowl)))
+        return Captions(true, false)
+
+    def arrange(self, world: World, rng: np.random.Generator) -> None:
+        """Move the blocks to new places: the goal's block in its bowl ~45% of the time, otherwise
+        just outside it, in another bowl or anywhere; other blocks in free bowls or on the table."""
+        bowls = {b: world.position(b)[:2] for b in self.bowls}
+        placed: list[np.ndarray] = []
+        free_bowls = list(self.bowls)
+
+        def on_table(near: np.ndarray | None = None) -> np.ndarray:
+            for _ in range(500):
+                if near is not None:  # a near miss: just outside the rim
+                    a = rng.uniform(0, 2 * np.pi)
+                    xy = near + rng.uniform(0.085, 0.12) * np.array([np.cos(a), np.sin(a)])
+                else:
+                    xy = rng.uniform([0.33, -0.27], [0.67, 0.27])
+                if all(np.linalg.norm(xy - c) > 0.09 for c in bowls.values()) and \
+                        all(np.linalg.norm(xy - q) > 0.065 for q in placed):
+                    return xy
+            raise RuntimeError("could not find a free spot on the table")
+
+        def in_bowl(bowl: str) -> np.ndarray:
+            r, a = rng.uniform(0, 0.015), rng.uniform(0, 2 * np.pi)
+            free_bowls.remove(bowl)
+            return bowls[bowl] + r * np.array([np.cos(a), np.sin(a)])
+
+        for i, block in enumerate(self.blocks):
+            u = rng.random()
+            if i == 0:  # the goal's block
+                target = self.target_bowl
+                if u < 0.45:
+                    xy, z = in_bowl(target), BOWL_FLOOR + BLOCK_HALF + 0.003
+                elif u < 0.65:
+                    xy, z = on_table(near=bowls[target]), BLOCK_HALF + 0.001
+                elif u < 0.8 and len(free_bowls) > 1:
+                    xy, z = in_bowl(next(b for b in free_bowls if b != target)), BOWL_FLOOR + BLOCK_HALF + 0.003
+                else:
+                    xy, z = on_table(), BLOCK_HALF + 0.001
+            elif u < 0.3 and free_bowls:
+                xy, z = in_bowl(free_bowls[int(rng.integers(len(free_bowls)))]), BOWL_FLOOR + BLOCK_HALF + 0.003
+            else:
+                near = bowls[self.bowls[int(rng.integers(len(self.bowls)))]] if u < 0.5 else None
+                xy, z = on_table(near), BLOCK_HALF + 0.001
+            placed.append(xy)
+            world.teleport(block, (xy[0], xy[1], z), rng.uniform(-np.pi, np.pi))
+        world.settle()
+
+    @classmethod
+    def goal_prompts(cls, goal: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The goal "put the red block in the green bowl" -> "the red block is in the green bowl"."""
+        m = _GOAL.match(goal)
+        return ((block_in_bowl(*m.groups()),), (PLACE_BASELINE,)) if m else None

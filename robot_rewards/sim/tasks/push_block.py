@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.sim.expert_config import ExpertConfig
-from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, Task, sample_positions
+from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, Task, clear_spot, sample_positions
 from robot_rewards.sim.world import World
 
 ZONE_HALF = 0.05  # 10 cm square target zone
@@ -20,6 +21,8 @@ class PushBlock(Task):
     name = "push_block"
     primitive = "push"
     max_steps = 4
+    flat_target = True  # the zone is a 1 mm flat mark
+    keypoint_names = ("block",)
 
     def reset(self, world: World, rng: np.random.Generator) -> str:
         block_c, zone_c, other_c = rng.choice(list(COLORS), 3, replace=False)
@@ -76,3 +79,24 @@ class PushBlock(Task):
         )
         z = [PUSH_HEIGHT]
         return Primitive.push(self.jitter(np.r_[start, z], rng, cfg), self.jitter(np.r_[end, z], rng, cfg))
+
+    # -- keypoints, perturbations --------------------------------------------------------------
+    def keypoints(self, world: World) -> Keypoints:
+        """Block centre -> zone centre (at the block's resting height)."""
+        zone = world.position(self.zone)
+        return Keypoints([world.position(self.block)], [[zone[0], zone[1], BLOCK_HALF]], [self.block])
+
+    def perturb(self, world: World, rng: np.random.Generator) -> str:
+        """Teleport the block onto its zone (50%) or a clear table spot and settle; returns
+        "zone" or "table"."""
+        block = self.block
+        where = "zone" if rng.random() < 0.5 else "table"
+        if where == "zone":
+            xy = world.position(self.zone)[:2] + rng.normal(0, 0.015, 2)
+        else:
+            xy = clear_spot(rng, world, [n for n in world.objects if n not in (block, self.zone)])
+            if xy is None:
+                where, xy = "zone", world.position(self.zone)[:2]
+        world.teleport(block, [xy[0], xy[1], BLOCK_HALF + 0.002], rng.uniform(-np.pi, np.pi))
+        world.settle(max_s=1.0)
+        return where
