@@ -26,6 +26,9 @@ from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.robots.base import Offer, Robot
+from robot_rewards.selection.decider import Decider
+
+FAMILY = "preference"  # the console's one reward family: the preference scorer it shows
 
 
 @dataclass(eq=False)
@@ -71,6 +74,8 @@ class QueryPreparer:
 
     def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[Robot]):
         self.cfg, self.policy, self.scorer, self.backends = cfg, policy, scorer, backends
+        # The one decision path's sampling (seeds) and scoring; the operator, not a ranking, chooses.
+        self.decider = Decider(policy, None if scorer is None else {FAMILY: scorer}, n_candidates=cfg.n_candidates)
         self.fresh_scenes = backends[0].can_reset and not cfg.execute_after_label
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-prefetch")
         self.future: Future | None = None
@@ -122,9 +127,9 @@ class QueryPreparer:
         if offer is not None:  # the robot's policy proposed them (the ROS policy node)
             cands = offer.candidates
         else:
-            cands = self.policy.sample(obs, self.cfg.n_candidates, seed=base * 100 + decision)
+            cands = self.decider.sample(obs, base, decision)
         if self.scorer is not None:
-            scores = self.scorer.score(obs, cands)
+            scores = self.decider.score(obs, cands)[FAMILY]
         else:
             scores = ScoreSet.from_members(offer.scores) if offer is not None and offer.scores is not None else None
         pair = None
