@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from robot_rewards.core import transforms
+from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
 from robot_rewards.core.paths import resolve
 
@@ -141,6 +142,4 @@ def load_camera(intrinsics_path, extrinsics_path, name: str | None = None) -> Ca
 
 def _write_yaml(path: Path, doc: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
-    os.replace(tmp, path)
+    write_atomic(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))

@@ -22,7 +22,6 @@ This module is the interactive loop (`Console`), `run_console` and the
 from __future__ import annotations
 
 import collections
-import os
 import queue
 import threading
 import time
@@ -46,6 +45,7 @@ from robot_rewards.console.ranking_session import (
     UndoStored,
 )
 from robot_rewards.console.window import Window
+from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.preferences.errors import PreferenceStoreError
 from robot_rewards.robots.base import Robot, RobotError, pixel_to_point
@@ -121,9 +121,7 @@ class Console:
     def _publish(self, image: np.ndarray | None, png: bytes | None, scale: float) -> None:
         if png is not None:
             path = self.out_dir / IMAGE_NAME
-            tmp = path.with_name(f".{IMAGE_NAME}.tmp")
-            tmp.write_bytes(png)
-            os.replace(tmp, path)  # viewers never see a half-written image
+            write_atomic(path, png, durable=False)  # viewers never see a half-written image; no fsync per frame
         if self.window is not None and image is not None:
             self.window.show(image, scale)
 

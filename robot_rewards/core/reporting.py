@@ -10,6 +10,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from robot_rewards.core.atomic import write_atomic
+
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a success rate (well-behaved at 0% and 100%)."""
@@ -52,10 +54,7 @@ def write_metrics(output_dir: str | os.PathLike, metrics: dict) -> Path:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "metrics.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable))
 
 
 def _jsonable(x):

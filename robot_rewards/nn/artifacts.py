@@ -3,7 +3,8 @@
 Every trained model (policy, preference scorer, ...) is stored this way. The JSON carries a
 format name and version, library versions, the creation time and the SHA-256 of the tensor
 file, so a damaged or foreign file is refused with a specific error instead of producing
-silently wrong outputs. Both files are written atomically (temporary file + rename).
+silently wrong outputs. Both files are written atomically (`core.atomic`: temporary file, fsync,
+rename).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from robot_rewards import __version__
+from robot_rewards.core.atomic import atomic_path, write_atomic
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 
 
@@ -57,21 +59,18 @@ def sha256(path: Path) -> str:
 
 def write_json(path: Path, data: dict) -> None:
     """Atomic JSON write (numpy scalars become floats)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=float))
 
 
 def write_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Atomic safetensors write (tensors copied to contiguous CPU memory first)."""
     from safetensors.torch import save_file
 
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # the writer creates 0600 files; give the usual permissions
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the writer creates 0600 files; give the usual permissions
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:

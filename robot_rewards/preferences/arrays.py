@@ -1,18 +1,17 @@
 """A query's array file (`arrays/<uid>.npz` of a preference store): what it holds, how a new
 one is checked, and how it is written and read back safely.
 
-Files are written atomically (temporary file, fsync, rename, fsync of the folder) so a reader
-sees the old file or the complete new one, never half of it. A file is read back only if it
-matches the SHA-256 recorded with its query and the query's shapes (`MissingArraysError`
-otherwise). The archives hold plain arrays only: they are loaded without pickles.
+Files are written atomically (`core.atomic.write_atomic`: temporary file, fsync, rename, fsync
+of the folder) so a reader sees the old file or the complete new one, never half of it. A file
+is read back only if it matches the SHA-256 recorded with its query and the query's shapes
+(`MissingArraysError` otherwise). The archives hold plain arrays only: they are loaded without
+pickles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,31 +92,6 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 def sha256(data: bytes) -> str:
     """The hex SHA-256 of `data`, as recorded with each query."""
     return hashlib.sha256(data).hexdigest()
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries (a rename inside it survives a power cut)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is either absent/old or complete (tmp, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def read_arrays(path: Path, sha256_hex: str, n: int, dim: int, what: str) -> tuple[QueryArrays, bytes]:

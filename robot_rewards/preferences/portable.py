@@ -21,7 +21,6 @@ import os
 import shutil
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,8 +28,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from robot_rewards import __version__
+from robot_rewards.core.atomic import fsync_dir, temp_path, write_atomic
 from robot_rewards.core.primitives import PRIMITIVE_SPECS
-from robot_rewards.preferences.arrays import fsync_dir, read_arrays, sha256, write_atomic
+from robot_rewards.preferences.arrays import read_arrays, sha256
 from robot_rewards.preferences.errors import CorruptStoreError, SchemaVersionError, UnknownQueryError
 from robot_rewards.preferences.ranking import ranking_to_pairs
 from robot_rewards.preferences.records import ANSWERS, ARRAYS_DIR, checked_index, checked_text
@@ -60,7 +60,7 @@ def export_store(store: PreferenceStore, dest: str | os.PathLike) -> Path:
         tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in TABLES}
     records = _export_records(tables)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = temp_path(dest)  # the whole export appears at once: written aside, then renamed
     try:
         for r in tables["queries"]:
             _, data = read_arrays(store.arrays_path(r["uid"]), r["arrays_sha256"], r["n_candidates"],

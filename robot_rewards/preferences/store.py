@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import PRIMITIVE_SPECS
 from robot_rewards.preferences.arrays import (
@@ -48,7 +49,6 @@ from robot_rewards.preferences.arrays import (
     npz_bytes,
     read_arrays,
     sha256,
-    write_atomic,
 )
 from robot_rewards.preferences.errors import (
     CorruptStoreError,
