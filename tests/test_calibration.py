@@ -20,6 +20,8 @@ from robot_rewards.calibration.errors import (
     PoseFileError,
 )
 from robot_rewards.calibration.handeye import (
+    BASE_FRAME,
+    EE_FRAME,
     HANDEYE_METHODS,
     RobotPoses,
     calibrate_handeye,
@@ -276,7 +278,8 @@ def test_every_handeye_method_recovers_the_exact_transform(setup):
         t_mm, r_deg = pose_error(r.transform, X)
         assert t_mm < 0.01 and r_deg < 1e-3, method
         assert r.residual_translation_mm < 0.01
-    assert results["park"].parent_frame == ("panda_link0" if setup == "eye_to_hand" else "panda_hand")
+    # without frame names, the library's neutral ones (the commands pass the arm's)
+    assert results["park"].parent_frame == (BASE_FRAME if setup == "eye_to_hand" else EE_FRAME)
 
 
 def test_degenerate_handeye_input_errors():
@@ -307,7 +310,7 @@ def test_run_handeye_from_image_files(tmp_path):
     for name, Tb in views.items():
         cv2.imwrite(str(src / name), images[name])
         poses[name] = X @ Tb @ transforms.invert(Y)  # the gripper pose that shows the board so
-    save_robot_poses(tmp_path / "poses.yaml", RobotPoses(poses))
+    save_robot_poses(tmp_path / "poses.yaml", RobotPoses(poses, "panda_link0", "panda_hand"))
     save_camera_info(tmp_path / "front.yaml", "front", TRUE_K)
     save_board(tmp_path / "board.yaml", CHARUCO)
     out = tmp_path / "out"

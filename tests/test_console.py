@@ -200,14 +200,14 @@ def test_sim_backend_jogs_and_homes_the_arm():
 
     with SimRobot("place_block") as robot:
         robot.reset(0)
-        panda = robot.env.world.panda
-        start = panda.ee_pose()[:3, 3]
+        arm = robot.env.world.arm
+        start = arm.ee_pose()[:3, 3]
         assert robot.jog([0.0, 0.0, -0.05]).ok
         assert robot.jog([0.05, 0.02, 0.0]).ok
-        assert np.allclose(panda.ee_pose()[:3, 3] - start, [0.05, 0.02, -0.05], atol=0.002)
+        assert np.allclose(arm.ee_pose()[:3, 3] - start, [0.05, 0.02, -0.05], atol=0.002)
         refused = robot.jog([0.0, 0.0, -1.0])
         assert not refused.ok and "would hit the table" in refused.message
-        assert robot.home().ok and np.linalg.norm(panda.ee_pose()[:3, 3] - start) < 0.005
+        assert robot.home().ok and np.linalg.norm(arm.ee_pose()[:3, 3] - start) < 0.005
         assert robot.scene_version == 1  # arm-only moves do not change the scene
 
 

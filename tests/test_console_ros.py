@@ -18,11 +18,13 @@ import pytest
 from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 
 from robot_rewards.console.config import ConsoleConfig, RosConsoleConfig
-from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
 from robot_rewards.robots.base import RobotError
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import config as ros_config
 from robot_rewards.ros import convert as rc
 from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand
+
+HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
 SEC = 1_000_000_000
 GOAL = "put the block on the red mark"

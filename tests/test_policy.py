@@ -25,7 +25,7 @@ from robot_rewards.policy.config import PolicyConfig, keep_flat_targets, policy_
 from robot_rewards.policy.denoiser import Denoiser
 from robot_rewards.policy.model import DiffusionPolicy, PolicyBatch, PolicyInputError
 from robot_rewards.policy.schedule import NoiseSchedule, ddim_timesteps, row_generators
-from robot_rewards.primitives.kinematics import wrap_gripper_yaw
+from robot_rewards.robots.kinematics import wrap_gripper_yaw
 
 GOAL = "put the red block in the green bowl"
 

@@ -30,7 +30,7 @@ def test_pick_place_carries_block_with_the_fingers(world):
     assert np.linalg.norm(pos[:2] - target) < 0.005
     assert abs(pos[2] - 0.02) < 0.003  # resting on the table again
     assert max(heights) > 0.09  # it was lifted over the approach height on the way
-    assert world.panda.gripper_width() > 0.07  # released
+    assert world.arm.gripper_width() > 0.07  # released
 
 
 def test_push_moves_block_along_the_push(world):
@@ -56,20 +56,20 @@ def test_push_moves_block_along_the_push(world):
 )
 def test_bad_parameters_are_not_executed_and_change_nothing(world, params, reason):
     scene(world, {"red": (0.5, 0.0)})
-    before, q_before = world.position("red"), world.panda.joint_positions()
+    before, q_before = world.position("red"), world.arm.joint_positions()
     r = world.execute(Primitive("pick_place", params), WS)
     assert not r.ok and reason in r.reason
     np.testing.assert_allclose(world.position("red"), before, atol=1e-9)
-    np.testing.assert_allclose(world.panda.joint_positions(), q_before, atol=1e-9)
+    np.testing.assert_allclose(world.arm.joint_positions(), q_before, atol=1e-9)
 
 
 def test_unreachable_target_is_reported_before_moving(world):
     scene(world, {"red": (0.5, 0.0)})
-    q_before = world.panda.joint_positions()
+    q_before = world.arm.joint_positions()
     anywhere = Workspace(low=(-2, -2, 0), high=(2, 2, 2))  # let the point through the bounds check
     r = world.execute(Primitive.pick_place((0.5, 0.0, 0.02), (1.4, 0.0, 0.02), 0.0), anywhere)
     assert not r.ok and r.reason.startswith("unreachable")
-    np.testing.assert_allclose(world.panda.joint_positions(), q_before, atol=1e-9)
+    np.testing.assert_allclose(world.arm.joint_positions(), q_before, atol=1e-9)
 
 
 def test_malformed_vector_is_reported():

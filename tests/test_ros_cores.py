@@ -14,9 +14,10 @@ from ros_double.scenes import INTR, PLATFORM_Z, synthetic_frame, tiny_scorer
 from robot_rewards.core import transforms
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import Primitive
-from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES, PandaKinematics
 from robot_rewards.rewards.host import RewardHost
 from robot_rewards.rewards.synthetic import GOAL, planted_observation, random_candidates
+from robot_rewards.robots.kinematics import ArmKinematics
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import convert as rc
 from robot_rewards.ros.config import (
     CalibrationCaptureConfig,
@@ -44,6 +45,8 @@ from robot_rewards.ros.policy_core import EXECUTING, IDLE, SCORING, PolicyCore, 
 from robot_rewards.ros.reward_server_core import RewardServerCore
 from robot_rewards.ros.selection_adapter import Selector
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
+
+HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
 TYPES = rc.ROSBAGS_TYPES
 SEC = 1_000_000_000
@@ -74,7 +77,7 @@ class Log:
 
 @pytest.fixture(scope="module")
 def kin():
-    k = PandaKinematics()
+    k = ArmKinematics()
     yield k
     k.close()
 

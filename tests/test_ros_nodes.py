@@ -11,7 +11,7 @@ import pytest
 from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 
 from robot_rewards.core.primitives import Primitive
-from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import convert as rc
 from robot_rewards.ros.config import NODE_CONFIGS, ExecutorConfig
 from robot_rewards.ros.params import descriptions
@@ -23,6 +23,8 @@ from robot_rewards.ros.payloads import (
     PrimitiveCommand,
 )
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
+
+HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
 SEC = 1_000_000_000
 REACHABLE = [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0]

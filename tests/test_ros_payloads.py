@@ -178,10 +178,10 @@ def test_configs_are_light_and_agree_with_the_kinematics():
     import subprocess
     import sys
 
-    from robot_rewards.primitives.kinematics import JOINT_NAMES
+    from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
     from robot_rewards.ros import config
 
-    assert config.JOINT_NAMES == JOINT_NAMES
+    assert config.JOINT_NAMES == get_arm(DEFAULT_ARM).joint_names
     code = ("import sys, robot_rewards.ros.config, robot_rewards.ros.bag_config; "
             "assert not {'pybullet', 'torch', 'rclpy', 'rosbags'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_rewards.primitives.kinematics import HOME, JOINT_NAMES
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import convert as rc
 from robot_rewards.ros.config import SimBridgeConfig
 from robot_rewards.ros.sim_bridge_core import SimBridgeCore
@@ -17,6 +17,8 @@ from robot_rewards.ros.trajectory_goal import (
     SUCCESSFUL,
     TrajectoryRejected,
 )
+
+HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
 TYPES = rc.ROSBAGS_TYPES
 

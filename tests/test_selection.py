@@ -12,8 +12,8 @@ from robot_rewards.nn.encoders import build_vocab
 from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.policy.config import PolicyConfig
 from robot_rewards.policy.model import DiffusionPolicy
-from robot_rewards.primitives.kinematics import PandaKinematics
 from robot_rewards.rewards.base import ScoreSet
+from robot_rewards.robots.kinematics import ArmKinematics
 from robot_rewards.selection import (
     CLIPPED_REASON,
     FeasibilityChecker,
@@ -140,7 +140,7 @@ def test_selection_config_is_hydra_friendly_and_validated():
 
 @pytest.fixture(scope="module")
 def kin():
-    k = PandaKinematics()
+    k = ArmKinematics()
     yield k
     k.close()
 

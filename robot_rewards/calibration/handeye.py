@@ -41,6 +41,10 @@ HANDEYE_METHODS = {
     "daniilidis": cv2.CALIB_HAND_EYE_DANIILIDIS,
 }
 SETUPS = ("eye_to_hand", "eye_in_hand")
+# Frame names where nothing names them (REP 105 base, ROS-Industrial flange): calibration does
+# not know the arm, so the commands pass the arm description's frames (robots.description).
+BASE_FRAME = "base_link"
+EE_FRAME = "tool0"
 
 
 def _method(method: str) -> int:
@@ -197,8 +201,8 @@ def calibrate_handeye(
     board_poses: Sequence[np.ndarray],
     setup: str = "eye_to_hand",
     method: str = "park",
-    base_frame: str = "panda_link0",
-    ee_frame: str = "panda_hand",
+    base_frame: str = BASE_FRAME,
+    ee_frame: str = EE_FRAME,
     camera_frame: str = "camera_color_optical_frame",
     min_poses: int = 3,
     min_rotation_deg: float = 5.0,
@@ -272,8 +276,8 @@ class RobotPoses:
     """base_T_ee per image name, with the frame names they were recorded in."""
 
     poses: dict[str, np.ndarray]
-    base_frame: str = "panda_link0"
-    ee_frame: str = "panda_hand"
+    base_frame: str = BASE_FRAME
+    ee_frame: str = EE_FRAME
 
 
 def save_robot_poses(path: str | os.PathLike, poses: RobotPoses) -> None:
@@ -290,8 +294,9 @@ def save_robot_poses(path: str | os.PathLike, poses: RobotPoses) -> None:
     os.replace(tmp, path)
 
 
-def load_robot_poses(path: str | os.PathLike) -> RobotPoses:
-    """Read a robot-pose YAML written by `save_robot_poses` (or by hand / from tf)."""
+def load_robot_poses(path: str | os.PathLike, base_frame: str = BASE_FRAME, ee_frame: str = EE_FRAME) -> RobotPoses:
+    """Read a robot-pose YAML written by `save_robot_poses` (or by hand / from tf); `base_frame`
+    and `ee_frame` name the frames where the file does not."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"robot pose file not found: {path}")
@@ -313,7 +318,7 @@ def load_robot_poses(path: str | os.PathLike) -> RobotPoses:
         if name in poses:
             raise PoseFileError(f"{path}: image {name} has two poses")
         poses[name] = transforms.make_transform(q, t)
-    return RobotPoses(poses, str(doc.get("base_frame", "panda_link0")), str(doc.get("ee_frame", "panda_hand")))
+    return RobotPoses(poses, str(doc.get("base_frame", base_frame)), str(doc.get("ee_frame", ee_frame)))
 
 
 def pair_views(detections: Mapping[str, Detection], robot: RobotPoses, intrinsics: CameraIntrinsics,

@@ -42,6 +42,7 @@ from robot_rewards.calibration.intrinsics import (
 )
 from robot_rewards.core.camera import CameraIntrinsics
 from robot_rewards.core.reporting import format_table
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.sim import calibration_rig as sim_rig
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.world import World
@@ -219,17 +220,20 @@ def run_handeye(
     compare_methods: bool = True,
     min_poses: int = 3,
     quiet: bool = False,
+    arm: str = DEFAULT_ARM,
 ) -> dict:
     """Hand-eye calibration from images, a robot-pose YAML (base_T_ee per image name) and a
     camera_info YAML; writes `<output_dir>/handeye_<setup>.yaml` (translation + quaternion +
     frames, the result of `method`) and `metrics.json` (every method when `compare_methods`).
+    Poses files that name no frames are in `arm`'s base and hand frames.
     """
     if method.lower() not in HANDEYE_METHODS:
         raise ValueError(f"unknown hand-eye method '{method}' (use one of {sorted(HANDEYE_METHODS)})")
     board = board_from_any(board)
     cam_name, intr = load_camera_info(intrinsics)
     images = load_images(images_dir)
-    robot = load_robot_poses(poses)
+    frames = get_arm(arm)
+    robot = load_robot_poses(poses, frames.base_frame, frames.hand_link)
     camera_frame = camera_frame or f"{cam_name}_color_optical_frame"
     methods = list(HANDEYE_METHODS) if compare_methods else [method.lower()]
     if method.lower() not in methods:
@@ -275,7 +279,7 @@ def run_sim_calibration(
     save_images: bool = True,
     quiet: bool = False,
 ) -> dict:
-    """Render a ChArUco board in PyBullet, move it with the Panda through `n_poses` poses in
+    """Render a ChArUco board in PyBullet, move it with the arm through `n_poses` poses in
     front of the fixed front camera (eye-to-hand), and optionally view it with a wrist camera
     (eye-in-hand); calibrate intrinsics and hand-eye (every method) and compare with the truth.
 
@@ -293,6 +297,7 @@ def run_sim_calibration(
     cfg = sim_rig.SimRigConfig(n_poses=n_poses, seed=seed, board=board, supersample=supersample)
     rng = np.random.default_rng(seed)
     world = World(SimConfig())
+    arm = world.arm.description
     scratch = sim_rig.make_scratch_dir()
     sets = {}
     try:
@@ -303,7 +308,7 @@ def run_sim_calibration(
         if eye_in_hand:
             sets["wrist"] = ("eye_in_hand", front.intrinsics,
                              sim_rig.collect_eye_in_hand(world, board_body, cfg, rng, front.intrinsics),
-                             sim_rig.WRIST_EE_T_CAMERA, "wrist_camera_color_optical_frame", "panda_grasptarget")
+                             sim_rig.WRIST_EE_T_CAMERA, "wrist_camera_color_optical_frame", arm.ee_link)
     finally:
         world.close()
         scratch.cleanup()
@@ -313,10 +318,10 @@ def run_sim_calibration(
     metrics: dict = {"command": "calibrate sim", "seed": seed, "n_poses": n_poses, "method": method.lower(),
                      "board": asdict(board), "supersample": supersample, "cameras": {}}
     reports = []
-    ee_frame = "panda_grasptarget"  # Panda link 11, the point between the fingertips
+    ee_frame = arm.ee_link  # the point between the fingertips
     for cam_name, (setup, truth_intr, views, truth_T, frame_id, _truth_parent) in sets.items():
         images = {v.name: np.ascontiguousarray(v.rgb[..., ::-1]) for v in views}
-        robot = RobotPoses({v.name: v.base_T_ee for v in views}, base_frame="panda_link0", ee_frame=ee_frame)
+        robot = RobotPoses({v.name: v.base_T_ee for v in views}, base_frame=arm.base_frame, ee_frame=ee_frame)
         intr_result = calibrate_intrinsics(images, board, min_views=min(8, n_poses),
                                            radial_coeffs=radial_coeffs, tangential=tangential)
         calibrated = intr_result.intrinsics
@@ -353,7 +358,7 @@ def run_sim_calibration(
         files[f"{cam_name}/camera_info.yaml"] = _text_writer(_yaml_text(camera_info_dict(cam_name, calibrated)))
         files[f"{cam_name}/camera_info_truth.yaml"] = _text_writer(_yaml_text(camera_info_dict(cam_name, truth_intr)))
         files[f"{cam_name}/handeye_{setup}.yaml"] = _text_writer(_yaml_text(he[method.lower()].to_dict()))
-        parent = "panda_link0" if setup == "eye_to_hand" else ee_frame
+        parent = arm.base_frame if setup == "eye_to_hand" else ee_frame
         files[f"{cam_name}/handeye_{setup}_truth.yaml"] = _text_writer(_yaml_text(transform_dict(parent, frame_id, truth_T)))
         reports.append(
             f"\n== {cam_name} camera ({setup}), {len(views)} views ==\n"

@@ -65,7 +65,8 @@ def _run_loop(cfg: DemoConfig, task: str, out: Path) -> dict:
     videos = out / "loop" / "videos"
     results = {}
     print(f"\n{task}: policy {ck.path.name} + scorer {task} (K={scorer.k}), {cfg.policy_episodes} episodes")
-    with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, FeasibilityChecker(env.workspace) as checker:
+    with (TabletopEnv(task, cfg.sim, perception=ck.perception) as env,
+          FeasibilityChecker(env.workspace, arm=env.world.arm.description) as checker):
         for name, selector in (("first", first_sample), ("scorer", scorer_selector(scorer, "mean"))):
             recorder = _Recorder(env, name)
             stats = run_episodes(env, ck.policy, selector, cfg.policy_episodes, cfg.policy_seed, cfg.n_candidates,

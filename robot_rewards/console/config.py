@@ -6,6 +6,7 @@ import getpass
 import os
 from dataclasses import dataclass, field
 
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.sim.config import SimConfig
 
 MODES = ("rank", "pairwise")
@@ -41,7 +42,7 @@ class RosConsoleConfig:
     depth_topic: str = "/camera/depth/image_rect_raw"
     camera_info_topic: str = "/camera/color/camera_info"
     goal_topic: str = "/goal"
-    base_frame: str = "panda_link0"
+    base_frame: str = get_arm(DEFAULT_ARM).base_frame
     camera_frame: str = ""  # "" = the camera_info's frame_id
     extrinsics_file: str = ""  # base -> camera YAML used instead of TF ("" = TF)
     sync_slop: float = 0.05  # s: colour and depth stamps further apart are not paired

@@ -57,7 +57,7 @@ class CameraModel:
     intrinsics: CameraIntrinsics
     base_T_camera: np.ndarray = field(default_factory=lambda: np.eye(4))
     frame_id: str = "camera_color_optical_frame"
-    base_frame: str = "panda_link0"
+    base_frame: str = "base_link"  # the robot base frame (REP 105 name; the arm description has the real one)
 
     def __post_init__(self):
         T = np.asarray(self.base_T_camera, dtype=np.float64)

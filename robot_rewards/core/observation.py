@@ -39,7 +39,7 @@ class CameraFrame:
 
 @dataclass(eq=False)
 class Proprio:
-    """Arm joint positions (7,) in radians and the gripper opening in metres."""
+    """Arm joint positions (dof,) in radians and the gripper opening in metres."""
 
     joint_positions: np.ndarray
     gripper_width: float

@@ -9,7 +9,7 @@ Layout (format "robot_rewards.episodes", version 1)::
         obs/<camera>/rgb           (T+1, H, W, 3) uint8    frame before each step and after the last
         obs/<camera>/depth         (T+1, H, W)    float32  metres, 0 = no return
         obs/<camera>/segmentation  (T+1, H, W)    int32    body ids, -1 = background
-        obs/joint_positions        (T+1, 7)       float64
+        obs/joint_positions        (T+1, dof)     float64  the arm's joints (7 for the default arm)
         obs/gripper_width          (T+1,)         float64
         actions                    (T, D)         float64  primitive parameters (layout: param_names)
         executed                   (T,)           bool
@@ -140,7 +140,9 @@ class EpisodeWriter:
                     arr = np.stack(frames)
                     g.create_dataset(f"obs/{cam}/{kind}", data=arr, chunks=(1, *arr.shape[1:]),
                                      compression="gzip", compression_opts=4, shuffle=True)
-            g["obs/joint_positions"] = np.asarray(episode.joint_positions).reshape(-1, 7)
+            q = np.asarray(episode.joint_positions)
+            # one row per observation, as many columns as the arm has joints ((0, 7) when empty, as always)
+            g["obs/joint_positions"] = q.reshape(len(q), -1) if len(q) else q.reshape(0, 7)
             g["obs/gripper_width"] = np.asarray(episode.gripper_width, dtype=np.float64)
             dim = PRIMITIVE_SPECS[episode.primitive].dim
             g["actions"] = np.asarray(episode.actions, dtype=np.float64).reshape(-1, dim)

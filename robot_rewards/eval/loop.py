@@ -142,7 +142,7 @@ def run_episode(env: TabletopEnv, policy, selector: Selector, ep_seed: int, n_ca
         if u is None:
             index = 0
         else:
-            sel = select(cands, u, checker, env.world.panda.joint_positions())
+            sel = select(cands, u, checker, env.world.arm.joint_positions())
             rejected += len(sel.rejected)
             index = sel.index
         select_s.append(time.perf_counter() - t0)
@@ -231,7 +231,8 @@ class LoopRunner:
         torch.set_num_threads(max(1, int(spec.torch_threads)))
         self.spec = spec
         self.env = TabletopEnv(spec.task, spec.sim, perception=spec.perception)
-        self.checker = FeasibilityChecker(self.env.workspace) if spec.check_feasibility else None
+        self.checker = (FeasibilityChecker(self.env.workspace, arm=self.env.world.arm.description)
+                        if spec.check_feasibility else None)
         self.selector = make_selector(spec, self.env)
 
     def __call__(self, seed: int) -> EpisodeResult:

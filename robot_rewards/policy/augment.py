@@ -8,7 +8,7 @@ Moving the whole scene, cloud and action together, keeps every demonstration phy
 memorisation impossible: the only way to predict the action is to locate the objects.
 
 Angles follow the gripper: the fingers close along the direction pi/2 - yaw (see
-`primitives.kinematics.down_quat`), so turning the scene by theta changes the yaw by -theta.
+`robots.kinematics.down_quat`), so turning the scene by theta changes the yaw by -theta.
 """
 
 from __future__ import annotations

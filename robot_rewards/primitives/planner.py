@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rewards.primitives.config import MotionConfig
-from robot_rewards.primitives.kinematics import HOME, PandaKinematics, down_quat, wrap_gripper_yaw
 from robot_rewards.primitives.waypoints import Waypoint, waypoints
+from robot_rewards.robots.kinematics import ArmKinematics, down_quat, wrap_gripper_yaw
 
 SAMPLE_DT = 0.02  # s between trajectory points (50 Hz, a usual controller input rate)
 MIN_JERK_PEAK = 1.875  # peak / mean velocity of a minimum-jerk profile
@@ -25,7 +25,7 @@ class UnreachableError(RuntimeError):
 
 @dataclass(eq=False)
 class ArmSegment:
-    """Joint positions (T, 7) at `times` (T,) seconds from the segment start."""
+    """Joint positions (T, dof) at `times` (T,) seconds from the segment start."""
 
     times: np.ndarray
     positions: np.ndarray
@@ -70,7 +70,7 @@ def joint_move(q0, q1, cfg: MotionConfig, cart_dist: float = 0.0, label: str = "
     return ArmSegment(times, q0 + s * (q1 - q0), label)
 
 
-def linear_move(kin: PandaKinematics, q0, p0, p1, quat, cfg: MotionConfig, label: str = "") -> ArmSegment:
+def linear_move(kin: ArmKinematics, q0, p0, p1, quat, cfg: MotionConfig, label: str = "") -> ArmSegment:
     """Straight-line gripper motion from p0 to p1 with fixed orientation, IK at every sample.
 
     Timed for the Cartesian speed limit first, then slowed down uniformly wherever the
@@ -98,13 +98,16 @@ def linear_move(kin: PandaKinematics, q0, p0, p1, quat, cfg: MotionConfig, label
 
 
 def plan(
-    kin: PandaKinematics, waypoints: list[Waypoint], q_start, cfg: MotionConfig, home=HOME,
+    kin: ArmKinematics, waypoints: list[Waypoint], q_start, cfg: MotionConfig, home=None,
     wrap: bool = True,
 ) -> list[Segment]:
-    """Timed segments that visit every waypoint from `q_start` and return to `home`.
+    """Timed segments that visit every waypoint from `q_start` and return to `home` (default:
+    the arm's home).
 
     With `wrap`, gripper yaws are first mapped to [-pi/2, pi/2) (same grasp, centred wrist).
     """
+    home = kin.home if home is None else home
+    closing_below = kin.arm.gripper.closing_below
     segments: list[Segment] = []
     q = np.asarray(q_start, dtype=np.float64)
     pos = kin.fk(q)[:3, 3]
@@ -123,17 +126,17 @@ def plan(
         segments.append(seg)
         q, pos = seg.positions[-1], np.asarray(wp.position, dtype=np.float64)
         if wp.gripper is not None:
-            closing = wp.gripper < 0.04
+            closing = wp.gripper < closing_below
             duration = cfg.gripper_close_s if closing else cfg.gripper_open_s
             segments.append(GripperSegment(wp.gripper, duration, wp.label))
     segments.append(joint_move(q, home, cfg, float(np.linalg.norm(kin.fk(home)[:3, 3] - pos)), "home"))
     return segments
 
 
-def plan_primitive(kin: PandaKinematics, primitive, q_start, cfg: MotionConfig, home=HOME) -> list[Segment]:
+def plan_primitive(kin: ArmKinematics, primitive, q_start, cfg: MotionConfig, home=None) -> list[Segment]:
     """Plan a primitive; if the wrist cannot reach a grasp yaw, try the same grasp turned by
     a half turn (the parallel gripper is symmetric), which often stays inside the joint limits."""
-    wps = waypoints(primitive, cfg.approach_height)
+    wps = waypoints(primitive, cfg.approach_height, kin.arm.gripper)
     try:
         return plan(kin, wps, q_start, cfg, home)
     except UnreachableError as first:

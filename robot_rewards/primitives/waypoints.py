@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rewards.core.primitives import Primitive
-
-OPEN_WIDTH = 0.08  # m, Panda fingers fully open
-CLOSED_WIDTH = 0.0
+from robot_rewards.robots.description import GripperDescription
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,24 +33,28 @@ def push_yaw(start, end) -> float:
     return float(np.arctan2(d[1], d[0]))
 
 
-def waypoints(primitive: Primitive, approach_height: float = 0.10) -> list[Waypoint]:
-    """The waypoint sequence that executes `primitive` (without the final return home)."""
+def waypoints(primitive: Primitive, approach_height: float = 0.10,
+              gripper: GripperDescription | None = None) -> list[Waypoint]:
+    """The waypoint sequence that executes `primitive` (without the final return home) with
+    `gripper`'s open and closed widths (default: the default arm's gripper)."""
+    gripper = gripper or get_arm(DEFAULT_ARM).gripper
+    open_width, closed_width = gripper.open_width, gripper.closed_width
     up = np.array([0.0, 0.0, approach_height])
     if primitive.name == "pick_place":
         pick, place, yaw = primitive["pick"], primitive["place"], primitive["yaw"]
         return [
-            Waypoint(pick + up, yaw, gripper=OPEN_WIDTH, label="above pick"),
-            Waypoint(pick, yaw, linear=True, gripper=CLOSED_WIDTH, label="grasp"),
+            Waypoint(pick + up, yaw, gripper=open_width, label="above pick"),
+            Waypoint(pick, yaw, linear=True, gripper=closed_width, label="grasp"),
             Waypoint(pick + up, yaw, linear=True, label="lift"),
             Waypoint(place + up, yaw, label="above place"),
-            Waypoint(place, yaw, linear=True, gripper=OPEN_WIDTH, label="release"),
+            Waypoint(place, yaw, linear=True, gripper=open_width, label="release"),
             Waypoint(place + up, yaw, linear=True, label="retreat"),
         ]
     if primitive.name == "push":
         start, end = primitive["start"], primitive["end"]
         yaw = push_yaw(start, end)
         return [
-            Waypoint(start + up, yaw, gripper=CLOSED_WIDTH, label="above push start"),
+            Waypoint(start + up, yaw, gripper=closed_width, label="above push start"),
             Waypoint(start, yaw, linear=True, label="push start"),
             Waypoint(end, yaw, linear=True, label="push end"),
             Waypoint(end + up, yaw, linear=True, label="retreat"),

@@ -17,7 +17,8 @@ import numpy as np
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive
 from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
-from robot_rewards.primitives.kinematics import HAND_LINK, JOINT_NAMES, PandaKinematics
+from robot_rewards.robots.kinematics import ArmKinematics
+from robot_rewards.robots.registry import get_arm
 from robot_rewards.ros import config as topics
 from robot_rewards.ros.bag_config import BagExportConfig
 from robot_rewards.ros.bag_io import BagWriter
@@ -29,7 +30,6 @@ from robot_rewards.ros.convert_motion import StampedTransform, joint_state_to_ms
 from robot_rewards.ros.payloads import ExecutorStatus, PrimitiveCommand
 from robot_rewards.ros.perception_core import PerceptionCore
 
-FINGER_NAMES = ("panda_finger_joint1", "panda_finger_joint2")
 _MS = 1_000_000
 
 
@@ -106,7 +106,7 @@ def export_episode(episode: EpisodeFrames, out: str | Path, cfg: BagExportConfig
     perception = None
     if cfg.with_perception:
         perception = PerceptionCore(PerceptionNodeConfig(base_frame=cfg.base_frame, max_rate=0.0), TYPES)
-    kin = PandaKinematics()
+    kin = ArmKinematics(get_arm(cfg.sim.arm))  # the arm the episode was recorded with
     try:
         with BagWriter(out, cfg.storage) as bag:
             tf_static = transforms_to_tf_msg(
@@ -134,8 +134,9 @@ def _write_frame(bag: BagWriter, ep: EpisodeFrames, k: int, stamp: int, cfg: Bag
     info = camera_info_to_msg(camera.intrinsics, header, TYPES)
     q = np.asarray(ep.joint_positions[k], dtype=np.float64)
     w = float(ep.gripper_width[k])
-    joints = joint_state_to_msg([*JOINT_NAMES, *FINGER_NAMES], [*q, w / 2, w / 2], ("", header[1]), TYPES)
-    hand = transforms_to_tf_msg([StampedTransform.from_matrix(kin.fk(q, HAND_LINK), cfg.base_frame, cfg.ee_frame,
+    names = [*kin.arm.joint_names, *kin.arm.gripper.finger_joints]
+    joints = joint_state_to_msg(names, [*q, w / 2, w / 2], ("", header[1]), TYPES)
+    hand = transforms_to_tf_msg([StampedTransform.from_matrix(kin.fk(q, kin.hand_link), cfg.base_frame, cfg.ee_frame,
                                                               header[1])], TYPES)
     bag.write(topics.COLOR_TOPIC, color, stamp)
     bag.write(topics.COLOR_INFO_TOPIC, info, stamp)

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List
 
-# The Panda's arm joints (= primitives.kinematics.JOINT_NAMES, which imports pybullet; this
-# module is imported by the CLI and stays light).
-JOINT_NAMES = tuple(f"panda_joint{i}" for i in range(1, 8))
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
+
+# The default arm's names: its description is plain data (no pybullet), so this module, imported
+# by the CLI, stays light.
+_ARM = get_arm(DEFAULT_ARM)
+JOINT_NAMES = _ARM.joint_names
 
 TRAJECTORY_ACTION = "/joint_trajectory_controller/follow_joint_trajectory"
 GRIPPER_ACTION = "/gripper_controller/gripper_cmd"
@@ -35,8 +38,8 @@ DECISION_CLOUD_TOPIC = "/policy/cloud"
 PRIMITIVE_TOPIC = "/policy/primitive"
 CONSOLE_PRIMITIVE_TOPIC = "/console/primitive"
 EXECUTOR_STATUS_TOPIC = "/executor/status"
-BASE_FRAME = "panda_link0"
-EE_FRAME = "panda_hand"
+BASE_FRAME = _ARM.base_frame
+EE_FRAME = _ARM.hand_link
 
 
 def param(default, description: str):
@@ -53,6 +56,7 @@ class SimBridgeConfig:
     task: str = param("place_block", "sim task of the scene (place_block, push_block, stack_blocks, align_rope)")
     seed: int = param(0, "seed of the first scene; ~/reset builds the next one with seed + 1")
     gui: bool = param(False, "open the PyBullet window")
+    arm: str = param(DEFAULT_ARM, "the sim arm (robots.registry); joint_names and finger_joint_names to match")
     camera: str = param("", "configured sim camera to publish ('' = the first)")
     image_scale: float = param(1.0, "render at this fraction of the camera's calibrated resolution")
     color_topic: str = param(COLOR_TOPIC, "colour image topic (rgb8)")
@@ -72,7 +76,7 @@ class SimBridgeConfig:
     trajectory_action: str = param(TRAJECTORY_ACTION, "control_msgs/FollowJointTrajectory action served")
     gripper_action: str = param(GRIPPER_ACTION, "control_msgs/GripperCommand action served")
     joint_names: List[str] = param(list(JOINT_NAMES), "arm joint names, in the arm's joint order")
-    finger_joint_names: List[str] = param(["panda_finger_joint1", "panda_finger_joint2"], "finger joint names")
+    finger_joint_names: List[str] = param(list(_ARM.gripper.finger_joints), "finger joint names")
     gripper_position_scale: float = param(0.5, "GripperCommand position = opening width * this (0.5: one finger joint)")
     start_tolerance: float = param(0.05, "rad: a trajectory whose point at t=0 is farther from the arm is rejected")
     path_tolerance: float = param(0.25, "rad of tracking error that aborts a trajectory (PATH_TOLERANCE_VIOLATED)")
@@ -162,6 +166,7 @@ class PolicyNodeConfig:
     primitive_topic: str = param(PRIMITIVE_TOPIC, "chosen primitive out (String JSON)")
     executor_status_topic: str = param(EXECUTOR_STATUS_TOPIC, "executor status in (String JSON)")
     joint_names: List[str] = param(list(JOINT_NAMES), "arm joint names in the kinematic model's order")
+    arm: str = param(DEFAULT_ARM, "arm description (robots.registry: kinematics, home, gripper); joint names to match")
 
 
 @dataclass
@@ -174,8 +179,9 @@ class ExecutorConfig:
     trajectory_action: str = param(TRAJECTORY_ACTION, "FollowJointTrajectory action of the arm controller")
     gripper_action: str = param(GRIPPER_ACTION, "GripperCommand action of the gripper ('' = no gripper)")
     joint_names: List[str] = param(list(JOINT_NAMES), "controller joint names, in the kinematic model's order")
+    arm: str = param(DEFAULT_ARM, "arm description (robots.registry: kinematics, home, gripper); joint names to match")
     gripper_position_scale: float = param(0.5, "GripperCommand position = opening width * this")
-    gripper_max_effort: float = param(20.0, "N of the gripper command")
+    gripper_max_effort: float = param(_ARM.gripper.max_force, "N of the gripper command")
     server_timeout: float = param(5.0, "s to wait for the action servers before a primitive fails")
     joint_state_timeout: float = param(1.0, "s: an older joint state is stale and nothing is planned from it")
     goal_time_tolerance: float = param(1.0, "s the controller may take beyond the trajectory's end")

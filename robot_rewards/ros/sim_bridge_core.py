@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
-import pybullet as p
 
 from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
-from robot_rewards.primitives.kinematics import ARM_JOINTS, FINGER_JOINTS, HAND_LINK
+from robot_rewards.robots.registry import get_arm
 from robot_rewards.ros.config import SimBridgeConfig
 from robot_rewards.ros.convert_cloud import points_to_msg
 from robot_rewards.ros.convert_image import camera_info_to_msg, depth_to_msg, image_to_msg
@@ -41,9 +40,7 @@ from robot_rewards.ros.trajectory_goal import (
 )
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
-from robot_rewards.sim.panda import FINGER_FORCE
 
-MAX_WIDTH = 0.08  # m, the Panda hand's opening
 GRIPPER_MAX_S = 2.0  # s a gripper command may take before it counts as stalled
 GRIPPER_REACHED = 0.002  # m of width error that counts as reached
 GRIPPER_STILL = 1e-3  # m/s finger speed under which the fingers have stopped
@@ -88,14 +85,16 @@ class SimBridgeCore:
         self.cfg = cfg
         self.types = msg_types
         self.report = Reporter(log)
-        if len(cfg.joint_names) != len(ARM_JOINTS) or len(cfg.finger_joint_names) != len(FINGER_JOINTS):
-            raise ValueError(f"joint_names needs {len(ARM_JOINTS)} names and finger_joint_names "
-                             f"{len(FINGER_JOINTS)}, got {cfg.joint_names} and {cfg.finger_joint_names}")
+        sim = sim or SimConfig(gui=cfg.gui, arm=cfg.arm)
+        arm = get_arm(sim.arm)
+        n_fingers = len(arm.gripper.finger_joints)
+        if len(cfg.joint_names) != arm.dof or len(cfg.finger_joint_names) != n_fingers:
+            raise ValueError(f"joint_names needs {arm.dof} names and finger_joint_names "
+                             f"{n_fingers} (arm '{arm.name}'), got {cfg.joint_names} and {cfg.finger_joint_names}")
         if cfg.depth_encoding not in ("16UC1", "32FC1"):
             raise ValueError(f"depth_encoding must be 16UC1 or 32FC1, got '{cfg.depth_encoding}'")
         if not 0 < cfg.image_scale <= 4:
             raise ValueError(f"image_scale must be in (0, 4], got {cfg.image_scale}")
-        sim = sim or SimConfig(gui=cfg.gui)
         self.env = TabletopEnv(cfg.task, sim)
         world = self.env.world
         if cfg.camera and cfg.camera not in world.cameras:
@@ -133,14 +132,13 @@ class SimBridgeCore:
             raise RuntimeError("cannot reset the scene while a trajectory or gripper command runs")
         self.seed = int(seed)
         self.goal = self.env.reset(self.seed)
-        panda = self.env.world.panda
-        self._arm_target = panda.joint_positions()
-        self._width_target = panda.gripper_width()
-        self._forces = [*panda.kin.max_effort.tolist(), FINGER_FORCE, FINGER_FORCE]
+        arm = self.env.world.arm
+        self._arm_target = arm.joint_positions()
+        self._width_target = arm.gripper_width()
         return self.goal
 
     def joint_positions(self) -> np.ndarray:
-        return self.env.world.panda.joint_positions()
+        return self.env.world.arm.joint_positions()
 
     # -- sensing -----------------------------------------------------------------------------
     def camera_messages(self, stamp) -> dict[str, object]:
@@ -165,12 +163,9 @@ class SimBridgeCore:
 
     def joint_state_message(self, stamp):
         """JointState of the arm and finger joints (positions and velocities)."""
-        panda = self.env.world.panda
-        joints = (*ARM_JOINTS, *FINGER_JOINTS)
-        states = p.getJointStates(panda.body, joints, physicsClientId=panda.client)
+        positions, velocities = self.env.world.arm.joint_states()
         names = [*self.cfg.joint_names, *self.cfg.finger_joint_names]
-        return joint_state_to_msg(names, [s[0] for s in states], ("", stamp), self.types,
-                                  velocity=[s[1] for s in states])
+        return joint_state_to_msg(names, positions, ("", stamp), self.types, velocity=velocities)
 
     def static_tf_message(self, stamp):
         """TFMessage with base -> camera optical frame (the camera's calibrated extrinsics)."""
@@ -180,7 +175,7 @@ class SimBridgeCore:
 
     def tf_message(self, stamp):
         """TFMessage with base -> hand, for tools that need the hand pose (hand-eye capture)."""
-        T = self.env.world.panda.link_pose(HAND_LINK)
+        T = self.env.world.arm.hand_pose()
         return transforms_to_tf_msg([StampedTransform.from_matrix(T, self.cfg.base_frame, self.cfg.ee_frame, stamp)],
                                     self.types)
 
@@ -216,8 +211,9 @@ class SimBridgeCore:
             raise RuntimeError("a gripper command is already executing")
         if not np.isfinite(position) or self.cfg.gripper_position_scale <= 0:
             raise ValueError(f"gripper position must be finite, got {position}")
-        width = float(np.clip(position / self.cfg.gripper_position_scale, 0.0, MAX_WIDTH))
-        force = FINGER_FORCE if max_effort <= 0 else min(float(max_effort), FINGER_FORCE)
+        gripper = self.env.world.arm.description.gripper
+        width = float(np.clip(position / self.cfg.gripper_position_scale, 0.0, gripper.open_width))
+        force = gripper.max_force if max_effort <= 0 else min(float(max_effort), gripper.max_force)
         self._gripper = _GripperMotion(width, force, on_done)
 
     def step(self, dt: float) -> list[MotionOutcome]:
@@ -236,19 +232,14 @@ class SimBridgeCore:
         return finished
 
     def _command(self) -> None:
-        panda = self.env.world.panda
         arm = self._arm
         if arm is not None and not arm.cancel:
             self._arm_target = arm.trajectory.sample(arm.elapsed)
-        forces = list(self._forces)
+        force = None
         if self._gripper is not None:
-            forces[-2:] = [self._gripper.force] * 2
+            force = self._gripper.force
             self._width_target = self._gripper.width
-        p.setJointMotorControlArray(
-            panda.body, (*ARM_JOINTS, *FINGER_JOINTS), p.POSITION_CONTROL,
-            targetPositions=[*np.asarray(self._arm_target).tolist(), self._width_target / 2, self._width_target / 2],
-            forces=forces, physicsClientId=panda.client,
-        )
+        self.env.world.arm.command(self._arm_target, self._width_target, force)
 
     def _finish_arm(self, outcome: MotionOutcome) -> MotionOutcome:
         self._arm_target = self.joint_positions()  # hold where the arm is
@@ -282,10 +273,7 @@ class SimBridgeCore:
         grip = self._gripper
         if grip is not None:
             grip.elapsed += dt
-            panda = self.env.world.panda
-            states = p.getJointStates(panda.body, FINGER_JOINTS, physicsClientId=panda.client)
-            width = states[0][0] + states[1][0]
-            speed = abs(states[0][1]) + abs(states[1][1])
+            width, speed = self.env.world.arm.gripper_state()
             reached = abs(width - grip.width) < GRIPPER_REACHED
             still = grip.elapsed > 0.05 and speed < GRIPPER_STILL
             if reached or still or grip.elapsed > GRIPPER_MAX_S:

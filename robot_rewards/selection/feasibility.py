@@ -15,44 +15,47 @@ import numpy as np
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import Primitive, Workspace
-from robot_rewards.primitives.config import MotionConfig
-from robot_rewards.primitives.kinematics import HOME, PandaKinematics
+from robot_rewards.primitives.config import MotionConfig, limit_motion
 from robot_rewards.primitives.planner import UnreachableError, plan_primitive
 from robot_rewards.primitives.waypoints import waypoints
+from robot_rewards.robots.description import ArmDescription
+from robot_rewards.robots.kinematics import ArmKinematics
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.selection.best_of_n import SelectionError, rank
 
 TABLE_Z = 0.0  # the table top in the robot base frame (sim.world puts it at z = 0)
-# How far the closed fingertips reach below the gripper point (panda_grasptarget), measured
-# by ray casts against the Panda's finger collision meshes: 8.25 mm.
-FINGERTIP_DEPTH = 0.00825
 CLIPPED_REASON = "clipped into the workspace by the sampler"
 
 
 class FeasibilityChecker:
     """Why a primitive cannot be executed from joints `q_start`, or None if it can.
 
-    kin: a PandaKinematics to plan with (one is created, and closed by `close`, if None).
+    kin: an ArmKinematics to plan with (one is created for `arm`, and closed by `close`, if None).
     table_z: height of the table top; clearance: metres the fingertips must stay above it.
-    motion: the planner's settings (approach height, speeds), as the executor will use them.
+    motion: the planner's settings (approach height, speeds), as the executor will use them
+    (capped at the arm's speed limits).
+    fingertip_depth: metres the fingertips reach below the gripper point (default: the arm's).
+    arm: the arm's description (default: `kin`'s arm, else the default arm).
     """
 
-    def __init__(self, workspace: Workspace | None = None, kin: PandaKinematics | None = None,
+    def __init__(self, workspace: Workspace | None = None, kin: ArmKinematics | None = None,
                  table_z: float = TABLE_Z, clearance: float = 0.0, motion: MotionConfig | None = None,
-                 fingertip_depth: float = FINGERTIP_DEPTH):
+                 fingertip_depth: float | None = None, arm: ArmDescription | None = None):
         if clearance < 0:
             raise ValueError(f"table clearance must be >= 0 metres, got {clearance}")
-        self.workspace = workspace or Workspace()
+        self.arm = arm or (kin.arm if kin is not None else get_arm(DEFAULT_ARM))
+        self.workspace = workspace or self.arm.workspace
         self.table_z = float(table_z)
         self.clearance = float(clearance)
-        self.motion = motion or MotionConfig()
-        self.fingertip_depth = float(fingertip_depth)
+        self.motion = limit_motion(motion or MotionConfig(), self.arm)
+        self.fingertip_depth = float(self.arm.gripper.fingertip_depth if fingertip_depth is None else fingertip_depth)
         self._own_kin = kin is None
         self._kin = kin
 
     @property
-    def kin(self) -> PandaKinematics:
+    def kin(self) -> ArmKinematics:
         if self._kin is None:  # lazily: a checker that rejects everything early needs no IK
-            self._kin = PandaKinematics()
+            self._kin = ArmKinematics(self.arm)
         return self._kin
 
     def close(self) -> None:
@@ -78,9 +81,9 @@ class FeasibilityChecker:
         reason = self.table_reason(primitive)
         if reason is not None:
             return reason
-        q = HOME if q_start is None else np.asarray(q_start, dtype=np.float64)
-        if q.shape != (7,) or not np.all(np.isfinite(q)):
-            raise ValueError(f"q_start must be 7 finite arm joint positions, got {np.shape(q_start)}")
+        q = self.arm.home_positions if q_start is None else np.asarray(q_start, dtype=np.float64)
+        if q.shape != (self.arm.dof,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"q_start must be {self.arm.dof} finite arm joint positions, got {np.shape(q_start)}")
         try:
             plan_primitive(self.kin, primitive, q, self.motion)
         except UnreachableError as exc:
@@ -91,7 +94,7 @@ class FeasibilityChecker:
         """'below table: ...' if the fingertips would go lower than table_z + clearance at a
         waypoint. Straight segments run between waypoints, so their lowest point is a waypoint."""
         floor = self.table_z + self.clearance
-        for wp in waypoints(primitive, self.motion.approach_height):
+        for wp in waypoints(primitive, self.motion.approach_height, self.arm.gripper):
             tip = float(wp.position[2]) - self.fingertip_depth
             if tip < floor - 1e-9:
                 return (f"below table: at '{wp.label}' {np.round(wp.position, 3).tolist()} the fingertips "

@@ -1,1 +1,1 @@
-"""PyBullet tabletop: Franka Panda, RGB-D cameras, tasks and scripted experts."""
+"""PyBullet tabletop: an arm from its description (`robots`), RGB-D cameras, tasks and scripted experts."""

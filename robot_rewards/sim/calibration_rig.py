@@ -1,4 +1,4 @@
-"""Simulated calibration data: a textured ChArUco board in PyBullet, moved by the Panda.
+"""Simulated calibration data: a textured ChArUco board in PyBullet, moved by the arm.
 
 - eye-to-hand: the board is mounted in front of the gripper and shown to the fixed front
   camera in `n_poses` varied poses (tilts about both board axes, in-plane rolls, distances).
@@ -227,9 +227,9 @@ def render_rgb(camera: CameraModel, client: int, supersample: int = 1) -> np.nda
 
 def _present_board(world, board_body: SimBoard, base_T_ee_target: np.ndarray, ee_T_b: np.ndarray) -> np.ndarray | None:
     """Move the arm to a gripper pose, then fix the board to the pose actually reached."""
-    if not world.panda.move_ee(base_T_ee_target[:3, 3], transforms.matrix_to_quat(base_T_ee_target[:3, :3])):
+    if not world.arm.move_ee(base_T_ee_target[:3, 3], transforms.matrix_to_quat(base_T_ee_target[:3, :3])):
         return None
-    reached = world.panda.ee_pose()
+    reached = world.arm.ee_pose()
     board_body.set_pose(reached @ ee_T_b)
     return reached
 
@@ -315,9 +315,9 @@ def collect_eye_in_hand(world, board_body: SimBoard, cfg: SimRigConfig, rng: np.
         if not board_corners_in_view(cam, base_T_board, board, min_fraction=0.8):
             continue
         target = base_T_cam @ transforms.invert(ee_T_camera)
-        if not world.panda.move_ee(target[:3, 3], transforms.matrix_to_quat(target[:3, :3])):
+        if not world.arm.move_ee(target[:3, 3], transforms.matrix_to_quat(target[:3, :3])):
             continue
-        reached = world.panda.ee_pose()
+        reached = world.arm.ee_pose()
         actual_cam = CameraModel("wrist", intrinsics, reached @ ee_T_camera, frame_id="wrist_camera_color_optical_frame")
         if not board_corners_in_view(actual_cam, base_T_board, board, min_fraction=0.8):
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from robot_rewards.primitives.config import MotionConfig
+from robot_rewards.robots.registry import DEFAULT_ARM
 
 
 @dataclass
@@ -25,6 +26,7 @@ class SimConfig:
     """PyBullet scene: headless by default; `sim.gui=true` opens a window."""
 
     gui: bool = False
+    arm: str = DEFAULT_ARM  # the arm on the table (robots.registry.ARMS): `sim.arm=xarm6`
     # "fast" (default): every field as given. "reference": the slower settings used until
     # 2026-12-07 (1/240 s, 50 solver iterations, 0.15 m/s approaches) replace the fields listed
     # in SIM_PROFILES["reference"], for comparisons (`bench sim` runs both).

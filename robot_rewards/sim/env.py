@@ -41,7 +41,7 @@ class TabletopEnv:
         self.task = make_task(task)
         self.perception = perception
         self.world = World(sim)
-        self.workspace = workspace or Workspace()
+        self.workspace = workspace or self.world.arm.description.workspace
         self.goal = ""
         self.seed: int | None = None
         self.steps = 0
@@ -71,8 +71,8 @@ class TabletopEnv:
         cloud, through the same `perceive` entry point as ROS and replay, if configured)."""
         names = cameras or list(self.world.cameras)
         frames = {n: self.world.render(n) for n in names}
-        panda = self.world.panda
-        proprio = Proprio(panda.joint_positions(), panda.gripper_width())
+        arm = self.world.arm
+        proprio = Proprio(arm.joint_positions(), arm.gripper_width())
         seg_labels = dict(self.world.seg_labels)
         if self.perception is not None:
             return perceive(frames, config=self.perception, proprio=proprio, goal=self.goal,

@@ -52,7 +52,7 @@ class SimRobot(Robot):
 
     def home(self) -> ActionResult:
         with self.lock:
-            r = self.env.world.panda.home()
+            r = self.env.world.arm.home()
             return ActionResult(r.ok, "arm at home" if r.ok else f"home failed: {r.reason}")
 
     def jog(self, delta_m) -> ActionResult:
@@ -60,15 +60,15 @@ class SimRobot(Robot):
         if delta.shape != (3,) or not np.all(np.isfinite(delta)):
             raise RobotError(f"jog needs a finite (dx, dy, dz) in metres, got {delta_m!r}")
         with self.lock:
-            panda = self.env.world.panda
-            pose = panda.ee_pose()
+            arm = self.env.world.arm
+            pose = arm.ee_pose()
             target = pose[:3, 3] + delta
             where = np.round(target, 3).tolist()
             if target[2] < MIN_EE_HEIGHT:
                 return ActionResult(False, f"jog refused: target {where} is below {MIN_EE_HEIGHT} m "
                                            "(the fingers would hit the table)")
-            ok = panda.move_ee(target, transforms.matrix_to_quat(pose[:3, :3]), linear=True)
-            reached = np.round(panda.ee_pose()[:3, 3], 3).tolist()
+            ok = arm.move_ee(target, transforms.matrix_to_quat(pose[:3, :3]), linear=True)
+            reached = np.round(arm.ee_pose()[:3, 3], 3).tolist()
             return ActionResult(ok, f"gripper at {reached}" if ok else f"jog to {where} is unreachable; "
                                 f"gripper at {reached}")
 

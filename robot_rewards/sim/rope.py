@@ -4,7 +4,7 @@ Each link is a rigid capsule lying along the rope; neighbouring links are joined
 point-to-point constraint at the point where they touch, and collisions between neighbours
 are switched off (so the joints can bend without the capsules fighting each other). Measured
 on these machines (see DESIGN.md): ~20 capsules of 8 mm radius at 25 mm pitch, 0.05 kg links
-and constraints with maxForce >= 50 are stable under repeated dragging by the Panda.
+and constraints with maxForce >= 50 are stable under repeated dragging by the arm.
 """
 
 from __future__ import annotations

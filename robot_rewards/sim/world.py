@@ -1,9 +1,9 @@
-"""The PyBullet tabletop world: table, Panda, cameras, and helpers to add task objects."""
+"""The PyBullet tabletop world: table, arm, cameras, and helpers to add task objects."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pybullet as p
@@ -14,11 +14,13 @@ from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.primitives import Primitive, Workspace
-from robot_rewards.primitives.kinematics import PandaKinematics
+from robot_rewards.primitives.config import limit_motion
 from robot_rewards.primitives.planner import UnreachableError, plan_primitive
+from robot_rewards.robots.kinematics import ArmKinematics
+from robot_rewards.robots.registry import get_arm
+from robot_rewards.sim.arm import ExecutionResult, SimArm
 from robot_rewards.sim.camera import render
 from robot_rewards.sim.config import SimConfig, apply_profile
-from robot_rewards.sim.panda import ExecutionResult, Panda
 
 TABLE_HEIGHT = 0.625  # pybullet_data table.urdf top surface (its AABB adds a 1 mm margin); top = z 0
 SETTLE_CHECK_S = 1.0 / 12.0  # s of sim time between rest checks while settling
@@ -37,7 +39,7 @@ class WorldSnapshot:
 
 
 class World:
-    """One PyBullet client with the table top at z = 0 and the Panda base at the origin.
+    """One PyBullet client with the table top at z = 0 and the arm (`cfg.arm`) based at the origin.
 
     `reset()` rebuilds the scene from scratch, so a seeded task reset is reproducible
     bit for bit (same body ids, same contacts, same images).
@@ -45,8 +47,10 @@ class World:
 
     def __init__(self, cfg: SimConfig | None = None):
         self.cfg = apply_profile(cfg or SimConfig())
+        arm = get_arm(self.cfg.arm)
+        self.cfg = replace(self.cfg, motion=limit_motion(self.cfg.motion, arm))  # the arm's speed limits
         self.client = p.connect(p.GUI if self.cfg.gui else p.DIRECT)
-        self.kin = PandaKinematics()
+        self.kin = ArmKinematics(arm)
         self.cameras: dict[str, CameraModel] = {}
         self._camera_cfg = {}
         for c in self.cfg.cameras:
@@ -63,7 +67,7 @@ class World:
         return next(iter(self.cameras.values()))
 
     def reset(self) -> None:
-        """Empty the world back to table + Panda at home."""
+        """Empty the world back to table + arm at home."""
         c = self.client
         p.resetSimulation(physicsClientId=c)
         p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=c)
@@ -77,8 +81,8 @@ class World:
         self.table = p.loadURDF("table/table.urdf", [0.5, 0.0, -TABLE_HEIGHT], useFixedBase=True,
                                 physicsClientId=c)
         p.changeDynamics(self.table, -1, lateralFriction=OBJECT_FRICTION, physicsClientId=c)
-        self.panda = Panda(c, self.cfg.motion, self.step, self.kin)
-        self.seg_labels: dict[int, str] = {self.table: "table", self.panda.body: "panda"}
+        self.arm = SimArm(c, self.cfg.motion, self.step, self.kin)
+        self.seg_labels: dict[int, str] = {self.table: "table", self.arm.body: self.kin.arm.name}
         self.objects: dict[str, int] = {}
         self.sim_time = 0.0
 
@@ -120,14 +124,14 @@ class World:
         """Save the physics state (bodies, contacts) and the controller targets, so a primitive
         can be tried and undone: `restore(snap)` puts everything back, `discard(snap)` frees it."""
         return WorldSnapshot(p.saveState(physicsClientId=self.client), self.sim_time, self.ticks,
-                             self.panda._arm_target.copy(), self.panda._gripper_target)
+                             self.arm._arm_target.copy(), self.arm._gripper_target)
 
     def restore(self, snap: WorldSnapshot) -> None:
         p.restoreState(stateId=snap.state_id, physicsClientId=self.client)
         self.sim_time, self.ticks = snap.sim_time, snap.ticks
-        self.panda._arm_target = snap.arm_target.copy()
-        self.panda._gripper_target = snap.gripper_target
-        self.panda._command()
+        self.arm._arm_target = snap.arm_target.copy()
+        self.arm._gripper_target = snap.gripper_target
+        self.arm._command()
 
     def discard(self, snap: WorldSnapshot) -> None:
         p.removeState(snap.state_id, physicsClientId=self.client)
@@ -225,12 +229,12 @@ class World:
         if reason is not None:
             return ExecutionResult(False, reason)
         try:
-            segments = plan_primitive(self.kin, primitive, self.panda.joint_positions(), self.cfg.motion)
+            segments = plan_primitive(self.kin, primitive, self.arm.joint_positions(), self.cfg.motion)
         except UnreachableError as exc:
             return ExecutionResult(False, f"unreachable: {exc}")
-        result = self.panda.execute(segments)
+        result = self.arm.execute(segments)
         if not result.ok:
-            self.panda.home()
+            self.arm.home()
         self.settle()
         return result
 

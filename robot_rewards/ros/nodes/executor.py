@@ -13,7 +13,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
-from robot_rewards.primitives.kinematics import PandaKinematics
+from robot_rewards.robots.kinematics import ArmKinematics
+from robot_rewards.robots.registry import get_arm
 from robot_rewards.ros.config import ExecutorConfig
 from robot_rewards.ros.executor_core import ExecutorCore
 from robot_rewards.ros.nodes._common import RELIABLE_QOS, SENSOR_QOS, message_types, now_ns, run
@@ -28,7 +29,7 @@ class ExecutorNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__("executor", **node_kwargs)
         self.cfg = cfg = declare_config(self, ExecutorConfig)
-        self.kin = PandaKinematics()
+        self.kin = ArmKinematics(get_arm(cfg.arm))
         self.core = ExecutorCore(cfg, self.kin, message_types(), self.get_logger(), lambda: now_ns(self))
         self._action_clients = {"arm": ActionClient(self, FollowJointTrajectory, cfg.trajectory_action)}
         if cfg.gripper_action:

@@ -8,7 +8,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from robot_rewards.core.paths import resolve
-from robot_rewards.primitives.kinematics import HOME, PandaKinematics
+from robot_rewards.robots.kinematics import ArmKinematics
+from robot_rewards.robots.registry import get_arm
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_ns, run
 from robot_rewards.ros.params import declare_config
@@ -37,10 +38,10 @@ class PolicyNode(Node):
         super().__init__("policy", **node_kwargs)
         self.cfg = cfg = declare_config(self, PolicyNodeConfig)
         sampler, workspace = build_sampler(cfg)
-        self.kin = PandaKinematics()
+        self.kin = ArmKinematics(get_arm(cfg.arm))
         selector = Selector(workspace, self.kin, weights=parse_weights(cfg.weights), aggregator=cfg.aggregator,
                             lam=cfg.lam)
-        self.core = PolicyCore(cfg, sampler, selector, self.get_logger(), lambda: now_ns(self), home=HOME)
+        self.core = PolicyCore(cfg, sampler, selector, self.get_logger(), lambda: now_ns(self), home=self.kin.home)
         self.pub = {
             "score_request": self.create_publisher(String, cfg.request_topic, RELIABLE_QOS),
             # Latched, with the cloud it was sampled in: in a console:=true graph the policy waits

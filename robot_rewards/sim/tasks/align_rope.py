@@ -15,7 +15,7 @@ import numpy as np
 
 from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive, Workspace
-from robot_rewards.primitives.kinematics import HOME, down_quat, wrap_gripper_yaw
+from robot_rewards.robots.kinematics import down_quat, wrap_gripper_yaw
 from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
 from robot_rewards.sim.tasks.base import COLORS, Captions, CaptionSpec, Task
@@ -423,7 +423,7 @@ def _reachable_yaw(world: World, pick, place, yaw: float) -> float:
     for dy in YAW_FALLBACKS:
         y = wrap_gripper_yaw(yaw + dy)
         quat = down_quat(y)
-        q = HOME
+        q = world.kin.home
         for target in (pick + up, pick, pick + up, place + up, place):
             q = world.kin.ik(target, quat, seed=q)
             if q is None:

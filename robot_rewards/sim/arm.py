@@ -1,5 +1,5 @@
-"""The simulated Franka Panda: joint position control that tracks planned trajectories,
-and a parallel gripper whose two fingers are coupled like the real one."""
+"""A simulated arm from its description: joint position control that tracks planned
+trajectories, and a parallel gripper whose two fingers are coupled like a real one."""
 
 from __future__ import annotations
 
@@ -11,19 +11,10 @@ import pybullet as p
 
 from robot_rewards.core import transforms
 from robot_rewards.primitives.config import MotionConfig
-from robot_rewards.primitives.kinematics import (
-    ARM_JOINTS,
-    EE_LINK,
-    FINGER_JOINTS,
-    HOME,
-    PANDA_URDF,
-    PandaKinematics,
-    down_quat,
-)
 from robot_rewards.primitives.planner import ArmSegment, GripperSegment, Segment, joint_move, linear_move
+from robot_rewards.robots.description import ArmDescription
+from robot_rewards.robots.kinematics import ArmJoints, ArmKinematics, down_quat, load_arm
 
-FINGER_FORCE = 20.0  # N per finger, the URDF effort limit
-_CONTROLLED = (*ARM_JOINTS, *FINGER_JOINTS)
 FAULT_TRACKING_ERROR = 0.25  # rad: the arm is blocked (collision), stop instead of pushing on
 FAULT_CHECK_S = 0.1  # s of sim time between tracking-error checks
 
@@ -37,54 +28,79 @@ class ExecutionResult:
     sim_time: float = 0.0
 
 
-class Panda:
-    """A Panda in a PyBullet world; `step` advances physics one tick (the world provides it)."""
+class SimArm:
+    """The arm `kinematics.arm` describes, in a PyBullet world; `step` advances physics one tick
+    (the world provides it). Joint vectors follow the description's `joint_names`."""
 
     def __init__(
         self,
         client: int,
         motion: MotionConfig,
         step: Callable[[], None],
-        kinematics: PandaKinematics | None = None,
+        kinematics: ArmKinematics | None = None,
         finger_friction: float = 1.0,
     ):
         self.client = client
         self.motion = motion
         self._step = step
-        self.kin = kinematics or PandaKinematics()
-        self.body = p.loadURDF(PANDA_URDF, useFixedBase=True, physicsClientId=client)
+        self.kin = kinematics or ArmKinematics()
+        self.description: ArmDescription = self.kin.arm
+        self.body = load_arm(self.description, client)
+        joints = ArmJoints(self.description, self.body, client)
+        self.arm_joints, self.finger_joints = joints.arm, joints.fingers
+        self.ee_link, self.hand_link = joints.ee_link, joints.hand_link
+        self._controlled = (*self.arm_joints, *self.finger_joints)
         self.timestep = p.getPhysicsEngineParameters(physicsClientId=client)["fixedTimeStep"]
-        # PyBullet ignores the URDF mimic tag; without this coupling a grasped object slides
-        # along the finger axis (12-15 mm placement error).
-        gear = p.createConstraint(
-            self.body, FINGER_JOINTS[0], self.body, FINGER_JOINTS[1], p.JOINT_GEAR,
-            [1, 0, 0], [0, 0, 0], [0, 0, 0], physicsClientId=client,
-        )
-        p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50, physicsClientId=client)
-        for j in FINGER_JOINTS:
+        gripper = self.description.gripper
+        if gripper.couple_fingers:
+            # PyBullet ignores the URDF mimic tag; without this coupling a grasped object slides
+            # along the finger axis (12-15 mm placement error).
+            gear = p.createConstraint(
+                self.body, self.finger_joints[0], self.body, self.finger_joints[1], p.JOINT_GEAR,
+                [1, 0, 0], [0, 0, 0], [0, 0, 0], physicsClientId=client,
+            )
+            p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50, physicsClientId=client)
+        for j in self.finger_joints:
             p.changeDynamics(self.body, j, lateralFriction=finger_friction, spinningFriction=0.001,
                              physicsClientId=client)
-        self._forces = [*self.kin.max_effort.tolist(), FINGER_FORCE, FINGER_FORCE]
-        self.reset(HOME)
+        self._forces = [*self.kin.max_effort.tolist(), gripper.max_force, gripper.max_force]
+        self.reset()
 
     # -- state ---------------------------------------------------------------------------
-    def reset(self, q=HOME, gripper_width: float = 0.08) -> None:
-        """Teleport the joints (only for scene resets, never during an episode)."""
-        for j, v in zip(ARM_JOINTS, q):
+    @property
+    def home_positions(self) -> np.ndarray:
+        """The description's home joint positions (a fresh array)."""
+        return self.description.home_positions
+
+    def reset(self, q=None, gripper_width: float | None = None) -> None:
+        """Teleport the joints (only for scene resets, never during an episode); default:
+        home, gripper open."""
+        q = self.home_positions if q is None else q
+        gripper_width = self.description.gripper.open_width if gripper_width is None else gripper_width
+        for j, v in zip(self.arm_joints, q):
             p.resetJointState(self.body, j, float(v), physicsClientId=self.client)
-        for j in FINGER_JOINTS:
+        for j in self.finger_joints:
             p.resetJointState(self.body, j, gripper_width / 2, physicsClientId=self.client)
         self._arm_target = np.asarray(q, dtype=np.float64)
         self._gripper_target = gripper_width
         self._command()
 
     def joint_positions(self) -> np.ndarray:
-        states = p.getJointStates(self.body, ARM_JOINTS, physicsClientId=self.client)
+        states = p.getJointStates(self.body, self.arm_joints, physicsClientId=self.client)
         return np.array([s[0] for s in states])
 
     def gripper_width(self) -> float:
-        states = p.getJointStates(self.body, FINGER_JOINTS, physicsClientId=self.client)
-        return float(states[0][0] + states[1][0])
+        return self.gripper_state()[0]
+
+    def gripper_state(self) -> tuple[float, float]:
+        """(opening width in m, finger speed in m/s: the sum of both fingers' speeds)."""
+        states = p.getJointStates(self.body, self.finger_joints, physicsClientId=self.client)
+        return float(states[0][0] + states[1][0]), float(abs(states[0][1]) + abs(states[1][1]))
+
+    def joint_states(self) -> tuple[list[float], list[float]]:
+        """(positions, velocities) of the arm joints then the two finger joints."""
+        states = p.getJointStates(self.body, self._controlled, physicsClientId=self.client)
+        return [s[0] for s in states], [s[1] for s in states]
 
     def link_pose(self, link: int) -> np.ndarray:
         """4x4 base_T_link (the base sits at the world origin)."""
@@ -93,17 +109,32 @@ class Panda:
 
     def ee_pose(self) -> np.ndarray:
         """4x4 pose of the gripper point between the fingertips."""
-        return self.link_pose(EE_LINK)
+        return self.link_pose(self.ee_link)
+
+    def hand_pose(self) -> np.ndarray:
+        """4x4 pose of the hand link (the frame published as the hand on /tf)."""
+        return self.link_pose(self.hand_link)
 
     # -- control -------------------------------------------------------------------------
-    def _command(self) -> None:
+    def _command(self, forces=None) -> None:
         """Send arm and finger position targets (one call: this runs every physics tick)."""
         p.setJointMotorControlArray(
-            self.body, _CONTROLLED, p.POSITION_CONTROL,
+            self.body, self._controlled, p.POSITION_CONTROL,
             targetPositions=[*self._arm_target.tolist(), self._gripper_target / 2, self._gripper_target / 2],
-            forces=self._forces,
+            forces=self._forces if forces is None else forces,
             physicsClientId=self.client,
         )
+
+    def command(self, arm_target, gripper_width: float, finger_force: float | None = None) -> None:
+        """Hold joint targets and a gripper opening, the fingers pushing with at most
+        `finger_force` N (default: the gripper's max force); physics advances elsewhere (the
+        ROS sim bridge drives the arm like a controller this way)."""
+        self._arm_target = np.asarray(arm_target, dtype=np.float64)
+        self._gripper_target = float(gripper_width)
+        forces = None
+        if finger_force is not None:
+            forces = [*self._forces[:-2], float(finger_force), float(finger_force)]
+        self._command(forces)
 
     def _tick(self) -> None:
         self._command()
@@ -112,7 +143,8 @@ class Panda:
     def _track(self, seg: ArmSegment, tolerance: float) -> ExecutionResult:
         n = int(round(seg.duration / self.timestep))
         t = np.minimum(np.arange(1, n + 1) * self.timestep, seg.duration)
-        targets = np.stack([np.interp(t, seg.times, seg.positions[:, j]) for j in range(7)], axis=1)
+        targets = np.stack([np.interp(t, seg.times, seg.positions[:, j]) for j in range(seg.positions.shape[1])],
+                            axis=1)
         check = max(1, round(FAULT_CHECK_S / self.timestep))
         for k in range(1, n + 1):
             self._arm_target = targets[k - 1]
@@ -170,4 +202,4 @@ class Panda:
 
     def home(self) -> ExecutionResult:
         """Move back to the home configuration (out of the cameras' view of the table)."""
-        return self.execute([joint_move(self.joint_positions(), HOME, self.motion, label="home")])
+        return self.execute([joint_move(self.joint_positions(), self.home_positions, self.motion, label="home")])
