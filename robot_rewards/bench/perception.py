@@ -1,16 +1,22 @@
 """`robot-rewards bench perception`: 640x480 depth -> fixed-size base-frame cloud, ms per frame.
 
-Frames are real PyBullet renders of tabletop scenes (rendered once, before timing). The same
-pipeline runs three ways: numpy one frame at a time, torch on `device` one frame at a time,
-and torch on `device` in batches of `batch` frames; the table shows ms per frame and the
-batched / one-at-a-time ratio. Two workloads: the table kept in the crop (tens of thousands
-of voxels for FPS to choose 2048 from) and objects only (table removed).
+Frames are real PyBullet renders of tabletop scenes (rendered once, before timing). The torch
+pipeline runs on `device` one frame at a time (`perceive_cloud`, what the simulator, the policy
+and the ROS node call) and in batches of `batch` frames (`perceive_cloud_batch`). When the
+repository's tests are next to the package, the numpy reference implementation
+(`tests/perception_reference.py`, the pipeline before it became torch-only) is timed too, one
+frame at a time, and the table gives torch / numpy; installed without the tests, that column is
+left out. Workloads: the table kept in the crop (tens of thousands of voxels for farthest-point
+sampling to choose from), objects only (known table removed), the table found by RANSAC and
+removed, and the policies' settings (objects only, 1024 points).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +45,18 @@ def render_scenes(n_frames: int, seed: int = 0) -> tuple[list[dict], dict]:
     return frames, labels
 
 
+def load_reference(path: str | Path | None = None):
+    """The numpy reference pipeline module (`tests/perception_reference.py` of the repository
+    checkout that holds this package), or None where it is not there (an installed package)."""
+    path = Path(path) if path else Path(__file__).resolve().parents[2] / "tests" / "perception_reference.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("perception_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _time(fn, repeats: int) -> float:
     """Best-of-`repeats` wall time of fn() in seconds (best-of rejects scheduler noise)."""
     best = float("inf")
@@ -56,74 +74,86 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def workloads(n_points: int, voxel_size: float, seed: int) -> dict[str, PerceptionConfig]:
+    from robot_rewards.policy.config import policy_perception
+
+    base = dict(voxel_size=voxel_size, n_points=n_points, seed=seed)
+    return {
+        "table kept": PerceptionConfig(table="none", **base),
+        "objects only": PerceptionConfig(table="known", **base),
+        "ransac table": PerceptionConfig(table="ransac", **base),
+        "policy (1024 pts)": replace(policy_perception(), seed=seed),
+    }
+
+
 def run_perception_bench(output_dir, n_frames: int = 8, batch: int = 8, device: str = "cpu",
                          n_points: int = 2048, voxel_size: float = 0.005, repeats: int = 3,
-                         seed: int = 0, torch_threads: int | None = None) -> dict:
+                         seed: int = 0, torch_threads: int | None = None, reference: str | None = None) -> dict:
     """Time the perception pipeline on rendered 640x480 frames; print a table and write
-    `<output_dir>/metrics.json`. `device` is the torch device for the torch rows ('cpu', 'cuda');
+    `<output_dir>/metrics.json`. `device` is the torch device ('cpu', 'cuda');
     `torch_threads` sets torch's CPU thread count (on a busy machine 1 thread avoids the
-    thread pool fighting other processes: the FPS loop is thousands of tiny ops).
+    thread pool fighting other processes: farthest-point sampling is thousands of tiny ops).
+    `reference`: the numpy reference module's path (default: the repository's tests/).
     """
     if torch_threads:
         import torch
 
         torch.set_num_threads(int(torch_threads))
+    ref = load_reference(reference)
     frames, labels = render_scenes(n_frames, seed)
     h, w = next(iter(frames[0].values())).depth.shape
-    workloads = {
-        "table kept": PerceptionConfig(table="none", voxel_size=voxel_size, n_points=n_points, seed=seed),
-        "objects only": PerceptionConfig(table="known", voxel_size=voxel_size, n_points=n_points, seed=seed),
-    }
+    configs = workloads(n_points, voxel_size, seed)
     results = {}
     rows = []
-    for wname, base in workloads.items():
-        np_cfg = replace(base, device="numpy")
-        th_cfg = replace(base, device=device)
-        # warm-up (torch kernels, caches), and the voxel counts FPS sees
-        infos = [perceive_cloud(f, config=np_cfg, seg_labels=labels).info for f in frames]
-        perceive_cloud_batch(frames[:batch], config=th_cfg, seg_labels=labels)
+    for wname, base in configs.items():
+        cfg = replace(base, device=device)
+        # warm-up (torch kernels, caches), and the voxel counts farthest-point sampling sees
+        infos = [perceive_cloud(f, config=cfg, seg_labels=labels).info for f in frames]
+        perceive_cloud_batch(frames[:batch], config=cfg, seg_labels=labels)
 
         def numpy_single():
             for f in frames:
-                perceive_cloud(f, config=np_cfg, seg_labels=labels)
+                ref.perceive_cloud(f, config=cfg, seg_labels=labels)
 
         def torch_single():
             for f in frames:
-                perceive_cloud_batch([f], config=th_cfg, seg_labels=labels)
+                perceive_cloud(f, config=cfg, seg_labels=labels)
             _sync(device)
 
         def torch_batched():
             for k in range(0, len(frames), batch):
-                perceive_cloud_batch(frames[k:k + batch], config=th_cfg, seg_labels=labels)
+                perceive_cloud_batch(frames[k:k + batch], config=cfg, seg_labels=labels)
             _sync(device)
 
-        ms = {
-            "numpy_single": 1000 * _time(numpy_single, repeats) / len(frames),
-            f"torch_{device}_single": 1000 * _time(torch_single, repeats) / len(frames),
-            f"torch_{device}_batched": 1000 * _time(torch_batched, repeats) / len(frames),
-        }
+        single, batched = f"torch_{device}_single", f"torch_{device}_batched"
+        ms = {}
+        if ref is not None:
+            ms["numpy_single"] = 1000 * _time(numpy_single, repeats) / len(frames)
+        ms[single] = 1000 * _time(torch_single, repeats) / len(frames)
+        ms[batched] = 1000 * _time(torch_batched, repeats) / len(frames)
         voxels = [i.counts.get("voxels", 0) for i in infos]
         results[wname] = {
             "ms_per_frame": ms,
-            "batched_over_single": ms[f"torch_{device}_batched"] / ms[f"torch_{device}_single"],
-            "torch_single_over_numpy": ms[f"torch_{device}_single"] / ms["numpy_single"],
+            "batched_over_single": ms[batched] / ms[single],
             "mean_voxels": float(np.mean(voxels)),
+            "n_points": cfg.n_points,
             "padded_frames": int(sum(i.padded for i in infos)),
         }
-        for mode, v in ms.items():
-            rows.append([wname, mode, v, results[wname]["mean_voxels"]])
-    print(f"\nPerception: {w}x{h} depth -> {n_points} points in the base frame "
-          f"({n_frames} rendered frames, batch {batch}, voxel {voxel_size * 1000:.0f} mm, best of {repeats})")
-    print(format_table(["workload", "mode", "ms/frame", "voxels"], rows))
-    for wname, r in results.items():
-        print(f"{wname}: batched / one-at-a-time = {r['batched_over_single']:.2f}, "
-              f"torch one-at-a-time / numpy = {r['torch_single_over_numpy']:.2f}")
+        if ref is not None:
+            results[wname]["torch_single_over_numpy"] = ms[single] / ms["numpy_single"]
+        rows.append([wname, cfg.n_points, results[wname]["mean_voxels"], ms.get("numpy_single", float("nan")),
+                     ms[single], ms[batched], results[wname].get("torch_single_over_numpy", float("nan"))])
+    print(f"\nPerception: {w}x{h} depth -> base-frame points ({n_frames} rendered frames, batch {batch}, "
+          f"voxel {voxel_size * 1000:.0f} mm, best of {repeats}), ms per frame"
+          + ("" if ref is not None else " (numpy reference not found: tests/ is not next to the package)"))
+    print(format_table(["workload", "points", "voxels", "numpy ref", f"torch {device}", f"torch {device} x{batch}",
+                        "torch / numpy"], rows))
     metrics = {
         "command": "bench perception",
         "config": {"n_frames": n_frames, "batch": batch, "device": device, "n_points": n_points,
-                   "torch_threads": torch_threads,
+                   "torch_threads": torch_threads, "reference": None if ref is None else ref.__file__,
                    "voxel_size": voxel_size, "repeats": repeats, "seed": seed,
-                   "image_size": [w, h], "perception": asdict(workloads["table kept"])},
+                   "image_size": [w, h], "perception": {k: asdict(v) for k, v in configs.items()}},
         "workloads": results,
     }
     print(f"metrics: {write_metrics(output_dir, metrics)}")

@@ -1,5 +1,10 @@
 """RGB-D frames -> metric point clouds in the robot base frame: back-projection, fusion,
-cropping, table removal, segment selection, voxel and farthest-point sampling."""
+cropping, table removal, segment selection, voxel and farthest-point sampling.
+
+One implementation, in torch (CPU or CUDA): `perceive_cloud_batch` runs the pipeline on a batch,
+and `perceive` / `perceive_cloud` / the numpy-facing helpers (`frame_to_cloud`,
+`voxel_downsample`, `farthest_point_sampling`, ...) call the same code on one frame. The numpy
+implementation it replaced is the test reference, `tests/perception_reference.py`."""
 
 from robot_rewards.perception.filters import (
     Plane,

@@ -6,8 +6,11 @@ remove the table plane (known height or RANSAC), keep/drop segments, voxel-downs
 sample exactly `n_points` points by farthest-point sampling (padding with repeats, flagged,
 when fewer exist).
 
-`perceive` handles one observation; `perceive_batch` handles many and, on the torch backend,
-runs them as one batch (the GPU path).
+There is one implementation, in torch: `perceive_cloud_batch` runs a batch of observations
+through the pipeline as padded tensors, on the CPU or a GPU (`PerceptionConfig.device`), and
+`perceive_cloud` / `perceive` are that pipeline on a batch of one. The clouds are the ones the
+earlier numpy implementation made for the same frames and seed (the policies were trained on
+those); that numpy code is kept as the test reference in `tests/perception_reference.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
+import torch
 
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation, Proprio
@@ -24,12 +28,12 @@ from robot_rewards.perception.filters import Plane, SamplingInfo
 from robot_rewards.perception.pointcloud import (
     EmptyPointCloudError,
     ImageSizeMismatchError,
-    InvalidDepthError,
     PerceptionError,
     PointCloud,
+    _check_image,
+    as_tensor,
     backproject_torch,
-    frame_to_cloud,
-    fuse,
+    invalid_depth_error,
     ray_grid_torch,
     resolve_device,
 )
@@ -39,7 +43,7 @@ from robot_rewards.perception.pointcloud import (
 class PerceptionConfig:
     """Settings of `perceive` (a hydra structured config; lengths in metres, base frame)."""
 
-    device: str = "auto"  # auto (torch on CUDA if present, else numpy) | numpy | torch | cpu | cuda[:N]
+    device: str = "auto"  # auto|torch (CUDA if present, else CPU) | cpu | cuda[:N]; numpy = cpu (older configs)
     min_depth: float = 0.05
     max_depth: float = 2.5
     # Workspace crop box in the base frame; None disables the crop.
@@ -151,58 +155,6 @@ def _empty_error(counts: dict, stage: str) -> EmptyPointCloudError:
     return EmptyPointCloudError(f"no points left after {stage} ({trail})")
 
 
-def perceive_cloud(frames, cameras: Mapping[str, CameraModel] | None = None,
-                   config: PerceptionConfig | None = None,
-                   seg_labels: Mapping[int, str] | None = None) -> PerceptionResult:
-    """The fixed-size base-frame cloud of one set of frames (numpy backend), with stage counts.
-
-    `cameras` (name -> CameraModel) overrides the cameras carried by the frames, e.g. with
-    calibrated ones.
-    """
-    config = _as_config(config)
-    _check_sampling(config)
-    frames = _as_frame_dict(frames)
-    seg_labels = dict(seg_labels or {})
-    want_labels = all(f.segmentation is not None for f in frames.values())
-    clouds = [
-        frame_to_cloud(f, _camera_for(name, f, cameras), config.min_depth, config.max_depth,
-                       colors=config.colors, labels=want_labels)
-        for name, f in frames.items()
-    ]
-    cloud = fuse(clouds)
-    counts = {"backprojected": len(cloud)}
-    if config.workspace_lower is not None:
-        cloud = filters.crop_box(cloud, config.workspace_lower, config.workspace_upper)
-        counts["cropped"] = len(cloud)
-        if len(cloud) == 0:
-            raise _empty_error(counts, "the workspace crop")
-    plane = None
-    if config.table != "none":
-        if config.table == "known":
-            plane = Plane.horizontal(config.table_height)
-        else:
-            plane, _ = filters.fit_plane_ransac(cloud.points, config.table_threshold,
-                                                config.ransac_iterations, seed=config.seed)
-        cloud = filters.remove_plane(cloud, plane, config.table_threshold)
-        counts["table_removed"] = len(cloud)
-        if len(cloud) == 0:
-            raise _empty_error(counts, "table removal")
-    if config.keep_segments is not None or config.drop_segments is not None:
-        if not want_labels:
-            raise PerceptionError("keep_segments/drop_segments need segmentation in every frame")
-        keep = None if config.keep_segments is None else _segment_ids(config.keep_segments, seg_labels)
-        drop = None if config.drop_segments is None else _segment_ids(config.drop_segments, seg_labels)
-        cloud = filters.select_labels(cloud, keep, drop)
-        counts["segments"] = len(cloud)
-        if len(cloud) == 0:
-            raise _empty_error(counts, "segment selection")
-    if config.voxel_size > 0:
-        cloud = filters.voxel_downsample(cloud, config.voxel_size)
-        counts["voxels"] = len(cloud)
-    sampled, info = filters.sample_fixed_count(cloud, config.n_points, config.sampling, config.seed)
-    return PerceptionResult(sampled, PerceptionInfo(counts, info, plane))
-
-
 def _observation(frames, result: PerceptionResult, proprio, goal, timestamp, seg_labels) -> Observation:
     return Observation(
         frames=_as_frame_dict(frames),
@@ -221,11 +173,7 @@ def perceive_with_info(frames, cameras=None, config: PerceptionConfig | None = N
                        proprio: Proprio | None = None, goal: str = "", timestamp: float = 0.0,
                        seg_labels: Mapping[int, str] | None = None) -> tuple[Observation, PerceptionResult]:
     """`perceive`, also returning the PerceptionResult (per-point labels, counts, padded flag)."""
-    config = _as_config(config)
-    if resolve_device(config.device) == "numpy":
-        result = perceive_cloud(frames, cameras, config, seg_labels)
-    else:
-        result = perceive_cloud_batch([frames], cameras, config, seg_labels)[0]
+    result = perceive_cloud(frames, cameras, config, seg_labels)
     return _observation(frames, result, proprio, goal, timestamp, seg_labels), result
 
 
@@ -244,15 +192,27 @@ def perceive(frames, cameras: Mapping[str, CameraModel] | None = None,
     return perceive_with_info(frames, cameras, config, proprio, goal, timestamp, seg_labels)[0]
 
 
+def perceive_cloud(frames, cameras: Mapping[str, CameraModel] | None = None,
+                   config: PerceptionConfig | None = None,
+                   seg_labels: Mapping[int, str] | None = None) -> PerceptionResult:
+    """The fixed-size base-frame cloud of one set of frames, with stage counts: the torch
+    pipeline (`perceive_cloud_batch`) on a batch of one, on `config.device`.
+
+    `cameras` (name -> CameraModel) overrides the cameras carried by the frames, e.g. with
+    calibrated ones.
+    """
+    return perceive_cloud_batch([frames], cameras, config, seg_labels)[0]
+
+
 # --------------------------------------------------------------------------------------------
-# Batched (torch) path
+# The pipeline (torch, batched)
 # --------------------------------------------------------------------------------------------
+
+_STAGE_TEXT = {"cropped": "the workspace crop", "table_removed": "table removal", "segments": "segment selection"}
 
 
 def _pack(valid, *tensors):
     """Compact the valid entries of (B, N, ...) tensors to the front of each row, in order."""
-    import torch
-
     B = valid.shape[0]
     counts = valid.sum(dim=1)
     M = int(counts.max().item())
@@ -274,23 +234,26 @@ def _pack(valid, *tensors):
     return packed_valid, out
 
 
+def _images(frames: list[CameraFrame], what: str, device, dtype=None):
+    """The (B, H*W[, C]) tensor of one image kind of `frames` (no copy for a single frame)."""
+    arrays = [getattr(f, what) for f in frames]
+    t = as_tensor(arrays[0][None] if len(arrays) == 1 else np.stack(arrays), dtype).to(device)
+    return t.reshape(len(arrays), -1, *t.shape[3:])
+
+
 def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel] | None = None,
                          config: PerceptionConfig | None = None,
                          seg_labels: Mapping[int, str] | None = None) -> list[PerceptionResult]:
-    """`perceive_cloud` for many observations (same camera names and sizes in each).
+    """The fixed-size base-frame clouds of many observations (same camera names and sizes in
+    each), as one batch on `config.device` (CPU or CUDA).
 
-    On the torch backend all observations go through back-projection, filtering, voxelisation
-    and FPS as one batch; on numpy they run one after another. Results match the numpy path
-    (up to float32 rounding).
+    All observations go through back-projection, filtering and voxelisation as padded
+    (B, N, ...) tensors; farthest-point sampling runs per item on the CPU and batched on a GPU.
+    Each result is the one `perceive_cloud` gives for that observation alone.
     """
-    import torch
-
     config = _as_config(config)
     _check_sampling(config)
-    backend = resolve_device(config.device)
-    if backend == "numpy":
-        return [perceive_cloud(f, cameras, config, seg_labels) for f in frame_sets]
-    device = torch.device(backend)
+    device = torch.device(resolve_device(config.device))
     sets = [_as_frame_dict(f) for f in frame_sets]
     if not sets:
         raise PerceptionError("perceive_batch: no observations given")
@@ -304,7 +267,13 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
 
     pts_all, valid_all, col_all, lab_all = [], [], [], []
     for name in names:
-        cams = [_camera_for(name, s[name], cameras) for s in sets]
+        frames = [s[name] for s in sets]
+        cams = [_camera_for(name, f, cameras) for f in frames]
+        for f, c in zip(frames, cams):
+            if config.colors:
+                _check_image(c.name, f.rgb, c.intrinsics, "rgb", 3)
+            if want_labels:
+                _check_image(c.name, f.segmentation, c.intrinsics, "segmentation", None)
         sizes = {(c.intrinsics.width, c.intrinsics.height) for c in cams}
         if len(sizes) != 1:
             raise ImageSizeMismatchError(f"camera '{name}': frames of different sizes in one batch: {sizes}")
@@ -312,26 +281,25 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
             rays = ray_grid_torch(cams[0].intrinsics, device)
         else:
             rays = torch.stack([ray_grid_torch(c.intrinsics, device) for c in cams])
-        depth = torch.from_numpy(np.stack([s[name].depth for s in sets]).astype(np.float32)).to(device)
-        T = torch.from_numpy(np.stack([c.base_T_camera for c in cams])).to(device)
+        depth = _images(frames, "depth", device, np.float32)
+        T = torch.from_numpy(np.stack([np.asarray(c.base_T_camera, dtype=np.float64) for c in cams])).to(device)
         pts, valid = backproject_torch(depth, rays, T, config.min_depth, config.max_depth)
         empty = (~valid.any(dim=1)).nonzero().flatten().tolist()
         if empty:
-            h, w = depth.shape[1:]
-            raise InvalidDepthError(
-                f"camera '{name}': no valid depth in a {w}x{h} frame (observation(s) {empty}: every "
-                f"pixel is 0, NaN, inf or outside [{config.min_depth}, {config.max_depth}] m)"
-            )
+            w, h = sizes.pop()
+            raise invalid_depth_error(cams[0].name if B == 1 else name, w, h, config.min_depth, config.max_depth,
+                                      None if B == 1 else empty)
         pts_all.append(pts)
         valid_all.append(valid)
         if config.colors:
-            col_all.append(torch.from_numpy(np.stack([s[name].rgb for s in sets])).to(device).reshape(B, -1, 3))
+            col_all.append(_images(frames, "rgb", device, np.uint8))
         if want_labels:
-            lab_all.append(torch.from_numpy(np.stack([s[name].segmentation for s in sets])).to(device).reshape(B, -1))
-    points = torch.cat(pts_all, dim=1)
-    valid = torch.cat(valid_all, dim=1)
-    colors = torch.cat(col_all, dim=1) if config.colors else None
-    labels = torch.cat(lab_all, dim=1).to(torch.int32) if want_labels else None
+            lab_all.append(_images(frames, "segmentation", device, np.int32))
+    join = (lambda ts: ts[0]) if len(names) == 1 else (lambda ts: torch.cat(ts, dim=1))
+    points = join(pts_all)
+    valid = join(valid_all)
+    colors = join(col_all) if config.colors else None
+    labels = join(lab_all) if want_labels else None
 
     counts = [dict() for _ in range(B)]
 
@@ -340,15 +308,12 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
             counts[b][stage] = int(c)
         bad = [b for b in range(B) if counts[b][stage] == 0]
         if bad and stage != "backprojected":
-            raise _empty_error(counts[bad[0]], stage.replace("_", " ") + f" (observation {bad[0]})")
+            where = "" if B == 1 else f" (observation {bad[0]})"
+            raise _empty_error(counts[bad[0]], _STAGE_TEXT[stage] + where)
 
     record("backprojected")
     if config.workspace_lower is not None:
-        lo = torch.tensor(list(config.workspace_lower), dtype=torch.float32, device=device)
-        hi = torch.tensor(list(config.workspace_upper), dtype=torch.float32, device=device)
-        if torch.any(lo > hi):
-            raise PerceptionError(f"crop box needs lower <= upper, got {config.workspace_lower}, {config.workspace_upper}")
-        valid &= torch.all((points >= lo) & (points <= hi), dim=-1)
+        valid &= filters.box_mask_torch(points, config.workspace_lower, config.workspace_upper)
         record("cropped")
     planes: list[Optional[Plane]] = [None] * B
     if config.table != "none":
@@ -356,24 +321,24 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
             if config.table == "known":
                 planes[b] = Plane.horizontal(config.table_height)
             else:
-                # RANSAC is sequential and data dependent: run it per item on the CPU.
-                sel = points[b][valid[b]].cpu().numpy()
-                planes[b], _ = filters.fit_plane_ransac(sel, config.table_threshold,
-                                                        config.ransac_iterations, seed=config.seed)
-        normals = torch.tensor([pl.normal for pl in planes], dtype=torch.float32, device=device)
-        offsets = torch.tensor([pl.d for pl in planes], dtype=torch.float32, device=device)
-        signed = (points * normals[:, None, :]).sum(-1) + offsets[:, None]
+                planes[b], _ = filters.fit_plane_ransac_torch(points[b][valid[b]], config.table_threshold,
+                                                              config.ransac_iterations, seed=config.seed)
+        if all(pl.normal == (0.0, 0.0, 1.0) for pl in planes):
+            # z + d: what n . p + d is for this normal, without the multiply-adds
+            offsets = torch.tensor([pl.d for pl in planes], dtype=torch.float32, device=device)
+            signed = points[..., 2] + offsets[:, None]
+        else:
+            normals = torch.tensor([pl.normal for pl in planes], dtype=torch.float32, device=device)
+            offsets = torch.tensor([pl.d for pl in planes], dtype=torch.float32, device=device)
+            signed = filters.signed_distance_torch(points, normals, offsets)
         valid &= signed > config.table_threshold
         record("table_removed")
     if config.keep_segments is not None or config.drop_segments is not None:
         if not want_labels:
             raise PerceptionError("keep_segments/drop_segments need segmentation in every frame")
-        if config.keep_segments is not None:
-            keep = torch.tensor(_segment_ids(config.keep_segments, seg_labels), dtype=torch.int32, device=device)
-            valid &= torch.isin(labels, keep)
-        if config.drop_segments is not None:
-            drop = torch.tensor(_segment_ids(config.drop_segments, seg_labels), dtype=torch.int32, device=device)
-            valid &= ~torch.isin(labels, drop)
+        keep = None if config.keep_segments is None else _segment_ids(config.keep_segments, seg_labels)
+        drop = None if config.drop_segments is None else _segment_ids(config.drop_segments, seg_labels)
+        valid &= filters.label_mask_torch(labels, keep, drop)
         record("segments")
     if config.voxel_size > 0:
         points, valid, colors, labels = filters.voxel_downsample_torch(points, valid, config.voxel_size, colors, labels)
@@ -390,8 +355,14 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
             index[b] = torch.from_numpy(filters.sample_indices(n_valid[b], n, config.sampling, config.seed)).to(device)
     if fps_items:
         rows = torch.tensor(fps_items, device=device)
-        start = torch.tensor([filters.start_index(n_valid[b], config.seed) for b in fps_items], device=device)
-        index[rows] = filters.farthest_point_sampling_torch(points[rows], valid[rows], n, start)
+        start = torch.tensor([filters.start_index(n_valid[b], config.seed) for b in fps_items])
+        sub_pts = points if len(fps_items) == B else points[rows]
+        sub_valid = valid if len(fps_items) == B else valid[rows]
+        picked = filters.farthest_point_sampling_torch(sub_pts, sub_valid, n, start).to(device)
+        if len(fps_items) == B:
+            index = picked
+        else:
+            index[rows] = picked
     gather = torch.arange(B, device=device)[:, None]
     out_pts = points[gather, index].cpu().numpy()
     out_col = None if colors is None else colors[gather, index].cpu().numpy()

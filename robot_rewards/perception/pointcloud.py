@@ -1,12 +1,16 @@
 """Depth images -> metric point clouds: back-projection, frame transforms, multi-camera fusion.
 
-Two backends compute the same thing:
+One implementation, in torch, on the CPU or a CUDA device. The pipeline works on padded batches:
+`backproject_torch` turns (B, H, W) depth images into (B, H*W, 3) base-frame points plus a
+(B, H*W) validity mask, and every later stage (crop, table, segments, voxels, farthest-point
+sampling in `filters`) keeps that layout. The numpy-facing helpers (`backproject`,
+`frame_to_cloud`, `transform_points`, `valid_depth_mask`) are thin calls of the same torch code
+on one frame that return numpy arrays / `PointCloud`s.
 
-- numpy (default on CPU): one frame at a time, variable-length clouds (`PointCloud`);
-- torch (CPU or CUDA): a batch of frames at once as padded (B, H*W, 3) tensors plus a validity
-  mask, so a GPU processes many frames in one call.
+The back-projection reproduces the numpy pipeline this replaced bit for bit (float32 rays times
+depth, the extrinsic applied in float64): policies were trained on those clouds, and the numpy
+version is kept as the test reference in `tests/perception_reference.py`.
 
-`resolve_device("auto")` picks torch on CUDA when a GPU is present and numpy otherwise.
 Depth follows the CameraFrame convention: float metres of z along the optical axis (not ray
 length), 0 = no measurement; NaN, inf, negative values and values beyond the range limits are
 dropped too.
@@ -18,8 +22,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from robot_rewards.core import transforms
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
 
 
@@ -85,42 +89,31 @@ class PointCloud:
 
 
 # --------------------------------------------------------------------------------------------
-# Backend selection
+# Device selection
 # --------------------------------------------------------------------------------------------
 
 
 def resolve_device(device: str = "auto") -> str:
-    """'numpy', or a torch device string ('cpu', 'cuda', 'cuda:1', ...).
+    """The torch device perception runs on: 'cpu', 'cuda' or 'cuda:N'.
 
-    'auto' means torch on CUDA if a GPU is visible, else numpy (on CPU numpy is as fast for
-    single frames and avoids tensor conversions). 'torch' means torch on CUDA if present, else
-    torch on CPU.
+    'auto' and 'torch' mean CUDA if a GPU is visible, else the CPU. 'numpy' is accepted as a
+    synonym of 'cpu': it is the value saved in older configs and checkpoints, from when a
+    separate numpy backend existed (the torch CPU path gives the same clouds).
     """
     device = str(device).strip().lower()
-    if device == "numpy":
-        return "numpy"
+    if device in ("numpy", "cpu"):
+        return "cpu"
     if device in ("auto", "torch"):
-        try:
-            import torch
-        except ImportError:  # torch is a dependency, but keep numpy usable without it
-            if device == "torch":
-                raise PerceptionError("device='torch' requested but torch is not installed")
-            return "numpy"
-        if torch.cuda.is_available():
-            return "cuda"
-        return "numpy" if device == "auto" else "cpu"
-    if device == "cpu" or device.startswith("cuda"):
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise PerceptionError(f"device='{device}' requested but no CUDA device is visible")
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise PerceptionError(f"device='{device}' requested but no CUDA device is visible")
         return device
-    raise PerceptionError(f"unknown perception device '{device}' (use auto, numpy, torch, cpu, cuda[:N])")
+    raise PerceptionError(f"unknown perception device '{device}' (use auto, cpu, cuda[:N], torch or numpy)")
 
 
 # --------------------------------------------------------------------------------------------
-# numpy backend
+# Back-projection (torch, batched)
 # --------------------------------------------------------------------------------------------
 
 
@@ -151,11 +144,66 @@ def _ray_grid(intrinsics: CameraIntrinsics) -> np.ndarray:
     return grid
 
 
-def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = np.inf) -> np.ndarray:
+@functools.lru_cache(maxsize=16)
+def _ray_grid_cached(intrinsics: CameraIntrinsics, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.array(_ray_grid(intrinsics)).reshape(-1, 2)).to(device)
+
+
+def ray_grid_torch(intrinsics: CameraIntrinsics, device="cpu") -> torch.Tensor:
+    """The (H*W, 2) float32 normalised ray grid of `intrinsics` on `device` (cached per camera
+    and device: treat it as read-only)."""
+    return _ray_grid_cached(intrinsics, str(torch.device(device)))
+
+
+def valid_depth_torch(depth: torch.Tensor, min_depth: float = 0.0, max_depth: float = float("inf")) -> torch.Tensor:
     """True where depth is a usable measurement: finite, > 0, > min_depth and <= max_depth."""
-    depth = np.asarray(depth)
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(depth) & (depth > max(min_depth, 0.0)) & (depth <= max_depth)
+    return torch.isfinite(depth) & (depth > max(min_depth, 0.0)) & (depth <= max_depth)
+
+
+def transform_points_torch(points: torch.Tensor, base_T: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) float32 points mapped by (B, 4, 4) rigid transforms, computed in float64 and
+    rounded to float32 (p @ R^T + t, the order `core.transforms.apply` uses)."""
+    T = base_T.to(device=points.device, dtype=torch.float64)
+    out = torch.matmul(points.to(torch.float64), T[:, :3, :3].transpose(1, 2))
+    out += T[:, None, :3, 3]
+    return out.to(torch.float32)
+
+
+def backproject_torch(depth, rays, base_T_camera=None, min_depth: float = 0.0, max_depth: float = float("inf")):
+    """Batched back-projection, optionally transformed to the base frame.
+
+    depth (B, H, W) float tensor, rays (B, H*W, 2) or (H*W, 2) normalised ray grid,
+    base_T_camera (B, 4, 4) or None (camera frame). Returns points (B, H*W, 3) float32 and the
+    validity mask (B, H*W) bool; invalid pixels hold arbitrary finite values.
+    """
+    B = depth.shape[0]
+    z = depth.reshape(B, -1).to(torch.float32)
+    valid = valid_depth_torch(z, min_depth, max_depth)
+    z = torch.where(valid, z, torch.zeros((), dtype=z.dtype, device=z.device))
+    if rays.dim() == 2:
+        rays = rays.unsqueeze(0)
+    cam = torch.empty(z.shape + (3,), dtype=torch.float32, device=z.device)
+    torch.mul(rays[..., 0], z, out=cam[..., 0])
+    torch.mul(rays[..., 1], z, out=cam[..., 1])
+    cam[..., 2] = z
+    if base_T_camera is None:
+        return cam, valid
+    return transform_points_torch(cam, base_T_camera), valid
+
+
+# --------------------------------------------------------------------------------------------
+# numpy-facing helpers (one frame; the same torch code)
+# --------------------------------------------------------------------------------------------
+
+
+def as_tensor(array, dtype=None) -> torch.Tensor:
+    """A CPU tensor of a numpy array, sharing its memory where it is contiguous, writable and
+    of `dtype` (read-only arrays, e.g. from a bag or a cache, are copied: torch wants writable
+    memory)."""
+    a = np.ascontiguousarray(array, dtype=dtype)
+    if not a.flags.writeable:
+        a = a.copy()
+    return torch.from_numpy(a)
 
 
 def _check_image(name: str, image, intrinsics: CameraIntrinsics, what: str, channels: int | None):
@@ -169,6 +217,53 @@ def _check_image(name: str, image, intrinsics: CameraIntrinsics, what: str, chan
         )
 
 
+def invalid_depth_error(camera_name: str, width: int, height: int, min_depth: float, max_depth: float,
+                        observations=None) -> InvalidDepthError:
+    which = "" if observations is None else f"observation(s) {observations}: "
+    return InvalidDepthError(
+        f"camera '{camera_name}': no valid depth in a {width}x{height} frame "
+        f"({which}every pixel is 0, NaN, inf or outside [{min_depth}, {max_depth}] m)"
+    )
+
+
+def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = np.inf) -> np.ndarray:
+    """True where depth is a usable measurement: finite, > 0, > min_depth and <= max_depth."""
+    depth = np.asarray(depth)
+    if depth.dtype.kind != "f":
+        depth = depth.astype(np.float64)
+    return valid_depth_torch(as_tensor(depth), min_depth, max_depth).numpy()
+
+
+def _take(array, index: np.ndarray, channels: int | None) -> np.ndarray:
+    """Pixels `index` of an (H, W[, C]) image (any dtype: colours, segment ids)."""
+    a = np.asarray(array)
+    return (a.reshape(-1) if channels is None else a.reshape(-1, channels))[index]
+
+
+def _frame_cloud(depth, intrinsics, base_T, rgb, segmentation, mask, min_depth, max_depth, camera_name) -> PointCloud:
+    _check_image(camera_name, depth, intrinsics, "depth", None)
+    if rgb is not None:
+        _check_image(camera_name, rgb, intrinsics, "rgb", 3)
+    if segmentation is not None:
+        _check_image(camera_name, segmentation, intrinsics, "segmentation", None)
+    if mask is not None:
+        _check_image(camera_name, mask, intrinsics, "mask", None)
+    d = as_tensor(depth, np.float32)[None]
+    T = None if base_T is None else as_tensor(base_T, np.float64).reshape(1, 4, 4)
+    points, valid = backproject_torch(d, ray_grid_torch(intrinsics), T, min_depth, max_depth)
+    if not bool(valid.any()):
+        raise invalid_depth_error(camera_name, d.shape[2], d.shape[1], min_depth, max_depth)
+    if mask is not None:
+        valid &= as_tensor(mask, bool).reshape(1, -1)
+    index = valid[0].nonzero().squeeze(1)
+    pix = index.numpy()
+    return PointCloud(
+        points[0].index_select(0, index).numpy(),
+        None if rgb is None else _take(rgb, pix, 3),
+        None if segmentation is None else _take(segmentation, pix, None),
+    )
+
+
 def backproject(
     depth: np.ndarray,
     intrinsics: CameraIntrinsics,
@@ -179,40 +274,15 @@ def backproject(
     max_depth: float = np.inf,
     camera_name: str = "camera",
 ) -> PointCloud:
-    """Camera-frame point cloud of the valid pixels of a depth image (numpy).
+    """Camera-frame point cloud of the valid pixels of a depth image (`backproject_torch` on
+    the CPU, numpy out).
 
     `mask` (H, W) bool restricts the pixels used (e.g. an object mask). Points are
     x = (u - cx)/fx * z, y = (v - cy)/fy * z, z = depth (undistorted rays when the intrinsics
     carry distortion). Raises ImageSizeMismatchError on images of the wrong size and
     InvalidDepthError when no pixel holds a valid depth.
     """
-    _check_image(camera_name, depth, intrinsics, "depth", None)
-    if rgb is not None:
-        _check_image(camera_name, rgb, intrinsics, "rgb", 3)
-    if segmentation is not None:
-        _check_image(camera_name, segmentation, intrinsics, "segmentation", None)
-    if mask is not None:
-        _check_image(camera_name, mask, intrinsics, "mask", None)
-    depth = np.asarray(depth, dtype=np.float32)
-    valid = valid_depth_mask(depth, min_depth, max_depth)
-    if not valid.any():
-        raise InvalidDepthError(
-            f"camera '{camera_name}': no valid depth in a {depth.shape[1]}x{depth.shape[0]} frame "
-            f"(every pixel is 0, NaN, inf or outside [{min_depth}, {max_depth}] m)"
-        )
-    if mask is not None:
-        valid &= np.asarray(mask, dtype=bool)
-    z = depth[valid]
-    rays = _ray_grid(intrinsics)[valid]
-    points = np.empty((len(z), 3), dtype=np.float32)
-    points[:, 0] = rays[:, 0] * z
-    points[:, 1] = rays[:, 1] * z
-    points[:, 2] = z
-    return PointCloud(
-        points,
-        None if rgb is None else np.asarray(rgb)[valid],
-        None if segmentation is None else np.asarray(segmentation)[valid],
-    )
+    return _frame_cloud(depth, intrinsics, None, rgb, segmentation, mask, min_depth, max_depth, camera_name)
 
 
 def transform_points(points: np.ndarray, T) -> np.ndarray:
@@ -220,7 +290,8 @@ def transform_points(points: np.ndarray, T) -> np.ndarray:
     T = np.asarray(T, dtype=np.float64)
     if T.shape != (4, 4):
         raise PerceptionError(f"transform must be 4x4, got {T.shape}")
-    return transforms.apply(T, np.asarray(points, dtype=np.float64)).astype(np.float32)
+    p = as_tensor(points, np.float32).reshape(1, -1, 3)
+    return transform_points_torch(p, as_tensor(T)[None])[0].numpy()
 
 
 def frame_to_cloud(
@@ -232,23 +303,14 @@ def frame_to_cloud(
     labels: bool = True,
     mask: np.ndarray | None = None,
 ) -> PointCloud:
-    """Base-frame point cloud of one CameraFrame (numpy).
+    """Base-frame point cloud of one CameraFrame (`backproject_torch` on the CPU, numpy out).
 
     `camera` overrides `frame.camera` (e.g. freshly calibrated intrinsics/extrinsics); its
     intrinsics must match the image size.
     """
     camera = camera or frame.camera
-    cloud = backproject(
-        frame.depth,
-        camera.intrinsics,
-        rgb=frame.rgb if colors else None,
-        segmentation=frame.segmentation if labels else None,
-        mask=mask,
-        min_depth=min_depth,
-        max_depth=max_depth,
-        camera_name=camera.name,
-    )
-    return cloud.transformed(camera.base_T_camera)
+    return _frame_cloud(frame.depth, camera.intrinsics, camera.base_T_camera, frame.rgb if colors else None,
+                        frame.segmentation if labels else None, mask, min_depth, max_depth, camera.name)
 
 
 def fuse(clouds: list[PointCloud]) -> PointCloud:
@@ -265,39 +327,3 @@ def fuse(clouds: list[PointCloud]) -> PointCloud:
         np.concatenate([c.colors for c in clouds]) if with_colors else None,
         np.concatenate([c.labels for c in clouds]) if with_labels else None,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# torch backend (batched)
-# --------------------------------------------------------------------------------------------
-
-
-def ray_grid_torch(intrinsics: CameraIntrinsics, device):
-    """The (H*W, 2) normalised ray grid of `intrinsics` as a float32 tensor on `device`."""
-    import torch
-
-    # Copy: the cached grid is read-only, and torch wants writable memory.
-    return torch.from_numpy(np.array(_ray_grid(intrinsics)).reshape(-1, 2)).to(device)
-
-
-def backproject_torch(depth, rays, base_T_camera, min_depth: float = 0.0, max_depth: float = float("inf")):
-    """Batched back-projection and transform to the base frame (torch).
-
-    depth (B, H, W) float tensor, rays (B, H*W, 2) or (H*W, 2) normalised ray grid,
-    base_T_camera (B, 4, 4). Returns points (B, H*W, 3) float32 in the base frame and the
-    validity mask (B, H*W) bool; invalid pixels hold arbitrary finite values (0).
-    """
-    import torch
-
-    B = depth.shape[0]
-    z = depth.reshape(B, -1).to(torch.float32)
-    valid = torch.isfinite(z) & (z > max(min_depth, 0.0)) & (z <= max_depth)
-    z = torch.where(valid, z, torch.zeros_like(z))
-    if rays.dim() == 2:
-        rays = rays.unsqueeze(0)
-    cam = torch.stack([rays[..., 0] * z, rays[..., 1] * z, z], dim=-1)  # (B, HW, 3)
-    # The transform runs in float64 like the numpy path, so both give bit-identical points
-    # (FPS on a grid-like cloud otherwise breaks exact distance ties differently).
-    T = base_T_camera.to(device=depth.device, dtype=torch.float64)
-    points = cam.to(torch.float64) @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
-    return points.to(torch.float32), valid
