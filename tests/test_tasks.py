@@ -151,3 +151,31 @@ def test_the_clean_expert_places_the_block_under_both_profiles(profile):
         result = env.step(env.expert_action(ExpertConfig(noise=0.0)))
         assert result.executed and result.success
         assert env.world.cfg.timestep == (1 / 120 if profile == "fast" else 1 / 240)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_task_hooks_are_consistent(name):
+    """The optional hooks of every registered task agree with its declarations."""
+    cls = TASKS[name]
+    with TabletopEnv(name) as env:
+        goal = env.reset(4)
+        task, world = env.task, env.world
+        kp = task.keypoints(world)
+        assert (kp is None) == (not cls.keypoint_names)
+        if kp is not None:
+            assert len(kp) == len(cls.keypoint_names)
+            try:
+                moved = task.perturb(world, np.random.default_rng(0))
+            except NotImplementedError:
+                moved = None
+            if moved is not None:
+                assert isinstance(moved, str) and moved
+                assert np.all(np.isfinite(task.keypoints(world).objects))
+        if cls.captioning is not None:
+            captions = task.captions(world)
+            assert cls.baseline in captions.true and not set(captions.true) & set(captions.false)
+            prompts = cls.goal_prompts(" ".join(goal.lower().split()))
+            assert prompts is not None, f"{name}'s goal {goal!r} is not in its own wording"
+            state, baseline = prompts
+            assert baseline == (cls.baseline,)
+            assert set(state) <= set(captions.true) | set(captions.false)
