@@ -135,3 +135,31 @@ def test_bad_configuration_is_refused():
         SimBridgeCore(SimBridgeConfig(camera="side"), TYPES)
     with pytest.raises(ValueError, match="depth_encoding must be 16UC1 or 32FC1"):
         SimBridgeCore(SimBridgeConfig(depth_encoding="mono8"), TYPES)
+
+
+def test_another_arm_is_driven_through_its_description():
+    arm = get_arm("xarm6")
+    with pytest.raises(ValueError, match="joint_names needs 6 names .*arm 'xarm6'"):
+        SimBridgeCore(SimBridgeConfig(arm=arm.name, image_scale=0.25), TYPES)
+    cfg = SimBridgeConfig(arm=arm.name, image_scale=0.25, joint_names=list(arm.joint_names),
+                          finger_joint_names=list(arm.gripper.finger_joints), base_frame=arm.base_frame,
+                          ee_frame=arm.hand_link)
+    core = SimBridgeCore(cfg, TYPES)
+    try:
+        state = rc.msg_to_joint_state(core.joint_state_message((1, 0)))
+        assert state.names == [*arm.joint_names, *arm.gripper.finger_joints]
+        np.testing.assert_allclose(state.position[:6], arm.home_positions, atol=1e-3)
+        (hand,) = rc.tf_msg_to_transforms(core.tf_message((1, 0)))
+        assert (hand.parent_frame, hand.child_frame) == ("link_base", "gripper_palm")
+        q0 = core.joint_positions()
+        target = q0 + np.array([0.2, -0.1, 0.1, 0.0, 0.1, 0.0])
+        outcomes = []
+        core.start_trajectory(core.check_goal(trajectory(arm.joint_names, [q0, target], [0.0, 1.0])), outcomes.append)
+        assert run_until_done(core, outcomes).ok
+        np.testing.assert_allclose(core.joint_positions(), target, atol=0.01)
+        grip = []
+        core.start_gripper(0.0, 0.0, grip.append)  # close on nothing, at the gripper's own force
+        closed = run_until_done(core, grip, seconds=3.0)
+        assert closed.gripper["reached_goal"] and closed.gripper["effort"] == arm.gripper.max_force
+    finally:
+        core.close()
