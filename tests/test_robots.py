@@ -82,6 +82,7 @@ def test_second_arm_runs_the_place_block_expert():
     with TabletopEnv("place_block", SimConfig(arm=SECOND_ARM)) as env:
         assert env.world.arm.description.name == SECOND_ARM
         assert env.world.seg_labels[env.world.arm.body] == SECOND_ARM
+        assert env.world.camera.base_frame == get_arm(SECOND_ARM).base_frame
         for seed in seeds:
             env.reset(seed)
             assert env.observe().proprio.joint_positions.shape == (6,)

@@ -54,7 +54,9 @@ class World:
         self.cameras: dict[str, CameraModel] = {}
         self._camera_cfg = {}
         for c in self.cfg.cameras:
-            self.cameras[c.name] = load_camera(resolve(c.intrinsics), resolve(c.extrinsics), c.name)
+            camera = load_camera(resolve(c.intrinsics), resolve(c.extrinsics), c.name)
+            # the extrinsics are relative to the arm's base at the origin, whichever arm stands there
+            self.cameras[c.name] = replace(camera, base_frame=arm.base_frame)
             self._camera_cfg[c.name] = c
         self.sim_time = 0.0
         self.ticks = 0
