@@ -24,9 +24,10 @@ import torch
 from robot_rewards.bench.perception import run_perception_bench
 from robot_rewards.bench.policy import _observation
 from robot_rewards.conf.commands import BenchGpuConfig
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
-from robot_rewards.nn.timing import median_ms, torch_device
+from robot_rewards.nn.timing import median_ms
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.rewards.preference.io import load_scorer
 
@@ -61,7 +62,7 @@ def bench_gpu(cfg: BenchGpuConfig) -> dict:
     if bad or not cfg.n or min(cfg.n) < 1 or cfg.repeats < 1:
         raise ValueError(f"dtypes must be among {list(DTYPES)}, compile among {list(COMPILE_MODES)}, "
                          f"n positive counts and repeats >= 1 (got unknown {bad})")
-    device = torch_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"

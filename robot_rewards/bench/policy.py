@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.primitives import Workspace
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.nn.encoders import build_vocab
 from robot_rewards.nn.normalizer import ActionNormalizer
-from robot_rewards.nn.timing import median_ms, torch_device
+from robot_rewards.nn.timing import median_ms
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.policy.config import BenchPolicyConfig, PolicyConfig, policy_perception
 from robot_rewards.policy.model import DiffusionPolicy
@@ -106,7 +107,7 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
     torch.manual_seed(cfg.seed)
-    device = torch_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     if cfg.checkpoint:
         ckpt = load_policy(cfg.checkpoint, device=device)
         policy, perception, source = ckpt.policy, ckpt.perception, str(ckpt.path)

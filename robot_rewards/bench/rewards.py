@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.nn.encoders import build_vocab
-from robot_rewards.nn.timing import median_ms, sync, torch_device
+from robot_rewards.nn.timing import median_ms, sync
 from robot_rewards.policy.config import policy_perception
 from robot_rewards.rewards.clip.config import BenchClipConfig, ClipRewardConfig
 from robot_rewards.rewards.clip.model import load_clip
@@ -56,7 +57,7 @@ def bench_rewards(cfg: BenchRewardsConfig) -> dict:
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
     torch.manual_seed(cfg.seed)
-    device = torch_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     obs_list = _observations(cfg.n_points, cfg.seed, 4)
     vocab = build_vocab([o.goal for o in obs_list])
     scorer = PreferenceScorer(ScorerConfig(), "pick_place", vocab, cfg.ensemble_size).to(device).eval()

@@ -28,8 +28,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
-from robot_rewards.nn.timing import sync, torch_device
+from robot_rewards.nn.timing import sync
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.policy.config import policy_perception
 from robot_rewards.rewards.aggregate import aggregate
@@ -170,7 +171,7 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
 
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
-    device = torch_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     task, policy_source = "place_block", "given"
     if policy is None:
         ck = load_policy(cfg.policy, device=device)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
-from robot_rewards.rewards.preference.scorer import _device
 from robot_rewards.rewards.registry import build_state_reward, load_action_scorer
 from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
 from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
@@ -44,7 +44,7 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
     state_rewards = {name: build_state_reward(spec, cfg.device) for name, spec in cfg.state_rewards.items()}
     scorers = {}
     if cfg.scorers:  # any registered family's scorer checkpoint, by its format
-        scorers = {name: load_action_scorer(resolve(path), device=_device(cfg.device))
+        scorers = {name: load_action_scorer(resolve(path), device=resolve_device(cfg.device))
                    for name, path in cfg.scorers.items()}
     if not state_rewards and not scorers:
         print("bag replay: no reward models configured (state_rewards=..., scorers=...): "

@@ -6,6 +6,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
 from robot_rewards.eval.policy import evaluate_policy
@@ -20,12 +21,6 @@ def train_policy(cfg: TrainPolicyConfig) -> dict:
     """Train a diffusion policy on demonstrations (see robot_rewards/policy/train.py)."""
 
     return _train(cfg, evaluate_policy)
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
 def eval_policy(cfg: EvalPolicyConfig) -> dict:
@@ -43,7 +38,7 @@ def eval_policy(cfg: EvalPolicyConfig) -> dict:
     torch.set_num_threads(threads)
     policy, perception, info = None, None, {}
     if cfg.checkpoint:
-        ck = load_policy(cfg.checkpoint, task=cfg.task or None, device=_device(cfg.device))
+        ck = load_policy(cfg.checkpoint, task=cfg.task or None, device=resolve_device(cfg.device))
         policy, perception, task = ck.policy, ck.perception, ck.task
         info = {"checkpoint": str(ck.path), "trained_steps": ck.meta.get("training", {}).get("step")}
     elif cfg.selection != "random_primitive":

@@ -17,6 +17,7 @@ import threading
 
 import torch
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.rewards.host import RewardHost
 
 
@@ -25,7 +26,7 @@ class InferenceServer:
 
     def __init__(self, policy, scorer=None, max_batch: int = 8, max_wait_ms: float = 2.0, torch_threads: int = 1):
         torch.set_num_threads(max(1, int(torch_threads)))
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(resolve_device("auto"))  # the actor's GPU when the cluster gave it one
         self.device = str(device)
         self.policy = policy.to(device).eval()
         self.host = RewardHost(scorer.to(device).eval(), max_batch, max_wait_ms) if scorer is not None else None

@@ -1,4 +1,5 @@
-"""Timing helpers shared by the torch benchmarks (device choice, CUDA sync, median wall time)."""
+"""Timing helpers shared by the torch benchmarks (CUDA sync, median wall time); devices come
+from `robot_rewards.core.device.resolve_device`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,6 @@ import time
 from typing import Callable
 
 import torch
-
-
-def torch_device(name: str) -> torch.device:
-    """`auto` -> cuda when available, else cpu; anything else as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def sync(device: torch.device) -> None:

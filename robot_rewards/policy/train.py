@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.nn.encoders import build_vocab, neighbourhood_features
 from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.policy.augment import PlanarAugmentation
@@ -67,16 +68,13 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(name: str, dist: DistInfo) -> torch.device:
-    """auto -> cuda (cuda:LOCAL_RANK under torchrun) when available, else cpu."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and dist.distributed:
-        name = f"cuda:{dist.local_rank}"
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name} but CUDA is not available (use device=cpu)")
-    return dev
+def training_device(name: str, dist: DistInfo) -> torch.device:
+    """`resolve_device(name)`, except that under torchrun "auto" / "cuda" mean this process's GPU
+    (cuda:LOCAL_RANK): one GPU per process."""
+    resolved = resolve_device(name)
+    if resolved == "cuda" and dist.distributed:
+        resolved = f"cuda:{dist.local_rank}"
+    return torch.device(resolved)
 
 
 def lr_at(step: int, cfg: TrainPolicyConfig) -> float:
@@ -203,7 +201,7 @@ def train_policy(cfg: TrainPolicyConfig, evaluate_fn: Callable[..., dict] | None
     in by the command: training does not depend on the simulator); None skips them."""
     _check(cfg)
     dist = DistInfo.from_env()
-    device = resolve_device(cfg.device, dist)
+    device = training_device(cfg.device, dist)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     if dist.distributed and not torch.distributed.is_initialized():

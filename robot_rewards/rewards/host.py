@@ -22,10 +22,10 @@ from typing import Mapping
 import numpy as np
 
 from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import ActionScorer, ScoreSet, check_candidates, score_batch
 from robot_rewards.rewards.config import HostConfig
-from robot_rewards.rewards.preference.scorer import _device
 from robot_rewards.rewards.registry import load_action_scorer
 
 DEFAULT = "default"
@@ -72,7 +72,7 @@ class RewardHost:
         """Load every configured scorer checkpoint once, on `config.device`."""
         if not config.scorers:
             raise ValueError("HostConfig.scorers is empty: name at least one checkpoint")
-        device = _device(config.device)
+        device = resolve_device(config.device)
         # any registered family's scorer (preference ensemble, implicit reward, ...), by its format
         scorers = {name: load_action_scorer(path, device=device) for name, path in config.scorers.items()}
         return cls(scorers, config.max_batch, config.max_wait_ms)

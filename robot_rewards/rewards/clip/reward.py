@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from robot_rewards.core.coerce import coerce_config
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import RewardInputError, RewardModelError, check_goal
 from robot_rewards.rewards.clip.config import ClipRewardConfig
@@ -79,7 +80,7 @@ class ClipReward:
             raise ValueError(f"batch_size must be positive, got {cfg.batch_size}")
         projection(torch.zeros(2), torch.ones(2), cfg.alpha)  # validates alpha
         self.loaded = loaded
-        self.device = _device(cfg.device)
+        self.device = torch.device(resolve_device(cfg.device))
         self.model = loaded.model.to(self.device).eval()
         self.preprocess = loaded.preprocess
         self._encode_image = self.model.encode_image
@@ -215,10 +216,3 @@ def clip_reward(device: str = "auto", **options) -> ClipReward:
     return ClipReward.from_config(coerce_config(ClipRewardConfig, {"device": device, **options}))
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name} but CUDA is not available (use device=cpu or auto)")
-    return dev

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.rewards.clip.config import ClipRewardConfig, TrainClipConfig
 from robot_rewards.rewards.clip.data import FrameSet, frames_for
 from robot_rewards.rewards.clip.eval import evaluate_reward, headline, summary_table
@@ -245,13 +246,12 @@ def stored_token_rows(table: torch.Tensor) -> list[int]:
 def train_clip(cfg: TrainClipConfig) -> dict:
     """Train (or fine-tune) a CLIP on sim frames; returns the metrics (also in metrics.json)."""
     from robot_rewards.core.reporting import format_table, write_metrics
-    from robot_rewards.nn.timing import torch_device
 
     _check(cfg)
     t_start = time.perf_counter()
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    device = torch_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     out = Path(cfg.output_dir)
     train_frames = frames_for(cfg.data or out / "clip_frames_train.h5", cfg.generate)
     eval_frames = frames_for(cfg.eval_data or out / "clip_frames_eval.h5", cfg.eval_generate)

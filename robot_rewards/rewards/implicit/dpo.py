@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.policy.model import DiffusionPolicy
 from robot_rewards.rewards.base import RewardInputError
 from robot_rewards.rewards.implicit.config import TrainImplicitConfig
@@ -85,7 +86,7 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
     excluded) and, with `eval_every`, the validation accuracy along the way. Same inputs and
     seed -> same weights on CPU.
     """
-    from robot_rewards.rewards.preference.scorer import _device, split_pairs
+    from robot_rewards.rewards.preference.scorer import split_pairs
 
     cfg = config or TrainImplicitConfig()
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.noise_draws < 1 or not cfg.beta > 0:
@@ -96,7 +97,7 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
         train_idx, val_idx = split_pairs(pairs, cfg.val_fraction, cfg.seed)
         pairs, val_pairs = pairs.subset(train_idx), pairs.subset(val_idx)
     train, win, lose = decisive(pairs)
-    device = _device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
 
     reference = reference.to(device).eval()
     reference.requires_grad_(False)

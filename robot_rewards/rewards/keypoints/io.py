@@ -24,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.paths import resolve
 from robot_rewards.nn.artifacts import (
     ArtifactError,
@@ -148,5 +149,5 @@ def keypoint_state_reward(checkpoint: str, device: str = "cpu", kind: str = "neg
     """A StateReward from a keypoint-model file (the registry's `keypoints` spec factory:
     `keypoints?checkpoint=checkpoints/keypoints_place_block.json&kind=exp&scale=0.05`).
     Relative paths are also looked for in the data folder, like the shipped checkpoints."""
-    ckpt = load_keypoint_model(resolve(checkpoint), task=task or None, device=device)
+    ckpt = load_keypoint_model(resolve(checkpoint), task=task or None, device=resolve_device(device))
     return KeypointReward(ckpt.source(), kind=kind, scale=float(scale))

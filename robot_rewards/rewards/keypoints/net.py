@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.keypoints import canonical_order
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import Workspace
@@ -93,12 +94,6 @@ class KeypointNet(nn.Module):
         return x[:, :k], x[:, k:]
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def train_keypoint_model(data: KeypointDataset, config: TrainKeypointConfig | None = None,
                          workspace: Workspace | None = None) -> tuple[KeypointNet, dict]:
     """Fit a KeypointNet to ground-truth keypoints (MSE in workspace coordinates); returns
@@ -109,7 +104,7 @@ def train_keypoint_model(data: KeypointDataset, config: TrainKeypointConfig | No
     k = data.objects.shape[1]
     if cfg.model.n_keypoints != k:
         raise ValueError(f"model predicts {cfg.model.n_keypoints} keypoints, the data has {k}")
-    device = _device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = KeypointNet(cfg.model, build_vocab(data.goals), workspace).to(device)

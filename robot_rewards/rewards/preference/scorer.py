@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from robot_rewards.core.candidates import Candidates
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.nn.encoders import build_vocab
@@ -163,12 +164,6 @@ def expected_calibration_error(probs, labels, bins: int = 10) -> float:
 
 
 # -- the ensemble scorer ---------------------------------------------------------------------
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
 
 class PreferenceScorer(nn.Module):
     """K Bradley-Terry members over one primitive; an `ActionScorer` (higher = preferred)."""
@@ -389,7 +384,7 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
     if len(pairs) == 0:
         raise RewardInputError("no preference pairs to train on")
     train_idx, val_idx = split_pairs(pairs, cfg.val_fraction, cfg.seed)
-    device = _device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     init = policy_encoder_init(cfg.init_from_policy, pairs.primitive, cfg.scorer) if cfg.init_from_policy else None
     if init is not None:
         cfg = replace(cfg, scorer=init["config"])
