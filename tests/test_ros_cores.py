@@ -41,10 +41,10 @@ from robot_rewards.ros.payloads import (
     ScoreResponse,
 )
 from robot_rewards.ros.perception_core import PerceptionCore
-from robot_rewards.ros.policy_core import EXECUTING, IDLE, SCORING, PolicyCore, parse_weights
+from robot_rewards.ros.policy_core import EXECUTING, IDLE, SCORING, PolicyCore, parse_weights, policy_decider
 from robot_rewards.ros.reward_server_core import RewardServerCore
-from robot_rewards.ros.selection_adapter import Selector
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
+from robot_rewards.selection.feasibility import FeasibilityChecker
 
 HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
@@ -234,11 +234,13 @@ def test_reward_server_core_parks_requests_until_their_cloud_and_expires_them():
 # --- policy ----------------------------------------------------------------------------------------
 
 
-def fixed_sampler(params):
-    def sample(obs, n, seed):
-        p = np.asarray(params, dtype=np.float64)[:n]
+class FixedPolicy:
+    def __init__(self, params):
+        self.params = params
+
+    def sample(self, obs, n, seed=0, **kwargs):
+        p = np.asarray(self.params, dtype=np.float64)[:n]
         return Candidates("pick_place", p, np.arange(len(p)) + seed, np.zeros(len(p), bool))
-    return sample
 
 
 REACHABLE = [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0]
@@ -249,7 +251,8 @@ def policy_core(kin, params, log, now, **cfg):
     config = PolicyNodeConfig(goal=GOAL, n_candidates=len(params), score_timeout=2.0, **cfg)
     from robot_rewards.core.primitives import Workspace
 
-    return PolicyCore(config, fixed_sampler(params), Selector(Workspace(), kin), log, lambda: now[0], home=HOME)
+    decider = policy_decider(config, FixedPolicy(params), FeasibilityChecker(Workspace(), kin))
+    return PolicyCore(config, decider, log, lambda: now[0], home=HOME)
 
 
 def joint_state(q, stamp_ns=T0 * SEC):

@@ -1,17 +1,17 @@
-"""Reward-guided episodes: the policy proposes N candidates, a selector picks one, the sim runs it.
+"""Reward-guided episodes: the policy proposes N candidates, a selection rule picks one, the sim runs it.
 
-A selector is a function (env, obs, candidates) -> utilities (N,) or None. None means "no
-reward model": the first sample is executed as it is (condition "first"). With utilities the
-candidates are walked from the best down until one passes the feasibility checks
-(`selection.feasibility.select`); if none passes, the episode stops without moving the arm.
+Every decision goes through a `selection.Decider` built from the condition's `Rule`: "first"
+executes the policy's first sample as it is; the other rules rank the candidates (a random
+draw, a reward family's utilities, or a sim-only utility such as what-if rollouts) and walk
+them from the best down until one passes the feasibility checks; if none passes, the episode
+stops without moving the arm. Candidate seeds follow `selection.decision_seed`.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -23,49 +23,80 @@ from robot_rewards.core.reporting import mean_ci, wilson_interval
 from robot_rewards.core.workers import run_jobs
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.preferences.teachers import true_return
-from robot_rewards.rewards.aggregate import aggregate
 from robot_rewards.rewards.clip.config import ClipRewardConfig
 from robot_rewards.rewards.keypoints.reward import KeypointScorer, SimKeypointSource
-from robot_rewards.selection.feasibility import FeasibilityChecker, select
+from robot_rewards.selection.decider import Decider
+from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.outcomes import simulate_candidates
 
-Selector = Callable[[TabletopEnv, Observation, Candidates], Optional[np.ndarray]]
+SimUtility = Callable[[TabletopEnv, Observation, Candidates], np.ndarray]  # (env, obs, N cands) -> (N,)
 
 
-def first_sample(env, obs, cands) -> None:
-    """(a) the policy alone: its first sample, executed as it is."""
-    return None
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """A selection rule of the sim loop, as the `Decider` settings it stands for (called with
+    (env, obs, cands) it gives the utilities it ranks by).
+
+    method: first | random | best_of_n. For best_of_n either `scorer` (an ActionScorer, the
+    reward family `family`, aggregated with aggregator / lam) or `utility`, a sim-only utility
+    given the episode's simulator (a reference line, not a real-robot path). seed: the random
+    rule's seed.
+    """
+
+    method: str
+    scorer: Any = None
+    family: str = "preference"
+    aggregator: str = "mean"
+    lam: float = 1.0
+    utility: SimUtility | None = None
+    seed: int = 0
+
+    def decider(self, env: TabletopEnv, policy, n_candidates: int,
+                checker: FeasibilityChecker | None) -> Decider:
+        """The Decider of this rule in `env` (the checker is not used by "first": the policy alone
+        executes its first sample as it is, and the simulator refuses what it cannot run)."""
+        return Decider(policy, None if self.scorer is None else {self.family: self.scorer},
+                       utility=None if self.utility is None else partial(self.utility, env),
+                       aggregator=self.aggregator, lam=self.lam,
+                       checker=None if self.method == "first" else checker, n_candidates=n_candidates,
+                       method=self.method, random_seed=self.seed)
+
+    def __call__(self, env: TabletopEnv, obs: Observation, cands: Candidates) -> np.ndarray | None:
+        """The utilities this rule ranks `cands` by at `env`'s current decision: None for "first"
+        (no ranking), a one-hot of the draw for "random"."""
+        decider = self.decider(env, None, len(cands), None)
+        if self.method == "random":
+            u = np.zeros(len(cands))
+            u[decider.order(len(cands), None, env.seed, env.steps)[0]] = 1.0
+            return u
+        return decider.evaluate(obs, cands)[1]
 
 
-def random_sample(seed: int) -> Selector:
+first_sample = Rule("first")  # (a) the policy alone: its first sample, executed as it is
+
+
+def random_sample(seed: int) -> Rule:
     """(b) a uniformly random one of the N samples, seeded by (seed, episode seed, decision), so
     an episode draws the same whichever worker runs it and whatever ran before it."""
-    def pick(env, obs, cands):
-        rng = np.random.default_rng([seed, 1201, env.seed, env.steps])
-        u = np.zeros(len(cands))
-        u[rng.integers(len(cands))] = 1.0
-        return u
-
-    return pick
+    return Rule("random", seed=seed)
 
 
-def scorer_selector(scorer, aggregator: str = "mean", lam: float = 1.0) -> Selector:
+def scorer_selector(scorer, aggregator: str = "mean", lam: float = 1.0, family: str = "preference") -> Rule:
     """Best-of-N by an ActionScorer's ensemble scores, aggregated (mean | wco | uwo)."""
-    def pick(env, obs, cands):
-        return aggregate(scorer.score(obs, cands), aggregator, lam)
-
-    return pick
+    return Rule("best_of_n", scorer=scorer, family=family, aggregator=aggregator, lam=lam)
 
 
-def oracle_selector(quality_scale: float) -> Selector:
+def oracle_utilities(quality_scale: float, env: TabletopEnv, obs: Observation, cands: Candidates) -> np.ndarray:
+    """The true return of each candidate's what-if rollout in `env` (then undone)."""
+    out = simulate_candidates(env, cands)
+    return np.atleast_1d(true_return(out.success, out.quality, quality_scale))
+
+
+def oracle_selector(quality_scale: float) -> Rule:
     """(f) the true outcome of each candidate (what-if rollouts): the upper bound of best-of-N."""
-    def pick(env, obs, cands):
-        out = simulate_candidates(env, cands)
-        return np.atleast_1d(true_return(out.success, out.quality, quality_scale))
-
-    return pick
+    return Rule("best_of_n", utility=partial(oracle_utilities, quality_scale))
 
 
 @dataclass(frozen=True)
@@ -126,39 +157,33 @@ class EpisodeStats:
                 "success": [bool(s) for s in self.success], "steps": [int(s) for s in self.steps]}
 
 
-def run_episode(env: TabletopEnv, policy, selector: Selector, ep_seed: int, n_candidates: int = 8,
+def run_episode(env: TabletopEnv, policy, selector: Rule, ep_seed: int, n_candidates: int = 8,
                 checker: FeasibilityChecker | None = None, on_decision: Callable | None = None) -> EpisodeResult:
-    """One episode from seed `ep_seed`: every selector sees the same candidates at the same
-    decision of the same seed (candidate seeds depend on episode seed and decision).
+    """One episode from seed `ep_seed`: every rule sees the same candidates at the same decision
+    of the same seed (`decision_seed(ep_seed, decision)`).
     on_decision(env, obs, cands, chosen_index, utilities) is called before each execution."""
     env.reset(ep_seed)
+    decider = selector.decider(env, policy, n_candidates, checker)
     decision = stopped = rejected = not_executed = 0
     select_s = []
     while not env.done:
         obs = env.observe()
-        cands = policy.sample(obs, n_candidates, seed=ep_seed * 100 + decision)
-        t0 = time.perf_counter()
-        u = selector(env, obs, cands)
-        if u is None:
-            index = 0
-        else:
-            sel = select(cands, u, checker, env.world.arm.joint_positions())
-            rejected += len(sel.rejected)
-            index = sel.index
-        select_s.append(time.perf_counter() - t0)
-        if index is None:
+        d = decider.decide(obs, ep_seed, decision, env.world.arm.joint_positions())
+        rejected += len(d.rejected)
+        select_s.append(d.select_s)
+        if d.chosen is None:
             stopped += 1
             break
         if on_decision is not None:
-            on_decision(env, obs, cands, index, u)
-        if not env.step(cands.primitive(index)).executed:
+            on_decision(env, obs, d.candidates, d.chosen, d.utilities)
+        if not env.step(d.primitive()).executed:
             not_executed += 1
         decision += 1
     return EpisodeResult(int(ep_seed), bool(env.success()), float(env.quality()), int(env.steps), stopped,
                          rejected, not_executed, tuple(select_s))
 
 
-def run_episodes(env: TabletopEnv, policy, selector: Selector, episodes: int, seed: int, n_candidates: int = 8,
+def run_episodes(env: TabletopEnv, policy, selector: Rule, episodes: int, seed: int, n_candidates: int = 8,
                  checker: FeasibilityChecker | None = None, desc: str = "", progress: bool = True,
                  on_decision: Callable | None = None) -> EpisodeStats:
     """Episodes with seeds seed, seed+1, ... in this process (see `run_episode`; for every core,
@@ -192,7 +217,7 @@ class LoopSpec:
     torch_threads: int = 1
 
 
-def make_selector(spec: LoopSpec, env: TabletopEnv) -> Selector:
+def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
     """The selection rule `spec.condition` in `env` (sim-based rules read that simulator)."""
     name = spec.condition
     if name in ("scorer", "scorer_wco", "scorer_uwo") and spec.scorer is None:
@@ -203,7 +228,7 @@ def make_selector(spec: LoopSpec, env: TabletopEnv) -> Selector:
         "scorer": lambda: scorer_selector(spec.scorer, "mean"),
         "scorer_wco": lambda: scorer_selector(spec.scorer, "wco"),
         "scorer_uwo": lambda: scorer_selector(spec.scorer, "uwo", spec.uwo_lambda),
-        "keypoint": lambda: scorer_selector(KeypointScorer(SimKeypointSource(env)), "mean"),
+        "keypoint": lambda: scorer_selector(KeypointScorer(SimKeypointSource(env)), "mean", family="keypoint"),
         "oracle": lambda: oracle_selector(spec.quality_scale),
         "clip": lambda: clip_selector(spec.clip or ClipRewardConfig(), env),
     }
@@ -212,7 +237,7 @@ def make_selector(spec: LoopSpec, env: TabletopEnv) -> Selector:
     return rules[name]()
 
 
-def clip_selector(clip_cfg: ClipRewardConfig, env: TabletopEnv) -> Selector:
+def clip_selector(clip_cfg: ClipRewardConfig, env: TabletopEnv) -> Rule:
     """(e) best-of-N by the CLIP goal reward of each candidate's simulated outcome image."""
     # open_clip is heavy and optional for everything but this rule: imported only when asked for
     from robot_rewards.core.paths import resolve
@@ -221,7 +246,8 @@ def clip_selector(clip_cfg: ClipRewardConfig, env: TabletopEnv) -> Selector:
 
     if clip_cfg.model.endswith(".json"):  # a checkpoint: found from anywhere, like the shipped policies
         clip_cfg = replace(clip_cfg, model=str(resolve(clip_cfg.model)))
-    return scorer_selector(OutcomeScorer(ClipReward.from_config(clip_cfg), sim_outcome_images(env)), "mean")
+    return scorer_selector(OutcomeScorer(ClipReward.from_config(clip_cfg), sim_outcome_images(env)), "mean",
+                           family="clip")
 
 
 class LoopRunner:

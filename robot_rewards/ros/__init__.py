@@ -8,7 +8,7 @@ Layout: `convert*` message conversion; `config` (node parameters), `params` (dec
 one plain "core" class per node with all of its logic (`sim_bridge_core`, `perception_core`,
 `reward_server_core`, `policy_core`, `executor_core`, `console_core`,
 `calibration_capture_core`) and their helpers (`payloads` JSON messages, `tf_tree`, `sync`,
-`trajectory_goal`, `selection_adapter`, `observation`, `plugins`, `report`); `nodes/` the
+`trajectory_goal`, `observation`, `plugins`, `report`); `nodes/` the
 rclpy shells; `launch_graph` the launch files' graphs; `bag_*` rosbag2 export and replay.
 """
 

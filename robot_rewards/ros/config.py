@@ -142,7 +142,7 @@ class PolicyNodeConfig:
     checkpoint: str = param("checkpoints/policy_place_block.json", "policy checkpoint (safetensors + JSON)")
     device: str = param("cpu", "torch device of the policy")
     n_candidates: int = param(8, "candidates sampled per decision")
-    seed: int = param(0, "decision k samples with seed + k")
+    seed: int = param(0, "decision k samples with seed * 100 + k (selection.decision_seed: as sim episode seed)")
     inference_steps: int = param(0, "denoising steps (0 = the checkpoint's)")
     score_candidates: bool = param(True, "ask the reward server; false: take the policy's first feasible candidate")
     weights: List[str] = param([], "family=weight entries of the utility (missing families weigh 1.0)")

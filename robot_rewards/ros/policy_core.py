@@ -3,9 +3,10 @@
     idle --fresh cloud (auto) or decide()--> scoring --score response--> executing
          <--------------- executor status (succeeded / failed / rejected) --------
 
-A decision samples N candidates in the latest cloud, asks the reward server for their
-scores (a request naming the cloud's stamp), selects (utilities, then feasibility from the
-latest joint state), and emits the candidate set and the chosen primitive. After the
+A decision goes through the node's `selection.Decider`: it samples N candidates in the latest
+cloud (decision k with `decision_seed(seed, k)`), asks the reward server for their scores (a
+request naming the cloud's stamp), chooses (utilities, then feasibility from the latest joint
+state), and emits the candidate set and the chosen primitive. After the
 executor reports the end of that primitive, only a cloud stamped `settle_time` after the
 report counts as fresh, so the next decision never sees the scene mid-motion.
 
@@ -16,10 +17,8 @@ Methods return the messages to publish as (channel, json) pairs, channel one of
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
-from robot_rewards.core.candidates import Candidates
-from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
@@ -34,10 +33,12 @@ from robot_rewards.ros.payloads import (
     stamp_of_ns,
 )
 from robot_rewards.ros.report import Reporter
-from robot_rewards.ros.selection_adapter import Selector
+from robot_rewards.selection.decider import Decider
+from robot_rewards.selection.feasibility import FeasibilityChecker
 
 Out = list[tuple[str, object]]  # (channel, JSON text or a ROS message to republish)
 IDLE, SCORING, EXECUTING, DONE = "idle", "scoring", "executing", "done"
+SELECTOR = "robot_rewards.selection"  # names the chooser in every candidate set
 
 
 def parse_weights(entries) -> dict[str, float]:
@@ -54,14 +55,23 @@ def parse_weights(entries) -> dict[str, float]:
     return weights
 
 
-class PolicyCore:
-    """`sampler(obs, n, seed) -> Candidates`; `selector` ranks and checks feasibility."""
+def policy_decider(cfg: PolicyNodeConfig, policy: Any, checker: FeasibilityChecker) -> Decider:
+    """The node's Decider: best-of-N over the families the reward server returns (a family without
+    a configured weight weighs 1.0; weights of families that were not scored are left out, so one
+    failing model does not block the decision; none scored: the policy's order), then the first
+    candidate of the ranking that `checker` passes."""
+    return Decider(policy, weights=parse_weights(cfg.weights), aggregator=cfg.aggregator, lam=cfg.lam,
+                   checker=checker, n_candidates=cfg.n_candidates, steps=cfg.inference_steps or None,
+                   missing_weight=1.0)
 
-    def __init__(self, cfg: PolicyNodeConfig, sampler: Callable[[Observation, int, int], Candidates],
-                 selector: Selector, log=None, clock_ns: Callable[[], int] | None = None, home=None):
+
+class PolicyCore:
+    """One decision at a time through `decider` (its policy samples, its checker checks)."""
+
+    def __init__(self, cfg: PolicyNodeConfig, decider: Decider, log=None, clock_ns: Callable[[], int] | None = None,
+                 home=None):
         self.cfg = cfg
-        self.sampler = sampler
-        self.selector = selector
+        self.decider = decider
         self.report = Reporter(log)
         self.clock_ns = clock_ns or (lambda: 0)
         self.goal = cfg.goal
@@ -117,7 +127,7 @@ class PolicyCore:
             return []
         decision_id = next(self._ids)
         try:
-            candidates = self.sampler(obs, self.cfg.n_candidates, self.cfg.seed + decision_id)
+            candidates = self.decider.sample(obs, self.cfg.seed, decision_id)
         except ValueError as exc:  # the policy refused the observation (e.g. no colours)
             self.report.error("sample", f"decision {decision_id}: the policy cannot sample: {exc}")
             return []
@@ -162,19 +172,20 @@ class PolicyCore:
                                 "feasibility is checked from the home configuration")
             q_start = self.home
         try:
-            sel = self.selector.select(candidates, families, q_start)
+            d = self.decider.choose(candidates, families, q_start=q_start, episode_seed=self.cfg.seed,
+                                    decision=pending["id"])
         except (ValueError, RuntimeError) as exc:
             self.report.error("select", f"decision {pending['id']}: selection failed: {exc}")
             self.state = IDLE
             return []
         cset = CandidateSet(pending["id"], pending["stamp"], pending["goal"], candidates,
-                            {k: v.members for k, v in families.items()}, sel.utilities, sel.index,
-                            sel.order, sel.rejected, sel.selector)
+                            {k: v.members for k, v in families.items()}, d.utilities, d.chosen,
+                            list(d.ranking), dict(d.rejected), SELECTOR)
         # The cloud first: a console that sees the set can then always find what it was sampled in.
         out: Out = [("decision_cloud", pending["cloud_msg"]), ("candidates", cset.to_json())]
-        if sel.index is None:
+        if d.chosen is None:
             self.report.error("infeasible", f"decision {pending['id']}: none of the {len(candidates)} candidates "
-                              f"is feasible ({len(sel.rejected)} rejected); waiting for a new cloud")
+                              f"is feasible ({len(d.rejected)} rejected); waiting for a new cloud")
             self.state = IDLE
             self._fresh_after_ns = ns_of_stamp(pending["stamp"])
             return out

@@ -13,22 +13,15 @@ from robot_rewards.robots.registry import get_arm
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_ns, run
 from robot_rewards.ros.params import declare_config
-from robot_rewards.ros.policy_core import PolicyCore, parse_weights
-from robot_rewards.ros.selection_adapter import Selector
+from robot_rewards.ros.policy_core import PolicyCore, policy_decider
+from robot_rewards.selection.feasibility import FeasibilityChecker
 
 
-def build_sampler(cfg: PolicyNodeConfig):
-    """(sampler(obs, n, seed) -> Candidates, workspace) of the configured checkpoint."""
+def load_node_policy(cfg: PolicyNodeConfig):
+    """The configured checkpoint's policy (it samples the candidates; its workspace bounds them)."""
     from robot_rewards.policy.checkpoint import load_policy
 
-    checkpoint = load_policy(resolve(cfg.checkpoint), device=cfg.device)
-    policy = checkpoint.policy
-    steps = cfg.inference_steps or None
-
-    def sample(obs, n, seed):
-        return policy.sample(obs, n, seed=seed, steps=steps)
-
-    return sample, policy.workspace
+    return load_policy(resolve(cfg.checkpoint), device=cfg.device).policy
 
 
 class PolicyNode(Node):
@@ -37,11 +30,10 @@ class PolicyNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__("policy", **node_kwargs)
         self.cfg = cfg = declare_config(self, PolicyNodeConfig)
-        sampler, workspace = build_sampler(cfg)
+        policy = load_node_policy(cfg)
         self.kin = ArmKinematics(get_arm(cfg.arm))
-        selector = Selector(workspace, self.kin, weights=parse_weights(cfg.weights), aggregator=cfg.aggregator,
-                            lam=cfg.lam)
-        self.core = PolicyCore(cfg, sampler, selector, self.get_logger(), lambda: now_ns(self), home=self.kin.home)
+        decider = policy_decider(cfg, policy, FeasibilityChecker(policy.workspace, self.kin))
+        self.core = PolicyCore(cfg, decider, self.get_logger(), lambda: now_ns(self), home=self.kin.home)
         self.pub = {
             "score_request": self.create_publisher(String, cfg.request_topic, RELIABLE_QOS),
             # Latched, with the cloud it was sampled in: in a console:=true graph the policy waits
