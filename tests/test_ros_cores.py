@@ -309,6 +309,19 @@ def test_policy_core_bad_and_missing_inputs(kin):
     assert core.state == IDLE and "no scores" in log.errors()
 
 
+def test_policy_core_samples_with_the_decision_seed_rule(kin):
+    from robot_rewards.selection import decision_seed
+
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [REACHABLE, REACHABLE], log, now, seed=3, score_candidates=False)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    cset = CandidateSet.from_json(dict(core.on_cloud(cloud_msg(obs, T0 * SEC)))["candidates"])
+    # the double's candidate seeds are the sampling seed + index; unscored: the policy's order
+    np.testing.assert_array_equal(cset.candidates.seeds, decision_seed(3, 0) + np.arange(2))
+    assert cset.order == [0, 1] and cset.chosen == 0 and core.state == EXECUTING
+
+
 def test_parse_weights():
     assert parse_weights(["pref=2", "clip = 0.5"]) == {"pref": 2.0, "clip": 0.5}
     with pytest.raises(ValueError, match="'pref' is not family=number"):
