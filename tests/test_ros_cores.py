@@ -44,6 +44,7 @@ from robot_rewards.ros.perception_core import PerceptionCore
 from robot_rewards.ros.policy_core import EXECUTING, IDLE, SCORING, PolicyCore, parse_weights, policy_decider
 from robot_rewards.ros.reward_server_core import RewardServerCore
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
+from robot_rewards.selection.decider import decision_seed
 from robot_rewards.selection.feasibility import FeasibilityChecker
 
 HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
@@ -310,8 +311,6 @@ def test_policy_core_bad_and_missing_inputs(kin):
 
 
 def test_policy_core_samples_with_the_decision_seed_rule(kin):
-    from robot_rewards.selection import decision_seed
-
     log, now = Log(), [T0 * SEC]
     core = policy_core(kin, [REACHABLE, REACHABLE], log, now, seed=3, score_candidates=False)
     core.on_joint_state(joint_state(HOME))
