@@ -324,17 +324,19 @@ def _grid_cloud(n_side=40):
     return pts[np.argsort(pts[:, 0], kind="stable")]
 
 
-@pytest.mark.parametrize("strategy", ["matrix", "slab", "dense"])
+@pytest.mark.parametrize("strategy", ["matrix", "slab", "loop"])
 def test_farthest_point_sampling_matches_the_reference_bit_for_bit(strategy, monkeypatch):
-    """Each CPU strategy (and the batched loop the GPU runs) picks exactly the reference's
-    points: same start, same float32 distances, ties to the lowest index."""
+    """Each CPU strategy (and the batched loop the GPU runs, here on the CPU) picks exactly the
+    reference's points: same start, same float32 distances, ties to the lowest index."""
     from robot_rewards.perception import filters
 
-    if strategy == "slab":  # exact in any point order, fast when sorted along x (voxel output)
+    if strategy == "matrix":
+        monkeypatch.setattr(filters, "_MATRIX_MAX", 10**5)
+    elif strategy == "slab":  # exact in any point order, fast when sorted along x (voxel output)
         monkeypatch.setattr(filters, "_MATRIX_MAX", 0)
         monkeypatch.setattr(filters, "_SLAB_MIN", 0)
         monkeypatch.setattr(filters, "_x_sorted", lambda x, tol: True)
-    elif strategy == "dense":
+    elif strategy == "loop":
         monkeypatch.setattr(filters, "_MATRIX_MAX", 0)
         monkeypatch.setattr(filters, "_x_sorted", lambda x, tol: False)
     rng = np.random.default_rng(2)
@@ -352,6 +354,14 @@ def test_farthest_point_sampling_matches_the_reference_bit_for_bit(strategy, mon
     got = filters._fps_dense(pts, valid, 200, torch.tensor([5, 17]))
     assert np.array_equal(got[0].numpy(), ref.farthest_point_sampling(clouds[2], 200, 5))
     assert np.array_equal(got[1].numpy(), ref.farthest_point_sampling(clouds[2][::-1][:2000], 200, 17))
+    # a CPU batch with holes in the validity mask: indices into the padded rows
+    valid[1] = torch.from_numpy(rng.uniform(size=valid.shape[1]) < 0.7)
+    start = int(valid[1].nonzero()[3])
+    got = filters.farthest_point_sampling_torch(pts, valid, 150, [5, start])
+    keep = valid[1].nonzero().squeeze(1).numpy()
+    sub = clouds[2][::-1][keep]
+    assert np.array_equal(got[1].numpy(), keep[ref.farthest_point_sampling(sub, 150, 3)])
+    assert np.array_equal(got[0].numpy(), ref.farthest_point_sampling(clouds[2], 150, 5))
 
 
 def test_sampling_matches_the_reference():

@@ -334,10 +334,11 @@ def voxel_downsample(cloud: PointCloud, voxel_size: float) -> PointCloud:
 # - `_fps_slab` (CPU, large clouds sorted along x, as voxel output is): a pick can only lower
 #   the distances of points within sqrt(current max) of it along x, a contiguous slab of the
 #   array; block maxima make the next argmax cheap;
-# - `_fps_dense` (GPU; CPU for mid-sized or unsorted clouds): the plain loop, batched.
+# - `_fps_loop` (CPU, the rest): the plain loop, with the fewest ops per pick;
+# - `_fps_dense` (GPU): the plain loop on a padded batch, without host round trips.
 
-_MATRIX_MAX = 2304  # points; the distance matrix is then at most 21 MB
-_SLAB_MIN = 8192  # below this the plain loop is as fast
+_MATRIX_MAX = 2048  # points; the distance matrix is then at most 16 MB
+_SLAB_MIN = 12000  # below this the plain loop is as fast
 _BLOCK = 64
 
 
@@ -368,10 +369,11 @@ def _fps_matrix(P: torch.Tensor, n: int, start: int) -> list[int]:
     dist = D[start].clone()
     picks = [start]
     argmax = dist.argmax
+    clamp = dist.clamp_max_
     for _ in range(n - 1):
         last = int(argmax())
         picks.append(last)
-        torch.minimum(dist, D[last], out=dist)
+        clamp(D[last])
     return picks
 
 
@@ -393,37 +395,56 @@ def _fps_slab(P: torch.Tensor, n: int, start: int) -> list[int]:
     if Np != N:
         P = torch.cat([P, P[:, :1].expand(3, Np - N)], dim=1)
     P = P.contiguous()
+    cols = P.T.contiguous()[:, :, None]  # cols[i]: point i as a (3, 1) column
     dist = torch.full((Np,), float("inf"))
     dist[N:] = -1.0  # padding: never the farthest
     rows = dist.view(nb, S)
     bmax = torch.empty(nb)
     diff = torch.empty((3, Np))
-    d = torch.empty(Np)
     picks = [start]
     last, M = start, math.inf
+    sqrt, left, right, sub, amax = math.sqrt, bisect.bisect_left, bisect.bisect_right, torch.sub, torch.amax
+    # (The loop is overhead-bound: few views, in-place ops, no out= where a method does it.)
     for _ in range(n - 1):
         if M == math.inf:
             lo, hi = 0, N
         else:
             # Every distance is <= M now, so a point farther than sqrt(M) from `last` along x
             # keeps its distance (1e-6 of slack covers float32 rounding of dx*dx).
-            R = math.sqrt(M) * 1.000001 + 1e-30
+            R = sqrt(M) * 1.000001 + 1e-30
             xp = xs[last]
-            lo, hi = bisect.bisect_left(cmax, xp - R), bisect.bisect_right(rmin, xp + R)
+            lo, hi = left(cmax, xp - R), right(rmin, xp + R)
         dw = diff[:, lo:hi]
-        torch.sub(P[:, lo:hi], P[:, last:last + 1], out=dw)
+        sub(P[:, lo:hi], cols[last], out=dw)
         dw.mul_(dw)
         dx, dy, dz = dw.unbind(0)
-        e = d[lo:hi]
-        torch.add(dx, dy, out=e)
-        e.add_(dz)
-        w = dist[lo:hi]
-        torch.minimum(w, e, out=w)
+        dx.add_(dy).add_(dz)  # (dx^2 + dy^2) + dz^2
+        dist[lo:hi].clamp_max_(dx)
         b0, b1 = lo // S, (hi - 1) // S + 1
-        torch.amax(rows[b0:b1], dim=1, out=bmax[b0:b1])
-        v, b = bmax.max(dim=0)  # first block holding the maximum ...
-        b, M = int(b), float(v)
+        amax(rows[b0:b1], dim=1, out=bmax[b0:b1])
+        b = int(bmax.argmax())  # first block holding the maximum ...
+        M = bmax[b].item()
         last = b * S + int(rows[b].argmax())  # ... and its first point holding it
+        picks.append(last)
+    return picks
+
+
+def _fps_loop(P: torch.Tensor, n: int, start: int) -> list[int]:
+    """The plain loop on one (3, N) cloud on the CPU (the fewest ops per pick)."""
+    N = P.shape[1]
+    cols = P.T.contiguous()[:, :, None]
+    dist = torch.full((N,), float("inf"))
+    diff = torch.empty((3, N))
+    dx, dy, dz = diff.unbind(0)
+    picks = [start]
+    last = start
+    sub, clamp, argmax = torch.sub, dist.clamp_max_, dist.argmax
+    for _ in range(n - 1):
+        sub(P, cols[last], out=diff)
+        diff.mul_(diff)
+        dx.add_(dy).add_(dz)  # (dx^2 + dy^2) + dz^2
+        clamp(dx)
+        last = int(argmax())
         picks.append(last)
     return picks
 
@@ -436,15 +457,13 @@ def _fps_dense(points: torch.Tensor, valid: torch.Tensor, n: int, start: torch.T
     dist = torch.where(valid, torch.full((), float("inf"), device=device), torch.full((), -1.0, device=device))
     diff = torch.empty_like(P)
     dx, dy, dz = diff.unbind(1)
-    d = torch.empty((B, N), dtype=P.dtype, device=device)
     last = start.to(device=device, dtype=torch.long).reshape(B, 1, 1)
     picks = [last.reshape(B, 1)]
     for _ in range(n - 1):
         torch.sub(P, P.gather(2, last.expand(B, 3, 1)), out=diff)
         diff.mul_(diff)
-        torch.add(dx, dy, out=d)
-        d.add_(dz)
-        torch.minimum(dist, d, out=dist)
+        dx.add_(dy).add_(dz)  # (dx^2 + dy^2) + dz^2
+        dist.clamp_max_(dx)
         last = dist.argmax(dim=1).reshape(B, 1, 1)
         picks.append(last.reshape(B, 1))
     return torch.cat(picks, dim=1)
@@ -477,7 +496,7 @@ def farthest_point_sampling_torch(points: torch.Tensor, valid: torch.Tensor | No
         elif M >= _SLAB_MIN and _x_sorted(x, float(x.max() - x.min()) / 32):
             picks = _fps_slab(P, n, s)
         else:
-            picks = _fps_dense(P.T[None], torch.ones((1, M), dtype=torch.bool), n, torch.tensor([s]))[0].tolist()
+            picks = _fps_loop(P.contiguous(), n, s)
         idx = torch.tensor(picks, dtype=torch.long)
         out[b] = idx if whole else keep[idx]
     return out
