@@ -30,6 +30,8 @@ from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.core.workers import run_jobs
 from robot_rewards.policy.config import keep_flat_targets
 from robot_rewards.rewards.keypoints.config import TrainKeypointsCommandConfig
+from robot_rewards.rewards.keypoints.io import save_keypoint_model
+from robot_rewards.rewards.keypoints.net import KeypointDataset, predict_keypoints, train_keypoint_model
 from robot_rewards.rewards.keypoints.reward import task_keypoints
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.tasks import TASKS
@@ -90,8 +92,6 @@ def collect_keypoints(task: str, seeds, extra_states: int, seed: int, perception
     """Per seed: reset + observe, then `extra_states` times move the objects + observe; ground
     truth from `task_keypoints`, in `canonical_order`. Scenes run on `workers` processes; the
     data is the same for any number."""
-    from robot_rewards.rewards.keypoints.net import KeypointDataset
-
     scenes = run_jobs(partial(KeypointScenes, task, sim, perception, extra_states, seed),
                       [int(s) for s in seeds], workers, desc)
     cols = list(zip(*[row for rows in scenes for row in rows]))
@@ -106,8 +106,6 @@ def augment(data, copies: int, max_rotation: float, max_shift: float, seed: int,
     """`data` plus `copies` planar-augmented copies of every sample: one random turn about the
     vertical line through `centre` and one xy shift per copy, applied to the cloud and to the
     keypoints alike (pairs re-sorted into `canonical_order` afterwards)."""
-    from robot_rewards.rewards.keypoints.net import KeypointDataset
-
     if copies <= 0:
         return data
     rng = np.random.default_rng([int(seed), 31])
@@ -153,8 +151,6 @@ def _save_collected(path: Path, c: CollectedKeypoints, key: dict) -> None:
 
 
 def _load_collected(path: Path, key: dict) -> CollectedKeypoints | None:
-    from robot_rewards.rewards.keypoints.net import KeypointDataset
-
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != json.dumps(key, sort_keys=True, default=str):
@@ -241,8 +237,6 @@ def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     `<output_dir>/keypoints.{json,safetensors}` and the figures as `metrics.json`."""
     import torch
 
-    from robot_rewards.rewards.keypoints.io import save_keypoint_model
-    from robot_rewards.rewards.keypoints.net import predict_keypoints, train_keypoint_model
 
     _check(cfg)
     cfg = replace(cfg, perception=keep_flat_targets(cfg.perception, cfg.task))

@@ -24,6 +24,7 @@ from robot_rewards.console import overlay
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation
+from robot_rewards.preferences.query_selection import select_pairs
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.robots.base import Offer, Robot
 from robot_rewards.selection.decider import Decider
@@ -134,8 +135,6 @@ class QueryPreparer:
             scores = ScoreSet.from_members(offer.scores) if offer is not None and offer.scores is not None else None
         pair = None
         if self.cfg.mode == "pairwise":
-            from robot_rewards.preferences.query_selection import select_pairs
-
             pair = tuple(int(i) for i in select_pairs(len(cands), 1, self.cfg.pair_selection, scores,
                                                       rng=[self.cfg.seed, k, decision, 5501])[0])
         scale = overlay.display_scale(frame.camera.intrinsics.width, self.cfg.display_width)

@@ -19,11 +19,14 @@ from tqdm import tqdm
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
+from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import mean_ci, wilson_interval
 from robot_rewards.core.workers import run_jobs
 from robot_rewards.perception.perceive import PerceptionConfig
 from robot_rewards.preferences.teachers import true_return
 from robot_rewards.rewards.clip.config import ClipRewardConfig
+from robot_rewards.rewards.clip.reward import ClipReward
+from robot_rewards.rewards.clip.scorer import OutcomeScorer, sim_outcome_images
 from robot_rewards.rewards.keypoints.reward import KeypointScorer, SimKeypointSource
 from robot_rewards.selection.decider import Decider
 from robot_rewards.selection.feasibility import FeasibilityChecker
@@ -240,9 +243,6 @@ def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
 def clip_selector(clip_cfg: ClipRewardConfig, env: TabletopEnv) -> Rule:
     """(e) best-of-N by the CLIP goal reward of each candidate's simulated outcome image."""
     # open_clip is heavy and optional for everything but this rule: imported only when asked for
-    from robot_rewards.core.paths import resolve
-    from robot_rewards.rewards.clip.reward import ClipReward
-    from robot_rewards.rewards.clip.scorer import OutcomeScorer, sim_outcome_images
 
     if clip_cfg.model.endswith(".json"):  # a checkpoint: found from anywhere, like the shipped policies
         clip_cfg = replace(clip_cfg, model=str(resolve(clip_cfg.model)))

@@ -38,8 +38,11 @@ from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.core.reporting import mean_ci, save_video, wilson_interval
 from robot_rewards.core.workers import run_jobs
 from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.policy.model import PolicyInputError
 from robot_rewards.selection.decider import Decider
 from robot_rewards.sim.config import SimConfig
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.tasks import make_task
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +119,6 @@ class PolicyEvalRunner:
     """One simulator; `runner((seed, record_video))` plays one episode and returns its record."""
 
     def __init__(self, spec: PolicyEvalSpec):
-        from robot_rewards.sim.env import TabletopEnv
-
         if spec.torch_threads:
             torch.set_num_threads(int(spec.torch_threads))
         self.spec = spec
@@ -132,8 +133,6 @@ class PolicyEvalRunner:
         self.env.close()
 
     def __call__(self, job: tuple[int, bool]) -> dict:
-        from robot_rewards.policy.model import PolicyInputError
-
         ep_seed, record = job
         spec, env = self.spec, self.env
         rng = np.random.default_rng([ep_seed, 7919])  # random primitives and random picks
@@ -184,8 +183,6 @@ def evaluate_policy(policy, task: str, episodes: int, seed: int, perception: Per
     """Success rate (Wilson 95% CI), quality, steps and candidate diversity over `episodes`
     episodes with seeds seed, seed+1, ... on `workers` processes (the same per-episode results
     for any number). `policy` may be None for selection=random_primitive."""
-    from robot_rewards.sim.tasks import make_task
-
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection '{selection}' (use {', '.join(SELECTIONS)})")
     if episodes <= 0 or n_candidates < 1:

@@ -16,6 +16,7 @@ import numpy as np
 
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive
+from robot_rewards.data.episodes import EpisodeReader
 from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
 from robot_rewards.robots.kinematics import ArmKinematics
 from robot_rewards.robots.registry import get_arm
@@ -29,6 +30,9 @@ from robot_rewards.ros.convert_image import camera_info_to_msg, depth_to_msg, im
 from robot_rewards.ros.convert_motion import StampedTransform, joint_state_to_msg, transforms_to_tf_msg
 from robot_rewards.ros.payloads import ExecutorStatus, PrimitiveCommand
 from robot_rewards.ros.perception_core import PerceptionCore
+from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.expert_config import expert_config
+from robot_rewards.sim.rollout import run_expert_episode
 
 _MS = 1_000_000
 
@@ -52,8 +56,6 @@ class EpisodeFrames:
 
 def episode_from_file(path: str, index: int, camera: str, frame_period: float) -> EpisodeFrames:
     """Episode `index` of a collect-demos HDF5 file (frames `frame_period` seconds apart)."""
-    from robot_rewards.data.episodes import EpisodeReader
-
     with EpisodeReader(path) as reader:
         if not 0 <= index < len(reader):
             raise ValueError(f"{path} holds {len(reader)} episodes; episode={index} does not exist")
@@ -74,9 +76,6 @@ def episode_from_file(path: str, index: int, camera: str, frame_period: float) -
 
 def record_episode(cfg: BagExportConfig) -> EpisodeFrames:
     """Run the scripted expert on cfg.task from cfg.seed and keep its frames and steps."""
-    from robot_rewards.sim.env import TabletopEnv
-    from robot_rewards.sim.expert_config import expert_config
-    from robot_rewards.sim.rollout import run_expert_episode
 
     observations, steps = [], []
     with TabletopEnv(cfg.task, cfg.sim) as env:

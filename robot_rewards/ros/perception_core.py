@@ -21,8 +21,11 @@ import numpy as np
 from robot_rewards.calibration.camera_info import load_base_transform
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation
+from robot_rewards.core.paths import resolve
+from robot_rewards.nn.artifacts import read_json
 from robot_rewards.perception.perceive import PerceptionConfig, perceive_with_info
 from robot_rewards.perception.pointcloud import PerceptionError
+from robot_rewards.policy.checkpoint import FORMAT, VERSION, checkpoint_paths
 from robot_rewards.ros.config import PerceptionNodeConfig
 from robot_rewards.ros.convert_cloud import points_to_msg
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
@@ -40,9 +43,6 @@ from robot_rewards.ros.tf_tree import TfTree, TransformError
 def perception_config(cfg: PerceptionNodeConfig) -> PerceptionConfig:
     """The PerceptionConfig named by the node parameters (or by the policy checkpoint's JSON)."""
     if cfg.perception_from_checkpoint:
-        from robot_rewards.core.paths import resolve
-        from robot_rewards.nn.artifacts import read_json
-        from robot_rewards.policy.checkpoint import FORMAT, VERSION, checkpoint_paths
 
         json_path, _ = checkpoint_paths(resolve(cfg.perception_from_checkpoint))
         meta = read_json(json_path, FORMAT, VERSION, "policy checkpoint")

@@ -35,7 +35,10 @@ import torch
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
-from robot_rewards.nn.artifacts import ArtifactMismatchError, read_json, write_json
+from robot_rewards.core.paths import resolve
+from robot_rewards.nn.artifacts import ArtifactError, ArtifactMismatchError, read_json, write_json
+from robot_rewards.policy import checkpoint
+from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.policy.model import DiffusionPolicy, PolicyInputError
 from robot_rewards.rewards.base import (
     RewardInputError,
@@ -44,6 +47,7 @@ from robot_rewards.rewards.base import (
     check_candidates,
     check_goal,
 )
+from robot_rewards.rewards.preference.scorer import expected_calibration_error, preference_accuracy
 
 FORMAT = "robot_rewards.implicit_reward"
 VERSION = 1
@@ -243,8 +247,6 @@ class ImplicitRewardScorer:
 def evaluate_implicit(scorer: ImplicitRewardScorer, pairs) -> dict:
     """Pair accuracy (decisive pairs; ties and can't-tell excluded), ECE and counts, with
     P(a > b) = sigmoid(r(a) - r(b)) as in DPO's Bradley-Terry model."""
-    from robot_rewards.rewards.preference.scorer import expected_calibration_error, preference_accuracy
-
     margins = scorer.pair_margins(pairs)
     p = 1.0 / (1.0 + np.exp(-np.clip(margins, -50, 50)))
     y = pairs.labels
@@ -279,8 +281,6 @@ def save_implicit(path: str | os.PathLike, scorer: ImplicitRewardScorer, task: s
     """Write the tuned policy as a policy checkpoint `<path>_tuned.{json,safetensors}` and
     `<path>.json` naming it, the reference checkpoint (path and weights SHA-256, so a reference
     retrained later is refused rather than silently compared against) and beta / M / seed."""
-    from robot_rewards.core.paths import resolve
-    from robot_rewards.policy import checkpoint
 
     json_path, tuned_stem = implicit_paths(path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -300,8 +300,6 @@ def save_implicit(path: str | os.PathLike, scorer: ImplicitRewardScorer, task: s
 
 
 def _find_reference(meta: dict, json_path: Path, override: str | os.PathLike | None) -> Path:
-    from robot_rewards.core.paths import resolve
-
     if override:
         return resolve(override)
     for cand in (Path(meta["reference"]), json_path.parent / meta["reference"], Path(meta["reference_absolute"])):
@@ -320,8 +318,6 @@ def load_implicit_scorer(path: str | os.PathLike, primitive: str | None = None, 
     """Load an implicit-reward scorer (both policies, eval mode). `reference` overrides where the
     reference checkpoint is looked for; its weights must be the ones the tuned policy was tuned
     against. Mismatched task / primitive / perception raise ReferenceMismatchError."""
-    from robot_rewards.nn.artifacts import ArtifactError
-    from robot_rewards.policy.checkpoint import load_policy
 
     json_path, _ = implicit_paths(path)
     meta = read_json(json_path, FORMAT, VERSION, "implicit-reward")

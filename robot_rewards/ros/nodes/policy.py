@@ -8,6 +8,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from robot_rewards.core.paths import resolve
+from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.robots.kinematics import ArmKinematics
 from robot_rewards.robots.registry import get_arm
 from robot_rewards.ros.config import PolicyNodeConfig
@@ -19,8 +20,6 @@ from robot_rewards.selection.feasibility import FeasibilityChecker
 
 def load_node_policy(cfg: PolicyNodeConfig):
     """The configured checkpoint's policy (it samples the candidates; its workspace bounds them)."""
-    from robot_rewards.policy.checkpoint import load_policy
-
     return load_policy(resolve(cfg.checkpoint), device=cfg.device).policy
 
 

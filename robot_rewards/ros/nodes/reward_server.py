@@ -13,6 +13,7 @@ from std_msgs.msg import Float64, String
 
 from robot_rewards.core.paths import resolve
 from robot_rewards.rewards.config import HostConfig
+from robot_rewards.rewards.host import RewardHost
 from robot_rewards.rewards.registry import build_state_reward
 from robot_rewards.ros.config import RewardServerConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run
@@ -35,7 +36,6 @@ def build_host(cfg: RewardServerConfig):
     """A RewardHost with every configured scorer loaded on cfg.device (None without scorers)."""
     if not cfg.scorers:
         return None
-    from robot_rewards.rewards.host import RewardHost
 
     return RewardHost.from_config(HostConfig(parse_scorers(cfg.scorers), cfg.device, cfg.max_batch, cfg.max_wait_ms))
 
