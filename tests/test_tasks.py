@@ -113,7 +113,7 @@ def test_noisy_expert_is_imperfect_but_seeded():
 
 
 def test_observation_carries_a_fixed_size_base_frame_cloud():
-    from robot_rewards.perception.perceive import PerceptionConfig
+    from robot_rewards.perception.config import PerceptionConfig
 
     with TabletopEnv("place_block", perception=PerceptionConfig(n_points=512)) as env:
         env.reset(2)

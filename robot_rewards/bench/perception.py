@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from robot_rewards.core.reporting import format_table, write_metrics
-from robot_rewards.perception.perceive import PerceptionConfig, perceive_cloud, perceive_cloud_batch
+from robot_rewards.perception.config import PerceptionConfig
+from robot_rewards.perception.pipeline import perceive_cloud, perceive_cloud_batch
 from robot_rewards.sim.world import World
 
 

@@ -17,7 +17,7 @@ from robot_rewards.console.window import Window
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.primitives import Workspace
 from robot_rewards.core.reporting import format_table, write_metrics
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.rewards.registry import load_action_scorer

@@ -22,7 +22,7 @@ from robot_rewards.core.observation import Observation
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import mean_ci, wilson_interval
 from robot_rewards.core.workers import run_jobs
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.preferences.teachers import true_return
 from robot_rewards.rewards.clip.config import ClipRewardConfig
 from robot_rewards.rewards.clip.reward import ClipReward

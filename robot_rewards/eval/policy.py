@@ -37,7 +37,7 @@ from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.core.reporting import mean_ci, save_video, wilson_interval
 from robot_rewards.core.workers import run_jobs
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.policy.model import PolicyInputError
 from robot_rewards.selection.decider import Decider
 from robot_rewards.sim.config import SimConfig

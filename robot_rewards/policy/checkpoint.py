@@ -31,7 +31,7 @@ from robot_rewards.nn.artifacts import (
     workspace_from,
 )
 from robot_rewards.nn.normalizer import ActionNormalizer, NormalizerError
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.policy.config import PolicyConfig
 from robot_rewards.policy.model import DiffusionPolicy
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
 from robot_rewards.core.parallel import ParallelConfig
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.tasks import TASKS
 

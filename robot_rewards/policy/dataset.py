@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from robot_rewards.core.observation import CameraFrame
 from robot_rewards.data.episodes import EpisodeReader
-from robot_rewards.perception.perceive import PerceptionConfig, perceive_cloud
+from robot_rewards.perception.config import PerceptionConfig
+from robot_rewards.perception.pipeline import perceive_cloud
 from robot_rewards.perception.pointcloud import PerceptionError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.core.paths import resolve
 from robot_rewards.nn.artifacts import read_json
-from robot_rewards.perception.perceive import PerceptionConfig, perceive_with_info
+from robot_rewards.perception.config import PerceptionConfig
+from robot_rewards.perception.pipeline import perceive_with_info
 from robot_rewards.perception.pointcloud import PerceptionError
 from robot_rewards.policy.checkpoint import FORMAT, VERSION, checkpoint_paths
 from robot_rewards.ros.config import PerceptionNodeConfig

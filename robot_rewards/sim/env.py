@@ -12,7 +12,8 @@ from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation, Proprio
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive, Workspace
-from robot_rewards.perception.perceive import PerceptionConfig, perceive
+from robot_rewards.perception.config import PerceptionConfig
+from robot_rewards.perception.pipeline import perceive
 from robot_rewards.sim.camera import render
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.expert_config import ExpertConfig

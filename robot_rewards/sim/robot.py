@@ -7,7 +7,7 @@ import numpy as np
 from robot_rewards.core import transforms
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import Primitive, Workspace
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.robots.base import ActionResult, Robot, RobotError
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv

@@ -36,7 +36,7 @@ from robot_rewards.nn.artifacts import (
     workspace_dict,
     workspace_from,
 )
-from robot_rewards.perception.perceive import PerceptionConfig
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.rewards.keypoints.config import KeypointModelConfig
 from robot_rewards.rewards.keypoints.net import KeypointNet, LearnedKeypointSource
 from robot_rewards.rewards.keypoints.reward import KeypointReward, KeypointScorer
