@@ -20,7 +20,7 @@ import numpy as np
 from robot_rewards.core import transforms
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
 from robot_rewards.perception.filters import Plane, SamplingInfo, start_index
-from robot_rewards.perception.perceive import (
+from robot_rewards.perception.pipeline import (
     PerceptionConfig,
     PerceptionInfo,
     PerceptionResult,

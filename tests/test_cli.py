@@ -109,3 +109,10 @@ def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path):
             assert cond["first_try_rate"] == float(cond["success_rate"] == 1 and cond["steps_mean"] == 1)
             assert Path(cond["video"]).stat().st_size > 10_000
     assert len(list((tmp_path / "experts" / "videos").iterdir())) == 4
+
+
+def test_the_command_line_loads_without_torch():
+    """Every command's config is importable without torch, so `robot-rewards --help` is fast."""
+    code = ("import sys, robot_rewards.cli as c; [cmd.config for cmd in c.COMMANDS.values()]; "
+            "assert 'torch' not in sys.modules, 'robot_rewards.cli imported torch'")
+    subprocess.run([sys.executable, "-c", code], check=True)
