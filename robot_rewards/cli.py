@@ -18,6 +18,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
 from robot_rewards.conf import commands as conf
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.workers import ExecutorError, JobsFailed
@@ -141,9 +145,6 @@ def resolve_command(argv: list[str]) -> tuple[Command, list[str]]:
 
 def run(command: Command, overrides: list[str]) -> Any:
     """Run one command as a hydra app (overrides, --cfg, --help and multirun all work)."""
-    import hydra
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
 
     ConfigStore.instance().store(name=command.name, node=command.config)
     result: dict[str, Any] = {}

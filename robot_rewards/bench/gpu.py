@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from robot_rewards.bench.perception import run_perception_bench
 from robot_rewards.bench.policy import _observation
@@ -118,7 +119,6 @@ def _policy_part(cfg: BenchGpuConfig, policy, scorer, obs, device) -> dict:
 
 def _clip_part(cfg: BenchGpuConfig, device) -> dict:
     import open_clip
-    from torch.utils.flop_counter import FlopCounterMode
 
     peak = peak_tflops(device, cfg.peak_tflops)
     results, rows = {}, []

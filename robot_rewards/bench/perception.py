@@ -19,6 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.perception.config import PerceptionConfig
@@ -70,8 +71,6 @@ def _time(fn, repeats: int) -> float:
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
-        import torch
-
         torch.cuda.synchronize()
 
 
@@ -97,8 +96,6 @@ def run_perception_bench(output_dir, n_frames: int = 8, batch: int = 8, device: 
     `reference`: the numpy reference module's path (default: the repository's tests/).
     """
     if torch_threads:
-        import torch
-
         torch.set_num_threads(int(torch_threads))
     ref = load_reference(reference)
     frames, labels = render_scenes(n_frames, seed)

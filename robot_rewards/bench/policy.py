@@ -19,6 +19,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -185,10 +187,7 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
 
 def _plot(path: Path, ns, ours: dict, ref: dict, steps: int, device: str) -> Path | None:
     try:
-        import matplotlib
-
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:  # plotting is a convenience; the numbers are in metrics.json
         return None
     fig, ax = plt.subplots(figsize=(5, 3.5))

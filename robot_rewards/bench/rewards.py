@@ -18,7 +18,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from robot_rewards.core.device import resolve_device
 from robot_rewards.core.reporting import format_table, write_metrics
@@ -137,9 +139,7 @@ def bench_rewards(cfg: BenchRewardsConfig) -> dict:
 
 def bench_clip(cfg: BenchClipConfig, frames: list, goal: str, device: torch.device) -> dict:
     """Images/s of the batched CLIP reward vs a naive one-image-at-a-time open_clip loop."""
-    import numpy as np
     import open_clip
-    from PIL import Image
 
 
     if cfg.images < 1 or cfg.batch_size < 1 or cfg.repeats < 1:

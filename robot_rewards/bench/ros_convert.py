@@ -14,6 +14,7 @@ import statistics
 import struct
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 
 import numpy as np
 
@@ -138,8 +139,6 @@ def run_ros_convert_bench(
     seed: int = 0,
 ) -> dict:
     """Time conversions both ways, print a table and write metrics.json into output_dir."""
-    from importlib.metadata import version
-
     rng = np.random.default_rng(seed)
     xyz = rng.uniform(-2.0, 2.0, size=(n_points, 3)).astype(np.float32)
     rgb = rng.integers(0, 256, size=(n_points, 3), dtype=np.uint8)

@@ -26,7 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from tqdm import tqdm
 
 from robot_rewards.core.device import resolve_device
 from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
@@ -165,8 +169,6 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
                     reward_for: Optional[RewardFor] = None) -> dict:
     """Best-of-K vs FK steering on held-out scenes; table, metrics.json and a bar plot in
     `cfg.output_dir`. policy / perception / reward_for replace the checkpoints (tests, notebooks)."""
-    import torch
-    from tqdm import tqdm
 
 
     if cfg.torch_threads:
@@ -250,10 +252,7 @@ def bench_selection(cfg: BenchSelectionConfig, policy=None, perception=None,
 
 def _plot(path: Path, summaries: list[dict], scenes: int) -> Path | None:
     try:
-        import matplotlib
-
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:  # plotting is a convenience; the numbers are in metrics.json
         return None
     x = np.arange(len(summaries))

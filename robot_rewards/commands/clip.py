@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
+
+import torch
 
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.rewards.clip.config import EvalClipConfig, TrainClipConfig
@@ -21,9 +24,6 @@ def train_clip(cfg: TrainClipConfig) -> dict:
 def eval_clip(cfg: EvalClipConfig) -> dict:
     """Each captioned task's figure (place_block ROC AUC, align_rope Spearman) of a CLIP reward
     on held-out frames."""
-    import time
-
-    import torch
 
 
     if cfg.torch_threads:

@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
@@ -153,10 +155,7 @@ def write_report(header: str, results: dict, out: Path) -> None:
 def plot(results: dict, out: Path) -> None:
     """conditions.png (success and final error per condition, per task) and, with a learning
     curve, learning_curve.png."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     tasks = [t for t in results if results[t].get("conditions")]
     if not tasks:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from robot_rewards.core.keypoints import canonical_order
 from robot_rewards.core.reporting import format_table, write_metrics
@@ -235,8 +236,6 @@ def _check(cfg: TrainKeypointsCommandConfig) -> None:
 def train_keypoints_command(cfg: TrainKeypointsCommandConfig) -> dict:
     """Collect, train, evaluate on held-out seeds against the mean baseline; save the model as
     `<output_dir>/keypoints.{json,safetensors}` and the figures as `metrics.json`."""
-    import torch
-
 
     _check(cfg)
     cfg = replace(cfg, perception=keep_flat_targets(cfg.perception, cfg.task))

@@ -6,6 +6,8 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from robot_rewards.core.device import resolve_device
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
@@ -25,8 +27,6 @@ def train_policy(cfg: TrainPolicyConfig) -> dict:
 
 def eval_policy(cfg: EvalPolicyConfig) -> dict:
     """Closed-loop success of a checkpoint (or the random-primitive baseline); table + metrics.json."""
-    import torch
-
 
     if cfg.episodes <= 0:
         raise ValueError(f"episodes must be positive, got {cfg.episodes}")

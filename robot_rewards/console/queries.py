@@ -18,6 +18,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from robot_rewards.console import overlay
@@ -196,8 +197,6 @@ def render_overlay(frame: CameraFrame, cands: Candidates, pair: tuple[int, int] 
 
 def encode_png(rgb: np.ndarray) -> bytes:
     """An RGB image as PNG bytes, encoded for speed."""
-    import cv2
-
     # No PNG filtering: twice as fast to encode, and the file is only for looking at.
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE])

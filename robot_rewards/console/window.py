@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+import cv2
 import numpy as np
 
 from robot_rewards.console import overlay
@@ -17,8 +18,6 @@ class Window:
     """An open OpenCV window (`Window.open` decides whether there is one)."""
 
     def __init__(self):
-        import cv2
-
         self.cv2 = cv2
         cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_AUTOSIZE)
         cv2.setMouseCallback(WINDOW_NAME, self._on_mouse)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import imageio.v2 as imageio
 import numpy as np
 
 from robot_rewards.core.atomic import write_atomic
@@ -69,8 +70,6 @@ def _jsonable(x):
 
 def save_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float = 10.0) -> Path:
     """Write RGB frames as an mp4 (H.264 through imageio-ffmpeg), or a GIF if ffmpeg is missing."""
-    import imageio.v2 as imageio
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not frames:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from robot_rewards import __version__
 from robot_rewards.core.atomic import atomic_path, write_atomic
@@ -64,8 +65,6 @@ def write_json(path: Path, data: dict) -> None:
 
 def write_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Atomic safetensors write (tensors copied to contiguous CPU memory first)."""
-    from safetensors.torch import save_file
-
     with atomic_path(path) as tmp:
         save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(tmp), metadata=metadata)
         umask = os.umask(0)
@@ -74,8 +73,6 @@ def write_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: dic
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for truncated/garbled files

@@ -20,6 +20,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation, Proprio
@@ -108,8 +109,6 @@ def _as_config(config) -> PerceptionConfig:
     if isinstance(config, PerceptionConfig):
         return config
     try:
-        from omegaconf import OmegaConf
-
         obj = OmegaConf.to_object(config)
     except Exception as exc:  # not an OmegaConf node either
         raise PerceptionError(f"expected a PerceptionConfig, got {type(config).__name__}") from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -133,7 +134,6 @@ def _ray_grid(intrinsics: CameraIntrinsics) -> np.ndarray:
             raise PerceptionError(
                 f"distortion model '{i.distortion_model}' is not supported for back-projection"
             )
-        import cv2
 
         pix = np.stack([u, v], axis=-1).reshape(-1, 1, 2)
         grid = cv2.undistortPoints(pix, i.K, np.asarray(i.distortion, np.float64)).reshape(

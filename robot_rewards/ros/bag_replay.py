@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from robot_rewards.core.observation import Observation
@@ -162,10 +164,7 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
 
 def plot_rewards(path: Path, result: ReplayResult) -> Path:
     """Rewards (or, without reward models, cloud sizes) over time."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     columns = result.reward_columns or ["n_points"]
     fig, axes = plt.subplots(len(columns), 1, figsize=(8, 2.2 * len(columns) + 0.6), sharex=True, squeeze=False)

@@ -34,7 +34,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
+import h5py
 import numpy as np
+from tqdm import tqdm
 
 from robot_rewards.core.workers import resolve_workers
 from robot_rewards.rewards.clip.config import ClipDataConfig
@@ -175,8 +177,6 @@ def _worker(args) -> list[Frame]:
 
 def iter_frames(cfg: ClipDataConfig, progress: bool = True) -> Iterator[Frame]:
     """Every frame of `cfg`, in scene order (the same for any number of workers)."""
-    from tqdm import tqdm
-
     jobs = _jobs(cfg)
     workers = resolve_workers(cfg.workers)
     bar = tqdm(total=len(jobs), desc="clip frames", unit="scene", disable=not progress)
@@ -200,8 +200,6 @@ def iter_frames(cfg: ClipDataConfig, progress: bool = True) -> Iterator[Frame]:
 def generate_frames(cfg: ClipDataConfig, path: str | Path, progress: bool = True) -> Path:
     """Render every frame of `cfg` into an HDF5 frames file at `path` (written to a temporary
     file first, so an interrupted run leaves no half file behind)."""
-    import h5py
-
     counts = [c for name in caption_tasks() for c in scene_counts(cfg, TASKS[name].captioning)]
     if min(counts, default=0) < 0 or cfg.render_scale <= 0:
         raise ValueError("scene/frame counts must be >= 0 and render_scale > 0")
@@ -238,8 +236,6 @@ def generate_frames(cfg: ClipDataConfig, path: str | Path, progress: bool = True
 
 def load_frames(path: str | Path, expect: ClipDataConfig | None = None) -> FrameSet:
     """A frames file; with `expect`, refuse one made with other generation settings."""
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CLIP frames file missing: {path} (train-clip/eval-clip generate it)")
