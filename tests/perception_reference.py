@@ -33,10 +33,10 @@ from robot_rewards.perception.pipeline import (
 )
 from robot_rewards.perception.pointcloud import (
     EmptyPointCloudError,
-    ImageSizeMismatchError,
     InvalidDepthError,
     PerceptionError,
     PointCloud,
+    _check_image,  # input checks are shared; the geometry is what the reference is for
 )
 
 # --------------------------------------------------------------------------------------------
@@ -65,17 +65,6 @@ def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float
     depth = np.asarray(depth)
     with np.errstate(invalid="ignore"):
         return np.isfinite(depth) & (depth > max(min_depth, 0.0)) & (depth <= max_depth)
-
-
-def _check_image(name: str, image, intrinsics: CameraIntrinsics, what: str, channels: int | None):
-    h, w = intrinsics.height, intrinsics.width
-    shape = np.shape(image)
-    expected = (h, w) if channels is None else (h, w, channels)
-    if tuple(shape) != expected:
-        raise ImageSizeMismatchError(
-            f"camera '{name}': {what} has shape {tuple(shape)} but the intrinsics are "
-            f"{w}x{h} (expected {expected})"
-        )
 
 
 def backproject(depth, intrinsics: CameraIntrinsics, rgb=None, segmentation=None, mask=None,

@@ -36,20 +36,14 @@ def _coerce(name: str, kind, value):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return int(value)
+    elif kind in (int, float):
+        # int accepts ints only; float accepts ints too; both parse strings; bools are neither
+        numeric = (int,) if kind is int else (int, float)
+        if isinstance(value, numeric) and not isinstance(value, bool):
+            return kind(value)
         if isinstance(value, str):
             try:
-                return int(value)
-            except ValueError:
-                pass
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
+                return kind(value)
             except ValueError:
                 pass
     elif kind is str:

@@ -20,10 +20,6 @@ def ctx(rclpy):
     rclpy.init()
     context = rclpy.get_default_context()
     yield context
-    for node in list(context.nodes):
-        close = getattr(node, "close", None)
-        if close is not None:
-            close()
-        node.destroy_node()
-    if rclpy.ok():
-        rclpy.shutdown()
+    from robot_rewards.ros.nodes._common import shutdown  # imports rclpy: the double, installed above
+
+    shutdown(list(context.nodes))

@@ -59,11 +59,16 @@ def run(node_factory, args=None) -> int:
         if rclpy.ok():
             raise
     finally:
-        if node is not None:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        shutdown([node] if node is not None else [])
     return code
+
+
+def shutdown(nodes) -> None:
+    """Close (their `close()`, where they have one) and destroy `nodes`, then shut rclpy down."""
+    for node in nodes:
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        node.destroy_node()
+    if rclpy.ok():
+        rclpy.shutdown()
