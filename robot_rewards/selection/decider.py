@@ -34,7 +34,7 @@ from robot_rewards.core.primitives import Primitive
 from robot_rewards.rewards.aggregate import AGGREGATORS
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.selection.best_of_n import SelectionError, check_weights, rank, utilities
-from robot_rewards.selection.feasibility import FeasibilityChecker, select
+from robot_rewards.selection.feasibility import FeasibilityChecker, select, summary_line
 
 METHODS = ("first", "random", "best_of_n")
 # Candidate seeds of decision k of episode e are e * SEED_STRIDE + k (the sim loop's rule since
@@ -106,15 +106,7 @@ class Decision:
 
     def summary(self) -> str:
         """One line (plus one per rejection) for logs."""
-        n = len(self.ranking)
-        if self.chosen is None:
-            head = f"no feasible candidate among {n}: not executing"
-        else:
-            u = "" if self.utilities is None else f", utility {float(self.utilities[self.chosen]):.4g}"
-            head = f"chose candidate {self.chosen} (rank {self.ranking.index(self.chosen) + 1} of {n}{u})"
-            if self.rejected:
-                head += f" after rejecting {len(self.rejected)}"
-        return "\n".join([head] + [f"  rejected {i}: {reason}" for i, reason in self.rejected])
+        return summary_line(self.chosen, self.ranking, self.rejected, self.utilities)
 
 
 class Decider:

@@ -128,16 +128,7 @@ class Selection:
 
     def summary(self) -> str:
         """One line (plus one per rejection) for logs."""
-        n = len(self.order)
-        if self.index is None:
-            head = f"no feasible candidate among {n}: not executing"
-        else:
-            u = "" if self.utilities is None else f", utility {float(self.utilities[self.index]):.4g}"
-            head = f"chose candidate {self.index} (rank {self.rank + 1} of {n}{u})"
-            if self.rejected:
-                head += f" after rejecting {len(self.rejected)}"
-        lines = [head] + [f"  rejected {i}: {reason}" for i, reason in self.rejected]
-        return "\n".join(lines)
+        return summary_line(self.index, self.order, self.rejected, self.utilities)
 
 
 def select(candidates: Candidates, utilities, checker: FeasibilityChecker | None, q_start=None,
@@ -177,3 +168,16 @@ def select(candidates: Candidates, utilities, checker: FeasibilityChecker | None
                 continue
         return Selection(i, order, rejected, u)
     return Selection(None, order, rejected, u)
+
+
+def summary_line(chosen: int | None, order: Sequence[int], rejected, utilities) -> str:
+    """What a selection did, for logs: the pick, its rank and utility, then one line per rejection."""
+    n = len(order)
+    if chosen is None:
+        head = f"no feasible candidate among {n}: not executing"
+    else:
+        u = "" if utilities is None else f", utility {float(utilities[chosen]):.4g}"
+        head = f"chose candidate {chosen} (rank {list(order).index(chosen) + 1} of {n}{u})"
+        if rejected:
+            head += f" after rejecting {len(rejected)}"
+    return "\n".join([head] + [f"  rejected {i}: {reason}" for i, reason in rejected])
