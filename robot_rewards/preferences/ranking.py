@@ -11,6 +11,7 @@ import operator
 from typing import Sequence
 
 from robot_rewards.preferences.errors import LabelError
+from robot_rewards.preferences.records import checked_index
 
 BETTER = 1.0  # label of (a, b): a better
 TIE = 0.5
@@ -26,17 +27,7 @@ def check_ranking(order: Sequence[int], n: int) -> list[int]:
         raise LabelError(f"number of candidates must be >= 1, got {n}")
     if isinstance(order, (str, bytes)):
         raise LabelError(f"a ranking is a sequence of candidate indices, got {order!r}")
-    out = []
-    for i in order:
-        if isinstance(i, bool):
-            raise LabelError(f"ranking {list(order)!r} holds a bool, not a candidate index")
-        try:
-            idx = operator.index(i)
-        except TypeError:
-            raise LabelError(f"ranking {list(order)!r} holds {i!r}, not an integer candidate index") from None
-        if not 0 <= idx < n:
-            raise LabelError(f"ranking {list(order)!r}: index {idx} out of range for {n} candidates")
-        out.append(idx)
+    out = [checked_index(i, n, f"ranking {list(order)!r}: index") for i in order]
     if len(set(out)) != len(out):
         dup = sorted({i for i in out if out.count(i) > 1})
         raise LabelError(f"ranking {out} repeats candidate(s) {dup}")

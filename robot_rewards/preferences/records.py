@@ -23,11 +23,11 @@ def checked_text(value: Any, what: str, error: type[Exception]) -> str:
 def checked_index(value: Any, n: int, what: str) -> int:
     """`value` as a candidate index in [0, n) (bools refused), else a LabelError naming `what`."""
     if isinstance(value, bool):
-        raise LabelError(f"{what} must be a candidate index, got {value!r}")
+        raise LabelError(f"{what} must be a candidate index, not a bool ({value!r})")
     try:
         i = operator.index(value)
     except TypeError:
-        raise LabelError(f"{what} must be an integer candidate index, got {value!r}") from None
+        raise LabelError(f"{what} is {value!r}, not an integer candidate index") from None
     if not 0 <= i < n:
         raise LabelError(f"{what} = {i} is out of range for {n} candidates")
     return i
