@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -33,6 +32,7 @@ from tqdm import tqdm
 from robot_rewards.core.device import resolve_device
 from robot_rewards.nn.encoders import build_vocab, neighbourhood_features
 from robot_rewards.nn.normalizer import ActionNormalizer
+from robot_rewards.nn.training import OptimConfig, lr_at, make_optimizer, optimizer_step, set_lr
 from robot_rewards.policy.augment import PlanarAugmentation
 from robot_rewards.policy.checkpoint import (
     find_train_state,
@@ -77,12 +77,11 @@ def training_device(name: str, dist: DistInfo) -> torch.device:
     return torch.device(resolved)
 
 
-def lr_at(step: int, cfg: TrainPolicyConfig) -> float:
-    """Linear warm-up then cosine decay to 0 at `cfg.steps`."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+def optim_config(cfg: TrainPolicyConfig) -> OptimConfig:
+    """The shared optimiser settings from train-policy's own fields (`lr=`, `warmup_steps=`, ...):
+    AdamW, linear warm-up then cosine decay to 0 at `cfg.steps`, gradient-norm clipping."""
+    return OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, schedule="cosine",
+                       grad_clip=cfg.grad_clip)
 
 
 def ema_decay(step: int, power: float, max_decay: float) -> float:
@@ -256,7 +255,8 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device,
     torch.manual_seed(cfg.seed)  # network initialisation
     model = DiffusionPolicy(cfg.policy, primitive, normalizer, vocab).to(device)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optim = optim_config(cfg)
+    optimizer = make_optimizer(model.parameters(), optim)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, dist.rank]).generate_state(1)[0]))
     start = 0
     running: list[float] = []
@@ -319,20 +319,16 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device,
 
     bar = tqdm(total=end, initial=start, desc=f"train {cfg.task}", unit="step", disable=not dist.main)
     for step in range(start, end):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+        set_lr(optimizer, lr_at(step, optim, cfg.steps))
         idx = torch.randint(len(shard), (cfg.batch_size,), generator=gen).to(device)
         loss = net(data.batch(idx, gen, cfg.train_points), gen, cfg.noise_draws)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, model.parameters(), optim)
         ema_update(ema, model, ema_decay(step, cfg.ema_power, cfg.ema_max))
         running.append(float(loss.detach()))
         done = step + 1
         bar.update(1)
         if done % cfg.log_every == 0 or done == cfg.steps:
-            history.append({"step": done, "loss": float(np.mean(running)), "lr": lr_at(step, cfg)})
+            history.append({"step": done, "loss": float(np.mean(running)), "lr": lr_at(step, optim, cfg.steps)})
             bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
             running.clear()
         if done % cfg.checkpoint_every == 0 or done == end:

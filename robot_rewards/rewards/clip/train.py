@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from robot_rewards.core.device import resolve_device
+from robot_rewards.nn.training import OptimConfig, lr_at, make_optimizer, optimizer_step, set_lr
 from robot_rewards.rewards.clip.config import ClipRewardConfig, TrainClipConfig
 from robot_rewards.rewards.clip.data import FrameSet, frames_for
 from robot_rewards.rewards.clip.eval import evaluate_reward, headline, summary_table
@@ -183,12 +184,11 @@ def task_balanced(frames: FrameSet) -> np.ndarray:
     return p / p.sum()
 
 
-def lr_at(step: int, cfg: TrainClipConfig) -> float:
-    """Linear warm-up, then cosine decay to 0."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+def optim_config(cfg: TrainClipConfig) -> OptimConfig:
+    """The shared optimiser settings from train-clip's own fields: AdamW (weight decay on matrices
+    only, see `_param_groups`), linear warm-up then cosine decay to 0, gradient-norm clipping."""
+    return OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, schedule="cosine",
+                       grad_clip=cfg.grad_clip)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -270,7 +270,8 @@ def train_clip(cfg: TrainClipConfig) -> dict:
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1).to(device)
     std = torch.tensor(spec.std).view(1, 3, 1, 1).to(device)
     tokens = table.tokens.to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    optim = optim_config(cfg)
+    optimizer = make_optimizer(_param_groups(model, cfg.weight_decay), optim)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     goal_text = {g: goal_prompts(str(g)) for g in np.unique(train_frames.goal)}
@@ -302,8 +303,7 @@ def train_clip(cfg: TrainClipConfig) -> dict:
 
     bar = tqdm(range(cfg.steps), desc="train-clip", unit="step")
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+        set_lr(optimizer, lr_at(step, optim, cfg.steps))
         idx = rng.choice(len(train_frames), cfg.batch_size, replace=False, p=frame_p)
         caps = [int(rng.choice(table.true_ids[i])) for i in idx]
         if cfg.hard_negatives:
@@ -316,16 +316,13 @@ def train_clip(cfg: TrainClipConfig) -> dict:
         if cfg.preference_weight > 0:
             loss = loss + cfg.preference_weight * _preference_loss(model, tokenizer, train_frames, groups, goal_text,
                                                                   rng, batch_images, cfg, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, model.parameters(), optim)
         with torch.no_grad():
             model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         running.append(float(loss.detach()))
         done = step + 1
         if done % 50 == 0 or done == cfg.steps:
-            history.append({"step": done, "loss": float(np.mean(running)), "lr": lr_at(step, cfg),
+            history.append({"step": done, "loss": float(np.mean(running)), "lr": lr_at(step, optim, cfg.steps),
                             "logit_scale": float(model.logit_scale.detach().exp())})
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
             running.clear()

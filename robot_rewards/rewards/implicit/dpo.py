@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from robot_rewards.core.device import resolve_device
+from robot_rewards.nn.training import OptimConfig, make_optimizer, optimizer_step
 from robot_rewards.policy.model import DiffusionPolicy
 from robot_rewards.rewards.base import RewardInputError
 from robot_rewards.rewards.implicit.config import TrainImplicitConfig
@@ -119,8 +120,8 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
     def scorer() -> ImplicitRewardScorer:
         return ImplicitRewardScorer(tuned, reference, cfg.beta, cfg.score_draws, cfg.score_seed, cfg.score_members)
 
-    opt = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
+    optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)  # constant lr
+    opt = make_optimizer([p for p in tuned.parameters() if p.requires_grad], optim)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     n, k, steps_t, dim = len(train), cfg.noise_draws, reference.schedule.train_steps, norm.dim
     bar = None
@@ -141,11 +142,7 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
         else:
             cond_t = tuned.encode(points[b], None if colors is None else colors[b], goal_ids[b]).repeat_interleave(k, 0)
         loss, _ = dpo_loss(tuned, reference, cond_t, cond_ref[rows], x_w[rows], x_l[rows], t, eps, cfg.beta)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(tuned.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(opt, loss, tuned.parameters(), optim)
         losses.append(float(loss.detach()))
         if bar is not None:
             bar.update(1)

@@ -22,6 +22,7 @@ from robot_rewards.core.keypoints import canonical_order
 from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import Workspace
 from robot_rewards.nn.encoders import PointEncoder, VocabGoalEncoder, build_vocab, workspace_scale
+from robot_rewards.nn.training import OptimConfig, make_optimizer, optimizer_step
 from robot_rewards.policy.config import policy_perception
 from robot_rewards.rewards.base import RewardInputError, check_goal, check_point_cloud
 from robot_rewards.rewards.keypoints.config import KeypointModelConfig, TrainKeypointConfig
@@ -116,16 +117,15 @@ def train_keypoint_model(data: KeypointDataset, config: TrainKeypointConfig | No
     ids = model.goal_encoder.token_ids(data.goals).to(device)
     target = torch.as_tensor(np.concatenate([data.objects, data.targets], axis=1), dtype=torch.float32, device=device)
     target = (target - model.ws_centre) / model.ws_half
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay)  # constant lr, no clipping
+    opt = make_optimizer(model.parameters(), optim)
     model.train()
     losses = []
     for _ in range(cfg.steps):
         b = torch.as_tensor(rng.choice(len(data), size=min(cfg.batch_size, len(data)), replace=False), device=device)
         pred = model.forward_normalised(pts[b], None if cols is None else cols[b], ids[b])
         loss = nn.functional.mse_loss(pred, target[b])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss, model.parameters(), optim)
         losses.append(float(loss.detach()))
     model.eval()
     return model, {"train_loss": float(np.mean(losses[-max(1, cfg.steps // 10):])),

@@ -30,6 +30,7 @@ from robot_rewards.core.observation import Observation
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.nn.encoders import build_vocab
 from robot_rewards.nn.normalizer import ActionNormalizer
+from robot_rewards.nn.training import OptimConfig, make_optimizer, optimizer_step
 from robot_rewards.rewards.base import (
     RewardInputError,
     RewardModelError,
@@ -394,6 +395,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
     data = _pair_tensors(scorer, pairs, device)
     n_pts = pairs.points.shape[1]
     frozen = init is not None and cfg.freeze_encoder
+    # constant lr, AdamW, clipping when grad_clip > 0 (the field names train-scorer takes)
+    optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
     contexts = None
     losses = []
     bar = None
@@ -418,8 +421,7 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                 contexts = _encode_pairs(member, data)
         scorer.members[k] = member
         boot = rng.choice(train_idx, size=len(train_idx), replace=True) if cfg.bootstrap else train_idx
-        opt = torch.optim.AdamW([q for q in member.parameters() if q.requires_grad], lr=cfg.lr,
-                                weight_decay=cfg.weight_decay)
+        opt = make_optimizer([q for q in member.parameters() if q.requires_grad], optim)
         member.train()
         running = []
         for _step in range(cfg.steps):
@@ -441,11 +443,7 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                 logits = scorer.pair_logits(pts, cols, data["ids"][b], data["a"][b], data["b"][b], members=[k],
                                             pts_a=data["pa"][b], pts_b=data["pb"][b])[0]
             loss = bt_loss(logits, data["labels"][b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(member.parameters(), cfg.grad_clip)
-            opt.step()
+            optimizer_step(opt, loss, member.parameters(), optim)
             running.append(float(loss.detach()))
             if bar is not None:
                 bar.update(1)
