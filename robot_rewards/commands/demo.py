@@ -21,7 +21,7 @@ from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, save_video, write_metrics
 from robot_rewards.eval.loop import first_sample, run_episodes, scorer_selector
 from robot_rewards.policy.checkpoint import load_policy
-from robot_rewards.rewards.preference.io import load_scorer
+from robot_rewards.rewards.registry import load_action_scorer
 from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.env import TabletopEnv
 
@@ -61,7 +61,8 @@ def _run_loop(cfg: DemoConfig, task: str, out: Path) -> dict:
 
     torch.set_num_threads(1)  # the sim dominates; one thread avoids oversubscribing small CPUs
     ck = load_policy(resolve(Path(cfg.checkpoints) / f"policy_{task}.json"), task=task)
-    scorer = load_scorer(resolve(Path(cfg.checkpoints) / f"scorer_{task}.json"), primitive=ck.policy.primitive)
+    scorer = load_action_scorer(resolve(Path(cfg.checkpoints) / f"scorer_{task}.json"), primitive=ck.policy.primitive,
+                                family="preference")
     videos = out / "loop" / "videos"
     results = {}
     print(f"\n{task}: policy {ck.path.name} + scorer {task} (K={scorer.k}), {cfg.policy_episodes} episodes")
