@@ -31,6 +31,7 @@ from robot_rewards.calibration.errors import (
     PoseFileError,
 )
 from robot_rewards.core import transforms
+from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.camera import CameraIntrinsics
 
 HANDEYE_METHODS = {
@@ -287,11 +288,7 @@ def save_robot_poses(path: str | os.PathLike, poses: RobotPoses) -> None:
         d = transform_dict(poses.base_frame, poses.ee_frame, T)
         entries.append({"image": name, "translation": d["translation"], "rotation": d["rotation"]})
     doc = {"base_frame": poses.base_frame, "ee_frame": poses.ee_frame, "poses": entries}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
-    os.replace(tmp, path)
+    write_atomic(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
 
 
 def load_robot_poses(path: str | os.PathLike, base_frame: str = BASE_FRAME, ee_frame: str = EE_FRAME) -> RobotPoses:

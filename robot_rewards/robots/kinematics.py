@@ -8,7 +8,6 @@ arm's description (`robots.description.ArmDescription`) and its URDF. The only m
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pybullet as p
 import pybullet_data
 
 from robot_rewards.core import transforms
+from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.paths import data_file
 from robot_rewards.robots.description import PACKAGE_DATA, PYBULLET_DATA, ArmDescription
 from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
@@ -54,11 +54,8 @@ def urdf_path(arm: ArmDescription) -> str:
     digest = hashlib.sha1(text.encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / "robot_rewards_urdf"
     out = cache / f"{path.stem}-{digest}.urdf"
-    if not out.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{out.name}.{os.getpid()}"
-        tmp.write_text(text)
-        os.replace(tmp, out)  # atomic: parallel workers never read a half-written file
+    if not out.is_file():  # atomic: parallel workers never read a half-written file (a cache: no fsync)
+        write_atomic(out, text, durable=False)
     return str(out)
 
 
