@@ -431,7 +431,7 @@ def test_resolve_device():
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("torch") in ("cpu", "cuda")
-    with pytest.raises(Exception, match="unknown perception device"):
+    with pytest.raises(PerceptionError, match="unknown device .tpu."):
         resolve_device("tpu")
 
 

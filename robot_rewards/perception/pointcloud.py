@@ -25,7 +25,9 @@ import cv2
 import numpy as np
 import torch
 
+from robot_rewards.core import device as core_device
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
+from robot_rewards.core.device import DeviceError
 
 
 class PerceptionError(ValueError):
@@ -95,22 +97,14 @@ class PointCloud:
 
 
 def resolve_device(device: str = "auto") -> str:
-    """The torch device perception runs on: 'cpu', 'cuda' or 'cuda:N'.
-
-    'auto' and 'torch' mean CUDA if a GPU is visible, else the CPU. 'numpy' is accepted as a
-    synonym of 'cpu': it is the value saved in older configs and checkpoints, from when a
-    separate numpy backend existed (the torch CPU path gives the same clouds).
-    """
-    device = str(device).strip().lower()
-    if device in ("numpy", "cpu"):
-        return "cpu"
-    if device in ("auto", "torch"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PerceptionError(f"device='{device}' requested but no CUDA device is visible")
-        return device
-    raise PerceptionError(f"unknown perception device '{device}' (use auto, cpu, cuda[:N], torch or numpy)")
+    """The torch device perception runs on (`core.device.resolve_device`), also accepting the
+    names older configs and checkpoints saved: 'torch' (= auto) and 'numpy' (= cpu, from when a
+    separate numpy backend existed; the torch CPU path gives the same clouds)."""
+    name = {"torch": "auto", "numpy": "cpu"}.get(str(device).strip().lower(), device)
+    try:
+        return core_device.resolve_device(name)
+    except DeviceError as exc:
+        raise PerceptionError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from robot_rewards.core.device import resolve_device
 from robot_rewards.core.paths import resolve
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.robots.kinematics import ArmKinematics
@@ -20,7 +21,8 @@ from robot_rewards.selection.feasibility import FeasibilityChecker
 
 def load_node_policy(cfg: PolicyNodeConfig):
     """The configured checkpoint's policy (it samples the candidates; its workspace bounds them)."""
-    return load_policy(resolve(cfg.checkpoint), device=cfg.device).policy
+    # resolved here so device:=cuda on a machine without a GPU is a one-line error at start-up
+    return load_policy(resolve(cfg.checkpoint), device=resolve_device(cfg.device)).policy
 
 
 class PolicyNode(Node):
