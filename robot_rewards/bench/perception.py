@@ -24,6 +24,7 @@ import torch
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.perception.pipeline import perceive_cloud, perceive_cloud_batch
+from robot_rewards.policy.config import policy_perception
 from robot_rewards.sim.world import World
 
 
@@ -75,8 +76,6 @@ def _sync(device: str) -> None:
 
 
 def workloads(n_points: int, voxel_size: float, seed: int) -> dict[str, PerceptionConfig]:
-    from robot_rewards.policy.config import policy_perception
-
     base = dict(voxel_size=voxel_size, n_points=n_points, seed=seed)
     return {
         "table kept": PerceptionConfig(table="none", **base),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from robot_rewards.commands.experiment_report import first_try_rate
 from robot_rewards.commands.expert import eval_expert
@@ -56,8 +57,6 @@ def demo(cfg: DemoConfig) -> dict:
 
 
 def _run_loop(cfg: DemoConfig, task: str, out: Path) -> dict:
-    import torch
-
 
     torch.set_num_threads(1)  # the sim dominates; one thread avoids oversubscribing small CPUs
     ck = load_policy(resolve(Path(cfg.checkpoints) / f"policy_{task}.json"), task=task)

@@ -30,6 +30,8 @@ import torch
 from tqdm import tqdm
 
 from robot_rewards.core.device import resolve_device
+from robot_rewards.core.primitives import PRIMITIVE_SPECS
+from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.nn.encoders import build_vocab, neighbourhood_features
 from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.nn.training import OptimConfig, lr_at, make_optimizer, optimizer_step, set_lr
@@ -43,6 +45,7 @@ from robot_rewards.policy.checkpoint import (
 from robot_rewards.policy.config import TrainPolicyConfig, keep_flat_targets
 from robot_rewards.policy.dataset import PolicyDataset, load_dataset
 from robot_rewards.policy.model import DiffusionPolicy, PolicyBatch
+from robot_rewards.sim.tasks import make_task
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +142,6 @@ def fit_normalizer(primitive: str, actions: np.ndarray, augmentation: PlanarAugm
                    draws: int = 32) -> ActionNormalizer:
     """Ranges that cover the demonstrated actions and their augmented copies (the sampler
     clips to [-1, 1], so an augmented action outside the range could not be learned)."""
-    from robot_rewards.core.primitives import PRIMITIVE_SPECS
-
     if not augmentation.enabled:
         return ActionNormalizer.fit(primitive, actions)
     spec = PRIMITIVE_SPECS[primitive]
@@ -221,8 +222,6 @@ def _barrier(dist: DistInfo) -> None:
 
 def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device,
            evaluate_fn: Callable[..., dict] | None) -> dict:
-    from robot_rewards.sim.tasks import make_task
-
     t_start = time.perf_counter()
     primitive = make_task(cfg.task).primitive
     cfg = replace(cfg, perception=keep_flat_targets(cfg.perception, cfg.task))  # saved in the checkpoint
@@ -345,8 +344,6 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device,
                "history": history, "evals": evals, "checkpoint": str(ckpt_dir / "policy.json"),
                "seconds": time.perf_counter() - t_start, "device": str(device)}
     if dist.main:
-        from robot_rewards.core.reporting import format_table, write_metrics
-
         rows = [(e["step"], e["episodes"], f"{100 * e['success_rate']:.1f}%",
                  f"[{100 * e['success_ci95'][0]:.1f}, {100 * e['success_ci95'][1]:.1f}]",
                  1000 * e["quality_mean"], e["steps_mean"]) for e in evals]

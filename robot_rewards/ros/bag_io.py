@@ -13,6 +13,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.errors import ReaderError
+
 from robot_rewards.ros.convert_common import rosbags_typestore
 
 LATCHED_TOPICS = ("/tf_static", "/goal")
@@ -23,8 +27,6 @@ class BagError(ValueError):
 
 
 def _qos(latched: bool):
-    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-
     zero = QosTime(0, 0)
     return Qos(QosHistory.KEEP_LAST, 1 if latched else 10, QosReliability.RELIABLE,
                QosDurability.TRANSIENT_LOCAL if latched else QosDurability.VOLATILE,
@@ -35,8 +37,6 @@ class BagWriter:
     """Write messages (rosbags classes, built with ROSBAGS_TYPES) into a new rosbag2 folder."""
 
     def __init__(self, path: str | os.PathLike, storage: str = "mcap", latched: Iterable[str] = LATCHED_TOPICS):
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
         self.path = Path(path)
         if self.path.exists():
             raise BagError(f"{self.path} already exists; rosbag2 writes a new folder (choose another out=)")
@@ -82,8 +82,6 @@ def bag_topics(path: str | os.PathLike) -> dict[str, tuple[str, int]]:
 
 
 def _reader(path):
-    from rosbags.rosbag2 import Reader
-    from rosbags.rosbag2.errors import ReaderError
 
     path = Path(path)
     if not path.exists():

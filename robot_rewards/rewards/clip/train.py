@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from robot_rewards.core.device import resolve_device
+from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.nn.training import OptimConfig, lr_at, make_optimizer, optimizer_step, set_lr
 from robot_rewards.rewards.clip.config import ClipRewardConfig, TrainClipConfig
 from robot_rewards.rewards.clip.data import FrameSet, frames_for
@@ -245,8 +246,6 @@ def stored_token_rows(table: torch.Tensor) -> list[int]:
 
 def train_clip(cfg: TrainClipConfig) -> dict:
     """Train (or fine-tune) a CLIP on sim frames; returns the metrics (also in metrics.json)."""
-    from robot_rewards.core.reporting import format_table, write_metrics
-
     _check(cfg)
     t_start = time.perf_counter()
     if cfg.torch_threads:

@@ -36,6 +36,7 @@ from robot_rewards.rewards.implicit.reward import (
     evaluate_implicit,
     reward_scale,
 )
+from robot_rewards.rewards.preference.scorer import split_pairs
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
     excluded) and, with `eval_every`, the validation accuracy along the way. Same inputs and
     seed -> same weights on CPU.
     """
-    from robot_rewards.rewards.preference.scorer import split_pairs
-
     cfg = config or TrainImplicitConfig()
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.noise_draws < 1 or not cfg.beta > 0:
         raise ValueError("steps, batch_size, noise_draws must be >= 1 and beta > 0")

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
@@ -27,10 +29,12 @@ from torch import nn
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.device import resolve_device
 from robot_rewards.core.observation import Observation
+from robot_rewards.core.paths import resolve
 from robot_rewards.core.primitives import PRIMITIVE_SPECS, Workspace
 from robot_rewards.nn.encoders import build_vocab
 from robot_rewards.nn.normalizer import ActionNormalizer
 from robot_rewards.nn.training import OptimConfig, make_optimizer, optimizer_step
+from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.rewards.base import (
     RewardInputError,
     RewardModelError,
@@ -339,8 +343,6 @@ def policy_encoder_init(path: str, primitive: str, base: ScorerConfig) -> dict:
     """What warm-starting from a policy checkpoint needs: a ScorerConfig whose encoder fields
     match the policy's (head settings kept from `base`), the policy's vocabulary and the
     state dicts of its goal and point encoders."""
-    from robot_rewards.core.paths import resolve
-    from robot_rewards.policy.checkpoint import load_policy
 
     ck = load_policy(resolve(path), primitive=primitive)
     pc = ck.policy.config
@@ -482,10 +484,7 @@ def learning_curve(train_pairs: PreferencePairs, val_pairs: PreferencePairs, siz
 
 
 def _plot_curve(path: Path, rows: list[dict]) -> Path:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.5))
