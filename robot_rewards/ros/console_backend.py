@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rewards.calibration.camera_info import load_base_transform
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.observation import CameraFrame, Observation
 from robot_rewards.core.primitives import Primitive
@@ -43,7 +44,7 @@ from robot_rewards.ros.convert_image import (
     msg_to_rgb,
 )
 from robot_rewards.ros.observation import cloud_observation
-from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, ns_of_stamp
+from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand, ns_of_stamp
 from robot_rewards.ros.report import Reporter
 from robot_rewards.ros.sync import PairSync
 from robot_rewards.ros.tf_tree import TfTree, TransformError
@@ -101,8 +102,6 @@ class OperatorCore:
         self.goal = ""
         self.extrinsics: np.ndarray | None = None
         if cfg.extrinsics_file:
-            from robot_rewards.calibration.camera_info import load_base_transform
-
             self.extrinsics = load_base_transform(cfg.extrinsics_file, cfg.base_frame, "ros.extrinsics_file")
 
     # -- subscriptions (the spin thread) -----------------------------------------------------
@@ -278,7 +277,8 @@ class RosRobot(Robot):
         super().__init__()
         rclpy = import_rclpy()
         try:
-            from robot_rewards.ros.nodes.console import OperatorNode  # imports the message packages
+            # the node module imports rclpy's message packages: only where a ROS robot is made
+            from robot_rewards.ros.nodes.console import OperatorNode
         except ImportError as exc:
             raise ValueError(f"backend=ros: a ROS 2 package is missing ({exc}); source your ROS 2 setup "
                              "(sensor_msgs, std_msgs, tf2_msgs are needed)") from None
@@ -398,8 +398,6 @@ class RosRobot(Robot):
 
     def execute(self, primitive: Primitive) -> ActionResult:
         """Publish `primitive` for the executor and wait for its final status."""
-        from robot_rewards.ros.payloads import PrimitiveCommand
-
         cfg = self.cfg
         with self.lock:
             did = self._offer.decision_id if self._offer is not None else next(self._own_ids)
