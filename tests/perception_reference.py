@@ -36,7 +36,7 @@ from robot_rewards.perception.pointcloud import (
     InvalidDepthError,
     PerceptionError,
     PointCloud,
-    _check_image,  # input checks are shared; the geometry is what the reference is for
+    check_images,  # input checks are shared; the geometry is what the reference is for
 )
 
 # --------------------------------------------------------------------------------------------
@@ -69,13 +69,7 @@ def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float
 
 def backproject(depth, intrinsics: CameraIntrinsics, rgb=None, segmentation=None, mask=None,
                 min_depth: float = 0.0, max_depth: float = np.inf, camera_name: str = "camera") -> PointCloud:
-    _check_image(camera_name, depth, intrinsics, "depth", None)
-    if rgb is not None:
-        _check_image(camera_name, rgb, intrinsics, "rgb", 3)
-    if segmentation is not None:
-        _check_image(camera_name, segmentation, intrinsics, "segmentation", None)
-    if mask is not None:
-        _check_image(camera_name, mask, intrinsics, "mask", None)
+    check_images(camera_name, intrinsics, depth, rgb, segmentation, mask)
     depth = np.asarray(depth, dtype=np.float32)
     valid = valid_depth_mask(depth, min_depth, max_depth)
     if not valid.any():

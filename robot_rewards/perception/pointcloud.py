@@ -200,6 +200,14 @@ def as_tensor(array, dtype=None) -> torch.Tensor:
     return torch.from_numpy(a)
 
 
+def check_images(camera_name: str, intrinsics: CameraIntrinsics, depth, rgb=None, segmentation=None, mask=None):
+    """ImageSizeMismatchError unless every given image has the intrinsics' size (rgb: 3 channels)."""
+    _check_image(camera_name, depth, intrinsics, "depth", None)
+    for what, image, channels in (("rgb", rgb, 3), ("segmentation", segmentation, None), ("mask", mask, None)):
+        if image is not None:
+            _check_image(camera_name, image, intrinsics, what, channels)
+
+
 def _check_image(name: str, image, intrinsics: CameraIntrinsics, what: str, channels: int | None):
     h, w = intrinsics.height, intrinsics.width
     shape = np.shape(image)
@@ -235,13 +243,7 @@ def _take(array, index: np.ndarray, channels: int | None) -> np.ndarray:
 
 
 def _frame_cloud(depth, intrinsics, base_T, rgb, segmentation, mask, min_depth, max_depth, camera_name) -> PointCloud:
-    _check_image(camera_name, depth, intrinsics, "depth", None)
-    if rgb is not None:
-        _check_image(camera_name, rgb, intrinsics, "rgb", 3)
-    if segmentation is not None:
-        _check_image(camera_name, segmentation, intrinsics, "segmentation", None)
-    if mask is not None:
-        _check_image(camera_name, mask, intrinsics, "mask", None)
+    check_images(camera_name, intrinsics, depth, rgb, segmentation, mask)
     d = as_tensor(depth, np.float32)[None]
     T = None if base_T is None else as_tensor(base_T, np.float64).reshape(1, 4, 4)
     points, valid = backproject_torch(d, ray_grid_torch(intrinsics), T, min_depth, max_depth)

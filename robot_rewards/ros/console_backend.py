@@ -38,6 +38,7 @@ from robot_rewards.core.primitives import Primitive
 from robot_rewards.robots.base import ActionResult, Offer, Robot, RobotError
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
 from robot_rewards.ros.convert_image import (
+    camera_info_usable,
     check_image_matches_camera_info,
     msg_to_camera_info,
     msg_to_depth,
@@ -151,10 +152,7 @@ class OperatorCore:
                 self._cond.notify_all()
 
     def on_camera_info(self, msg) -> None:
-        try:
-            msg_to_camera_info(msg)  # reject uncalibrated / malformed ones now
-        except MessageConversionError as exc:
-            self.report.error("camera_info", f"camera_info rejected: {exc}")
+        if not camera_info_usable(msg, lambda why: self.report.error("camera_info", why)):
             return
         with self._cond:
             self._info = msg

@@ -265,6 +265,17 @@ def msg_to_camera_info(msg) -> tuple[CameraIntrinsics, str]:
     return intrinsics, str(msg.header.frame_id)
 
 
+def camera_info_usable(msg, on_error) -> bool:
+    """Whether `msg` is a calibrated, well-formed camera_info; `on_error(text)` hears why not
+    (so a node rejects a bad one when it arrives, not at the next frame)."""
+    try:
+        msg_to_camera_info(msg)
+    except MessageConversionError as exc:
+        on_error(f"camera_info rejected: {exc}")
+        return False
+    return True
+
+
 def expected_image_size(info_msg) -> tuple[int, int]:
     """(width, height) of the images that go with a CameraInfo, after ROI and binning."""
     width, height = int(info_msg.width), int(info_msg.height)

@@ -31,6 +31,7 @@ from robot_rewards.ros.config import PerceptionNodeConfig
 from robot_rewards.ros.convert_cloud import points_to_msg
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
 from robot_rewards.ros.convert_image import (
+    camera_info_usable,
     check_image_matches_camera_info,
     msg_to_camera_info,
     msg_to_depth,
@@ -87,12 +88,8 @@ class PerceptionCore:
 
     # -- inputs ------------------------------------------------------------------------------
     def on_camera_info(self, msg) -> None:
-        try:
-            msg_to_camera_info(msg)  # reject uncalibrated / malformed ones now
-        except MessageConversionError as exc:
-            self.report.error("camera_info", f"camera_info rejected: {exc}")
-            return
-        self.info_msg = msg
+        if camera_info_usable(msg, lambda why: self.report.error("camera_info", why)):
+            self.info_msg = msg
 
     def on_tf(self, msg, static: bool = False) -> None:
         try:
