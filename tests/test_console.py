@@ -193,6 +193,11 @@ def test_clicked_pixels_give_3d_points_and_a_demonstration_that_works():
         result = robot.execute(Primitive("pick_place", params))
         assert result.ok and result.success, result.message
         assert robot.scene_version == version + 1
+        # the arm's state now, not the observation's from before the primitive
+        now = robot.state()
+        assert now.joint_positions.shape == obs.proprio.joint_positions.shape
+        assert not np.allclose(now.joint_positions, obs.proprio.joint_positions)
+        assert now.gripper_width > 0.02  # released: the gripper opens after placing
 
 
 def test_sim_backend_jogs_and_homes_the_arm():
@@ -379,3 +384,14 @@ def test_headless_session_through_a_pseudo_terminal(tmp_path, pty_console):
         _, arrays = store.load_query(queries[0].id)
         assert arrays.scores.shape == (3, 8)
         assert int(np.argmax(arrays.scores.mean(axis=0))) == top - 1
+
+
+def test_a_robot_without_a_joint_reader_reports_the_last_observed_state():
+    from robot_rewards.core.observation import Observation, Proprio
+    from robot_rewards.robots.base import Robot, RobotError
+
+    robot = Robot()
+    with pytest.raises(RobotError, match="observed nothing yet"):
+        robot.state()
+    robot.last_observation = Observation(frames={}, proprio=Proprio(np.arange(7.0), 0.04), goal="g")
+    assert robot.state().gripper_width == 0.04 and robot.state().joint_positions[6] == 6.0

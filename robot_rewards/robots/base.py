@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rewards.core.candidates import Candidates
-from robot_rewards.core.observation import CameraFrame, Observation
+from robot_rewards.core.observation import CameraFrame, Observation, Proprio
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.perception.pointcloud import frame_to_cloud, valid_depth_mask
 
@@ -103,6 +103,13 @@ class Robot:
     def home(self) -> ActionResult:
         """Move the arm to its home configuration (out of the cameras' view)."""
         raise NotImplementedError
+
+    def state(self) -> Proprio:
+        """Joint positions and gripper opening (default: those of the last observation; robots
+        that read their joints directly say so by overriding this)."""
+        if self.last_observation is None:
+            raise RobotError(f"the {self.name} robot has observed nothing yet: observe() first")
+        return self.last_observation.proprio
 
     def jog(self, delta_m) -> ActionResult:
         """Move the end effector by `delta_m` (3,) metres in the base frame, keeping its orientation."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from robot_rewards.core import transforms
-from robot_rewards.core.observation import Observation
+from robot_rewards.core.observation import Observation, Proprio
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.robots.base import ActionResult, Robot, RobotError
@@ -54,6 +54,11 @@ class SimRobot(Robot):
         with self.lock:
             r = self.env.world.arm.home()
             return ActionResult(r.ok, "arm at home" if r.ok else f"home failed: {r.reason}")
+
+    def state(self) -> Proprio:
+        with self.lock:
+            arm = self.env.world.arm
+            return Proprio(arm.joint_positions(), arm.gripper_width())
 
     def jog(self, delta_m) -> ActionResult:
         delta = np.asarray(delta_m, dtype=np.float64).reshape(-1)
