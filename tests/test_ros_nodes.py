@@ -442,3 +442,31 @@ def test_reporter_logs_a_warning_then_an_error_on_an_rclpy_logger(rclpy, ctx):
     assert got == [("warning", "decision requested while scoring: ignored"),
                    ("error", "no camera_info yet"),
                    ("warning", "decision requested while scoring: ignored again")]
+
+
+def test_a_node_finishes_its_shutdown_through_a_second_sigint(rclpy, monkeypatch):
+    """`ros2 launch` without a terminal forwards a second SIGINT while the node cleans up; `run`
+    ignores SIGINT until the node is closed and destroyed, then puts the handler back."""
+    import signal
+
+    from rclpy.node import Node
+
+    from robot_rewards.ros.nodes import _common
+
+    seen = {}
+
+    class Stopping(Node):
+        def __init__(self):
+            super().__init__("stopping")
+
+        def close(self):
+            seen["during_close"] = signal.getsignal(signal.SIGINT)
+
+    def spin_then_interrupt(node, executor=None):
+        raise KeyboardInterrupt  # the first Ctrl-C
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(_common.rclpy, "spin", spin_then_interrupt)
+    assert _common.run(Stopping) == 0
+    assert seen["during_close"] is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import rclpy
@@ -59,7 +60,13 @@ def run(node_factory, args=None) -> int:
         if rclpy.ok():
             raise
     finally:
-        shutdown([node] if node is not None else [])
+        # `ros2 launch` without a terminal forwards a second SIGINT while nodes clean up, which
+        # interrupted destroy_node / the simulator's disconnect with a traceback: finish first.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            shutdown([node] if node is not None else [])
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return code
 
 
