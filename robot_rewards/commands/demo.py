@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -89,8 +90,6 @@ class _Recorder:
         env.record_frames(self.frames.append)
 
     def decision(self, env, obs, cands, index, utilities) -> None:
-        import cv2
-
 
         if self.episode_seed is None:
             self.episode_seed = env.seed

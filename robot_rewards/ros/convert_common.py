@@ -127,7 +127,7 @@ def rosbags_store():
 @lru_cache(maxsize=1)
 def rosbags_typestore():
     """The rosbags typestore behind `ROSBAGS_TYPES` (built once)."""
-    from rosbags.typesys import get_typestore
+    from rosbags.typesys import get_typestore  # lazy: only rosbags users pay for the import
 
     return get_typestore(rosbags_store())
 

@@ -84,7 +84,7 @@ def _local_tag_weights(name: str, tag: str, cache_dir: str | None) -> tuple[str 
         return (cfg["file"] if os.path.isfile(cfg["file"]) else None), cfg["file"]
     hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
     if hub:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # optional: comes with open_clip
 
         repo, filename = os.path.split(hub)
         names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]

@@ -23,6 +23,7 @@ import logging
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from robot_rewards.core.device import resolve_device
 from robot_rewards.nn.training import OptimConfig, make_optimizer, optimizer_step
@@ -125,8 +126,6 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
     n, k, steps_t, dim = len(train), cfg.noise_draws, reference.schedule.train_steps, norm.dim
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=cfg.steps, desc="train implicit (DPO)")
     losses, history = [], []
     for step in range(cfg.steps):

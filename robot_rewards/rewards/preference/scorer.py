@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.device import resolve_device
@@ -403,8 +404,6 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
     losses = []
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=cfg.ensemble_size * cfg.steps, desc="train scorer")
     for k in range(scorer.k):
         member_seed = int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0])
