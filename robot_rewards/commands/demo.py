@@ -51,7 +51,7 @@ def demo(cfg: DemoConfig) -> dict:
                             "(a) 1st try", "(c) 1st try", "(a) error mm", "(c) error mm"], rows))
         print("(a) executes the policy's first sample; (c) executes the best of N by the preference scorer. "
               "Success is within the task's step budget; '1st try' is success with the first primitive. "
-              "Full comparison with 95% CIs: `robot-rewards experiment` (README).")
+              "Full comparison with 95% CIs: `robot-rewards experiment` (docs/experiments.md).")
     metrics = {"command": "demo", "experts": experts["tasks"], "loop": loops}
     print(f"videos: {out}/*/videos/\nmetrics: {write_metrics(out, metrics)}")
     return metrics

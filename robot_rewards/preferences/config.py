@@ -30,7 +30,7 @@ def _headline_scorer() -> TrainScorerConfig:
 
 @dataclass
 class ExperimentConfig(ParallelConfig):
-    """`robot-rewards experiment`: the headline comparison of selection rules (see README).
+    """`robot-rewards experiment`: the headline comparison of selection rules (docs/experiments.md).
 
     Per task: collect `labels` pairwise labels from a scripted teacher on training seeds
     (through the preference store), train the scorer ensemble, then run every condition on

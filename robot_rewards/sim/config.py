@@ -43,7 +43,7 @@ class SimConfig:
     render_shadows: bool = False
 
 
-# Knobs each named profile fixes (README, "Sim profiles"). "fast" is the defaults above, chosen by
+# Knobs each named profile fixes (docs/sim.md, "Sim profiles"). "fast" is the defaults above, chosen by
 # measurement: scripted experts keep their success, rope and block tests pass unchanged, 2.1-3.4x
 # more primitives per second with rendering (benchmarks/README.md, "Simulator").
 SIM_PROFILES: dict[str, dict] = {
