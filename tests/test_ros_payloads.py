@@ -107,6 +107,119 @@ def test_payload_field_errors(rng):
                                  '"state":"dancing"}')
 
 
+# --- hostile payloads: every malformed message is one PayloadError naming the field -------------
+
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000  # deeper than json's recursion limit
+NESTED = "[" * 40 + "]" * 40  # within it, but deeper than any payload is
+T0 = 1_700_000_000
+BIG = 10 ** 400  # a valid JSON integer that no float64 or int64 holds
+
+
+def _good_docs(rng) -> dict:
+    """One valid document per payload type (parser, JSON object)."""
+    c = candidates(rng)
+    return {
+        "candidate_set": (CandidateSet.from_json, json.loads(CandidateSet(
+            3, (T0, 5), "g", c, {"pref": rng.normal(size=(2, 5))}, rng.normal(size=5), 1, [1, 0, 2, 3, 4],
+            {0: "unreachable"}).to_json())),
+        "score_request": (ScoreRequest.from_json, json.loads(ScoreRequest("r", (T0, 0), "g", c, ["a"]).to_json())),
+        "score_response": (ScoreResponse.from_json, json.loads(ScoreResponse(
+            "r", {"a": np.ones((2, 5))}, {"b": "boom"}).to_json())),
+        "primitive": (PrimitiveCommand.from_json, json.loads(PrimitiveCommand(
+            4, Primitive("pick_place", c.params[0])).to_json())),
+        "executor_status": (ExecutorStatus.from_json, json.loads(ExecutorStatus(
+            4, "failed", -4, "blocked", 2, 9, (5, 6)).to_json())),
+    }
+
+
+
+@pytest.mark.parametrize("kind, change, match", [
+    # numbers that overflow, or are not finite, where floats are expected
+    ("primitive", {"params": [BIG] + [0.0] * 6}, r"primitive.params: a number is too large for a float64"),
+    ("primitive", {"params": [1e999] + [0.0] * 6}, r"primitive.params: expected a finite \(D,\) array"),
+    ("candidate_set", {"params": [[BIG] * 7] * 5}, r"candidate_set.params: a number is too large"),
+    ("candidate_set", {"utilities": [BIG] * 5}, r"candidate_set.utilities: a number is too large"),
+    ("candidate_set", {"scores": {"pref": [[BIG] * 5]}}, r"candidate_set.scores\['pref'\]: a number is too large"),
+    ("score_request", {"params": [[BIG] * 7]}, r"score_request.params: a number is too large"),
+    ("score_response", {"scores": {"a": [[BIG, 1.0]]}}, r"score_response.scores\['a'\]: a number is too large"),
+    ("score_response", {"scores": {"a": [[1e999]]}}, r"score_response.scores\['a'\]: expected a finite"),
+    # integers too large for the int64 (int32 stamp seconds) they end up in
+    ("primitive", {"decision_id": BIG}, r"primitive.decision_id: \d+\.\.\. is outside"),
+    ("candidate_set", {"decision_id": 1 << 63}, r"candidate_set.decision_id: 9223372036854775808 is outside"),
+    ("candidate_set", {"seeds": [BIG] * 5}, r"candidate_set.seeds: expected int64 integers"),
+    ("executor_status", {"error_code": BIG}, r"executor_status.error_code: \d+\.\.\. is outside"),
+    ("executor_status", {"stamp": [BIG, 0]}, r"executor_status.stamp: expected \[sec, nanosec\]"),
+    ("score_request", {"stamp": [1 << 31, 0]}, r"score_request.stamp: expected \[sec, nanosec\]"),
+    # wrong types
+    ("primitive", {"name": ["pick_place"]}, r"primitive.name: unknown primitive \['pick_place'\]"),
+    ("primitive", {"name": {"a": 1}}, r"primitive.name: unknown primitive \{'a': 1\}"),
+    ("candidate_set", {"primitive": ["pick_place"]}, r"candidate_set.primitive: unknown primitive"),
+    ("score_request", {"primitive": [["x"]]}, r"score_request.primitive: unknown primitive"),
+    ("primitive", {"params": ["0.5"] + [0.0] * 6}, r"primitive.params: expected a \(D,\) array of numbers, found '0.5'"),
+    ("primitive", {"params": [None] * 7}, r"primitive.params: expected a \(D,\) array of numbers, found None"),
+    ("candidate_set", {"params": {"a": 1}}, r"candidate_set.params: expected list, got dict"),
+    ("candidate_set", {"order": {"0": 1}}, r"candidate_set.order: expected a list of candidate indices, got dict"),
+    ("candidate_set", {"rejected": {"0": ["x"]}}, r"candidate_set.rejected\['0'\]: expected a reason string"),
+    ("candidate_set", {"clipped": [1, 0, 0, 0, 0]}, r"candidate_set.clipped: expected true/false flags"),
+    ("score_request", {"models": [["a"]]}, r"score_request.models: expected a list of strings"),
+    ("score_request", {"models": "a"}, r"score_request.models: expected a list of strings"),
+    ("score_response", {"errors": {"b": {"deep": 1}}}, r"score_response.errors\['b'\]: expected a message string"),
+    ("executor_status", {"state": ["failed"]}, r"executor_status.state: expected str, got list"),
+    # bool where an int is expected
+    ("primitive", {"version": True}, r"primitive: version True is not supported"),
+    ("candidate_set", {"version": True}, r"candidate_set: version True is not supported"),
+    ("candidate_set", {"chosen": False}, r"candidate_set.chosen: False is not a candidate index in \[0, 5\)"),
+    ("candidate_set", {"decision_id": True}, r"candidate_set.decision_id: expected an integer, got bool"),
+    ("candidate_set", {"order": [True, 0, 2, 3, 4]}, r"candidate_set.order: True is not a candidate index"),
+    ("candidate_set", {"seeds": [True] * 5}, r"candidate_set.seeds: expected int64 integers"),
+    ("primitive", {"params": [True] * 7}, r"primitive.params: expected a \(D,\) array of numbers, found True"),
+    ("executor_status", {"segment": True}, r"executor_status.segment: expected an integer, got bool"),
+    ("executor_status", {"stamp": [True, 0]}, r"executor_status.stamp: expected \[sec, nanosec\]"),
+    # out-of-range and repeated indices
+    ("candidate_set", {"chosen": 5}, r"candidate_set.chosen: 5 is not a candidate index in \[0, 5\)"),
+    ("candidate_set", {"chosen": -1}, r"candidate_set.chosen: -1 is not a candidate index in \[0, 5\)"),
+    ("candidate_set", {"chosen": BIG}, r"candidate_set.chosen: \d+\.\.\. is not a candidate index"),
+    ("candidate_set", {"order": [0, 1, 2, 3, 5]}, r"candidate_set.order: 5 is not a candidate index in \[0, 5\)"),
+    ("candidate_set", {"order": [-1]}, r"candidate_set.order: -1 is not a candidate index in \[0, 5\)"),
+    ("candidate_set", {"order": [1, 1, 2]}, r"candidate_set.order: lists a candidate more than once"),
+    ("candidate_set", {"rejected": {"7": "x"}}, r"candidate_set.rejected: key '7' is not a candidate index"),
+    ("candidate_set", {"rejected": {"-1": "x"}}, r"candidate_set.rejected: key '-1' is not a candidate index"),
+    ("candidate_set", {"rejected": {"9" * 500: "x"}}, r"candidate_set.rejected: key '9+\.\.\. is not a candidate"),
+])
+def test_hostile_payload_fields_raise_payload_error(rng, kind, change, match):
+    parse, good = _good_docs(rng)[kind]
+    parse(json.dumps(good))  # the unchanged document parses
+    with pytest.raises(PayloadError, match=match) as info:
+        parse(json.dumps({**good, **change}))
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300  # one short line
+
+
+@pytest.mark.parametrize("kind", ["candidate_set", "score_request", "score_response", "primitive",
+                                  "executor_status"])
+@pytest.mark.parametrize("text, match", [
+    (DEEP, "nested deeper than 16 levels"),
+    ("[" * 100_000 + "]" * 100_000, "nested deeper than 16 levels"),
+    (NESTED, "nested deeper than 16 levels"),
+    ("x" * ((1 << 20) + 1), r"1048577 characters of JSON, more than the limit of 1048576"),
+])
+def test_deep_or_huge_payloads_raise_payload_error(rng, kind, text, match):
+    parse, _ = _good_docs(rng)[kind]
+    with pytest.raises(PayloadError, match=match):
+        parse(text)
+
+
+def test_deep_values_inside_fields_and_non_text_messages(rng):
+    parse, good = _good_docs(rng)["candidate_set"]
+    deep = [[[[[[[[[[[[[[[[[[1.0]]]]]]]]]]]]]]]]]]
+    with pytest.raises(PayloadError, match="candidate_set: nested deeper than 16 levels"):
+        parse(json.dumps({**good, "goal": deep}))
+    with pytest.raises(PayloadError, match=r"not valid JSON \(expected text, got NoneType\)"):
+        parse(None)
+    with pytest.raises(PayloadError, match=r"not valid JSON \(expected text, got list\)"):
+        parse(type("String", (), {"data": ["x"]})())
+    parse(json.dumps(good).encode())  # bytes are text too
+
+
 # --- TF buffer ------------------------------------------------------------------------------------
 
 

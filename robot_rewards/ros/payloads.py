@@ -6,7 +6,12 @@ Float64MultiArray plus a separate header message, because one message is atomic 
 pair up across topics), self-describing (`schema`, `version`) and readable with
 `ros2 topic echo`. Floats survive exactly (JSON writes Python's round-trip repr); NaN and inf
 are refused. Every payload is a small dataclass with `to_json` / `from_json`; malformed JSON
-raises PayloadError (a MessageConversionError) naming the field.
+raises PayloadError (a MessageConversionError) naming the field, and nothing else: a node
+handler catches that one type. Parsing is strict because a message comes from anyone on the
+graph: text over MAX_PAYLOAD_CHARS or nested deeper than MAX_PAYLOAD_DEPTH is refused before
+it is walked, integers must be JSON integers (not `true`) within int64 (stamp seconds within
+int32, as builtin_interfaces/Time holds them), numbers must fit a float64, and indices
+(`chosen`, `order`, `rejected`) must name one of the N candidates.
 
 Schemas (version 1):
 
@@ -38,6 +43,13 @@ from robot_rewards.ros.convert_common import MessageConversionError
 
 VERSION = 1
 
+# Limits on what a parser walks; the largest real payload (a candidate set of a few hundred
+# candidates with several scorer ensembles) is tens of KiB deep 4 levels.
+MAX_PAYLOAD_CHARS = 1 << 20  # 1 MiB of JSON text
+MAX_PAYLOAD_DEPTH = 16  # nesting levels of objects/arrays (a candidate set uses 4)
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
 
 class PayloadError(MessageConversionError):
     """A JSON payload that is malformed, of another schema or of an unsupported version."""
@@ -52,19 +64,52 @@ def _dumps(schema: str, body: dict) -> str:
 
 
 def _loads(text, schema: str) -> dict:
-    if not isinstance(text, str):
+    if not isinstance(text, (str, bytes, bytearray)):
         text = getattr(text, "data", text)  # a std_msgs/String
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise PayloadError(f"{schema}: not valid JSON (expected text, got {type(text).__name__})")
+    if len(text) > MAX_PAYLOAD_CHARS:
+        raise PayloadError(f"{schema}: {len(text)} characters of JSON, more than the limit of {MAX_PAYLOAD_CHARS}")
     try:
         doc = json.loads(text)
+    except RecursionError:  # the C scanner recurses per nesting level
+        raise PayloadError(f"{schema}: nested deeper than {MAX_PAYLOAD_DEPTH} levels") from None
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"{schema}: not valid JSON ({exc}): {str(text)[:80]!r}") from None
+    _check_depth(doc, schema)
     if not isinstance(doc, dict):
         raise PayloadError(f"{schema}: expected a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != schema:
-        raise PayloadError(f"expected schema '{schema}', got {doc.get('schema')!r}")
-    if doc.get("version") != VERSION:
-        raise PayloadError(f"{schema}: version {doc.get('version')!r} is not supported (this code reads {VERSION})")
+        raise PayloadError(f"expected schema '{schema}', got {_short(doc.get('schema'))}")
+    version = doc.get("version")
+    if not _is_int(version) or version != VERSION:
+        raise PayloadError(f"{schema}: version {_short(version)} is not supported (this code reads {VERSION})")
     return doc
+
+
+def _check_depth(doc, schema: str) -> None:
+    """PayloadError when objects/arrays nest deeper than MAX_PAYLOAD_DEPTH (walked without
+    recursion, so a deep document cannot exhaust the stack here or in a later repr)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise PayloadError(f"{schema}: nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _short(value) -> str:
+    """repr of a field value for an error message, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_int(value) -> bool:
+    """A JSON integer (bool is an int subclass in Python but `true` is not a number)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _get(doc: dict, key: str, schema: str, kind=None, default: Any = ...):
@@ -78,9 +123,50 @@ def _get(doc: dict, key: str, schema: str, kind=None, default: Any = ...):
     return value
 
 
+def _int(doc: dict, key: str, schema: str, default: Any = ..., bounds: tuple[int, int] = _INT64) -> int:
+    """An integer field within `bounds` (int64 by default); `true`/`false` are refused."""
+    if key not in doc and default is not ...:
+        return default
+    value = _get(doc, key, schema)
+    if not _is_int(value):
+        raise PayloadError(f"{schema}.{key}: expected an integer, got {type(value).__name__}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise PayloadError(f"{schema}.{key}: {_short(value)} is outside [{bounds[0]}, {bounds[1]}]")
+    return value
+
+
+def _strings(value, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PayloadError(f"{what}: expected a list of strings, got {_short(value)}")
+    return list(value)
+
+
+def _indices(value, n: int, what: str) -> list[int]:
+    """Candidate indices in [0, n), each at most once."""
+    if not isinstance(value, list):
+        raise PayloadError(f"{what}: expected a list of candidate indices, got {type(value).__name__}")
+    for i in value:
+        if not _is_int(i) or not 0 <= i < n:
+            raise PayloadError(f"{what}: {_short(i)} is not a candidate index in [0, {n})")
+    if len(set(value)) != len(value):
+        raise PayloadError(f"{what}: lists a candidate more than once")
+    return list(value)
+
+
 def _matrix(value, what: str, shape_hint: str, ndim: int = 2) -> np.ndarray:
+    # Walk the leaves first: numpy would read "1.5" or true as numbers and raise
+    # OverflowError (not ValueError) on an integer too large for a float64.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif not isinstance(item, (int, float)) or isinstance(item, bool):
+            raise PayloadError(f"{what}: expected a {shape_hint} array of numbers, found {_short(item)}")
     try:
         arr = np.array(value, dtype=np.float64)
+    except OverflowError:
+        raise PayloadError(f"{what}: a number is too large for a float64") from None
     except (TypeError, ValueError):
         raise PayloadError(f"{what}: expected a {shape_hint} array of numbers") from None
     if arr.ndim != ndim or (arr.size and not np.all(np.isfinite(arr))):
@@ -89,15 +175,16 @@ def _matrix(value, what: str, shape_hint: str, ndim: int = 2) -> np.ndarray:
 
 
 def _stamp(value, what: str) -> tuple[int, int]:
-    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) for v in value)
-            or not 0 <= value[1] < 1_000_000_000):
-        raise PayloadError(f"{what}: expected [sec, nanosec] integers, got {value!r}")
+    if (not isinstance(value, list) or len(value) != 2 or not all(_is_int(v) for v in value)
+            or not _INT32[0] <= value[0] <= _INT32[1] or not 0 <= value[1] < 1_000_000_000):
+        raise PayloadError(f"{what}: expected [sec, nanosec] integers (sec in int32, nanosec in "
+                           f"[0, 1e9)), got {_short(value)}")
     return int(value[0]), int(value[1])
 
 
 def _primitive_name(value, what: str) -> str:
-    if value not in PRIMITIVE_SPECS:
-        raise PayloadError(f"{what}: unknown primitive {value!r}; known: {sorted(PRIMITIVE_SPECS)}")
+    if not isinstance(value, str) or value not in PRIMITIVE_SPECS:
+        raise PayloadError(f"{what}: unknown primitive {_short(value)}; known: {sorted(PRIMITIVE_SPECS)}")
     return value
 
 
@@ -173,29 +260,37 @@ class CandidateSet:
         clipped = _get(doc, "clipped", s, list)
         if len(seeds) != n or len(clipped) != n:
             raise PayloadError(f"{s}: {n} candidates need {n} seeds and clipped flags")
+        if not all(_is_int(v) and _INT64[0] <= v <= _INT64[1] for v in seeds):
+            raise PayloadError(f"{s}.seeds: expected int64 integers, got {_short(seeds)}")
+        if not all(isinstance(v, bool) for v in clipped):
+            raise PayloadError(f"{s}.clipped: expected true/false flags, got {_short(clipped)}")
         utilities = _get(doc, "utilities", s, default=None)
         if utilities is not None:
             utilities = _matrix(utilities, f"{s}.utilities", "(N,)", ndim=1)
             if utilities.shape != (n,):
                 raise PayloadError(f"{s}.utilities: expected {n} values, got {utilities.shape[0]}")
         chosen = _get(doc, "chosen", s, default=None)
-        if chosen is not None and (not isinstance(chosen, int) or not 0 <= chosen < n):
-            raise PayloadError(f"{s}.chosen: {chosen!r} is not a candidate index in [0, {n})")
-        order = _get(doc, "order", s, list, default=[])
+        if chosen is not None and (not _is_int(chosen) or not 0 <= chosen < n):
+            raise PayloadError(f"{s}.chosen: {_short(chosen)} is not a candidate index in [0, {n})")
+        order = _indices(_get(doc, "order", s, default=[]), n, f"{s}.order")
         rejected_raw = _get(doc, "rejected", s, dict, default={})
-        try:
-            rejected = {int(k): str(v) for k, v in rejected_raw.items()}
-        except ValueError:
-            raise PayloadError(f"{s}.rejected: keys must be candidate indices") from None
+        rejected = {}
+        for k, v in rejected_raw.items():
+            # int() alone would take ' 1', '1_0' or 4000 digits; a key is a plain decimal index.
+            if not (k.isascii() and k.isdigit() and len(k) < 10 and int(k) < n):
+                raise PayloadError(f"{s}.rejected: key {_short(k)} is not a candidate index in [0, {n})")
+            if not isinstance(v, str):
+                raise PayloadError(f"{s}.rejected['{k}']: expected a reason string, got {type(v).__name__}")
+            rejected[int(k)] = v
         return cls(
-            decision_id=int(_get(doc, "decision_id", s, int)),
+            decision_id=_int(doc, "decision_id", s),
             stamp=_stamp(_get(doc, "stamp", s), f"{s}.stamp"),
             goal=str(_get(doc, "goal", s, str)),
             candidates=Candidates(name, params, seeds, clipped),
             scores=_members(_get(doc, "scores", s, dict, default={}), n, f"{s}.scores"),
             utilities=utilities,
             chosen=chosen,
-            order=[int(i) for i in order],
+            order=order,
             rejected=rejected,
             selector=str(_get(doc, "selector", s, str, default="")),
         )
@@ -235,11 +330,11 @@ class ScoreRequest:
         if params.size == 0 or params.shape[1] != dim:
             raise PayloadError(f"{s}.params: expected (N >= 1, {dim}) for '{name}', got {params.shape}")
         n = len(params)
-        models = _get(doc, "models", s, list, default=[])
+        models = _strings(_get(doc, "models", s, default=[]), f"{s}.models")
         return cls(str(_get(doc, "request_id", s, str)), _stamp(_get(doc, "stamp", s), f"{s}.stamp"),
                    str(_get(doc, "goal", s, str)),
                    Candidates(name, params, np.zeros(n, np.int64), np.zeros(n, bool)),
-                   [str(m) for m in models])
+                   models)
 
 
 @dataclass(eq=False)
@@ -269,7 +364,10 @@ class ScoreResponse:
                 raise PayloadError(f"{s}.scores['{name}']: expected (K, N) with K, N >= 1, got {m.shape}")
             scores[str(name)] = m
         errors = _get(doc, "errors", s, dict, default={})
-        return cls(str(_get(doc, "request_id", s, str)), scores, {str(k): str(v) for k, v in errors.items()})
+        bad = next((k for k, v in errors.items() if not isinstance(v, str)), None)
+        if bad is not None:
+            raise PayloadError(f"{s}.errors['{bad}']: expected a message string, got {type(errors[bad]).__name__}")
+        return cls(str(_get(doc, "request_id", s, str)), scores, dict(errors))
 
 
 # -- primitive command and executor status ----------------------------------------------------
@@ -309,7 +407,7 @@ class PrimitiveCommand:
         if params.shape != (PRIMITIVE_SPECS[name].dim,):
             raise PayloadError(f"{s}.params: '{name}' takes {PRIMITIVE_SPECS[name].dim} parameters, "
                                f"got {params.shape[0]}")
-        return cls(int(_get(doc, "decision_id", s, int)), Primitive(name, params),
+        return cls(_int(doc, "decision_id", s), Primitive(name, params),
                    str(_get(doc, "source", s, str, default="")))
 
 
@@ -346,9 +444,9 @@ class ExecutorStatus:
         state = _get(doc, "state", s, str)
         if state not in ("executing", *TERMINAL_STATES):
             raise PayloadError(f"{s}.state: unknown state {state!r}")
-        return cls(int(_get(doc, "decision_id", s, int)), state, int(_get(doc, "error_code", s, int, 0)),
-                   str(_get(doc, "error_string", s, str, "")), int(_get(doc, "segment", s, int, 0)),
-                   int(_get(doc, "segments", s, int, 0)), _stamp(_get(doc, "stamp", s, default=[0, 0]), f"{s}.stamp"))
+        return cls(_int(doc, "decision_id", s), state, _int(doc, "error_code", s, 0),
+                   str(_get(doc, "error_string", s, str, "")), _int(doc, "segment", s, 0),
+                   _int(doc, "segments", s, 0), _stamp(_get(doc, "stamp", s, default=[0, 0]), f"{s}.stamp"))
 
 
 def stamp_of_ns(ns: int) -> tuple[int, int]:
