@@ -924,3 +924,58 @@ def test_benchmark_smoke(tmp_path):
     for case in saved["cases"].values():
         assert case["to_msg_ms"] > 0 and case["from_msg_ms"] > 0 and case["speedup_to_msg"] > 0
     assert saved["typestore"] in ("ros2_jazzy", "ros2_humble")
+
+
+def _cloud_with(**changes):
+    """A 10-point xyz cloud (point_step 12, row_step 120) with some fields replaced."""
+    msg = rc.points_to_msg(np.zeros((10, 3)), "base", TYPES)
+    return TYPES.new(**{**_fields(msg), **changes})
+
+
+_NO_DATA = np.zeros(0, np.uint8)
+
+
+@pytest.mark.parametrize("changes, match", [
+    # point_step beyond what a numpy record can describe (was a plain ValueError from numpy)
+    ({"point_step": 2**31, "row_step": 0, "width": 0, "data": _NO_DATA},
+     r"pointcloud.point_step: 2147483648 is outside \[1, 2147483647\]"),
+    ({"point_step": 2**31, "row_step": 2**31, "width": 1, "height": 0, "data": _NO_DATA},
+     r"pointcloud.point_step: 2147483648 is outside"),
+    ({"point_step": 0}, r"pointcloud.point_step: 0 is outside \[1, "),
+    # sizes outside the message's uint32 fields (negative ones gave numpy's "negative dimensions")
+    ({"height": -1, "row_step": 0, "width": 0, "data": _NO_DATA}, r"pointcloud.height: -1 is outside \[0, 4294967295\]"),
+    ({"width": -1, "height": 0, "data": _NO_DATA}, r"pointcloud.width: -1 is outside"),
+    ({"height": 2**40, "width": 0, "row_step": 0, "data": _NO_DATA}, r"pointcloud.height: 1099511627776 is outside"),
+    ({"row_step": 2**62, "height": 0, "data": _NO_DATA}, r"pointcloud.row_step: 4611686018427387904 is outside"),
+    # sizes inconsistent with each other or with the data
+    ({"row_step": 119}, r"row_step: 119 is less than width\*point_step = 10\*12 = 120"),
+    ({"height": 2}, r"pointcloud.data: 120 bytes, expected row_step\*height = 120\*2 = 240"),
+    ({"width": 2**28, "row_step": 12 * 2**28}, r"pointcloud.data: 120 bytes, expected row_step\*height"),
+    # fields and data of the wrong kind
+    ({"fields": _point_fields([("x", 2**70, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1)])},
+     r"fields\['x'\].offset: 1180591620717411303424 is outside"),
+    ({"fields": _point_fields([("x", 0, 7, 2**40), ("y", 4, 7, 1), ("z", 8, 7, 1)])},
+     r"fields\['x'\].count: 1099511627776 is outside"),
+    ({"data": [1000] * 120}, r"pointcloud.data: expected bytes 0..255"),
+    ({"data": "abc"}, r"pointcloud.data: expected bytes 0..255"),
+])
+def test_cloud_absurd_sizes_raise_conversion_errors(changes, match):
+    with pytest.raises(MessageConversionError, match=match) as info:
+        rc.msg_to_points(_cloud_with(**changes))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("point_step", 12.5, r"pointcloud.point_step: expected an integer, got float"),
+    ("height", None, r"pointcloud.height: expected an integer, got NoneType"),
+    ("width", True, r"pointcloud.width: expected an integer, got bool"),
+])
+def test_cloud_size_fields_of_the_wrong_type(field, value, match):
+    msg = _cloud_with()
+    # rosbags' dataclasses do not check types; a duck-typed message can carry anything.
+    fake = type("Cloud", (), {**_fields(msg), field: value})()
+    with pytest.raises(MessageConversionError, match=match):
+        rc.msg_to_points(fake)
+    fields = [type("Field", (), {"name": ["x"], "offset": 0, "datatype": 7, "count": 1})()]
+    with pytest.raises(MessageConversionError, match="a field name is a list, not a string"):
+        rc.msg_to_points(type("Cloud", (), {**_fields(msg), "fields": fields})())

@@ -30,6 +30,20 @@ POINTFIELD_DTYPES: dict[int, str] = {
 }
 _FLOAT32 = 7
 _COLOUR_FIELDS = ("rgb", "rgba")
+_UINT32_MAX = (1 << 32) - 1  # height, width, row_step, offset, count are uint32 in the message
+# numpy keeps a record's size in a C int, so a larger point_step cannot be described at all.
+MAX_POINT_STEP = (1 << 31) - 1
+
+
+def _size(value, what: str, high: int = _UINT32_MAX, low: int = 0) -> int:
+    """An integer message field in [low, high], else MessageConversionError naming it (a float,
+    None or bool here would otherwise be truncated or raise TypeError deep inside numpy)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise MessageConversionError(f"{what}: expected an integer, got {type(value).__name__}")
+    value = int(value)
+    if not low <= value <= high:
+        raise MessageConversionError(f"{what}: {value} is outside [{low}, {high}]")
+    return value
 
 
 def pointcloud2_dtype(fields, point_step: int, is_bigendian: bool = False) -> np.dtype:
@@ -40,8 +54,15 @@ def pointcloud2_dtype(fields, point_step: int, is_bigendian: bool = False) -> np
     order = ">" if is_bigendian else "<"
     names, formats, offsets = [], [], []
     for field in fields:
-        name, offset, datatype = str(field.name), int(field.offset), int(field.datatype)
-        count = max(int(field.count), 1)  # some drivers write count=0 for scalars
+        name = field.name
+        if not isinstance(name, str):
+            raise MessageConversionError(
+                f"pointcloud.fields: a field name is a {type(name).__name__}, not a string"
+            )
+        offset = _size(field.offset, f"pointcloud.fields['{name}'].offset")
+        datatype = _size(field.datatype, f"pointcloud.fields['{name}'].datatype", 255)
+        # some drivers write count=0 for scalars
+        count = max(_size(field.count, f"pointcloud.fields['{name}'].count"), 1)
         if datatype not in POINTFIELD_DTYPES:
             raise MessageConversionError(
                 f"pointcloud.fields['{name}'].datatype: unknown datatype {datatype} "
@@ -66,10 +87,9 @@ def pointcloud2_dtype(fields, point_step: int, is_bigendian: bool = False) -> np
 
 def _checked_layout(msg) -> tuple[int, int, int, int, np.ndarray]:
     """(height, width, point_step, row_step, data) after checking the sizes agree."""
-    height, width = int(msg.height), int(msg.width)
-    point_step, row_step = int(msg.point_step), int(msg.row_step)
-    if point_step <= 0:
-        raise MessageConversionError(f"pointcloud.point_step: must be positive, got {point_step}")
+    height, width = _size(msg.height, "pointcloud.height"), _size(msg.width, "pointcloud.width")
+    row_step = _size(msg.row_step, "pointcloud.row_step")
+    point_step = _size(msg.point_step, "pointcloud.point_step", MAX_POINT_STEP, 1)
     if row_step < width * point_step:
         raise MessageConversionError(
             f"pointcloud.row_step: {row_step} is less than width*point_step = "

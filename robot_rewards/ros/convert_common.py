@@ -261,7 +261,11 @@ def uint8_buffer(data, what: str) -> np.ndarray:
     try:
         return np.frombuffer(data, dtype=np.uint8)  # bytes, array.array('B'), memoryview: no copy
     except TypeError:
+        pass
+    try:
         return np.asarray(data, dtype=np.uint8).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:  # a list holding 1000 or "abc"
+        raise MessageConversionError(f"{what}.data: expected bytes 0..255 ({exc})") from None
 
 
 def float_array(values, what: str, dtype=np.float64) -> np.ndarray:
