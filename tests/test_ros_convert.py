@@ -979,3 +979,14 @@ def test_cloud_size_fields_of_the_wrong_type(field, value, match):
     fields = [type("Field", (), {"name": ["x"], "offset": 0, "datatype": 7, "count": 1})()]
     with pytest.raises(MessageConversionError, match="a field name is a list, not a string"):
         rc.msg_to_points(type("Cloud", (), {**_fields(msg), "fields": fields})())
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"width": -1}, r"image: height 48 and width -1 must not be negative"),
+    ({"height": 2**31}, r"image.data: \d+ bytes, expected step\*height"),
+    ({"step": 2**40, "width": 2**62}, r"image.step: 1099511627776 is less than"),
+])
+def test_image_absurd_sizes_raise_conversion_errors(changes, match):
+    msg = rc.depth_to_msg(np.ones((48, 64), np.float32), "cam", TYPES)
+    with pytest.raises(MessageConversionError, match=match):
+        rc.msg_to_depth(TYPES.new(**{**_fields(msg), **changes}))

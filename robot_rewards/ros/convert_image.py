@@ -89,6 +89,8 @@ def msg_to_image(msg, *, copy: bool = True) -> np.ndarray:
     """
     dtype, channels = _encoding_layout(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height < 0 or width < 0:  # uint32 in the message; numpy's own error would not say which
+        raise MessageConversionError(f"image: height {height} and width {width} must not be negative")
     if msg.is_bigendian and dtype.itemsize > 1:
         dtype = dtype.newbyteorder(">")
     else:
