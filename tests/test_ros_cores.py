@@ -462,3 +462,88 @@ def test_calibration_capture_core_writes_handeye_inputs(tmp_path):
     np.testing.assert_allclose(poses.poses["view_000.png"], hand, atol=1e-12)
     assert load_camera_info(tmp_path / "camera_info.yaml")[1] == INTR
     assert (tmp_path / "images" / "view_001.png").is_file()
+
+
+# --- hostile messages: every core logs them and keeps working -------------------------------------
+
+BIG = 10 ** 400
+
+
+def _hostile(good: str) -> list[str]:
+    """Malformed variants of a good payload: each took a node down before (OverflowError,
+    RecursionError, TypeError) or was accepted although wrong (bool as int, bad indices)."""
+    doc = json.loads(good)
+    variants = [{"version": True}, {"decision_id": BIG}, {"decision_id": True}, {"name": ["x"]},
+                {"primitive": ["x"]}, {"params": [[BIG] * 7]}, {"params": [BIG] * 7}, {"chosen": False},
+                {"order": [0, 0]}, {"order": [99]}, {"scores": {"a": [[BIG]]}}, {"stamp": [BIG, 0]},
+                {"models": [["a"]]}, {"errors": {"b": ["x"]}}, {"request_id": ["r"]}]
+    return (['{"a":' * 5000 + "1" + "}" * 5000, "[" * 50 + "]" * 50, " " * (1 << 20 | 1)]
+            + [json.dumps({**doc, **v}) for v in variants if set(v) <= set(doc)])
+
+
+def test_policy_core_survives_hostile_responses_and_statuses(kin):
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [REACHABLE, REACHABLE], log, now)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    request = ScoreRequest.from_json(core.on_cloud(cloud_msg(obs, T0 * SEC))[0][1])
+    good = ScoreResponse(request.request_id, {"pref": np.array([[1.0, 2.0]])}).to_json()
+    for text in _hostile(good):
+        assert core.on_score_response(text) == [] and core.state == SCORING
+    out = dict(core.on_score_response(good))
+    assert core.state == EXECUTING and CandidateSet.from_json(out["candidates"]).chosen == 1
+    status = ExecutorStatus(CandidateSet.from_json(out["candidates"]).decision_id, "succeeded").to_json()
+    for text in _hostile(status):
+        assert core.on_executor_status(text) == [] and core.state == EXECUTING
+    core.on_executor_status(status)
+    assert core.state == IDLE
+    assert core.report.counts["response"] == len(_hostile(good)) and core.report.counts["status"] == len(_hostile(status))
+
+
+def test_executor_core_survives_hostile_primitives(kin):
+    log, now = Log(), [T0 * SEC]
+    core = executor(kin, log, now)
+    core.on_joint_state(joint_state(HOME))
+    good = command(REACHABLE)
+    for text in _hostile(good):
+        statuses, step = core.on_primitive(text)
+        status = ExecutorStatus.from_json(statuses[0])
+        assert step is None and status.state == "rejected" and status.error_code == EXECUTOR_BAD_INPUT
+        assert not core.busy
+    statuses, step = core.on_primitive(good)
+    assert ExecutorStatus.from_json(statuses[0]).state == "executing" and step is not None
+
+
+def test_reward_server_core_survives_hostile_requests():
+    obs, _ = planted_observation(seed=3, n_points=64)
+    replies: list[str] = []
+    log = Log()
+    core = RewardServerCore(RewardServerConfig(request_timeout=1.0), None, None, log, clock=lambda: 0.0)
+    core.on_cloud(cloud_msg(obs, T0 * SEC))
+    good = ScoreRequest("r", (T0, 0), GOAL, random_candidates(3, seed=4)).to_json()
+    for text in _hostile(good):
+        core.on_request(text, replies.append)
+    assert replies == [] and core.report.counts["request"] == len(_hostile(good))
+    core.on_request(good, replies.append)
+    assert [ScoreResponse.from_json(r).request_id for r in replies] == ["r"]
+
+
+def test_console_cores_keep_the_last_good_set_after_hostile_ones():
+    from robot_rewards.console.config import RosConsoleConfig
+    from robot_rewards.ros.console_backend import OperatorCore
+
+    good = CandidateSet(5, (T0, 0), GOAL, random_candidates(4, seed=1), chosen=2, order=[2, 0, 1, 3]).to_json()
+    log = Log()
+    console = ConsoleCore(None, log)
+    operator = OperatorCore(RosConsoleConfig(), log)
+    assert console.on_candidates(good) is not None
+    operator.on_candidates(good)
+    first = operator.next_set(0, timeout=0.01)
+    for text in _hostile(good):
+        assert console.on_candidates(text) is None
+        operator.on_candidates(text)
+        operator.on_status(text)
+    assert console.last.decision_id == 5 and operator.next_set(first.seq, timeout=0.01) is None
+    assert operator.next_set(0, timeout=0.01).cset.decision_id == 5 and operator.moves == 0
+    assert console.on_candidates(good) is not None
+    assert console.report.counts["candidates"] == operator.report.counts["candidates"] == len(_hostile(good))
