@@ -97,11 +97,11 @@ def test_calibrate_needs_its_inputs(tmp_path):
 @pytest.mark.slow
 def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path):
     """What `make demo` runs, shortened: every expert, then policy alone vs best-of-N by the
-    shipped scorer on both tasks, each with its video."""
+    shipped scorer on all four tasks, each with its video."""
     main(["demo", "episodes=1", "policy_episodes=1", f"output_dir={tmp_path}"])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["experts"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
-    assert set(metrics["loop"]) == {"place_block", "align_rope"}
+    assert set(metrics["loop"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
     for _task, r in metrics["loop"].items():
         assert set(r) == {"first", "scorer"}
         for cond in r.values():

@@ -181,7 +181,7 @@ class DemoConfig:
     noise: float = 1.0
     # (a) policy alone vs (c) best-of-N by the preference scorer, with the shipped
     # checkpoints <checkpoints>/policy_<task>.json and scorer_<task>.json; [] skips this part
-    tasks: list[str] = field(default_factory=lambda: ["place_block", "align_rope"])
+    tasks: list[str] = field(default_factory=lambda: ["place_block", "push_block", "stack_blocks", "align_rope"])
     checkpoints: str = "checkpoints"  # relative to the data folder, or absolute
     n_candidates: int = 8
     policy_episodes: int = 5
