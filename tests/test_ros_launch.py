@@ -69,6 +69,12 @@ def test_sim_launch_arguments_override_typed_parameters(fake):
     assert operator["console"].parameters[1] == {"mode": "operator"}
     plain = {n.name: n for n in evaluate("sim")}
     assert "console" not in plain and len(plain["policy"].parameters) == 1  # the YAML alone
+    rope = {n.name: n for n in evaluate("sim", task="align_rope")}  # the task's policy and its perception
+    assert rope["policy"].parameters[1] == {"checkpoint": "checkpoints/policy_align_rope.json"}
+    assert rope["perception"].parameters[1] == {"perception_from_checkpoint": "checkpoints/policy_align_rope.json"}
+    assert rope["sim_bridge"].parameters[1] == {"task": "align_rope"}
+    mine = {n.name: n for n in evaluate("sim", task="align_rope", policy_checkpoint="/my/policy.json")}
+    assert mine["policy"].parameters[1] == {"checkpoint": "/my/policy.json"}
     with pytest.raises(ParameterError, match="parameter 'n_candidates': expected int, got 'many'"):
         sim_graph({"n_candidates": "many"})
     with pytest.raises(ValueError, match="console:=maybe is not true/false"):

@@ -50,7 +50,7 @@ class NodeSpec:
 
 _COMMON = [
     LaunchArg("params_file", "", "parameter YAML for every node ('' = the package's config/<graph>.yaml)"),
-    LaunchArg("policy_checkpoint", "", "policy checkpoint ('' = the YAML's)"),
+    LaunchArg("policy_checkpoint", "", "policy checkpoint ('' = checkpoints/policy_<task>.json with task:=, else the YAML's)"),
     LaunchArg("scorers", "", "reward-server scorers as comma-separated name=checkpoint entries"),
     LaunchArg("state_reward", "", "goal reward model as module:factory"),
     LaunchArg("device", "", "torch device of the reward models and the policy (cpu, cuda, ...)"),
@@ -152,6 +152,10 @@ def _decision_nodes(args: dict[str, str], params_file: str, topic_args: dict[str
 def sim_graph(args: dict[str, str]) -> list[NodeSpec]:
     """sim_bridge + perception + reward_server + policy + executor (+ console)."""
     params_file = _params_file(args, "sim")
+    if args.get("task") and not args.get("policy_checkpoint"):
+        # the task's shipped policy (and the perception it was trained with): task:=align_rope
+        # alone must not keep the YAML's place_block policy
+        args = {**args, "policy_checkpoint": f"checkpoints/policy_{args['task']}.json"}
     bridge = _node("sim_bridge", SimBridgeConfig, params_file, {"task": "task", "seed": "seed", "gui": "gui"}, args)
     return [bridge, *_decision_nodes(args, params_file, {})]
 
