@@ -75,6 +75,22 @@ def test_replay_of_an_exported_episode_matches_the_live_perception(exported, tmp
     assert (tmp_path / "rewards.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
+def test_replay_with_a_scorer_says_when_the_bag_has_no_candidate_sets(exported, tmp_path, capsys):
+    from ros_double.scenes import tiny_scorer
+
+    from robot_rewards.rewards.preference.io import save_scorer
+
+    _, out = exported  # a scripted expert's episode: no /policy/candidates
+    scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
+    metrics = bag_replay(BagReplayConfig(bag=str(out / "episode_bag"), scorers={"pref": str(scorer_path)},
+                                         plot=False, output_dir=str(tmp_path / "out")))
+    assert metrics["decisions"] == 0 and metrics["frames"] > 0
+    (warning,) = metrics["warnings"]
+    assert "scorers ['pref'] scored nothing" in warning and topics.CANDIDATES_TOPIC in warning
+    assert warning in capsys.readouterr().out
+
+
 def _write_synthetic_bag(path, scorer_goal="put the block on the red mark"):
     """Four frame pairs (one good, three bad in different ways, then good) and one candidate set."""
     with BagWriter(path) as bag:

@@ -65,8 +65,15 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
                             for k, v in summary.items()]))
     if result.dropped:
         print(format_table(["dropped / failed", "count"], sorted(result.dropped.items())))
+    warnings = []
+    if scorers and not result.messages.get(cfg.candidates_topic):
+        # an exported sim episode is the scripted expert's: it has no candidate sets to score
+        warnings.append(f"scorers {sorted(scorers)} scored nothing: the bag has no candidate sets on "
+                        f"{cfg.candidates_topic} (record one from a live graph, where the policy node publishes them)")
+        print(f"bag replay: {warnings[-1]}")
     metrics = {"command": "bag-replay", "config": asdict(cfg), "bag": str(bag), "goal": result.goal,
                "frames": len(result.rows), "rewards": summary, "decisions": len(result.decisions),
-               "dropped": result.dropped, "messages": dict(result.messages), "files": files}
+               "dropped": result.dropped, "messages": dict(result.messages), "files": files,
+               "warnings": warnings}
     write_metrics(out, metrics)
     return metrics
