@@ -152,3 +152,19 @@ def test_package_xml_lists_every_ros_dependency():
     needed = _ros_imports() | {"tf2_ros", "action_msgs", "builtin_interfaces", "rcl_interfaces", "ros2launch"}
     assert needed <= deps, sorted(needed - deps)
     assert ET.parse(ROOT / "package.xml").getroot().find("export/build_type").text == "ament_python"
+
+
+def test_a_node_that_fails_stops_the_launch_but_a_normal_stop_does_not(fake):
+    """device:=cuda without a GPU: the policy's [FATAL] line, then the whole graph stops (it kept
+    running without the policy, which looked like a hang)."""
+    from ros_double.fake_launch import ProcessExited
+
+    from robot_rewards.ros.launch_graph import stop_if_failed
+
+    nodes = evaluate("robot")
+    assert nodes and all(n.on_exit is stop_if_failed for n in nodes)
+    stop = stop_if_failed(ProcessExited(process_name="policy-3", returncode=1), None)
+    assert "policy-3 exited with code 1" in stop.reason
+    for code in (0, -2, -15, 130):  # Ctrl-C, the launch's own SIGINT / SIGTERM
+        assert stop_if_failed(ProcessExited(process_name="policy-3", returncode=code), None) is None
+

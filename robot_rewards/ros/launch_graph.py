@@ -9,6 +9,7 @@ parameter named). Parameters not set by an argument come from the YAML file in c
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +208,24 @@ def launch_nodes(graph: str, context) -> list:
     declared, build = GRAPHS[graph]
     args = {a.name: LaunchConfiguration(a.name).perform(context) for a in declared}
     return [Node(package=s.package, executable=s.executable, name=s.name, parameters=s.parameters,
-                 arguments=s.arguments, output="screen", emulate_tty=True) for s in build(args)]
+                 arguments=s.arguments, output="screen", emulate_tty=True, on_exit=stop_if_failed)
+            for s in build(args)]
+
+
+# A node stopped by Ctrl-C / the launch itself exits with one of these (or 0).
+STOPPED_CODES = (0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT)
+
+
+def stop_if_failed(event, context):
+    """`on_exit` of every node: a node that failed (a bad parameter, no GPU for device:=cuda, a
+    missing checkpoint: its [FATAL] line says which) ends the whole launch, which would otherwise
+    keep running without it and look like a hang."""
+    if event.returncode in STOPPED_CODES:
+        return None
+    from launch.actions import Shutdown
+
+    return Shutdown(reason=f"{event.process_name} exited with code {event.returncode} (its [FATAL] line above "
+                           "says why): stopping the graph")
 
 
 def launch_description(graph: str):

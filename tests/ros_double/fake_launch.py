@@ -47,6 +47,20 @@ class LogInfo:
         self.msg = msg
 
 
+class Shutdown:
+    """launch.actions.Shutdown: ends the launch (here: keeps the reason)."""
+
+    def __init__(self, *, reason="reason not given", **kwargs):
+        self.reason = reason
+
+
+class ProcessExited:
+    """launch.events.process.ProcessExited: what a node's `on_exit` callable receives."""
+
+    def __init__(self, *, process_name: str, returncode: int):
+        self.process_name, self.returncode = process_name, returncode
+
+
 class LaunchContext:
     def __init__(self, arguments: dict[str, str]):
         self.launch_configurations = dict(arguments)
@@ -56,8 +70,9 @@ class Node:
     """launch_ros.actions.Node: keeps what the launch file asked for."""
 
     def __init__(self, *, executable, package=None, name=None, namespace=None, parameters=None,
-                 remappings=None, arguments=None, output="log", emulate_tty=False, **kwargs):
+                 remappings=None, arguments=None, output="log", emulate_tty=False, on_exit=None, **kwargs):
         self.package, self.executable, self.name = package, executable, name
+        self.on_exit = on_exit
         self.parameters = list(parameters or [])
         self.remappings = list(remappings or [])
         self.arguments = list(arguments or [])
@@ -91,7 +106,7 @@ def launch_modules() -> dict[str, pytypes.ModuleType]:
     launch = module("launch", LaunchDescription=LaunchDescription, LaunchContext=LaunchContext)
     launch.__path__ = []
     actions = module("launch.actions", DeclareLaunchArgument=DeclareLaunchArgument, OpaqueFunction=OpaqueFunction,
-                     LogInfo=LogInfo)
+                     LogInfo=LogInfo, Shutdown=Shutdown)
     substitutions = module("launch.substitutions", LaunchConfiguration=LaunchConfiguration)
     launch.actions, launch.substitutions = actions, substitutions
     launch_ros = module("launch_ros")
