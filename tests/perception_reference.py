@@ -19,6 +19,7 @@ import numpy as np
 
 from robot_rewards.core import transforms
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
+from robot_rewards.perception import filters
 from robot_rewards.perception.filters import Plane, SamplingInfo, start_index
 from robot_rewards.perception.pipeline import (
     PerceptionConfig,
@@ -242,18 +243,11 @@ def farthest_point_sampling(points, n: int, start: int = 0) -> np.ndarray:
 
 
 def sample_indices(n_points: int, n: int, method: str = "fps", seed: int = 0, points=None) -> np.ndarray:
-    if n_points == 0:
-        raise EmptyPointCloudError(f"cannot sample {n} points from an empty cloud")
-    if n <= 0:
-        raise PerceptionError(f"sample count must be positive, got {n}")
-    rng = np.random.default_rng(seed)
-    if n_points < n:
-        return np.concatenate([np.arange(n_points), rng.choice(n_points, n - n_points, replace=True)])
-    if method == "fps":
+    # only farthest-point sampling is the reference's own; padding, random picks and the errors
+    # are the package's
+    if method == "fps" and 0 < n <= n_points:
         return farthest_point_sampling(points, n, start_index(n_points, seed))
-    if method == "random":
-        return np.sort(rng.choice(n_points, n, replace=False))
-    raise PerceptionError(f"unknown sampling method '{method}' (use fps or random)")
+    return filters.sample_indices(n_points, n, method, seed, points)
 
 
 def sample_fixed_count(cloud: PointCloud, n: int, method: str = "fps", seed: int = 0) -> tuple[PointCloud, SamplingInfo]:
