@@ -27,7 +27,6 @@ import torch
 
 from robot_rewards.core import device as core_device
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
-from robot_rewards.core.device import DeviceError
 
 
 class PerceptionError(ValueError):
@@ -103,7 +102,7 @@ def resolve_device(device: str = "auto") -> str:
     name = {"torch": "auto", "numpy": "cpu"}.get(str(device).strip().lower(), device)
     try:
         return core_device.resolve_device(name)
-    except DeviceError as exc:
+    except core_device.DeviceError as exc:
         raise PerceptionError(str(exc)) from None
 
 
