@@ -137,9 +137,10 @@ class PointEncoder(nn.Module):
 
     def forward(self, points: torch.Tensor, colors: torch.Tensor | None, goal: torch.Tensor,
                 tokens: torch.Tensor | None = None, token_mask: torch.Tensor | None = None,
-                neighbourhood: torch.Tensor | None = None) -> torch.Tensor:
+                neighbourhood: torch.Tensor | None = None, per_point: bool = False):
         """tokens (B, L, token_dim), token_mask (B, L): the goal's word features (when built with
-        token_dim > 0); neighbourhood (B, P, 4): see `normalise`."""
+        token_dim > 0); neighbourhood (B, P, 4): see `normalise`. per_point: also return the
+        per-point features (B, P, C) and workspace-normalised xyz (B, P, 3) (a per-point head)."""
         x = self.normalise(points, colors, neighbourhood)
         h = x
         # No per-point LayerNorm: it costs ~10% of the step on CPU, and the inputs are already
@@ -167,7 +168,8 @@ class PointEncoder(nn.Module):
             wt = torch.softmax(self.token_log_scale.exp() * torch.einsum("bpc,blc->bpl", k, qt), dim=1)
             where = torch.einsum("bpl,bpc->blc", wt, x[..., :3]) * token_mask[..., None]
             pooled.append(where.reshape(where.shape[0], -1))
-        return self.out(torch.cat(pooled, dim=-1))
+        out = self.out(torch.cat(pooled, dim=-1))
+        return (out, h, x[..., :3]) if per_point else out
 
 
 class LocalPatchEncoder(nn.Module):

@@ -82,6 +82,13 @@ class PolicyConfig:
     local_k: int = 0
     local_radius: float = 0.05  # m
     local_channels: List[int] = field(default_factory=lambda: [32, 64])
+    # Picks on the cloud (`policy/pick.py`): a per-point head scores every cloud point, each
+    # candidate draws its pick point from that distribution, and the denoiser fills in the rest
+    # of the primitive around it (inpainting). For thin objects whose pick must land ON them.
+    pick_on_cloud: bool = False
+    pick_sigma: float = 0.01  # m: width of the training target around the demonstrated pick
+    pick_loss_weight: float = 0.1  # the pick cross-entropy's weight beside the diffusion loss
+    pick_temperature: float = 1.0  # softmax temperature when drawing picks (lower: fewer modes)
     # denoiser (residual MLP, FiLM-conditioned on [obs, goal, timestep])
     width: int = 256
     blocks: int = 3

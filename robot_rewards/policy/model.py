@@ -25,6 +25,7 @@ from robot_rewards.nn.encoders import ClipGoalEncoder, LocalPatchEncoder, PointE
 from robot_rewards.nn.normalizer import ActionNormalizer, feature_names
 from robot_rewards.policy.config import PolicyConfig
 from robot_rewards.policy.denoiser import Denoiser
+from robot_rewards.policy.pick import PickHead, draw_points, pick_loss
 from robot_rewards.policy.schedule import NoiseSchedule, row_generators
 
 
@@ -101,6 +102,15 @@ class DiffusionPolicy(nn.Module):
         self.register_buffer("point_high", torch.as_tensor(normalizer.high, dtype=torch.float32)[idx],
                              persistent=False)
         self.schedule = NoiseSchedule(config.train_steps, config.beta_schedule, config.clip_sample)
+        self.pick_head = None
+        if config.pick_on_cloud:
+            if "pick" not in self.spec.points:
+                raise ValueError(f"pick_on_cloud needs a primitive with a pick point; '{primitive}' has "
+                                 f"{list(self.spec.points)}")
+            self.pick_head = PickHead(config.point_channels[-1], config.obs_dim)
+            names = feature_names(self.spec)
+            mask = torch.tensor([n in ("pick_x", "pick_y") for n in names])
+            self.register_buffer("pick_mask", mask, persistent=False)
 
     @property
     def vocab(self) -> list[str] | None:
@@ -122,18 +132,29 @@ class DiffusionPolicy(nn.Module):
         """Conditioning rows (B, C) of B observations for `denoise`: [obs feature, goal feature]
         (C = obs_dim + goal_dim), followed by the flattened cloud when local patches are on.
         neighbourhood: precomputed per-point features (see `PolicyBatch`)."""
+        return self.encode_with_picks(points, colors, goals, neighbourhood)[0]
+
+    def encode_with_picks(self, points: torch.Tensor, colors: torch.Tensor | None, goals: torch.Tensor,
+                          neighbourhood: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(`encode`'s rows, per-point pick logits (B, P) or None without a pick head)."""
         g = self.goal_encoder(goals)
         tokens = mask = None
         if self.point_encoder.max_tokens:
             tokens, mask = self.goal_encoder.token_features(goals)
-        parts = [self.point_encoder(points, colors, g, tokens, mask, neighbourhood), g]
+        logits = None
+        if self.pick_head is None:
+            obs = self.point_encoder(points, colors, g, tokens, mask, neighbourhood)
+        else:
+            obs, h, xyz = self.point_encoder(points, colors, g, tokens, mask, neighbourhood, per_point=True)
+            logits = self.pick_head(h, xyz, obs)
+        parts = [obs, g]
         if self.local is not None:
             # Each conditioning row carries its own cloud, so everything that repeats, indexes or
             # concatenates rows (noise draws, N candidates, DPO pairs, FK particles) carries it along.
             parts.append(points.reshape(points.shape[0], -1).to(g.dtype))
             if self.config.use_rgb:
                 parts.append(colors.reshape(colors.shape[0], -1).to(g.dtype))
-        return torch.cat(parts, dim=-1)
+        return torch.cat(parts, dim=-1), logits
 
     def action_points(self, x: torch.Tensor) -> torch.Tensor:
         """(B, Q, 3) metres: the xyz points of normalised actions x (B, F), clamped to the data range."""
@@ -160,8 +181,9 @@ class DiffusionPolicy(nn.Module):
 
     def loss(self, batch: PolicyBatch, generator: torch.Generator | None = None,
              noise_draws: int = 1) -> torch.Tensor:
-        """Epsilon-prediction MSE with `noise_draws` (t, eps) draws per observation."""
-        cond = self.encode(batch.points, batch.colors, batch.goals, batch.neighbourhood)
+        """Epsilon-prediction MSE with `noise_draws` (t, eps) draws per observation (plus the
+        weighted pick cross-entropy with a pick head)."""
+        cond, logits = self.encode_with_picks(batch.points, batch.colors, batch.goals, batch.neighbourhood)
         B, K = batch.actions.shape[0], max(1, noise_draws)
         x0 = batch.actions.repeat_interleave(K, dim=0)
         dev = x0.device
@@ -170,7 +192,11 @@ class DiffusionPolicy(nn.Module):
         eps = torch.randn(x0.shape, generator=generator).to(dev)
         x_t = self.schedule.add_noise(x0, eps, t)
         pred = self.denoise(x_t, t, cond.repeat_interleave(K, dim=0))
-        return nn.functional.mse_loss(pred, eps)
+        loss = nn.functional.mse_loss(pred, eps)
+        if logits is not None:
+            picks = self.action_points(batch.actions)[:, 0]
+            loss = loss + self.config.pick_loss_weight * pick_loss(logits, batch.points, picks, self.config.pick_sigma)
+        return loss
 
     # -- inference -----------------------------------------------------------------------------
     def check_observation(self, obs: Observation) -> None:
@@ -217,13 +243,30 @@ class DiffusionPolicy(nn.Module):
         dev = self.device
         points = torch.as_tensor(np.asarray(obs.points, dtype=np.float32), device=dev)[None]
         colors = None if obs.colors is None else torch.as_tensor(np.asarray(obs.colors), device=dev)[None]
-        cond = self.encode(points, colors, self.goal_inputs([obs.goal]).to(dev))
-        x = self.sample_normalized(cond, seeds, steps, sampler, eta)
+        cond, logits = self.encode_with_picks(points, colors, self.goal_inputs([obs.goal]).to(dev))
+        known = None if logits is None else self.drawn_picks(logits[0], points[0], seeds)
+        x = self.sample_normalized(cond, seeds, steps, sampler, eta, known)
         return self.to_candidates(x, seeds)
 
+    def drawn_picks(self, logits: torch.Tensor, points: torch.Tensor,
+                    seeds: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inpainting input (values (n, F), mask (F,)) for `sample_normalized`: each candidate's
+        pick xy is a cloud point drawn from the pick head's softmax with a generator of its own
+        (derived from its seed, apart from its diffusion noise)."""
+        gens = row_generators([int(np.random.SeedSequence([int(s), 1]).generate_state(1)[0]) for s in seeds])
+        idx = draw_points(logits, gens, self.config.pick_temperature)
+        xy = points[idx.to(points.device), :2].detach().cpu().double().numpy()
+        params = np.zeros((len(seeds), len(self.spec.param_names)))
+        names = list(self.spec.param_names)
+        params[:, names.index("pick_x")], params[:, names.index("pick_y")] = xy[:, 0], xy[:, 1]
+        values = torch.as_tensor(self.normalizer.encode(params), dtype=torch.float32)
+        return values, self.pick_mask.cpu()
+
     def sample_normalized(self, cond: torch.Tensor, seeds: Sequence[int], steps: int | None = None,
-                          sampler: str | None = None, eta: float = 0.0) -> torch.Tensor:
-        """(n, F) normalised actions for ONE conditioning vector (1, C), one batched call per step."""
+                          sampler: str | None = None, eta: float = 0.0,
+                          known: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(n, F) normalised actions for ONE conditioning vector (1, C), one batched call per step;
+        known: entries fixed by inpainting (`NoiseSchedule.sample`)."""
         n = len(seeds)
         cond_n = cond.expand(n, -1)
         gens = row_generators(seeds, "cpu")
@@ -234,7 +277,7 @@ class DiffusionPolicy(nn.Module):
 
         # Noise is drawn on the CPU so a seed means the same candidate on CPU and GPU.
         x = self.schedule.sample(eps_fn, gens, self.normalizer.dim, "cpu", sampler or self.config.sampler,
-                                 steps or self.config.inference_steps, eta)
+                                 steps or self.config.inference_steps, eta, known)
         return x
 
     def to_candidates(self, x: torch.Tensor, seeds: Sequence[int]) -> Candidates:

@@ -146,22 +146,39 @@ class NoiseSchedule:
 
     # -- full sampling loops -------------------------------------------------------------------
     def sample(self, eps_fn: EpsFn, gens: Sequence[torch.Generator], dim: int, device,
-               sampler: str = "ddim", steps: int = 10, eta: float = 0.0) -> torch.Tensor:
+               sampler: str = "ddim", steps: int = 10, eta: float = 0.0,
+               known: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Draw len(gens) samples of size `dim`: x_T ~ N(0, I) per row from its generator, then
         `steps` DDIM steps (or all T DDPM steps). `eps_fn` is called once per step with the
-        whole batch."""
+        whole batch.
+
+        known: (values (n, dim), mask (dim,) bool): inpainting. Before every step the masked
+        entries are replaced by the known values noised to that step (with one fixed noise draw
+        per row), and the result carries the known values exactly, so the network fills in the
+        other entries around them."""
         x = row_randn(gens, dim, device)
         n = x.shape[0]
+        fix = None
+        if known is not None:
+            values, mask = known[0].to(device, x.dtype), known[1].to(device)
+            noise = row_randn(gens, dim, device)
+
+            def fix(x: torch.Tensor, t: int) -> torch.Tensor:
+                abar = self._abar64[t].item() if t >= 0 else 1.0
+                noised = math.sqrt(abar) * values + math.sqrt(1 - abar) * noise
+                return torch.where(mask, noised, x)
         if sampler == "ddpm":
             for t in range(self.train_steps - 1, -1, -1):
+                x = fix(x, t) if fix else x
                 eps = eps_fn(x, torch.full((n,), t, dtype=torch.long, device=device))
                 x = self.ddpm_step(x, eps, t, gens)
-            return x
+            return fix(x, -1) if fix else x
         if sampler != "ddim":
             raise ValueError(f"unknown sampler '{sampler}' (use ddim or ddpm)")
         ts = ddim_timesteps(self.train_steps, steps)
         for k, t in enumerate(ts):
             t_prev = ts[k + 1] if k + 1 < len(ts) else -1
+            x = fix(x, t) if fix else x
             eps = eps_fn(x, torch.full((n,), t, dtype=torch.long, device=device))
             x = self.ddim_step(x, eps, t, t_prev, gens, eta)
-        return x
+        return fix(x, -1) if fix else x
