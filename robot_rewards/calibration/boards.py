@@ -14,6 +14,7 @@ counts are both odd or both even; use ChArUco for hand-eye calibration.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ import cv2
 import numpy as np
 import yaml
 
+from robot_rewards.calibration.grid_check import grid_extensions
+from robot_rewards.calibration.yaml_io import read_yaml_mapping
 from robot_rewards.core.paths import data_file
 
 
@@ -53,6 +56,14 @@ class BoardSpec:
     name: str = "board"
 
     def __post_init__(self):
+        for name in ("squares_x", "squares_y"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BoardError(f"{name} must be an integer, got {value!r}")
+        for name in ("square_length", "marker_length", "margin"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise BoardError(f"{name} must be a finite number, got {value!r}")
         if self.kind not in BOARD_KINDS:
             raise BoardError(f"board kind must be one of {BOARD_KINDS}, got '{self.kind}'")
         if self.squares_x < 2 or self.squares_y < 2:
@@ -172,17 +183,21 @@ class BoardSpec:
                 (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3),
             )
         ids = np.arange(self.n_corners, dtype=np.int32)
-        return Detection(corners.reshape(-1, 2).astype(np.float32), self.corner_points(), ids)
+        image_points = corners.reshape(-1, 2).astype(np.float32)
+        return Detection(image_points, self.corner_points(), ids,
+                         tuple(grid_extensions(gray, image_points, pattern)))
 
 
 @dataclass(eq=False)
 class Detection:
     """Matched board corners in one image: image_points (N, 2), object_points (N, 3) in the
-    board frame, ids (N,) corner ids."""
+    board frame, ids (N,) corner ids; extends: the sides of the grid (left/right/top/bottom)
+    where the printed chessboard carries on, i.e. the board is larger than declared."""
 
     image_points: np.ndarray
     object_points: np.ndarray
     ids: np.ndarray
+    extends: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -194,11 +209,7 @@ class Detection:
 def load_board(path: str | os.PathLike) -> BoardSpec:
     """A BoardSpec from a board YAML file (fields of BoardSpec; unknown keys are an error)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"board file not found: {path}")
-    doc = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(doc, dict):
-        raise BoardError(f"{path}: expected a mapping of board fields")
+    doc = read_yaml_mapping(path, BoardError, "board")
     known = set(BoardSpec.__dataclass_fields__)
     unknown = sorted(set(doc) - known)
     if unknown:
@@ -206,8 +217,8 @@ def load_board(path: str | os.PathLike) -> BoardSpec:
     doc.setdefault("name", path.stem)
     try:
         return BoardSpec(**doc)
-    except TypeError as exc:
-        raise BoardError(f"{path}: {exc}") from exc
+    except (TypeError, BoardError) as exc:
+        raise BoardError(f"{path}: {exc}") from None
 
 
 def save_board(path: str | os.PathLike, board: BoardSpec) -> None:
@@ -225,8 +236,26 @@ def board_from_any(board) -> BoardSpec:
     if p.is_file():
         return load_board(p)
 
-    name = p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml"
-    return load_board(data_file("calibration", "boards", name))
+    if p.parent != Path("."):
+        raise FileNotFoundError(f"board file not found: {board} (shipped boards: {', '.join(shipped_boards())})")
+    stem = p.stem if p.suffix in (".yaml", ".yml") else p.name
+    try:
+        path = data_file("calibration", "boards", f"{stem}.yaml")
+    except FileNotFoundError:
+        raise BoardError(
+            f"unknown board '{board}': not a board file and not a shipped board; shipped boards: "
+            f"{', '.join(shipped_boards())}"
+        ) from None
+    return load_board(path)
+
+
+def shipped_boards() -> list[str]:
+    """Names of the boards shipped in calibration/boards/ (what `board=` accepts besides a path)."""
+    try:
+        folder = data_file("calibration", "boards")
+    except FileNotFoundError:
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
 # The board the simulator shows (calibration/boards/charuco_9x6_35mm.yaml): 40 corners on a

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from robot_rewards.calibration.yaml_io import finite_list, finite_number, read_yaml_mapping, whole_number
 from robot_rewards.core import transforms
 from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
@@ -25,37 +26,64 @@ class CalibrationFileError(ValueError):
 
 
 def _matrix(doc: dict, key: str, rows: int, cols: int, path) -> np.ndarray:
-    try:
-        entry = doc[key]
-        data = np.asarray(entry["data"], dtype=np.float64)
-    except (KeyError, TypeError) as exc:
-        raise CalibrationFileError(f"{path}: missing '{key}' with a 'data' list") from exc
-    if data.size != rows * cols:
-        raise CalibrationFileError(f"{path}: '{key}' needs {rows * cols} values, has {data.size}")
-    return data.reshape(rows, cols)
+    """The `rows` x `cols` matrix stored as {rows, cols, data} under `key`: finite values, the
+    declared shape (when given) and the expected one."""
+    entry = doc.get(key)
+    if not isinstance(entry, dict) or "data" not in entry:
+        raise CalibrationFileError(f"{path}: missing '{key}' with a 'data' list")
+    data = finite_list(entry["data"], path, f"{key}.data", CalibrationFileError)
+    if len(data) != rows * cols:
+        raise CalibrationFileError(
+            f"{path}: '{key}' must be {rows}x{cols} ({rows * cols} values), has {len(data)} values"
+        )
+    for name, want in (("rows", rows), ("cols", cols)):
+        if name in entry and whole_number(entry[name], path, f"{key}.{name}", CalibrationFileError) != want:
+            raise CalibrationFileError(f"{path}: '{key}' must be {rows}x{cols}, its {name} says {entry[name]}")
+    return np.asarray(data, dtype=np.float64).reshape(rows, cols)
+
+
+# Distortion coefficient counts OpenCV accepts (plumb_bob has 5, rational_polynomial 8).
+_DISTORTION_SIZES = (0, 4, 5, 8, 12, 14)
 
 
 def load_camera_info(path: str | os.PathLike) -> tuple[str, CameraIntrinsics]:
-    """Camera name and intrinsics from a ROS camera_info YAML file."""
+    """Camera name and intrinsics from a ROS camera_info YAML file.
+
+    Refused (CalibrationFileError naming the file and field): a file that is not YAML, a
+    missing or non-positive image size, NaN/inf or non-numbers in any matrix, a camera matrix,
+    rectification (3x3) or projection (3x4) matrix of the wrong size, a distortion vector of a
+    length OpenCV does not know.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"camera_info file not found: {path}")
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = read_yaml_mapping(path, CalibrationFileError, "camera_info")
     for key in ("image_width", "image_height"):
         if key not in doc:
             raise CalibrationFileError(f"{path}: missing '{key}'")
+    width = whole_number(doc["image_width"], path, "image_width", CalibrationFileError, 1)
+    height = whole_number(doc["image_height"], path, "image_height", CalibrationFileError, 1)
     K = _matrix(doc, "camera_matrix", 3, 3, path)
-    dist = doc.get("distortion_coefficients", {}).get("data", [0.0] * 5)
-    intrinsics = CameraIntrinsics(
-        width=int(doc["image_width"]),
-        height=int(doc["image_height"]),
-        fx=float(K[0, 0]),
-        fy=float(K[1, 1]),
-        cx=float(K[0, 2]),
-        cy=float(K[1, 2]),
-        distortion=tuple(float(d) for d in dist),
-        distortion_model=str(doc.get("distortion_model", "plumb_bob")),
-    )
+    if "rectification_matrix" in doc:
+        _matrix(doc, "rectification_matrix", 3, 3, path)
+    if "projection_matrix" in doc:
+        _matrix(doc, "projection_matrix", 3, 4, path)
+    dist_entry = doc.get("distortion_coefficients", {"data": [0.0] * 5})
+    if not isinstance(dist_entry, dict) or "data" not in dist_entry:
+        raise CalibrationFileError(f"{path}: 'distortion_coefficients' needs a 'data' list")
+    dist = finite_list(dist_entry["data"], path, "distortion_coefficients.data", CalibrationFileError)
+    if len(dist) not in _DISTORTION_SIZES:
+        raise CalibrationFileError(
+            f"{path}: distortion_coefficients has {len(dist)} values; expected one of {_DISTORTION_SIZES}"
+        )
+    model = doc.get("distortion_model", "plumb_bob")
+    if not isinstance(model, str):
+        raise CalibrationFileError(f"{path}: distortion_model must be a string, got {model!r}")
+    try:
+        intrinsics = CameraIntrinsics(
+            width=width, height=height, fx=float(K[0, 0]), fy=float(K[1, 1]), cx=float(K[0, 2]),
+            cy=float(K[1, 2]), distortion=tuple(dist), distortion_model=model,
+        )
+    except ValueError as exc:  # non-positive focal lengths
+        raise CalibrationFileError(f"{path}: camera_matrix: {exc}") from None
     return str(doc.get("camera_name", path.stem)), intrinsics
 
 
@@ -85,24 +113,39 @@ def save_camera_info(path: str | os.PathLike, name: str, intrinsics: CameraIntri
 
 
 def load_transform(path: str | os.PathLike) -> tuple[str, str, np.ndarray]:
-    """(parent_frame, child_frame, parent_T_child) from a transform YAML file."""
+    """(parent_frame, child_frame, parent_T_child) from a transform YAML file.
+
+    Refused (CalibrationFileError naming the file and field): a file that is not YAML, missing
+    fields, NaN/inf or non-numbers, a quaternion that is not unit length.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"transform file not found: {path}")
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = read_yaml_mapping(path, CalibrationFileError, "transform")
+    translation, quat = pose_fields(doc, path, "", CalibrationFileError)
     try:
-        t = doc["translation"]
-        q = doc["rotation"]
-        translation = [float(t[k]) for k in "xyz"]
-        quat = np.array([float(q[k]) for k in "xyzw"])
         parent, child = str(doc["parent_frame"]), str(doc["child_frame"])
-    except (KeyError, TypeError) as exc:
+    except KeyError as exc:
         raise CalibrationFileError(
             f"{path}: needs parent_frame, child_frame, translation {{x,y,z}}, rotation {{x,y,z,w}}"
         ) from exc
-    if not np.isclose(np.linalg.norm(quat), 1.0, atol=1e-3):
-        raise CalibrationFileError(f"{path}: rotation quaternion is not unit length ({quat})")
     return parent, child, transforms.make_transform(quat, translation)
+
+
+def pose_fields(entry, path, where: str, error: type[Exception]) -> tuple[list[float], np.ndarray]:
+    """(translation [x, y, z], unit quaternion [x, y, z, w]) of a mapping with `translation`
+    {x,y,z} and `rotation` {x,y,z,w}: finite numbers, a unit quaternion, else `error` naming
+    the file, `where` (e.g. "pose 3: ") and the field."""
+    if not isinstance(entry, dict):
+        raise error(f"{path}: {where}expected a mapping with translation and rotation")
+    values = {}
+    for key, axes in (("translation", "xyz"), ("rotation", "xyzw")):
+        part = entry.get(key)
+        if not isinstance(part, dict) or any(a not in part for a in axes):
+            raise error(f"{path}: {where}needs {key} {{{','.join(axes)}}}")
+        values[key] = [finite_number(part[a], path, f"{where}{key}.{a}", error) for a in axes]
+    quat = np.array(values["rotation"])
+    if not np.isclose(np.linalg.norm(quat), 1.0, atol=1e-3):
+        raise error(f"{path}: {where}rotation quaternion is not unit length ({quat.tolist()})")
+    return values["translation"], quat
 
 
 def load_base_transform(path: str | os.PathLike, base_frame: str, setting: str = "extrinsics_file") -> np.ndarray:

@@ -37,3 +37,7 @@ class DegenerateMotionError(CalibrationError):
 
 class PoseFileError(CalibrationError):
     """A robot-pose file with missing fields or images without poses."""
+
+
+class BoardSizeError(CalibrationError):
+    """The printed board has more corners than the board file declares (a sub-grid was found)."""

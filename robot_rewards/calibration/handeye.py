@@ -24,12 +24,13 @@ import numpy as np
 import yaml
 
 from robot_rewards.calibration.boards import Detection
-from robot_rewards.calibration.camera_info import save_transform, transform_dict
+from robot_rewards.calibration.camera_info import pose_fields, save_transform, transform_dict
 from robot_rewards.calibration.errors import (
     DegenerateMotionError,
     NotEnoughViewsError,
     PoseFileError,
 )
+from robot_rewards.calibration.yaml_io import read_yaml_mapping
 from robot_rewards.core import transforms
 from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.camera import CameraIntrinsics
@@ -295,27 +296,26 @@ def load_robot_poses(path: str | os.PathLike, base_frame: str = BASE_FRAME, ee_f
     """Read a robot-pose YAML written by `save_robot_poses` (or by hand / from tf); `base_frame`
     and `ee_frame` name the frames where the file does not."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"robot pose file not found: {path}")
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = read_yaml_mapping(path, PoseFileError, "robot pose")
     if not isinstance(doc.get("poses"), list) or not doc["poses"]:
         raise PoseFileError(f"{path}: needs a non-empty 'poses' list")
     poses = {}
     for k, e in enumerate(doc["poses"]):
-        try:
-            t = [float(e["translation"][a]) for a in "xyz"]
-            q = np.array([float(e["rotation"][a]) for a in "xyzw"])
-            name = str(e["image"])
-        except (KeyError, TypeError) as exc:
+        if not (isinstance(e, dict) and "image" in e and _has_axes(e.get("translation"), "xyz")
+                and _has_axes(e.get("rotation"), "xyzw")):
             raise PoseFileError(
                 f"{path}: pose {k} needs image, translation {{x,y,z}} and rotation {{x,y,z,w}}"
-            ) from exc
-        if not np.isclose(np.linalg.norm(q), 1.0, atol=1e-3):
-            raise PoseFileError(f"{path}: pose {k} ({name}) has a non-unit quaternion {q.tolist()}")
+            )
+        name = str(e["image"])
+        t, q = pose_fields(e, path, f"pose {k} ({name}): ", PoseFileError)
         if name in poses:
             raise PoseFileError(f"{path}: image {name} has two poses")
         poses[name] = transforms.make_transform(q, t)
     return RobotPoses(poses, str(doc.get("base_frame", base_frame)), str(doc.get("ee_frame", ee_frame)))
+
+
+def _has_axes(part, axes: str) -> bool:
+    return isinstance(part, dict) and all(a in part for a in axes)
 
 
 def pair_views(detections: Mapping[str, Detection], robot: RobotPoses, intrinsics: CameraIntrinsics,

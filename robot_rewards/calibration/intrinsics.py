@@ -19,6 +19,7 @@ import numpy as np
 from robot_rewards.calibration.boards import BoardSpec, Detection
 from robot_rewards.calibration.errors import (
     BoardNotFoundError,
+    BoardSizeError,
     ImageLoadError,
     ImageSizeError,
     NotEnoughViewsError,
@@ -63,7 +64,12 @@ def check_image_sizes(images: Mapping[str, np.ndarray], expected: tuple[int, int
 
 
 def detect_all(images: Mapping[str, np.ndarray], board: BoardSpec, min_corners: int = 6):
-    """({name: Detection} for images with the board, [names without it])."""
+    """({name: Detection} for images with the board, [names without it]).
+
+    BoardSizeError when the printed chessboard continues beyond the found grid in any image:
+    the board file declares fewer squares than the board has, and the corners would be matched
+    to the wrong board points.
+    """
     found, missing = {}, []
     for name, img in images.items():
         det = board.detect(img, min_corners=min_corners)
@@ -71,7 +77,23 @@ def detect_all(images: Mapping[str, np.ndarray], board: BoardSpec, min_corners: 
             missing.append(name)
         else:
             found[name] = det
+    check_board_size(found, board)
     return found, missing
+
+
+def check_board_size(detections: Mapping[str, Detection], board: BoardSpec) -> None:
+    """BoardSizeError naming the images where the board is larger than `board` declares."""
+    larger = {n: d.extends for n, d in detections.items() if d.extends}
+    if not larger:
+        return
+    nx, ny = board.inner_corners
+    sides = sorted({s for ext in larger.values() for s in ext})
+    names = ", ".join(list(larger)[:5]) + (", ..." if len(larger) > 5 else "")
+    raise BoardSizeError(
+        f"the printed board is larger than declared: in {len(larger)} image(s) ({names}) the chessboard "
+        f"continues past the {nx}x{ny} inner corners of '{board.name}' ({'/'.join(sides)} side); "
+        f"set squares_x/squares_y to the printed board's squares (inner corners + 1)"
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ Each prints a readable table and returns its metrics dict.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -47,9 +48,34 @@ from robot_rewards.sim import calibration_rig as sim_rig
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.world import World
 
+log = logging.getLogger(__name__)
+
 # --------------------------------------------------------------------------------------------
 # Output helpers
 # --------------------------------------------------------------------------------------------
+
+
+def report(text: str) -> None:
+    """Print `text` and write it to the run's log file (hydra's `<command>.log`), where one is
+    configured: the log then holds what the run printed, without a second copy on the console."""
+    print(text)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, text, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def remove_failed_run_dir(output_dir: str | os.PathLike, job_name: str) -> bool:
+    """Remove `output_dir` when it holds nothing but what hydra put there for this run (`.hydra/`
+    and `<job_name>.log`): a failed run leaves no folder behind. Returns whether it was removed."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return False
+    entries = {p.name for p in out.iterdir()}
+    if not entries <= {".hydra", f"{job_name}.log"}:
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    return not out.exists()
 
 
 def _jsonable(obj):
@@ -186,9 +212,8 @@ def run_intrinsics(
         "metrics.json": _text_writer(json.dumps(_jsonable(metrics), indent=2)),
     })
     if not quiet:
-        print(f"intrinsics of '{camera_name}' from {images_dir} ({board.name})")
-        print(intrinsics_table(result))
-        print(f"wrote {Path(output_dir) / (camera_name + '.yaml')}")
+        report(f"intrinsics of '{camera_name}' from {images_dir} ({board.name})\n{intrinsics_table(result)}\n"
+               f"wrote {Path(output_dir) / (camera_name + '.yaml')}")
     return metrics
 
 
@@ -256,13 +281,12 @@ def run_handeye(
         "metrics.json": _text_writer(json.dumps(_jsonable(metrics), indent=2)),
     })
     if not quiet:
-        print(f"hand-eye ({setup}) from {len(names)} views; result: {method}")
-        print(handeye_table(results))
+        lines = [f"hand-eye ({setup}) from {len(names)} views; result: {method}", handeye_table(results)]
         if rejected:
-            print("rejected views:")
-            for n, why in rejected.items():
-                print(f"  {n}: {why}")
-        print(f"wrote {Path(output_dir) / out_name}")
+            lines.append("rejected views:")
+            lines += [f"  {n}: {why}" for n, why in rejected.items()]
+        lines.append(f"wrote {Path(output_dir) / out_name}")
+        report("\n".join(lines))
     return metrics
 
 
@@ -372,28 +396,37 @@ def run_sim_calibration(
     files["metrics.json"] = _text_writer(json.dumps(_jsonable(metrics), indent=2))
     commit_outputs(output_dir, files)
     if not quiet:
-        print(f"simulated calibration (seed {seed}, {n_poses} poses, board {board.name})")
-        for r in reports:
-            print(r)
-        print(f"\nwrote {output_dir} in {metrics['seconds']['total']:.1f} s")
+        report("\n".join([f"simulated calibration (seed {seed}, {n_poses} poses, board {board.name})", *reports,
+                          f"\nwrote {output_dir} in {metrics['seconds']['total']:.1f} s"]))
     return metrics
 
 
 # -- CLI adapters: the command configs are the keyword arguments above ----------------------
+def _cleaning_up(cfg, job_name: str, run):
+    """`run()`, removing the output folder hydra made for it when it fails."""
+    try:
+        return run()
+    except BaseException:
+        remove_failed_run_dir(cfg.output_dir, job_name)
+        raise
+
+
 def intrinsics_command(cfg) -> dict:
     """`robot-rewards calibrate intrinsics` (CalibrateIntrinsicsConfig)."""
-    return run_intrinsics(cfg.images, cfg.board, cfg.output_dir, cfg.camera_name, cfg.min_views,
-                          cfg.max_view_error, cfg.radial_coeffs, cfg.tangential, cfg.strict)
+    return _cleaning_up(cfg, "calibrate-intrinsics", lambda: run_intrinsics(
+        cfg.images, cfg.board, cfg.output_dir, cfg.camera_name, cfg.min_views, cfg.max_view_error,
+        cfg.radial_coeffs, cfg.tangential, cfg.strict))
 
 
 def handeye_command(cfg) -> dict:
     """`robot-rewards calibrate handeye` (CalibrateHandeyeConfig)."""
-    return run_handeye(cfg.images, cfg.poses, cfg.board, cfg.intrinsics, cfg.output_dir, cfg.setup,
-                       cfg.method, cfg.camera_frame, cfg.compare_methods, cfg.min_poses)
+    return _cleaning_up(cfg, "calibrate-handeye", lambda: run_handeye(
+        cfg.images, cfg.poses, cfg.board, cfg.intrinsics, cfg.output_dir, cfg.setup, cfg.method,
+        cfg.camera_frame, cfg.compare_methods, cfg.min_poses))
 
 
 def sim_command(cfg) -> dict:
     """`robot-rewards calibrate sim` (CalibrateSimConfig)."""
-    return run_sim_calibration(cfg.output_dir, cfg.seed, cfg.n_poses, cfg.method, cfg.eye_in_hand,
-                               cfg.supersample, cfg.board, cfg.radial_coeffs, cfg.tangential,
-                               cfg.save_images)
+    return _cleaning_up(cfg, "calibrate-sim", lambda: run_sim_calibration(
+        cfg.output_dir, cfg.seed, cfg.n_poses, cfg.method, cfg.eye_in_hand, cfg.supersample, cfg.board,
+        cfg.radial_coeffs, cfg.tangential, cfg.save_images))
