@@ -27,6 +27,7 @@ from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.workers import ExecutorError, JobsFailed
 from robot_rewards.policy import config as policy_conf
 from robot_rewards.preferences import config as pref_conf
+from robot_rewards.preferences.errors import PreferenceStoreError
 from robot_rewards.rewards.clip import config as clip_config
 from robot_rewards.rewards.implicit import config as implicit_config
 from robot_rewards.rewards.keypoints import config as keypoint_config
@@ -143,6 +144,13 @@ def resolve_command(argv: list[str]) -> tuple[Command, list[str]]:
     return COMMANDS[name], rest
 
 
+def one_line_error(exc: BaseException) -> str:
+    """`<Type>: <message>` on one line (a multi-line message, e.g. HDF5's error stack, is joined;
+    a KeyError's quotes are kept as the key's repr)."""
+    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def run(command: Command, overrides: list[str]) -> Any:
     """Run one command as a hydra app (overrides, --cfg, --help and multirun all work)."""
 
@@ -155,13 +163,14 @@ def run(command: Command, overrides: list[str]) -> Any:
     def app(cfg) -> None:
         try:
             result["value"] = command.function()(OmegaConf.to_object(cfg))
-        except (ValueError, FileNotFoundError, KeyError, JobsFailed, ExecutorError) as exc:
-            # Bad input (unknown task, missing file, malformed data), failed episodes (named,
-            # the finished ones kept) or no executor: say what, without a traceback;
-            # HYDRA_FULL_ERROR=1 shows the traceback for debugging.
+        except (ValueError, OSError, KeyError, PreferenceStoreError, JobsFailed, ExecutorError) as exc:
+            # Bad input (unknown task, missing or unreadable file, malformed data, a corrupt or
+            # newer preference store), failed episodes (named, the finished ones kept) or no
+            # executor: say what in one line, without a traceback; HYDRA_FULL_ERROR=1 shows the
+            # traceback for debugging.
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            print(f"robot-rewards {command.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"robot-rewards {command.name}: {one_line_error(exc)}", file=sys.stderr)
             raise SystemExit(1) from None
 
     # The run directory is the command's output_dir, and the process stays where it was started.

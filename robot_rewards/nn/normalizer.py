@@ -111,21 +111,51 @@ class ActionNormalizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> ActionNormalizer:
+        """The normaliser of `to_dict`'s form, checked (NormalizerError saying what is wrong)."""
+        if not isinstance(d, dict):
+            raise NormalizerError(f"malformed normaliser entry: expected an object, got {type(d).__name__}")
         try:
             out = cls(str(d["primitive"]), np.asarray(d["low"], dtype=np.float64),
                       np.asarray(d["high"], dtype=np.float64))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NormalizerError(f"malformed normaliser entry: {exc}") from exc
+        except KeyError as exc:
+            raise NormalizerError(f"malformed normaliser entry: no {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise NormalizerError(f"malformed normaliser entry: low/high must be lists of numbers ({exc})") from exc
         if out.primitive not in PRIMITIVE_SPECS:
             raise NormalizerError(f"normaliser for unknown primitive '{out.primitive}'")
-        names = feature_names(out.spec)
-        if list(d.get("features", names)) != names or out.low.shape != (len(names),) \
-                or out.high.shape != (len(names),):
-            raise NormalizerError(f"normaliser layout {d.get('features')} does not match "
-                                  f"{out.primitive} features {names}")
-        if not np.all(out.high > out.low):
-            raise NormalizerError("normaliser has an empty range (high <= low)")
+        problem = layout_difference(out.primitive, d.get("features"), out.low.shape, out.high.shape)
+        if problem:
+            raise NormalizerError(f"normaliser layout does not match the {out.primitive} features: {problem}")
+        if not (np.all(np.isfinite(out.low)) and np.all(np.isfinite(out.high))):
+            raise NormalizerError("normaliser low/high contain NaN or inf")
+        bad = [n for n, lo, hi in zip(feature_names(out.spec), out.low, out.high) if not hi > lo]
+        if bad:
+            raise NormalizerError(f"normaliser has an empty range (high <= low) for {bad}")
         return out
+
+
+def layout_difference(primitive: str, features, low_shape: tuple, high_shape: tuple) -> str | None:
+    """What differs between a stored normaliser's layout and this code's `primitive` features
+    (None when nothing does): the feature names missing, extra or out of order, or the length of
+    low/high. `features` None (not stored) means the expected names."""
+    names = feature_names(PRIMITIVE_SPECS[primitive])
+    if features is not None:
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            return f"'features' must be a list of names, got {features!r}"
+        if features != names:
+            missing = [n for n in names if n not in features]
+            extra = [f for f in features if f not in names]
+            if missing or extra:
+                parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
+                return f"{'; '.join(parts)} (expected {names})"
+            k = next(i for i, (a, b) in enumerate(zip(features, names)) if a != b) if len(features) == len(names) \
+                else min(len(features), len(names))
+            return (f"features in another order or repeated: entry {k} is "
+                    f"{features[k] if k < len(features) else 'absent'!r}, expected {names[k]!r} (expected {names})")
+    for what, shape in (("low", low_shape), ("high", high_shape)):
+        if shape != (len(names),):
+            return (f"'{what}' has shape {shape}, expected ({len(names)},) for the features {names}")
+    return None
 
 
 def _features(spec: PrimitiveSpec, params) -> np.ndarray:

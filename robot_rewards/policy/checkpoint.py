@@ -24,6 +24,8 @@ from robot_rewards.nn.artifacts import (
     ArtifactMismatchError,
     artifact_paths,
     check_primitive,
+    checked_text,
+    checked_vocab,
     dataclass_from,
     load_artifact,
     save_artifact,
@@ -96,17 +98,23 @@ def load_policy(path: str | os.PathLike, task: str | None = None, primitive: str
     json_path, st_path = checkpoint_paths(path)
     meta, tensors = load_artifact(json_path, st_path, FORMAT, VERSION, "policy checkpoint",
                                   ("task", "primitive", "param_names", "policy", "normalizer", "perception"))
-    if task is not None and meta["task"] != task:
-        raise CheckpointMismatchError(f"checkpoint {json_path} was trained for task '{meta['task']}', "
-                                      f"not '{task}'")
+    held = checked_text(meta, "task", json_path)
+    if task is not None and held != task:
+        raise CheckpointMismatchError(f"checkpoint {json_path} was trained for task '{held}', not '{task}'")
     prim = check_primitive(meta, json_path, primitive)
+    # Every setting is checked here, naming the field, rather than failing later inside torch
+    # (a string where a size belongs) or at the first observation (a negative n_points).
     config = dataclass_from(PolicyConfig, meta["policy"], "policy", json_path)
     perception = dataclass_from(PerceptionConfig, meta["perception"], "perception", json_path)
     try:
         normalizer = ActionNormalizer.from_dict(meta["normalizer"])
     except NormalizerError as exc:
         raise CheckpointError(f"{json_path}: {exc}") from exc
-    policy = DiffusionPolicy(config, prim, normalizer, meta.get("vocab"), workspace_from(meta))
+    vocab, workspace = checked_vocab(meta, json_path), workspace_from(meta, json_path)
+    try:
+        policy = DiffusionPolicy(config, prim, normalizer, vocab, workspace)
+    except (TypeError, ValueError, RuntimeError) as exc:  # settings that pass one by one but not together
+        raise CheckpointError(f"{json_path}: its 'policy' settings do not make a network: {exc}") from exc
     state = {k[len("ema/"):]: v for k, v in tensors.items() if k.startswith("ema/")}
     try:
         policy.load_state_dict(state, strict=True)

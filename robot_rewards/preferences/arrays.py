@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +23,14 @@ import numpy as np
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.preferences.errors import MissingArraysError, QueryInputError
+
+log = logging.getLogger(__name__)
+
+# The hidden temporary name `core.atomic.temp_path` gives `<uid>.npz` while it is written:
+# `.<uid>.npz.<pid>.<8 hex>.tmp.npz`. Only names of exactly this shape are ever removed.
+_TEMP_NAME = re.compile(r"^\.([0-9a-f]{32})\.npz\.(\d+)\.[0-9a-f]{8}\.tmp\.npz$")
+# A write of one query's arrays takes milliseconds: a temporary file this old is not being written.
+ORPHAN_AGE_S = 3600.0
 
 
 @dataclass(eq=False)
@@ -117,3 +129,50 @@ def read_arrays(path: Path, sha256_hex: str, n: int, dim: int, what: str) -> tup
         raise MissingArraysError(f"arrays of {what} do not match the query ({n} candidates of dim {dim}): "
                                  f"params {arrays.params.shape}, seeds {arrays.seeds.shape} in {path}")
     return arrays, data
+
+
+def _pid_running(pid: int) -> bool:
+    """Whether a process `pid` exists on this machine (one we may not signal counts as running)."""
+    if pid <= 0:
+        return True  # not a real writer's pid: never call it dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_orphaned_temp_files(arrays_dir: Path, now: float | None = None) -> list[Path]:
+    """Delete the temporary array files a killed writer left in `arrays_dir`; returns them.
+
+    A file is removed only if its name is exactly the store's temporary name of a query's
+    array file (`.<32 hex uid>.npz.<pid>.<8 hex>.tmp.npz`) AND its writer is gone: the pid in
+    its name runs no process here, or the file is older than `ORPHAN_AGE_S` (a writer on another
+    machine sharing the folder, or a reused pid). Such a file is never referred to by a row (rows
+    name `<uid>.npz`, renamed into place only when complete), so nothing stored is lost."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(arrays_dir.iterdir())
+    except FileNotFoundError:
+        return removed
+    for path in entries:
+        m = _TEMP_NAME.match(path.name)
+        if m is None:
+            continue
+        try:
+            if not path.is_file() or path.is_symlink():
+                continue
+            age = now - path.stat().st_mtime
+            if _pid_running(int(m.group(2))) and age < ORPHAN_AGE_S:
+                continue  # perhaps being written right now by another process
+            path.unlink()
+        except FileNotFoundError:
+            continue  # renamed into place or removed by its writer meanwhile
+        removed.append(path)
+    if removed:
+        log.info("removed %d orphaned temporary array file(s) in %s (writers killed mid-write)",
+                 len(removed), arrays_dir)
+    return removed

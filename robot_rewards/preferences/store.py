@@ -48,6 +48,7 @@ from robot_rewards.preferences.arrays import (
     checked_query_arrays,
     npz_bytes,
     read_arrays,
+    remove_orphaned_temp_files,
     sha256,
 )
 from robot_rewards.preferences.errors import (
@@ -183,7 +184,15 @@ class PreferenceStore:
             if not create:
                 raise FileNotFoundError(f"no preference store at {self.path}")
             self.root.mkdir(parents=True, exist_ok=True)
+        elif self.path.is_file() and self.path.stat().st_size == 0:
+            # SQLite takes an empty file for an empty database and would turn it into a store.
+            # An empty prefs.sqlite is a failed copy or a placeholder, not labels: adopting it
+            # would hide that the real store is elsewhere (and a reader would write to it).
+            raise CorruptStoreError(f"{self.path} is empty (0 bytes), not a preference store: point at "
+                                    "the folder of the real store, or delete the empty file to start a new one")
         self._conn = _connect(self.path)
+        # After the checks: a refused store is left exactly as it was.
+        remove_orphaned_temp_files(self.arrays_dir)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
