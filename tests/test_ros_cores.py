@@ -36,12 +36,14 @@ from robot_rewards.ros.payloads import (
     EXECUTOR_STALE_STATE,
     CandidateSet,
     ExecutorStatus,
+    PolicyStatus,
     PrimitiveCommand,
     ScoreRequest,
     ScoreResponse,
+    TaskStatus,
 )
 from robot_rewards.ros.perception_core import PerceptionCore
-from robot_rewards.ros.policy_core import EXECUTING, IDLE, SCORING, PolicyCore, parse_weights, policy_decider
+from robot_rewards.ros.policy_core import DONE, EXECUTING, IDLE, SCORING, PolicyCore, parse_weights, policy_decider
 from robot_rewards.ros.reward_server_core import RewardServerCore
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
 from robot_rewards.selection.decider import decision_seed
@@ -248,12 +250,28 @@ REACHABLE = [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0]
 OUT_OF_REACH = [0.5, 0.0, -0.2, 0.55, 0.1, 0.02, 0.0]  # below the workspace
 
 
-def policy_core(kin, params, log, now, **cfg):
-    config = PolicyNodeConfig(goal=GOAL, n_candidates=len(params), score_timeout=2.0, **cfg)
+def policy_core(kin, params, log, now, graph=None, **cfg):
+    config = PolicyNodeConfig(**{"goal": GOAL, "n_candidates": len(params), "score_timeout": 2.0, **cfg})
     from robot_rewards.core.primitives import Workspace
 
     decider = policy_decider(config, FixedPolicy(params), FeasibilityChecker(Workspace(), kin))
-    return PolicyCore(config, decider, log, lambda: now[0], home=HOME)
+    return PolicyCore(config, decider, log, lambda: now[0], home=HOME, graph=graph)
+
+
+class Graph:
+    """Who is on which topic (rclpy Node.count_publishers / count_subscribers)."""
+
+    def __init__(self, publishers=None, subscribers=None):
+        self.publishers, self.subscribers = dict(publishers or {}), dict(subscribers or {})
+
+    def count_publishers(self, topic):
+        return self.publishers.get(topic, 0)
+
+    def count_subscribers(self, topic):
+        return self.subscribers.get(topic, 0)
+
+
+LIVE = {"/reward_server/score_request": 1, "/policy/primitive": 1}
 
 
 def joint_state(q, stamp_ns=T0 * SEC):
@@ -547,3 +565,168 @@ def test_console_cores_keep_the_last_good_set_after_hostile_ones():
     assert operator.next_set(0, timeout=0.01).cset.decision_id == 5 and operator.moves == 0
     assert console.on_candidates(good) is not None
     assert console.report.counts["candidates"] == operator.report.counts["candidates"] == len(_hostile(good))
+
+
+# --- the policy's status: why nothing happens ----------------------------------------------------
+
+
+def test_policy_status_names_the_silent_topic_and_the_missing_reward_server(kin):
+    log, now = Log(), [T0 * SEC]
+    graph = Graph(publishers={"/perception/points": 1}, subscribers={})
+    core = policy_core(kin, [REACHABLE], log, now, graph, cloud_topic="/perception/pointz", goal="")
+    now[0] += 12 * SEC
+    assert core.decide() == []
+    code, reason = core.why()
+    assert code == "no_cloud" and "no cloud on /perception/pointz in 12 s since start" in reason
+    assert "0 publisher(s): check the topic name / remapping" in reason
+    obs, _ = planted_observation(seed=0, n_points=64)
+    core.on_cloud(cloud_msg(obs, now[0]))
+    assert core.why()[0] == "no_goal" and "topic /goal" in core.why()[1]
+    core.on_goal(GOAL)
+    assert core.on_cloud(cloud_msg(obs, now[0] + 1)) == []  # nobody subscribes to the requests
+    code, reason = core.why()
+    assert code == "no_reward_server" and "nobody subscribes to /reward_server/score_request" in reason
+    status = PolicyStatus.from_json(core.status().to_json())
+    assert status.state == "idle" and status.code == "no_reward_server" and status.scorer["available"] is False
+    assert status.inputs["cloud"]["topic"] == "/perception/pointz" and status.inputs["cloud"]["age"] == 0.0
+    assert status.inputs["goal"]["age"] == 0.0 and status.inputs["joint_states"]["age"] is None
+    # a reward server appears: the next cloud is decided on; a silent cloud topic stops that again
+    graph.subscribers.update(LIVE)
+    assert core.on_cloud(cloud_msg(obs, now[0] + 2))[0][0] == "score_request"
+    assert core.why()[0] == "scoring"
+    core.state, core._pending = IDLE, None
+    now[0] += 11 * SEC
+    assert core.decide() == [] and core.why()[0] == "cloud_silent"
+    assert "no cloud on /perception/pointz for 11 s" in core.why()[1]
+    assert not log.errors()
+
+
+def test_policy_score_timeout_idles_then_recovers(kin):
+    log, now = Log(), [T0 * SEC]
+    graph = Graph(subscribers=LIVE)
+    core = policy_core(kin, [REACHABLE], log, now, graph, score_retry=30.0)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    first = ScoreRequest.from_json(core.on_cloud(cloud_msg(obs, now[0]))[0][1])
+    now[0] += 3 * SEC
+    core.tick()
+    assert core.state == IDLE and core.timeouts == 1 and "no scores from" in log.errors()
+    # idle: fresh clouds do not start decisions that would time out again; the status says why
+    assert core.on_cloud(cloud_msg(obs, now[0])) == []
+    code, reason = core.why()
+    assert code == "scorer_timeout" and "did not answer decision 0 within 2 s" in reason and "asking again" in reason
+    assert core.decide() == []
+    # a new reward server on the request topic: asked again at once
+    graph.subscribers["/reward_server/score_request"] = 2
+    second = ScoreRequest.from_json(core.on_cloud(cloud_msg(obs, now[0] + 1))[0][1])
+    assert second.request_id != first.request_id
+    out = dict(core.on_score_response(ScoreResponse(second.request_id, {"pref": np.array([[1.0]])}).to_json()))
+    assert core.scorer_down is None and "answers again" in " ".join(t for _, t in log.lines)
+    assert CandidateSet.from_json(out["candidates"]).chosen == 0
+    # after score_retry seconds the same (hung) server is asked again, too
+    core.state = IDLE
+    core.on_cloud(cloud_msg(obs, now[0] + 2))
+    now[0] += 3 * SEC
+    core.tick()
+    assert core.on_cloud(cloud_msg(obs, now[0])) == []
+    now[0] += 31 * SEC
+    assert core.on_cloud(cloud_msg(obs, now[0]))[0][0] == "score_request"
+
+
+def test_policy_score_timeout_first_candidate(kin):
+    log, now = Log(), [T0 * SEC]
+    graph = Graph(subscribers=LIVE)
+    core = policy_core(kin, [OUT_OF_REACH, REACHABLE], log, now, graph, on_score_timeout="first_candidate")
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    core.on_cloud(cloud_msg(obs, now[0]))
+    now[0] += 3 * SEC
+    out = dict(core.tick())
+    cset = CandidateSet.from_json(out["candidates"])
+    assert cset.chosen == 1 and cset.scores == {} and core.state == EXECUTING  # the first feasible, unscored
+    assert "taking the policy's first feasible candidate" in log.errors()
+    # no reward server at all: decided unscored at once, with a warning
+    graph.subscribers.clear()
+    core.on_executor_status(ExecutorStatus(cset.decision_id, "succeeded", stamp=divmod(now[0], SEC)).to_json())
+    out = dict(core.on_cloud(cloud_msg(obs, now[0] + 2 * SEC)))
+    assert CandidateSet.from_json(out["candidates"]).chosen == 1 and "unscored" in log.lines[-1][1]
+    with pytest.raises(ValueError, match="on_score_timeout must be one of"):
+        policy_core(kin, [REACHABLE], log, now, on_score_timeout="drop")
+
+
+def _execute(core, obs, now, t_ns):
+    """One decision on a cloud stamped t_ns, executed successfully at once; returns its id."""
+    out = dict(core.on_cloud(cloud_msg(obs, t_ns)))
+    cset = CandidateSet.from_json(out["candidates"])
+    now[0] = t_ns + SEC
+    core.on_executor_status(ExecutorStatus(cset.decision_id, "succeeded", stamp=divmod(now[0], SEC)).to_json())
+    return cset.decision_id
+
+
+def test_policy_stops_at_task_success_and_starts_again_on_a_new_episode(kin):
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [REACHABLE], log, now, score_candidates=False)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    task = TaskStatus("place_block", 0, False, 0.2, 3, divmod(now[0], SEC))
+    core.on_task_status(task.to_json())
+    _execute(core, obs, now, now[0])
+    # success seen while executing (stamped before the end) does not count; a status after the end does
+    assert core.on_cloud(cloud_msg(obs, now[0] + 2 * SEC)) == []  # waits for a task status after the end
+    assert core.why()[0] == "task_status_wait"
+    core.on_task_status(TaskStatus("place_block", 0, True, 0.9, 3, divmod(now[0] - SEC // 2, SEC)).to_json())
+    assert core.state == IDLE
+    core.on_task_status(TaskStatus("place_block", 0, True, 0.9, 3, divmod(now[0] + SEC // 10, SEC)).to_json())
+    assert core.state == DONE and core.decide() == []
+    code, reason = core.why()
+    assert code == "task_succeeded" and "task place_block succeeded (quality 0.900 on /task/status) after 1 decision" in reason
+    assert core.on_cloud(cloud_msg(obs, now[0] + 3 * SEC)) == []
+    # the sim bridge was reset: a new episode
+    core.on_task_status(TaskStatus("place_block", 1, False, 0.1, 3, divmod(now[0] + 3 * SEC, SEC)).to_json())
+    assert core.state == IDLE and core.decisions == 0
+    assert core.on_cloud(cloud_msg(obs, now[0] + 4 * SEC))[0][0] == "decision_cloud"
+    # hostile task statuses are logged and change nothing
+    for text in ["{}", TaskStatus("t", 1, True, 1.0).to_json().replace("true", "1"), "[" * 40]:
+        assert core.on_task_status(text) == [] and core.state == EXECUTING
+    assert core.report.counts["task_status"] == 3
+
+
+def test_policy_stops_after_max_decisions_or_the_task_budget(kin):
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [REACHABLE], log, now, score_candidates=False)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    core.on_task_status(TaskStatus("align_rope", 4, False, 0.2, 2, divmod(now[0], SEC)).to_json())
+    for _ in range(2):
+        _execute(core, obs, now, now[0] + 2 * SEC)
+        core.on_task_status(TaskStatus("align_rope", 4, False, 0.3, 2, divmod(now[0] + 1, SEC)).to_json())
+    assert core.state == DONE and core.why()[0] == "max_decisions"
+    assert "made 2 decisions (the task's max_steps on /task/status 2)" in core.why()[1]
+    core = policy_core(kin, [REACHABLE], log, now, score_candidates=False, max_decisions=1, task_status_topic="")
+    core.on_joint_state(joint_state(HOME))
+    _execute(core, obs, now, now[0] + 2 * SEC)
+    assert core.state == DONE and "made 1 decisions (max_decisions 1)" in core.why()[1]
+    assert PolicyStatus.from_json(core.status().to_json()).max_decisions == 1
+
+
+def test_policy_success_reward_stands_in_for_the_task_status(kin):
+    log, now = Log(), [T0 * SEC]
+    core = policy_core(kin, [REACHABLE], log, now, score_candidates=False, task_status_topic="",
+                       success_reward_topic="/reward_server/goal_reward", success_threshold=0.8)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    core.on_success_reward(0.95)  # before any execution: counts (nothing was done yet)
+    assert core.state == DONE and core.why()[0] == "reward_reached"
+    core = policy_core(kin, [REACHABLE], log, now, score_candidates=False, task_status_topic="",
+                       success_reward_topic="/reward_server/goal_reward", success_threshold=0.8)
+    core.on_joint_state(joint_state(HOME))
+    _execute(core, obs, now, now[0] + SEC)
+    core.on_success_reward(0.9)  # right after the end: the scene has not settled
+    assert core.state == IDLE
+    now[0] += SEC
+    core.on_success_reward(0.5)
+    assert core.state == IDLE
+    core.on_success_reward(0.85)
+    assert core.state == DONE and "success reward 0.850 on /reward_server/goal_reward >= 0.8" in core.why()[1]
+    status = PolicyStatus.from_json(core.status().to_json())
+    assert status.task == {"success_reward": 0.85, "threshold": 0.8} and status.state == "done"

@@ -20,6 +20,7 @@ from robot_rewards.ros.payloads import (
     EXECUTOR_NO_SERVER,
     CandidateSet,
     ExecutorStatus,
+    PolicyStatus,
     PrimitiveCommand,
 )
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
@@ -392,9 +393,53 @@ def test_cloud_without_xyz_is_rejected_by_consumers(rclpy, ctx):
     assert any("missing x, y, z (fields present: u, v, w)" in line for line in errors)
 
 
+def test_policy_node_says_why_it_does_not_decide(rclpy, ctx):
+    """A wrong cloud topic and a missing reward server: ~/decide's answer and ~/status name them;
+    a reward server that appears is used."""
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from robot_rewards.rewards.synthetic import planted_observation
+    from robot_rewards.ros.nodes.policy import PolicyNode
+    from robot_rewards.ros.nodes.reward_server import RewardServerNode
+
+    PolicyNode(parameter_overrides=params(rclpy, goal="anything", cloud_topic="/perception/pointz", n_candidates=4))
+    probe = Probe(rclpy)
+    statuses = probe.listen(String, "/policy/status")
+    obs, _ = planted_observation(seed=0, n_points=256)
+    cloud = rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)), types(), rgb=obs.colors)
+    probe.publish("/perception/points", cloud)  # not what the policy listens to
+    ctx.advance(3.0)
+    decide = probe.node.create_client(Trigger, "/policy/decide")
+
+    def call():
+        future = decide.call_async(Trigger.Request())
+        assert ctx.run_until(future.done, timeout=1.0)
+        return future.result()
+
+    reply = call()
+    assert not reply.success and "no cloud on /perception/pointz in 3 s since start; 0 publisher(s)" in reply.message
+    status = PolicyStatus.from_json(statuses[-1].data)
+    assert status.code == "no_cloud" and status.inputs["cloud"]["publishers"] == 0
+    probe.publish("/perception/pointz", cloud)
+    ctx.advance(1.0)
+    reply = call()
+    assert "nobody subscribes to /reward_server/score_request" in reply.message
+    assert PolicyStatus.from_json(statuses[-1].data).code == "no_reward_server"
+    assert any("reward_server missing" in line for line in ctx.log_lines("info", "policy"))
+    RewardServerNode(parameter_overrides=params(rclpy, max_wait_ms=0.0, cloud_topic="/perception/pointz"))
+    sets = probe.listen(String, "/policy/candidates")
+    probe.publish("/perception/pointz", rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)),
+                                                          types(), rgb=obs.colors))
+    assert ctx.run_until(lambda: sets, timeout=20.0)
+    assert PolicyStatus.from_json(statuses[-1].data).state == "executing"
+    assert not ctx.log_lines("error")
+
+
 @pytest.mark.slow
-def test_sim_graph_executes_a_decision(rclpy, ctx):
-    """sim_bridge + perception + reward_server + policy + executor: one decision end to end."""
+def test_sim_graph_executes_a_decision_and_stops_at_success(rclpy, ctx):
+    """sim_bridge + perception + reward_server + policy + executor: one decision end to end; the
+    sim bridge's task status says the task succeeded and the policy stops."""
     from std_msgs.msg import String
 
     from robot_rewards.ros.nodes.executor import ExecutorNode
@@ -407,16 +452,22 @@ def test_sim_graph_executes_a_decision(rclpy, ctx):
     PerceptionNode(parameter_overrides=params(rclpy, max_rate=0.0,
                                               perception_from_checkpoint="checkpoints/policy_place_block.json"))
     RewardServerNode()
-    PolicyNode(parameter_overrides=params(rclpy, max_decisions=1))
+    policy = PolicyNode()
     ExecutorNode()
     probe = Probe(rclpy)
     statuses = probe.listen(String, "/executor/status")
     sets = probe.listen(String, "/policy/candidates")
+    policy_status = probe.listen(String, "/policy/status")
     assert ctx.run_until(lambda: any(ExecutorStatus.from_json(m.data).terminal for m in statuses), timeout=40.0)
     final = ExecutorStatus.from_json(statuses[-1].data)
     assert final.state == "succeeded", final.error_string
     assert CandidateSet.from_json(sets[0].data).goal == bridge.core.goal
     assert bridge.core.env.success()  # the shipped place_block policy solves seed 0 in one step
+    assert ctx.run_until(lambda: policy.core.state == "done", timeout=5.0)
+    ctx.advance(5.0)  # fresh clouds keep coming: no second decision
+    status = PolicyStatus.from_json(policy_status[-1].data)
+    assert status.code == "task_succeeded" and status.decisions == 1 and len(sets) == 1
+    assert status.task["success"] and status.max_decisions == 3  # place_block's step budget
     assert not ctx.log_lines("error") and not ctx.incompatible
 
 

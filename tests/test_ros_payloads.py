@@ -19,9 +19,11 @@ from robot_rewards.ros.payloads import (
     CandidateSet,
     ExecutorStatus,
     PayloadError,
+    PolicyStatus,
     PrimitiveCommand,
     ScoreRequest,
     ScoreResponse,
+    TaskStatus,
 )
 from robot_rewards.ros.plugins import PluginError, build, build_state_reward, load_factory
 from robot_rewards.ros.report import Reporter
@@ -76,6 +78,28 @@ def test_other_payloads_round_trip(rng):
     assert cmd.decision_id == 4 and cmd.primitive.name == "push"
     status = ExecutorStatus.from_json(ExecutorStatus(4, "failed", -4, "blocked", 2, 9, (5, 6)).to_json())
     assert status.terminal and (status.error_code, status.segment, status.stamp) == (-4, 2, (5, 6))
+
+
+def test_task_and_policy_status_round_trip_and_refuse_bad_fields():
+    task = TaskStatus.from_json(TaskStatus("place_block", 3, True, 0.25, 3, (7, 8)).to_json())
+    assert (task.task, task.episode, task.success, task.quality, task.max_steps, task.stamp) == \
+        ("place_block", 3, True, 0.25, 3, (7, 8))
+    good = json.loads(TaskStatus("place_block", 3, True, 0.25).to_json())
+    for change, match in [({"success": 1}, "success: expected bool"), ({"quality": "1"}, "quality: expected a number"),
+                          ({"quality": 10 ** 400}, "too large"), ({"episode": True}, "episode: expected an integer"),
+                          ({"max_steps": -1}, "max_steps: -1 is outside")]:
+        with pytest.raises(PayloadError, match=match):
+            TaskStatus.from_json(json.dumps({**good, **change}))
+    status = PolicyStatus("idle", "no_cloud", "no cloud on /x", 2, 3, {"cloud": {"topic": "/x", "age": None}},
+                          {"topic": "/r", "subscribers": 0}, None, (1, 2))
+    back = PolicyStatus.from_json(status.to_json())
+    assert (back.state, back.code, back.reason, back.decisions, back.max_decisions, back.inputs, back.task) == \
+        ("idle", "no_cloud", "no cloud on /x", 2, 3, {"cloud": {"topic": "/x", "age": None}}, None)
+    good = json.loads(status.to_json())
+    for change, match in [({"state": "dancing"}, "unknown state"), ({"inputs": {"cloud": 1}}, "an object per input"),
+                          ({"task": [1]}, "task: expected an object")]:
+        with pytest.raises(PayloadError, match=match):
+            PolicyStatus.from_json(json.dumps({**good, **change}))
 
 
 @pytest.mark.parametrize("text, match", [

@@ -16,6 +16,7 @@ from robot_rewards.ros.trajectory_goal import (
     PATH_TOLERANCE_VIOLATED,
     SUCCESSFUL,
     TrajectoryRejected,
+    default_tolerances,
 )
 
 HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
@@ -99,17 +100,38 @@ def test_tracks_a_trajectory_and_reports_tolerance_violations(bridge):
     bridge.start_trajectory(bridge.check_goal(fast), outcomes.append)
     outcome = run_until_done(bridge, outcomes)
     assert outcome.error_code == PATH_TOLERANCE_VIOLATED and "path tolerance" in outcome.error_string
-    # An unreachable final tolerance ends with GOAL_TOLERANCE_VIOLATED after goal_time_tolerance.
+    # An unreachable final tolerance (the goal's, for one joint) ends with GOAL_TOLERANCE_VIOLATED
+    # after goal_time_tolerance, naming the joint.
     outcomes.clear()
-    bridge.cfg.goal_tolerance, saved = 1e-9, bridge.cfg.goal_tolerance
-    try:
-        q = bridge.joint_positions()
-        bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, [q, q + 0.01], [0.0, 0.5])),
-                                outcomes.append, goal_time_tolerance=0.2)
-        outcome = run_until_done(bridge, outcomes)
-    finally:
-        bridge.cfg.goal_tolerance = saved
-    assert outcome.error_code == GOAL_TOLERANCE_VIOLATED
+    q = bridge.joint_positions()
+    strict = bridge.goal_tolerances(goal_entries=[(JOINT_NAMES[1], 1e-9)])
+    bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, [q, q + 0.01], [0.0, 0.5])),
+                            outcomes.append, goal_time_tolerance=0.2, tolerances=strict)
+    outcome = run_until_done(bridge, outcomes)
+    assert outcome.error_code == GOAL_TOLERANCE_VIOLATED and f"{JOINT_NAMES[1]} " in outcome.error_string
+    assert outcome.late == pytest.approx(0.2, abs=0.02) and len(outcome.final_error) == 7
+    # The same motion with that joint's goal check off (< 0), and a per-joint parameter list.
+    outcomes.clear()
+    q = bridge.joint_positions()
+    lax = strict.override(JOINT_NAMES, [], [(JOINT_NAMES[1], -1.0)])
+    bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, [q, q - 0.01], [0.0, 0.5])),
+                            outcomes.append, tolerances=lax)
+    assert run_until_done(bridge, outcomes).ok
+
+
+def test_tolerances_per_joint_and_from_the_goal():
+    names = ["a", "b", "c"]
+    tol = default_tolerances(names, 0.25, [], 0.01, [0.02, 0.0, 0.05])
+    np.testing.assert_allclose(tol.path, [0.25] * 3)
+    np.testing.assert_allclose(tol.goal, [0.02, 0.0, 0.05])
+    changed = tol.override(names, [("b", 0.5)], [("a", 0.0), ("c", -1.0), ("b", 0.1)])
+    np.testing.assert_allclose(changed.path, [0.25, 0.5, 0.25])
+    np.testing.assert_allclose(changed.goal, [0.02, 0.1, 0.0])  # 0 keeps, < 0 turns the check off
+    with pytest.raises(TrajectoryRejected, match="names joint 'z'") as info:
+        tol.override(names, [], [("z", 0.1)])
+    assert info.value.code == INVALID_JOINTS
+    with pytest.raises(ValueError, match="goal_tolerances needs one value per joint"):
+        default_tolerances(names, 0.25, [], 0.01, [0.1])
 
 
 def test_gripper_commands(bridge):

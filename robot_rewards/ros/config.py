@@ -38,6 +38,7 @@ DECISION_CLOUD_TOPIC = "/policy/cloud"
 PRIMITIVE_TOPIC = "/policy/primitive"
 CONSOLE_PRIMITIVE_TOPIC = "/console/primitive"
 EXECUTOR_STATUS_TOPIC = "/executor/status"
+TASK_STATUS_TOPIC = "/task/status"
 BASE_FRAME = _ARM.base_frame
 EE_FRAME = _ARM.hand_link
 
@@ -66,6 +67,9 @@ class SimBridgeConfig:
     points_topic: str = param(CAMERA_POINTS_TOPIC, "camera-frame PointCloud2 topic ('' = do not publish)")
     joint_states_topic: str = param(JOINT_STATES_TOPIC, "sensor_msgs/JointState topic")
     goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence of the task (transient local)")
+    task_status_topic: str = param(TASK_STATUS_TOPIC, "task success/quality out (String JSON, transient local; "
+                                   "'' = do not publish)")
+    task_status_rate: float = param(2.0, "Hz of the task status (and after every arm or gripper motion)")
     depth_encoding: str = param("16UC1", "depth encoding: 16UC1 (millimetres) or 32FC1 (metres)")
     camera_frame: str = param("", "optical frame of the camera ('' = the one in the camera's extrinsics file)")
     base_frame: str = param(BASE_FRAME, "robot base frame (TF parent of the camera and the hand)")
@@ -79,9 +83,15 @@ class SimBridgeConfig:
     finger_joint_names: List[str] = param(list(_ARM.gripper.finger_joints), "finger joint names")
     gripper_position_scale: float = param(0.5, "GripperCommand position = opening width * this (0.5: one finger joint)")
     start_tolerance: float = param(0.05, "rad: a trajectory whose point at t=0 is farther from the arm is rejected")
-    path_tolerance: float = param(0.25, "rad of tracking error that aborts a trajectory (PATH_TOLERANCE_VIOLATED)")
-    goal_tolerance: float = param(0.01, "rad of final error accepted at the end of a trajectory")
-    goal_time_tolerance: float = param(1.0, "s after the trajectory's end to reach goal_tolerance (if the goal sets none)")
+    path_tolerance: float = param(0.25, "rad of tracking error that aborts a trajectory (PATH_TOLERANCE_VIOLATED), "
+                                  "every joint (<= 0: not checked)")
+    path_tolerances: List[float] = param([], "per-joint path tolerances in joint_names order ([] = path_tolerance)")
+    goal_tolerance: float = param(0.01, "rad of final error accepted at the end of a trajectory, every joint "
+                                  "(<= 0: not checked)")
+    goal_tolerances: List[float] = param([], "per-joint goal tolerances in joint_names order ([] = goal_tolerance)")
+    goal_time_tolerance: float = param(1.0, "s after the trajectory's end to reach the goal tolerances (if the goal "
+                                       "sets none); then GOAL_TOLERANCE_VIOLATED")
+    stopped_velocity_tolerance: float = param(0.0, "rad/s every arm joint must be under at the goal (0 = not checked)")
 
 
 @dataclass
@@ -150,9 +160,27 @@ class PolicyNodeConfig:
     lam: float = param(1.0, "UWO variance weight")
     auto_decide: bool = param(True, "decide whenever idle and a fresh cloud arrives (else on ~/decide)")
     publish_primitive: bool = param(True, "publish the chosen primitive (false: a console chooses)")
-    max_decisions: int = param(0, "stop after this many decisions (0 = no limit)")
+    max_decisions: int = param(0, "stop after this many decisions of an episode (0 = no limit, or the task "
+                               "status's max_steps with use_task_budget)")
+    use_task_budget: bool = param(True, "max_decisions 0: stop after the task status's max_steps decisions (the sim "
+                                  "task's step budget, as the Python loop)")
     settle_time: float = param(0.5, "s after an execution ends before a cloud counts as fresh")
     score_timeout: float = param(10.0, "s to wait for scores before the decision is dropped")
+    on_score_timeout: str = param("idle", "when the reward server does not answer (or none runs): idle (no decision; "
+                                  "~/status says why; asked again after score_retry s or when a reward server "
+                                  "appears) | first_candidate (the policy's first feasible candidate, unscored)")
+    score_retry: float = param(30.0, "s after a score timeout before the reward server is asked again")
+    stale_after: float = param(10.0, "s without a cloud after which the policy does not decide on the last one")
+    status_topic: str = param("~/status", "policy status out (String JSON, transient local): state and why nothing "
+                              "happens (which topic is silent, which node is missing)")
+    status_rate: float = param(1.0, "Hz of the status (and on every change of state)")
+    task_status_topic: str = param(TASK_STATUS_TOPIC, "task success/quality in (String JSON from the sim bridge; '' = none)")
+    stop_at_success: bool = param(True, "stop deciding when the task status or the success reward says success "
+                                  "(a new episode on the task status starts again)")
+    success_reward_topic: str = param("", "std_msgs/Float64 state reward that stands in for task success on a robot, "
+                                      "e.g. /reward_server/goal_reward of reward_server's state_reward ('' = none)")
+    success_threshold: float = param(0.5, "success when the success reward, received after the last execution "
+                                     "settled, is at least this")
     goal: str = param("", "goal sentence until one arrives on goal_topic")
     cloud_topic: str = param(CLOUD_TOPIC, "base-frame cloud input")
     joint_states_topic: str = param(JOINT_STATES_TOPIC, "joint states (feasibility is checked from here)")

@@ -27,6 +27,13 @@ Schemas (version 1):
 - `robot_rewards/executor_status`: decision_id, state (executing | succeeded | failed |
   rejected), error_code (FollowJointTrajectory code, or one of the EXECUTOR_* codes),
   error_string, segment, segments, stamp.
+- `robot_rewards/task_status`: task, episode (the scene's seed), success, quality, max_steps
+  (the task's step budget, 0 = none), stamp (what the sim bridge knows and a robot does not).
+- `robot_rewards/policy_status`: state (idle | scoring | executing | done), code (a stable
+  word for why: deciding, no_cloud, no_goal, no_reward_server, scorer_timeout, settling, ...),
+  reason (one line naming the topic or node), decisions, max_decisions, inputs {name: {topic,
+  age (s since the last message, null: none yet), publishers}}, scorer {topic, subscribers,
+  available, timeouts, on_timeout}, task {success, quality, source} or null, stamp.
 """
 
 from __future__ import annotations
@@ -447,6 +454,89 @@ class ExecutorStatus:
         return cls(_int(doc, "decision_id", s), state, _int(doc, "error_code", s, 0),
                    str(_get(doc, "error_string", s, str, "")), _int(doc, "segment", s, 0),
                    _int(doc, "segments", s, 0), _stamp(_get(doc, "stamp", s, default=[0, 0]), f"{s}.stamp"))
+
+
+# -- task and policy status -----------------------------------------------------------------------
+
+TASK_STATUS = "robot_rewards/task_status"
+POLICY_STATUS = "robot_rewards/policy_status"
+POLICY_STATES = ("idle", "scoring", "executing", "done")
+
+
+def _number(doc: dict, key: str, schema: str) -> float:
+    value = _get(doc, key, schema)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise PayloadError(f"{schema}.{key}: expected a number, got {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise PayloadError(f"{schema}.{key}: too large for a float64") from None
+    if not np.isfinite(value):
+        raise PayloadError(f"{schema}.{key}: expected a finite number")
+    return value
+
+
+@dataclass(eq=False)
+class TaskStatus:
+    """Whether the task of the current scene is solved (the sim bridge knows; a robot does not)."""
+
+    task: str
+    episode: int
+    success: bool
+    quality: float
+    max_steps: int = 0
+    stamp: tuple[int, int] = (0, 0)
+
+    def to_json(self) -> str:
+        return _dumps(TASK_STATUS, {"task": self.task, "episode": int(self.episode), "success": bool(self.success),
+                                    "quality": float(self.quality), "max_steps": int(self.max_steps),
+                                    "stamp": [int(self.stamp[0]), int(self.stamp[1])]})
+
+    @classmethod
+    def from_json(cls, text) -> TaskStatus:
+        s = TASK_STATUS
+        doc = _loads(text, s)
+        return cls(_get(doc, "task", s, str), _int(doc, "episode", s), _get(doc, "success", s, bool),
+                   _number(doc, "quality", s), _int(doc, "max_steps", s, 0, bounds=(0, _INT32[1])),
+                   _stamp(_get(doc, "stamp", s, default=[0, 0]), f"{s}.stamp"))
+
+
+@dataclass(eq=False)
+class PolicyStatus:
+    """What the policy node is doing and, when it is not deciding, why (`code`, `reason`)."""
+
+    state: str
+    code: str
+    reason: str
+    decisions: int = 0
+    max_decisions: int = 0
+    inputs: dict = field(default_factory=dict)
+    scorer: dict = field(default_factory=dict)
+    task: dict | None = None
+    stamp: tuple[int, int] = (0, 0)
+
+    def to_json(self) -> str:
+        return _dumps(POLICY_STATUS, {
+            "state": self.state, "code": self.code, "reason": self.reason, "decisions": int(self.decisions),
+            "max_decisions": int(self.max_decisions), "inputs": self.inputs, "scorer": self.scorer,
+            "task": self.task, "stamp": [int(self.stamp[0]), int(self.stamp[1])]})
+
+    @classmethod
+    def from_json(cls, text) -> PolicyStatus:
+        s = POLICY_STATUS
+        doc = _loads(text, s)
+        state = _get(doc, "state", s, str)
+        if state not in POLICY_STATES:
+            raise PayloadError(f"{s}.state: unknown state {_short(state)}")
+        inputs = _get(doc, "inputs", s, dict, {})
+        if not all(isinstance(v, dict) for v in inputs.values()):
+            raise PayloadError(f"{s}.inputs: expected an object per input")
+        task = _get(doc, "task", s, default=None)
+        if task is not None and not isinstance(task, dict):
+            raise PayloadError(f"{s}.task: expected an object or null")
+        return cls(state, _get(doc, "code", s, str), _get(doc, "reason", s, str), _int(doc, "decisions", s, 0),
+                   _int(doc, "max_decisions", s, 0), inputs, _get(doc, "scorer", s, dict, {}), task,
+                   _stamp(_get(doc, "stamp", s, default=[0, 0]), f"{s}.stamp"))
 
 
 def stamp_of_ns(ns: int) -> tuple[int, int]:

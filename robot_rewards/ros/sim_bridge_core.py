@@ -1,10 +1,14 @@
 """The sim bridge's logic: a PyBullet scene seen and driven like a real arm, gripper and camera.
 
 Sensing: rendered RGB-D frames as Image / CameraInfo / camera-frame PointCloud2 messages,
-joint states, the camera's static TF and the hand's TF. Acting: like a joint trajectory
+joint states, the camera's static TF and the hand's TF, and what only a simulator knows: the
+task's success and quality (TaskStatus). Acting: like a joint trajectory
 controller, a validated trajectory is tracked in position control as physics advances in
-`step(dt)` (path tolerance aborts, goal tolerance after the end), and a gripper command closes
-or opens the coupled fingers until they reach the width or stall on an object.
+`step(dt)`, with per-joint path and goal tolerances and a goal time as ros2_control's
+joint_trajectory_controller has them (a tolerance <= 0 is not checked; a goal's own
+path_tolerance / goal_tolerance / goal_time_tolerance entries override the parameters), and a
+gripper command closes or opens the coupled fingers until they reach the width or stall on an
+object.
 
 Physics only advances in `step`, called by the node's control timer, so everything runs on
 one thread; a finished motion calls its `on_done` with a MotionOutcome.
@@ -28,6 +32,7 @@ from robot_rewards.ros.convert_motion import (
     msg_to_joint_trajectory,
     transforms_to_tf_msg,
 )
+from robot_rewards.ros.payloads import TaskStatus
 from robot_rewards.ros.report import Reporter
 from robot_rewards.ros.trajectory_goal import (
     GOAL_TOLERANCE_VIOLATED,
@@ -35,8 +40,10 @@ from robot_rewards.ros.trajectory_goal import (
     PATH_TOLERANCE_VIOLATED,
     SUCCESSFUL,
     CheckedTrajectory,
+    Tolerances,
     TrajectoryRejected,
     check_trajectory,
+    default_tolerances,
 )
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
@@ -55,6 +62,8 @@ class MotionOutcome:
     error_string: str = ""
     canceled: bool = False
     gripper: dict = field(default_factory=dict)  # position, effort, stalled, reached_goal
+    final_error: list = field(default_factory=list)  # rad per arm joint (|q - last point|) when it ended
+    late: float = 0.0  # s after the trajectory's end when it ended (time spent reaching the goal tolerance)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +75,7 @@ class _ArmMotion:
     trajectory: CheckedTrajectory
     goal_time_tolerance: float
     on_done: Callable[[MotionOutcome], None]
+    tolerances: Tolerances
     elapsed: float = 0.0
     cancel: bool = False
 
@@ -106,6 +116,12 @@ class SimBridgeCore:
             camera = replace(camera, intrinsics=camera.intrinsics.scaled(cfg.image_scale))
             world.cameras[self.camera_name] = camera
         self.camera_frame = cfg.camera_frame or camera.frame_id
+        try:
+            self.tolerances = default_tolerances(cfg.joint_names, cfg.path_tolerance, cfg.path_tolerances,
+                                                 cfg.goal_tolerance, cfg.goal_tolerances)
+        except ValueError:
+            self.env.close()
+            raise
         self.seed = cfg.seed
         self.goal = ""
         self._arm: _ArmMotion | None = None
@@ -161,6 +177,12 @@ class SimBridgeCore:
                 self.report.warning("points", f"no camera cloud this frame: {exc}")
         return out
 
+    def task_status(self, stamp) -> TaskStatus:
+        """Whether the scene's task is solved now (the task's own success test and quality), with
+        the episode (scene seed) and the task's step budget."""
+        return TaskStatus(self.cfg.task, self.seed, bool(self.env.success()), float(self.env.quality()),
+                          int(self.env.task.max_steps), (int(stamp[0]), int(stamp[1])))
+
     def joint_state_message(self, stamp):
         """JointState of the arm and finger joints (positions and velocities)."""
         positions, velocities = self.env.world.arm.joint_states()
@@ -192,13 +214,20 @@ class SimBridgeCore:
         return check_trajectory(data, self.cfg.joint_names, self.joint_positions(), kin.lower, kin.upper,
                                 self.cfg.start_tolerance)
 
+    def goal_tolerances(self, path_entries=(), goal_entries=()) -> Tolerances:
+        """The parameters' tolerances with a goal's (joint name, position) entries applied
+        (TrajectoryRejected for an unknown joint)."""
+        return self.tolerances.override(self.cfg.joint_names, path_entries, goal_entries)
+
     def start_trajectory(self, trajectory: CheckedTrajectory, on_done: Callable[[MotionOutcome], None],
-                         goal_time_tolerance: float = 0.0) -> None:
-        """Track a checked trajectory from now on; `on_done(outcome)` when it ends."""
+                         goal_time_tolerance: float = 0.0, tolerances: Tolerances | None = None) -> None:
+        """Track a checked trajectory from now on; `on_done(outcome)` when it ends. `tolerances`
+        (the goal's, see Tolerances.override) default to the parameters'; a goal time <= 0 is the
+        goal_time_tolerance parameter's."""
         if self._arm is not None:
             raise RuntimeError("a trajectory is already executing")
         tol = goal_time_tolerance if goal_time_tolerance > 0 else self.cfg.goal_time_tolerance
-        self._arm = _ArmMotion(trajectory, tol, on_done)
+        self._arm = _ArmMotion(trajectory, tol, on_done, tolerances or self.tolerances)
 
     def cancel_trajectory(self) -> None:
         """Stop the running trajectory where the arm is now (it ends as canceled)."""
@@ -241,6 +270,41 @@ class SimBridgeCore:
             self._width_target = self._gripper.width
         self.env.world.arm.command(self._arm_target, self._width_target, force)
 
+    def _arm_outcome(self, arm: _ArmMotion) -> MotionOutcome | None:
+        """How the running trajectory ends this tick, or None while it goes on (the checks of
+        joint_trajectory_controller: path tolerance while moving, then the goal tolerance and
+        the stopped velocity within the goal time)."""
+        q = self.joint_positions()
+        traj, tol, names = arm.trajectory, arm.tolerances, self.cfg.joint_names
+        final_error = np.abs(q - traj.positions[-1])
+        late = max(arm.elapsed - traj.duration, 0.0)
+        ended = {"final_error": [round(float(e), 5) for e in final_error], "late": round(late, 3)}
+        if arm.cancel:
+            return MotionOutcome("arm", SUCCESSFUL, "canceled", canceled=True, **ended)
+        tracking = np.abs(q - self._arm_target)
+        over = np.flatnonzero((tol.path > 0) & (tracking > tol.path))
+        if len(over):
+            j = int(over[np.argmax(tracking[over] - tol.path[over])])
+            return MotionOutcome("arm", PATH_TOLERANCE_VIOLATED,
+                                 f"{names[j]}: tracking error {tracking[j]:.3f} rad exceeds its path tolerance "
+                                 f"{tol.path[j]:.3f} rad at t={arm.elapsed:.2f} s (arm blocked?)", **ended)
+        if arm.elapsed < traj.duration:
+            return None
+        outside = np.flatnonzero((tol.goal > 0) & (final_error > tol.goal))
+        moving = self.cfg.stopped_velocity_tolerance > 0 and float(
+            np.max(np.abs(self.env.world.arm.joint_states()[1][:len(q)]))) > self.cfg.stopped_velocity_tolerance
+        if not len(outside) and not moving:
+            return MotionOutcome("arm", **ended)
+        if late <= arm.goal_time_tolerance:
+            return None
+        if len(outside):
+            worst = ", ".join(f"{names[j]} {final_error[j]:.4f} > {tol.goal[j]:.4f}" for j in outside)
+            why = f"final error (rad) exceeds the goal tolerance: {worst}"
+        else:
+            why = f"still moving faster than {self.cfg.stopped_velocity_tolerance} rad/s"
+        return MotionOutcome("arm", GOAL_TOLERANCE_VIOLATED,
+                             f"{why} {arm.goal_time_tolerance:.2f} s after the trajectory's end", **ended)
+
     def _finish_arm(self, outcome: MotionOutcome) -> MotionOutcome:
         self._arm_target = self.joint_positions()  # hold where the arm is
         done, self._arm = self._arm, None
@@ -252,24 +316,9 @@ class SimBridgeCore:
         arm = self._arm
         if arm is not None:
             arm.elapsed += dt
-            q = self.joint_positions()
-            error = float(np.max(np.abs(q - self._arm_target)))
-            if arm.cancel:
-                out.append(self._finish_arm(MotionOutcome("arm", SUCCESSFUL, "canceled", canceled=True)))
-            elif error > self.cfg.path_tolerance:
-                out.append(self._finish_arm(MotionOutcome(
-                    "arm", PATH_TOLERANCE_VIOLATED,
-                    f"tracking error {error:.3f} rad exceeds the path tolerance {self.cfg.path_tolerance} rad "
-                    f"at t={arm.elapsed:.2f} s (arm blocked?)")))
-            elif arm.elapsed >= arm.trajectory.duration:
-                final_error = float(np.max(np.abs(q - arm.trajectory.positions[-1])))
-                if final_error <= self.cfg.goal_tolerance:
-                    out.append(self._finish_arm(MotionOutcome("arm")))
-                elif arm.elapsed > arm.trajectory.duration + arm.goal_time_tolerance:
-                    out.append(self._finish_arm(MotionOutcome(
-                        "arm", GOAL_TOLERANCE_VIOLATED,
-                        f"final error {final_error:.4f} rad exceeds the goal tolerance {self.cfg.goal_tolerance} "
-                        f"rad {arm.goal_time_tolerance:.2f} s after the trajectory's end")))
+            outcome = self._arm_outcome(arm)
+            if outcome is not None:
+                out.append(self._finish_arm(outcome))
         grip = self._gripper
         if grip is not None:
             grip.elapsed += dt

@@ -1,7 +1,10 @@
 """Checks a FollowJointTrajectory goal the way a careful controller does, before anything moves.
 
 Error codes are control_msgs/action/FollowJointTrajectory Result codes, so a client sees the
-same codes from the sim bridge as from ros2_control's joint_trajectory_controller.
+same codes from the sim bridge as from ros2_control's joint_trajectory_controller. Tolerances
+follow that controller too: one path and one goal position tolerance per joint (<= 0: not
+checked), which a goal's `path_tolerance` / `goal_tolerance` entries override by joint name
+(position > 0 replaces, 0 keeps the default, < 0 turns the check off).
 """
 
 from __future__ import annotations
@@ -29,6 +32,49 @@ ERROR_NAMES = {
     PATH_TOLERANCE_VIOLATED: "PATH_TOLERANCE_VIOLATED",
     GOAL_TOLERANCE_VIOLATED: "GOAL_TOLERANCE_VIOLATED",
 }
+
+
+@dataclass(frozen=True, eq=False)
+class Tolerances:
+    """Position tolerances (rad) per arm joint, in the arm's joint order; <= 0: not checked."""
+
+    path: np.ndarray  # (J,) tracking error allowed while the trajectory runs
+    goal: np.ndarray  # (J,) final error allowed at the end (within the goal time)
+
+    def override(self, joint_names: Sequence[str], path_entries, goal_entries) -> Tolerances:
+        """These tolerances with a goal's entries applied: entries are (joint name, position) pairs
+        (control_msgs/JointTolerance); position > 0 replaces the default, 0 keeps it, < 0 turns
+        the check off. An entry naming another joint is INVALID_JOINTS."""
+        names = list(joint_names)
+        out = []
+        for values, entries, what in ((self.path, path_entries, "path"), (self.goal, goal_entries, "goal")):
+            values = values.copy()
+            for name, position in entries:
+                if name not in names:
+                    raise TrajectoryRejected(INVALID_JOINTS, f"{what}_tolerance names joint '{name}', which is "
+                                             f"not one of {names}")
+                if not np.isfinite(position):
+                    raise TrajectoryRejected(INVALID_GOAL, f"{what}_tolerance of {name} is {position}")
+                if position != 0:
+                    values[names.index(name)] = max(float(position), 0.0)
+            out.append(values)
+        return Tolerances(*out)
+
+
+def default_tolerances(joint_names: Sequence[str], path: float, paths: Sequence[float], goal: float,
+                       goals: Sequence[float]) -> Tolerances:
+    """The controller's tolerances: `paths` / `goals` per joint (in `joint_names` order) where
+    given, else the scalar `path` / `goal` for every joint. ValueError for a wrong length."""
+    n = len(joint_names)
+    arrays = []
+    for scalar, per_joint, name in ((path, paths, "path_tolerances"), (goal, goals, "goal_tolerances")):
+        if len(per_joint) not in (0, n):
+            raise ValueError(f"{name} needs one value per joint ({n}: {list(joint_names)}), got {len(per_joint)}")
+        values = np.asarray(per_joint if len(per_joint) else [scalar] * n, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be finite, got {values.tolist()}")
+        arrays.append(values)
+    return Tolerances(*arrays)
 
 
 class TrajectoryRejected(ValueError):

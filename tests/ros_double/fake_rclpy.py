@@ -816,6 +816,13 @@ class Node:
     def create_client(self, srv_type, srv_name, *, qos_profile=None, callback_group=None):
         return Client(self, srv_type, self.resolve(srv_name))
 
+    # graph queries (rclpy.node.Node.count_publishers / count_subscribers)
+    def count_publishers(self, topic_name: str) -> int:
+        return len(self.context.publishers.get(self.resolve(topic_name), []))
+
+    def count_subscribers(self, topic_name: str) -> int:
+        return len(self.context.subscriptions.get(self.resolve(topic_name), []))
+
     def destroy_subscription(self, sub) -> bool:
         self.context.subscriptions.get(sub.topic, []).remove(sub)
         return True

@@ -1,10 +1,14 @@
-"""`policy` node: sample candidates, have them scored, select, publish the choice and the set."""
+"""`policy` node: sample candidates, have them scored, select, publish the choice and the set.
+
+`~/status` (std_msgs/String JSON, transient local, `status_rate` Hz and on every change) says
+what it does and why nothing happens; `~/decide` answers with the same reason.
+"""
 
 from __future__ import annotations
 
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
-from std_msgs.msg import String
+from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from robot_rewards.core.device import resolve_device
@@ -34,7 +38,11 @@ class PolicyNode(Node):
         policy = load_node_policy(cfg)
         self.kin = ArmKinematics(get_arm(cfg.arm))
         decider = policy_decider(cfg, policy, FeasibilityChecker(policy.workspace, self.kin))
-        self.core = PolicyCore(cfg, decider, self.get_logger(), lambda: now_ns(self), home=self.kin.home)
+        self.core = PolicyCore(cfg, decider, self.get_logger(), lambda: now_ns(self), home=self.kin.home, graph=self)
+        if cfg.status_rate <= 0:
+            raise ValueError(f"parameter 'status_rate' must be positive, got {cfg.status_rate}")
+        self.status_pub = self.create_publisher(String, cfg.status_topic, LATCHED_QOS)
+        self._status_state = None  # the state of the last status published
         self.pub = {
             "score_request": self.create_publisher(String, cfg.request_topic, RELIABLE_QOS),
             # Latched, with the cloud it was sampled in: in a console:=true graph the policy waits
@@ -50,8 +58,15 @@ class PolicyNode(Node):
                                  self._out(lambda m: self.core.on_score_response(m.data)), RELIABLE_QOS)
         self.create_subscription(String, cfg.executor_status_topic,
                                  self._out(lambda m: self.core.on_executor_status(m.data)), RELIABLE_QOS)
+        if cfg.task_status_topic:  # volatile: hears latched and plain publishers alike
+            self.create_subscription(String, cfg.task_status_topic,
+                                     self._out(lambda m: self.core.on_task_status(m.data)), RELIABLE_QOS)
+        if cfg.success_reward_topic:
+            self.create_subscription(Float64, cfg.success_reward_topic,
+                                     self._out(lambda m: self.core.on_success_reward(m.data)), RELIABLE_QOS)
         self.create_service(Trigger, "~/decide", self._decide)
         self.create_timer(0.5, self._out(lambda: self.core.tick()))
+        self.create_timer(1.0 / cfg.status_rate, self._publish_status)
         self.get_logger().info(f"policy: {cfg.checkpoint}, {cfg.n_candidates} candidates per decision, "
                                f"{cfg.aggregator} aggregation")
 
@@ -61,6 +76,12 @@ class PolicyNode(Node):
     def _emit(self, outputs) -> None:
         for channel, payload in outputs:  # JSON text, or a ROS message (the decision's cloud)
             self.pub[channel].publish(String(data=payload) if isinstance(payload, str) else payload)
+        if self.core.state != self._status_state:
+            self._publish_status()
+
+    def _publish_status(self) -> None:
+        self._status_state = self.core.state
+        self.status_pub.publish(String(data=self.core.status().to_json()))
 
     def _out(self, handler):
         def callback(*args):
@@ -71,7 +92,9 @@ class PolicyNode(Node):
         outputs = self.core.decide()
         self._emit(outputs)
         response.success = bool(outputs)
-        response.message = f"decision started ({self.core.state})" if outputs else f"no decision ({self.core.state})"
+        code, reason = self.core.why()
+        response.message = (f"decision started ({self.core.state})" if outputs
+                            else f"no decision ({self.core.state}, {code}): {reason}")
         return response
 
 

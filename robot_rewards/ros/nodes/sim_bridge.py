@@ -1,7 +1,8 @@
 """`sim_bridge` node: the PyBullet scene as camera + arm driver (see SimBridgeCore).
 
 Publishes images, depth, camera_info, a camera-frame PointCloud2, joint states, /tf (hand)
-and /tf_static (camera), and the task's goal sentence; serves FollowJointTrajectory and
+and /tf_static (camera), the task's goal sentence and its status (success, quality: at
+`task_status_rate` and after every motion); serves FollowJointTrajectory and
 GripperCommand actions and a ~/reset service (std_srvs/Trigger) that builds the next scene.
 """
 
@@ -62,6 +63,12 @@ class SimBridgeNode(Node):
         self.tf_pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
         self.tf_static_pub = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
         self.goal_pub = self.create_publisher(String, cfg.goal_topic, LATCHED_QOS)
+        self.task_pub = None
+        if cfg.task_status_topic:
+            if cfg.task_status_rate <= 0:
+                raise ValueError(f"parameter 'task_status_rate' must be positive, got {cfg.task_status_rate}")
+            self.task_pub = self.create_publisher(String, cfg.task_status_topic, LATCHED_QOS)
+            self.create_timer(1.0 / cfg.task_status_rate, self._publish_task_status)
         self._last_control_ns = None
         self.create_timer(1.0 / cfg.control_rate, self._control)
         self.create_timer(1.0 / cfg.joint_state_rate, self._publish_state)
@@ -84,6 +91,11 @@ class SimBridgeNode(Node):
     def _publish_static(self) -> None:
         self.tf_static_pub.publish(self.core.static_tf_message(now_stamp(self)))
         self.goal_pub.publish(String(data=self.core.goal))
+        self._publish_task_status()
+
+    def _publish_task_status(self) -> None:
+        if self.task_pub is not None:
+            self.task_pub.publish(String(data=self.core.task_status(now_stamp(self)).to_json()))
 
     def _publish_state(self) -> None:
         stamp = now_stamp(self)
@@ -120,9 +132,14 @@ class SimBridgeNode(Node):
         return response
 
     # -- FollowJointTrajectory ---------------------------------------------------------------
+    def _goal_tolerances(self, goal_request):
+        return self.core.goal_tolerances([(t.name, t.position) for t in goal_request.path_tolerance],
+                                         [(t.name, t.position) for t in goal_request.goal_tolerance])
+
     def _check_trajectory_goal(self, goal_request):
         try:
             self.core.check_goal(goal_request.trajectory)
+            self._goal_tolerances(goal_request)
         except TrajectoryRejected as exc:
             self.get_logger().error(f"trajectory goal rejected (code {exc.code}): {exc}")
             return GoalResponse.REJECT
@@ -136,15 +153,20 @@ class SimBridgeNode(Node):
         result = FollowJointTrajectory.Result()
         try:  # the arm may have moved since the goal was accepted: check again
             checked = self.core.check_goal(goal_handle.request.trajectory)
+            tolerances = self._goal_tolerances(goal_handle.request)
         except TrajectoryRejected as exc:
             result.error_code, result.error_string = exc.code, str(exc)
             goal_handle.abort()
             return result
         done = Future()
         tolerance = goal_handle.request.goal_time_tolerance
-        self.core.start_trajectory(checked, done.set_result, tolerance.sec + tolerance.nanosec * 1e-9)
+        self.core.start_trajectory(checked, done.set_result, tolerance.sec + tolerance.nanosec * 1e-9, tolerances)
         outcome = await done
+        self._publish_task_status()  # the scene after the motion, before the client hears of its end
         result.error_code, result.error_string = outcome.error_code, outcome.error_string
+        # the final joint errors of every trajectory, for choosing tolerances (ros2 run ... --log-level debug)
+        self.get_logger().debug(f"trajectory ended (code {outcome.error_code}): final error "
+                                f"{max(outcome.final_error, default=0.0):.4f} rad, {outcome.late:.2f} s after its end")
         if outcome.canceled:
             goal_handle.canceled()
         elif outcome.ok:
@@ -174,6 +196,7 @@ class SimBridgeNode(Node):
             goal_handle.abort()
             return result
         outcome = await done
+        self._publish_task_status()
         g = outcome.gripper
         result.position, result.effort = float(g["position"]), float(g["effort"])
         result.stalled, result.reached_goal = bool(g["stalled"]), bool(g["reached_goal"])
