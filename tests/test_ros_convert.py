@@ -314,6 +314,25 @@ def test_xyzrgb_organised_cloud_with_nans(rng):
     assert rc.msg_to_points(decoded).shape == (48, 3)
 
 
+def test_drop_nan_trusts_is_dense(rng, monkeypatch):
+    """A dense cloud (no invalid points, by the flag's definition) is not scanned for NaNs; a
+    cloud without the flag is, and loses exactly its non-finite points."""
+    xyz = rng.normal(size=(500, 3)).astype(np.float32)
+    dense = rc.points_to_msg(xyz, HEADER, TYPES)
+    assert dense.is_dense
+    scans = []
+    real_isfinite = np.isfinite
+    monkeypatch.setattr(np, "isfinite", lambda a, *args, **kw: scans.append(np.shape(a)) or real_isfinite(a, *args, **kw))
+    np.testing.assert_array_equal(rc.msg_to_points(dense, drop_nan=True), xyz)
+    assert not any(shape == xyz.shape for shape in scans)
+    monkeypatch.undo()
+    xyz[[3, 7], [0, 2]] = [np.nan, np.inf]
+    sparse = rc.points_to_msg(xyz, HEADER, TYPES)
+    assert not sparse.is_dense
+    out = rc.msg_to_points(sparse, drop_nan=True)
+    np.testing.assert_array_equal(out, np.delete(xyz, [3, 7], axis=0))
+
+
 def _point_fields(spec):
     return [
         TYPES.new("sensor_msgs/msg/PointField", name=n, offset=o, datatype=d, count=c)

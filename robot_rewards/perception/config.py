@@ -20,6 +20,10 @@ class PerceptionConfig:
     table_height: float = 0.0
     table_threshold: float = 0.004  # points within this of the plane (or below it) are removed
     ransac_iterations: int = 256
+    # table=ransac: the base frame's up direction, and how far (degrees) the table's normal may
+    # tilt from it; a cloud whose frame is not z-up needs its own up axis here.
+    table_up: List[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])
+    table_max_tilt_deg: float = 30.0
     # Segments (object names from seg_labels, or body ids as strings) to keep / to drop.
     keep_segments: Optional[List[str]] = None
     drop_segments: Optional[List[str]] = None

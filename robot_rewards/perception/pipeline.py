@@ -15,7 +15,8 @@ those); that numpy code is kept as the test reference in `tests/perception_refer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ from robot_rewards.perception.pointcloud import (
     _check_image,
     as_tensor,
     backproject_torch,
+    depth_in_metres,
     invalid_depth_error,
     ray_grid_torch,
     resolve_device,
@@ -48,6 +50,7 @@ class PerceptionInfo:
     counts: dict  # points after each stage: backprojected, cropped, table_removed, segments, voxels
     sampling: SamplingInfo
     plane: Optional[Plane] = None
+    warnings: list = field(default_factory=list)  # what looked wrong (e.g. the table removal)
 
     @property
     def padded(self) -> bool:
@@ -124,6 +127,36 @@ def _check_sampling(config: PerceptionConfig) -> None:
         raise PerceptionError(f"unknown table mode '{config.table}' (use known, ransac or none)")
     if (config.workspace_lower is None) != (config.workspace_upper is None):
         raise PerceptionError("give both workspace_lower and workspace_upper, or neither")
+    if config.table == "ransac":
+        up = np.asarray(config.table_up, dtype=np.float64).reshape(-1)
+        if up.shape != (3,) or not np.isfinite(up).all() or np.linalg.norm(up) == 0:
+            raise PerceptionError(f"table_up must be a non-zero 3-vector, got {list(config.table_up)}")
+        if not 0 < config.table_max_tilt_deg <= 90:
+            raise PerceptionError(f"table_max_tilt_deg must be in (0, 90], got {config.table_max_tilt_deg}")
+
+
+class TableRemovalWarning(UserWarning):
+    """table=ransac removed a plane that does not look like the table under the scene."""
+
+
+def _check_table_removal(signed: torch.Tensor, valid: torch.Tensor, inliers: int, config: PerceptionConfig,
+                         plane: Plane, camera_origins: np.ndarray) -> str | None:
+    """Why the removed RANSAC plane looks wrong (None when it looks like a table). A camera sees
+    a table from above, so a camera under the plane means the up axis is not the cloud's; and
+    more of the cloud under the plane than over it means the objects go and the floor stays."""
+    normal = tuple(round(x, 2) for x in plane.normal)
+    heights = camera_origins @ np.asarray(plane.normal) + plane.d
+    if (heights < 0).any():
+        return (f"table=ransac: the removed plane (normal {normal}, {inliers} points) has the camera "
+                f"{-float(heights.min()):.2f} m under it, so it was fitted upside down or is not the table; "
+                f"is the cloud's up axis table_up={list(config.table_up)}?")
+    above = int(((signed > config.table_threshold) & valid).sum())
+    below = int(((signed < -config.table_threshold) & valid).sum())
+    if below > above:
+        return (f"table=ransac: the removed plane (normal {normal}, {inliers} points) has more points under "
+                f"it ({below}) than over it ({above}), so what is kept is not what stands on a table; "
+                f"is the cloud's up axis table_up={list(config.table_up)}?")
+    return None
 
 
 def _empty_error(counts: dict, stage: str) -> EmptyPointCloudError:
@@ -211,8 +244,11 @@ def _pack(valid, *tensors):
 
 
 def _images(frames: list[CameraFrame], what: str, device, dtype=None):
-    """The (B, H*W[, C]) tensor of one image kind of `frames` (no copy for a single frame)."""
+    """The (B, H*W[, C]) tensor of one image kind of `frames` (no copy for a single frame;
+    uint16 depth, i.e. millimetres, becomes metres)."""
     arrays = [getattr(f, what) for f in frames]
+    if what == "depth":
+        arrays = [depth_in_metres(a) for a in arrays]
     t = as_tensor(arrays[0][None] if len(arrays) == 1 else np.stack(arrays), dtype).to(device)
     return t.reshape(len(arrays), -1, *t.shape[3:])
 
@@ -242,6 +278,7 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
     B = len(sets)
 
     pts_all, valid_all, col_all, lab_all = [], [], [], []
+    origins = np.zeros((B, len(names), 3))  # camera positions in the base frame (table checks)
     for name in names:
         frames = [s[name] for s in sets]
         cams = [_camera_for(name, f, cameras) for f in frames]
@@ -259,12 +296,13 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
             rays = torch.stack([ray_grid_torch(c.intrinsics, device) for c in cams])
         depth = _images(frames, "depth", device, np.float32)
         T = torch.from_numpy(np.stack([np.asarray(c.base_T_camera, dtype=np.float64) for c in cams])).to(device)
+        origins[:, names.index(name)] = [np.asarray(c.base_T_camera, dtype=np.float64)[:3, 3] for c in cams]
         pts, valid = backproject_torch(depth, rays, T, config.min_depth, config.max_depth)
         empty = (~valid.any(dim=1)).nonzero().flatten().tolist()
         if empty:
             w, h = sizes.pop()
             raise invalid_depth_error(cams[0].name if B == 1 else name, w, h, config.min_depth, config.max_depth,
-                                      None if B == 1 else empty)
+                                      None if B == 1 else empty, depth=depth[empty[0]])
         pts_all.append(pts)
         valid_all.append(valid)
         if config.colors:
@@ -278,6 +316,7 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
     labels = join(lab_all) if want_labels else None
 
     counts = [dict() for _ in range(B)]
+    notes: list[list[str]] = [[] for _ in range(B)]
 
     def record(stage):
         for b, c in enumerate(valid.sum(dim=1).tolist()):
@@ -285,20 +324,27 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
         bad = [b for b in range(B) if counts[b][stage] == 0]
         if bad and stage != "backprojected":
             where = "" if B == 1 else f" (observation {bad[0]})"
-            raise _empty_error(counts[bad[0]], _STAGE_TEXT[stage] + where)
+            error = _empty_error(counts[bad[0]], _STAGE_TEXT[stage] + where)
+            if notes[bad[0]]:  # e.g. the table removal that emptied the cloud looked wrong
+                error = EmptyPointCloudError(f"{error}; {notes[bad[0]][-1]}")
+            raise error
 
     record("backprojected")
     if config.workspace_lower is not None:
         valid &= filters.box_mask_torch(points, config.workspace_lower, config.workspace_upper)
         record("cropped")
     planes: list[Optional[Plane]] = [None] * B
+    n_inliers = [0] * B
     if config.table != "none":
         for b in range(B):
             if config.table == "known":
                 planes[b] = Plane.horizontal(config.table_height)
             else:
-                planes[b], _ = filters.fit_plane_ransac_torch(points[b][valid[b]], config.table_threshold,
-                                                              config.ransac_iterations, seed=config.seed)
+                planes[b], inliers = filters.fit_plane_ransac_torch(
+                    points[b][valid[b]], config.table_threshold, config.ransac_iterations, seed=config.seed,
+                    normal_hint=tuple(float(x) for x in config.table_up),
+                    max_tilt_deg=float(config.table_max_tilt_deg))
+                n_inliers[b] = int(inliers.sum())
         if all(pl.normal == (0.0, 0.0, 1.0) for pl in planes):
             # z + d: what n . p + d is for this normal, without the multiply-adds
             offsets = torch.tensor([pl.d for pl in planes], dtype=torch.float32, device=device)
@@ -307,6 +353,15 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
             normals = torch.tensor([pl.normal for pl in planes], dtype=torch.float32, device=device)
             offsets = torch.tensor([pl.d for pl in planes], dtype=torch.float32, device=device)
             signed = filters.signed_distance_torch(points, normals, offsets)
+        if config.table == "ransac":
+            for b in range(B):
+                note = _check_table_removal(signed[b], valid[b], n_inliers[b], config, planes[b], origins[b])
+                if note is not None:
+                    notes[b].append(note)
+                    # one stable text per up axis, so a long replay warns once, not per frame
+                    warnings.warn(f"table=ransac with table_up={list(config.table_up)} removed a plane that does "
+                                  "not look like the table (see PerceptionInfo.warnings): is that the cloud's up axis?",
+                                  TableRemovalWarning, stacklevel=3)
         valid &= signed > config.table_threshold
         record("table_removed")
     if config.keep_segments is not None or config.drop_segments is not None:
@@ -346,7 +401,8 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
     return [
         PerceptionResult(
             PointCloud(out_pts[b], None if out_col is None else out_col[b], None if out_lab is None else out_lab[b]),
-            PerceptionInfo(counts[b], SamplingInfo(n_valid[b], n, n_valid[b] < n, config.sampling), planes[b]),
+            PerceptionInfo(counts[b], SamplingInfo(n_valid[b], n, n_valid[b] < n, config.sampling), planes[b],
+                           notes[b]),
         )
         for b in range(B)
     ]

@@ -13,7 +13,7 @@ version is kept as the test reference in `tests/perception_reference.py`.
 
 Depth follows the CameraFrame convention: float metres of z along the optical axis (not ray
 length), 0 = no measurement; NaN, inf, negative values and values beyond the range limits are
-dropped too.
+dropped too. uint16 depth is taken as millimetres (ROS 16UC1), as `ros.convert` reads it.
 """
 
 from __future__ import annotations
@@ -219,12 +219,42 @@ def _check_image(name: str, image, intrinsics: CameraIntrinsics, what: str, chan
 
 
 def invalid_depth_error(camera_name: str, width: int, height: int, min_depth: float, max_depth: float,
-                        observations=None) -> InvalidDepthError:
+                        observations=None, depth=None) -> InvalidDepthError:
+    """The InvalidDepthError of a frame without valid depth; given the `depth` values, it also
+    says when they look like millimetres or centimetres rather than metres."""
     which = "" if observations is None else f"observation(s) {observations}: "
     return InvalidDepthError(
         f"camera '{camera_name}': no valid depth in a {width}x{height} frame "
         f"({which}every pixel is 0, NaN, inf or outside [{min_depth}, {max_depth}] m)"
+        + ("" if depth is None else depth_units_hint(depth, max_depth))
     )
+
+
+MM_PER_M = 1000.0  # 16UC1 depth (ROS REP 118) holds millimetres
+
+
+def depth_in_metres(depth) -> np.ndarray:
+    """Depth as float metres: uint16 images are millimetres (16UC1, as ROS drivers publish and
+    `ros.convert.msg_to_depth` reads them); float images are already metres."""
+    depth = np.asarray(depth)
+    if depth.dtype == np.uint16:
+        return depth.astype(np.float32) / np.float32(MM_PER_M)
+    return depth
+
+
+def depth_units_hint(depth, max_depth: float) -> str:
+    """'' or a note on the units when every finite positive depth lies beyond `max_depth` at
+    values typical of millimetres (or centimetres)."""
+    d = torch.as_tensor(np.asarray(depth) if not isinstance(depth, torch.Tensor) else depth).reshape(-1)
+    d = d[torch.isfinite(d) & (d > 0)].to(torch.float64)
+    if d.numel() == 0 or float(d.min()) <= max_depth:
+        return ""
+    median = float(d.median())
+    for unit, scale in (("millimetres", 1000.0), ("centimetres", 100.0)):
+        if 0.2 <= median / scale <= 20.0:  # a depth camera's working range, in metres
+            return (f"; the values (median {median:g}) look like {unit}: give depth in metres "
+                    f"(divide by {scale:g}){', or as uint16 millimetres' if unit == 'millimetres' else ''}")
+    return f"; every value is beyond max_depth (median {median:g}): is the depth in metres?"
 
 
 def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = np.inf) -> np.ndarray:
@@ -243,11 +273,11 @@ def _take(array, index: np.ndarray, channels: int | None) -> np.ndarray:
 
 def _frame_cloud(depth, intrinsics, base_T, rgb, segmentation, mask, min_depth, max_depth, camera_name) -> PointCloud:
     check_images(camera_name, intrinsics, depth, rgb, segmentation, mask)
-    d = as_tensor(depth, np.float32)[None]
+    d = as_tensor(depth_in_metres(depth), np.float32)[None]
     T = None if base_T is None else as_tensor(base_T, np.float64).reshape(1, 4, 4)
     points, valid = backproject_torch(d, ray_grid_torch(intrinsics), T, min_depth, max_depth)
     if not bool(valid.any()):
-        raise invalid_depth_error(camera_name, d.shape[2], d.shape[1], min_depth, max_depth)
+        raise invalid_depth_error(camera_name, d.shape[2], d.shape[1], min_depth, max_depth, depth=d)
     if mask is not None:
         valid &= as_tensor(mask, bool).reshape(1, -1)
     index = valid[0].nonzero().squeeze(1)

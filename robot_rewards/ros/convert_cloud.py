@@ -185,8 +185,9 @@ def msg_to_points(msg, *, with_rgb: bool = False, drop_nan: bool = False, organi
     """xyz float32 (and with_rgb, colours uint8) of a PointCloud2.
 
     Shapes are (N, 3) with N = height * width, or (height, width, 3) with organized=True.
-    drop_nan removes points with a non-finite coordinate (flat output only). Returns xyz,
-    or (xyz, rgb) with with_rgb.
+    drop_nan removes points with a non-finite coordinate (flat output only); a cloud whose
+    is_dense flag is set has none by its definition in sensor_msgs, so it is not scanned.
+    Returns xyz, or (xyz, rgb) with with_rgb.
     """
     if organized and drop_nan:
         raise MessageConversionError(
@@ -198,8 +199,9 @@ def msg_to_points(msg, *, with_rgb: bool = False, drop_nan: bool = False, organi
     if not organized:
         xyz = xyz.reshape(-1, 3)
         rgb = None if rgb is None else rgb.reshape(-1, 3)
-    if drop_nan:
-        keep = np.isfinite(xyz).all(axis=1)
+    if drop_nan and not bool(msg.is_dense):
+        finite = np.isfinite(xyz)
+        keep = finite[:, 0] & finite[:, 1] & finite[:, 2]  # not .all(axis=1): slow on rows of 3
         if not keep.all():
             xyz = xyz[keep]
             rgb = None if rgb is None else rgb[keep]
