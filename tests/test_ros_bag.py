@@ -197,6 +197,43 @@ def test_replay_bad_inputs(tmp_path):
                                    output_dir=str(tmp_path)))
 
 
+def _lidar_bag(path):
+    """A bag from another robot: a goal and a lidar cloud, none of the replay's default topics."""
+    with BagWriter(path) as bag:
+        bag.write(topics.GOAL_TOPIC, TYPES.new("std_msgs/msg/String", data="tidy up"), T0 * SEC)
+        cloud = rc.points_to_msg(np.zeros((4, 3), np.float32), rc.header_of("lidar", TYPES), TYPES)
+        bag.write("/lidar/points", cloud, T0 * SEC + 1)
+
+
+def test_reading_topics_the_bag_lacks_yields_nothing(tmp_path):
+    _lidar_bag(tmp_path / "bag")
+    assert len(list(read_messages(tmp_path / "bag"))) == 2
+    assert list(read_messages(tmp_path / "bag", ["/nonexistent"])) == []
+    assert list(read_messages(tmp_path / "bag", [])) == []
+    assert [t for t, _, _ in read_messages(tmp_path / "bag", ["/lidar/points", "/nonexistent"])] == ["/lidar/points"]
+
+
+def test_replay_of_a_bag_without_its_topics_names_them_and_lists_the_bags(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from robot_rewards.cli import Command, run
+
+    _lidar_bag(tmp_path / "bag")
+    with pytest.raises(BagError) as err:
+        bag_replay(BagReplayConfig(bag=str(tmp_path / "bag"), output_dir=str(tmp_path / "out")))
+    text = str(err.value)
+    assert "\n" not in text
+    assert f"{topics.COLOR_TOPIC} (color_topic)" in text and f"{topics.DEPTH_TOPIC} (depth_topic)" in text
+    assert "/tf or /tf_static (or give extrinsics_file)" in text
+    assert "the bag's topics: /goal (std_msgs/msg/String, 1), /lidar/points (sensor_msgs/msg/PointCloud2, 1)" in text
+    assert not (tmp_path / "out" / "rewards.csv").exists()
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    command = Command("bag-replay", BagReplayConfig, "robot_rewards.commands.bag:bag_replay", "replay a bag")
+    with pytest.raises(SystemExit) as exit_:
+        run(command, [f"bag={tmp_path / 'bag'}", f"output_dir={tmp_path / 'o'}"])
+    assert exit_.value.code != 0 and "/lidar/points" in capsys.readouterr().err
+
+
 def test_bag_commands_run_as_hydra_apps(tmp_path, monkeypatch):
     """The configs work as `robot-rewards bag replay` commands: overrides, dicts of plug-ins, metrics."""
     import sys

@@ -11,7 +11,8 @@ from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.rewards.registry import build_state_reward, load_action_scorer
 from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
 from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
-from robot_rewards.ros.bag_replay import plot_rewards, replay, reward_summary, write_csv
+from robot_rewards.ros.bag_io import bag_topics
+from robot_rewards.ros.bag_replay import check_replay_topics, plot_rewards, replay, reward_summary, write_csv
 
 
 def bag_export(cfg: BagExportConfig) -> dict:
@@ -41,6 +42,7 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
     bag = resolve(cfg.bag)
     if not bag.exists():
         raise FileNotFoundError(f"bag not found: {cfg.bag}")
+    check_replay_topics(cfg, bag_topics(bag))  # before loading any model: a wrong bag fails fast
     state_rewards = {name: build_state_reward(spec, cfg.device) for name, spec in cfg.state_rewards.items()}
     scorers = {}
     if cfg.scorers:  # any registered family's scorer checkpoint, by its format

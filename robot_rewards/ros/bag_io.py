@@ -98,6 +98,7 @@ def read_messages(path: str | os.PathLike, topics: Iterable[str] | None = None,
                   skipped: Counter | None = None) -> Iterator[tuple[str, int, object]]:
     """(topic, stamp_ns, message) of a bag in time order, deserialised into rosbags classes.
 
+    `topics`: only these topics (None = all; an empty list or topics the bag lacks = none).
     Topics whose type the typestore lacks are skipped and counted in `skipped`.
     """
     store = rosbags_typestore()
@@ -113,6 +114,8 @@ def read_messages(path: str | os.PathLike, topics: Iterable[str] | None = None,
                     skipped[f"{c.topic} ({c.msgtype}: unknown type)"] += c.msgcount
                 continue
             connections.append(c)
+        if not connections and wanted is not None:
+            return  # rosbags reads an empty connection list as "every connection"
         for connection, stamp, raw in reader.messages(connections=connections):
             yield connection.topic, int(stamp), store.deserialize_cdr(raw, connection.msgtype)
     finally:

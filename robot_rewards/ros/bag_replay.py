@@ -24,7 +24,7 @@ import numpy as np
 
 from robot_rewards.core.observation import Observation
 from robot_rewards.ros.bag_config import RESERVED_COLUMNS, BagReplayConfig
-from robot_rewards.ros.bag_io import read_messages
+from robot_rewards.ros.bag_io import BagError, bag_topics, read_messages
 from robot_rewards.ros.config import PerceptionNodeConfig
 from robot_rewards.ros.convert_common import ROSBAGS_TYPES, MessageConversionError
 from robot_rewards.ros.payloads import CandidateSet, ns_of_stamp
@@ -56,6 +56,20 @@ def perception_node_config(cfg: BagReplayConfig) -> PerceptionNodeConfig:
         seed=cfg.seed, device="auto")
 
 
+def check_replay_topics(cfg: BagReplayConfig, bag_info: Mapping[str, tuple[str, int]]) -> None:
+    """BagError unless the bag has messages on the topics a replay needs (colour, depth and
+    camera_info; /tf or /tf_static unless extrinsics_file is given), naming the missing ones,
+    the settings that choose them, and every topic the bag does have."""
+    needed = {"color_topic": cfg.color_topic, "depth_topic": cfg.depth_topic,
+              "camera_info_topic": cfg.camera_info_topic}
+    missing = [f"{topic} ({setting})" for setting, topic in needed.items() if bag_info.get(topic, ("", 0))[1] == 0]
+    if not cfg.extrinsics_file and not any(bag_info.get(t, ("", 0))[1] for t in ("/tf", "/tf_static")):
+        missing.append("/tf or /tf_static (or give extrinsics_file)")
+    if missing:
+        have = ", ".join(f"{t} ({kind}, {n})" for t, (kind, n) in sorted(bag_info.items())) or "none"
+        raise BagError(f"{cfg.bag} has no messages on {', '.join(missing)}; the bag's topics: {have}")
+
+
 def _score_state(model, obs: Observation, goal: str) -> float:
     value = np.asarray(model.score_states([obs], goal), dtype=np.float64).reshape(-1)
     if value.size != 1 or not np.isfinite(value[0]):
@@ -68,6 +82,7 @@ def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: M
     clash = sorted(set(state_rewards) & set(RESERVED_COLUMNS))
     if clash:
         raise ValueError(f"state reward names {clash} clash with the columns {list(RESERVED_COLUMNS)}")
+    check_replay_topics(cfg, bag_topics(cfg.bag))
     core = PerceptionCore(perception_node_config(cfg), ROSBAGS_TYPES, log)
     result = ReplayResult(reward_columns=list(state_rewards), goal=cfg.goal)
     goal = cfg.goal
