@@ -260,8 +260,9 @@ class PolicyCore:
         """Publishers or subscribers of `topic` on the graph (None: unknown)."""
         if self.graph is None or not topic:
             return None
+        count = self.graph.count_publishers if kind == "publishers" else self.graph.count_subscribers
         try:
-            return int(getattr(self.graph, f"count_{kind}")(topic))
+            return int(count(topic))
         except Exception:  # a graph query (rclpy raises on a bad name) must never stop a decision
             return None
 

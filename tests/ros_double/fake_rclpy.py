@@ -15,6 +15,11 @@ Behaviour that matters for the nodes, as in ROS 2:
   the descriptor allows dynamic typing; wrong-typed overrides raise InvalidParameterTypeException;
 - async execute callbacks of action servers run as tasks that may await Futures.
 
+- an exception raised by a subscription, timer, service or goal/cancel callback propagates out
+  of spin/spin_once/Context.advance (rclpy's executor re-raises it: the node ends), except in
+  an action's execute callback, which rclpy logs and aborts;
+- loggers remember the severity, name and filters of each call site (RcutilsLogger).
+
 Time is simulated: `Context.advance(dt)` and spin_once(timeout_sec) move the clock and fire
 timers; no test waits on wall-clock time except for threads the code under test starts.
 """
@@ -617,19 +622,64 @@ class Clock:
 
 
 class RcutilsLogger:
-    def __init__(self, node_name: str, context: Context):
+    """rclpy's RcutilsLogger as far as it can take a node down.
+
+    rclpy keeps one context per call site (function, file, line and bytecode offset of the code
+    that called .info()/.warning()/...; the first frame outside rclpy's logging) holding the
+    severity, the logger name and the filters (once, skip_first, throttle_duration_sec) of its
+    first call; another severity, name or filter set from the same site raises ValueError
+    ("Logger severity cannot be changed between calls."). Disabled severities (debug, at the
+    default level INFO) return before any of that. Filters work on the simulated clock.
+    """
+
+    _FILTERS = ("once", "skip_first", "throttle_duration_sec", "throttle_time_source_type")
+    _ORDER = ("debug", "info", "warning", "error", "fatal")
+
+    def __init__(self, node_name: str, context: Context, level: str = "info"):
         self.name, self._context = node_name, context
-        self._sites: dict[tuple[str, int], str] = {}  # call site -> severity (one per logger, as in rclpy)
+        self.level = level
+        self._sites: dict[tuple, dict] = {}  # call site -> {severity, name, filters, calls, last}
+
+    def set_level(self, level: str) -> None:
+        self.level = level
+
+    def is_enabled_for(self, level: str) -> bool:
+        return self._ORDER.index(level) >= self._ORDER.index(self.level)
 
     def _log(self, level: str, message, **kwargs) -> bool:
+        if not self.is_enabled_for(level):
+            return False
+        name = kwargs.pop("name", self.name)
+        unknown = set(kwargs) - set(self._FILTERS)
+        if unknown:
+            raise TypeError(f"unsupported logging arguments: {sorted(unknown)}")
+        caller = sys._getframe(2)
+        site = (caller.f_code.co_name, caller.f_code.co_filename, caller.f_lineno, caller.f_lasti)
+        context = self._sites.get(site)
+        if context is None:
+            context = self._sites[site] = {"severity": level, "name": name, "filters": dict(kwargs), "calls": 0,
+                                           "last": None}
+        elif context["severity"] != level:
+            raise ValueError("Logger severity cannot be changed between calls.")
+        elif context["name"] != name:
+            raise ValueError("Logger name cannot be changed between calls.")
+        elif set(context["filters"]) != set(kwargs):
+            raise ValueError("Requested logging filters cannot be changed between calls.")
+        elif context["filters"] != kwargs:
+            raise ValueError("Logging filter parameters cannot be changed between calls.")
+        context["calls"] += 1
+        if kwargs.get("once") and context["calls"] > 1:
+            return False
+        if kwargs.get("skip_first") and context["calls"] == 1:
+            return False
+        period = kwargs.get("throttle_duration_sec")
+        if period is not None:
+            now = self._context.now_ns
+            if context["last"] is not None and now - context["last"] < period * 1e9:
+                return False
+            context["last"] = now
         if not isinstance(message, str):
             raise TypeError(f"log message must be a str, got {type(message).__name__}")
-        # Real rclpy remembers the severity used at each call site (file, line of the code that
-        # called .warning()/.error()) and refuses another one there.
-        caller = sys._getframe(2)
-        site = (caller.f_code.co_filename, caller.f_lineno)
-        if self._sites.setdefault(site, level) != level:
-            raise ValueError("Logger severity cannot be changed between calls.")
         self._context.logs.append((self.name, level, message))
         getattr(_log, {"fatal": "critical", "warn": "warning"}.get(level, level))("[%s] %s", self.name, message)
         return True
@@ -643,7 +693,8 @@ class RcutilsLogger:
     def warning(self, message, **kwargs):
         return self._log("warning", message, **kwargs)
 
-    warn = warning
+    def warn(self, message, **kwargs):
+        return self._log("warning", message, **kwargs)
 
     def error(self, message, **kwargs):
         return self._log("error", message, **kwargs)
@@ -945,8 +996,20 @@ class ActionServer:
 
     def _execute(self, handle: ServerGoalHandle, client_handle) -> None:
         handle.execute()
-        outcome = _call(self.node.context, self.execute_callback, handle)
+        outcome = _call(self.node.context, self._guarded_execute, handle)
         outcome.add_done_callback(lambda fut: self._finish(handle, client_handle, fut))
+
+    async def _guarded_execute(self, handle: ServerGoalHandle):
+        # As rclpy's ActionServer._execute_goal: an exception in the execute callback is logged and
+        # answered with an empty (aborted) result; spin goes on. Everywhere else it ends spin.
+        try:
+            value = self.execute_callback(handle)
+            if hasattr(value, "__await__"):
+                value = await value
+            return value
+        except Exception as exc:
+            self.node.get_logger().error(f"Error raised in execute callback: {exc}")
+            return self.action_type.Result()
 
     def _finish(self, handle, client_handle, fut) -> None:
         result = fut.result()

@@ -29,7 +29,11 @@ class CalibrationCaptureNode(Node):
             self.create_timer(cfg.auto_capture_period, self._auto)
 
     def _log(self, ok: bool, text: str) -> None:
-        (self.get_logger().info if ok else self.get_logger().error)(f"capture: {text}")
+        # one call site per severity: rclpy refuses a second severity from the same line
+        if ok:
+            self.get_logger().info(f"capture: {text}")
+        else:
+            self.get_logger().error(f"capture: {text}")
 
     def _capture(self, request, response):
         response.success, response.message = self.core.capture()
