@@ -4,6 +4,7 @@ robot that never trusts a model file's workspace beyond its own configured box."
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from robot_rewards.cli import main, one_line_error
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation, Proprio
+from robot_rewards.core.primitives import Workspace
 from robot_rewards.data.episodes import Episode, EpisodeFormatError, EpisodeWriter
 from robot_rewards.nn.artifacts import META_HASH, read_header
 from robot_rewards.nn.normalizer import ActionNormalizer, NormalizerError
@@ -32,6 +34,8 @@ from robot_rewards.preferences.arrays import ORPHAN_AGE_S, remove_orphaned_temp_
 from robot_rewards.preferences.errors import CorruptStoreError
 from robot_rewards.preferences.schema import SCHEMA_VERSION
 from robot_rewards.preferences.store import PreferenceStore
+from robot_rewards.robots.base import ActionResult, Offer, Robot
+from robot_rewards.robots.workspace import WorkspaceError, jog_problem, narrowed
 
 TASK = "place_block"
 
@@ -187,7 +191,7 @@ def edit(path: Path, *keys_value, drop_header: bool = False) -> None:
     (("policy", "width", [256]), r"'policy.width' must be int, got \[256\] \(list\)"),
     (("policy", "point_channels", 32), r"'policy.point_channels' must be a list of int, got 32"),
     (("policy", "use_rgb", "yes"), r"'policy.use_rgb' must be bool"),
-    (("policy", "obs_dim", 10 ** 12), r"'policy.obs_dim' must be a size from 1 to 65536"),
+    (("policy", "obs_dim", 10 ** 12), r"'policy.obs_dim' must be a size from 1 to 4096"),
     (("perception", "n_points", -5), r"'perception.n_points' must be a size from 1 to 1048576, got -5"),
     (("perception", "n_points", 0), r"'perception.n_points' must be a size from 1 to 1048576, got 0"),
     (("perception", "max_depth", "far"), r"'perception.max_depth' must be float, got 'far'"),
@@ -287,3 +291,105 @@ def test_a_truncated_episode_file_is_one_error_naming_it(tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(EpisodeFormatError, match=rf"{path} is not a readable HDF5 file"):
         load_dataset(path, policy_perception(), progress=False)
+
+
+# -- the workspace: the robot's configured box is the authority -----------------------------------
+
+def test_a_checkpoint_box_may_narrow_the_configured_one_never_widen_it():
+    configured = Workspace((0.25, -0.35, 0.0), (0.75, 0.35, 0.30))
+    box, warning = narrowed(configured, Workspace((0.25, -0.6, 0.0), (0.9, 0.35, 0.30)), "ck.json")
+    assert box == configured
+    assert "ck.json's workspace" in warning and "reaches beyond the robot's configured workspace" in warning
+    smaller = Workspace((0.3, -0.2, 0.0), (0.6, 0.2, 0.2))
+    assert narrowed(configured, smaller) == (smaller, None)
+    # Partly wider, partly narrower: the intersection.
+    box, warning = narrowed(configured, Workspace((0.3, -0.5, 0.0), (0.6, 0.2, 0.5)))
+    assert box == Workspace((0.3, -0.35, 0.0), (0.6, 0.2, 0.30)) and warning
+    with pytest.raises(WorkspaceError, match="does not overlap the robot's configured workspace"):
+        narrowed(configured, Workspace((1.0, 0.5, 0.0), (1.2, 0.7, 0.3)))
+
+
+def test_jogs_stay_in_the_box_or_come_closer_to_it():
+    ws = Workspace((0.25, -0.35, 0.0), (0.75, 0.35, 0.30))
+    assert jog_problem(ws, [0.5, 0.0, 0.1], [0.5, 0.3, 0.1]) is None
+    assert "outside the workspace" in jog_problem(ws, [0.5, 0.3, 0.1], [0.5, 0.4, 0.1])
+    # From home above the box: down and sideways are fine, further out is not.
+    assert jog_problem(ws, [0.5, 0.0, 0.5], [0.5, 0.0, 0.45]) is None
+    assert jog_problem(ws, [0.5, 0.0, 0.5], [0.55, 0.05, 0.5]) is None
+    assert "outside the workspace" in jog_problem(ws, [0.5, 0.0, 0.5], [0.5, 0.0, 0.55])
+    assert "outside the workspace" in jog_problem(ws, [0.5, 0.3, 0.5], [0.5, 0.4, 0.5])
+
+
+def test_the_sim_robot_jogs_only_inside_its_configured_box():
+    from robot_rewards.sim.robot import SimRobot
+
+    with SimRobot("place_block") as robot:
+        robot.reset(0)
+        arm = robot.env.world.arm
+        assert robot.workspace == arm.description.workspace
+        start = arm.ee_pose()[:3, 3].copy()
+        y_edge = robot.workspace.low[1]
+        refused = robot.jog([0.0, y_edge - 0.05 - start[1], 0.0])
+        assert not refused.ok and "outside the workspace" in refused.message
+        assert np.allclose(arm.ee_pose()[:3, 3], start, atol=1e-3)  # did not move
+        assert robot.jog([0.0, 0.0, -0.05]).ok
+
+
+class OfferingRobot(Robot):
+    """A robot whose own policy offers the candidates (like the ROS policy node), seen by a camera
+    1 m above (0.5, 0, 0) over a flat table at z = 0; it records what it executes."""
+
+    name = "offering"
+
+    def __init__(self, params):
+        super().__init__()
+        self.params = np.asarray(params, dtype=np.float64)
+        self.executed: list = []
+        T = np.eye(4)
+        T[:3, :3] = np.diag([1.0, -1.0, -1.0])
+        T[:3, 3] = [0.5, 0.0, 1.0]
+        self.camera = CameraModel("top", CameraIntrinsics.from_fov(160, 120, 60.0), T)
+
+    def observe(self) -> Observation:
+        frame = CameraFrame(self.camera, np.full((120, 160, 3), 128, np.uint8), np.ones((120, 160), np.float32))
+        pts = np.random.default_rng(0).uniform([0.3, -0.3, 0.0], [0.7, 0.3, 0.05], (64, 3)).astype(np.float32)
+        self.last_observation = Observation({"top": frame}, Proprio(np.zeros(7), 0.08), "put the red block in the bowl",
+                                            points=pts, colors=np.full((64, 3), 100, np.uint8))
+        return self.last_observation
+
+    def offer(self) -> Offer:
+        n = len(self.params)
+        return Offer(Candidates("pick_place", self.params, np.arange(n), np.zeros(n, bool)), None, 1, None, "test")
+
+    def execute(self, primitive) -> ActionResult:
+        self.executed.append(primitive)
+        self.scene_version += 1
+        return ActionResult(True, "done")
+
+
+def test_the_console_never_executes_or_stores_a_demonstration_outside_the_configured_box(tmp_path):
+    from robot_rewards.console.app import Console
+    from robot_rewards.console.config import ConsoleConfig
+
+    inside = [0.5, 0.0, 0.02, 0.6, 0.1, 0.03, 0.0]
+    outside_y = [0.5, -0.45, 0.02, 0.6, 0.1, 0.03, 0.0]  # y = -0.45 m: beyond the configured -0.35
+    robot = OfferingRobot([outside_y, inside])
+    policy = tiny_policy()
+    policy.workspace = Workspace((0.1, -0.6, 0.0), (0.9, 0.6, 0.3))  # an edited, widened checkpoint box
+    (pick_u, pick_v), (place_u, place_v) = robot.camera.project(np.array([[0.5, -0.45, 0.0], [0.6, 0.1, 0.0]]))
+    lines = ["x 1", f"d {pick_u:.1f} {pick_v:.1f} {place_u:.1f} {place_v:.1f} 0", "x 2", "q"]
+    cfg = ConsoleConfig(mode="rank", n_candidates=2, queries=3, window="off", prefetch=False,
+                        store=str(tmp_path / "store"), output_dir=str(tmp_path / "out"), labeller="tester")
+    out = io.StringIO()
+    with PreferenceStore(tmp_path / "store") as store:
+        console = Console(cfg, policy, None, [robot], store, out, tmp_path / "out", None)
+        try:
+            assert console.workspace == robot.workspace and policy.workspace == robot.workspace
+            console.run(io.StringIO("\n".join(lines) + "\n"))
+        finally:
+            console.close()
+        text = out.getvalue()
+        assert "warning: the policy checkpoint's workspace" in text
+        assert "not executing candidate 1: " in text and "demonstration not stored: " in text, text
+        assert [p.params.tolist() for p in robot.executed] == [inside]  # only candidate 2 ran
+        assert store.demonstrations() == []

@@ -57,7 +57,9 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
     backends: list[Robot] = []
     store = console = window = None
     try:
-        backends.append(make_backend(cfg.backend, cfg.task, cfg.sim, ck.perception, ck.policy.workspace, cfg.ros))
+        # The sim enforces its arm's configured workspace, not the checkpoint's (which the
+        # console narrows to the robot's: `robots.workspace.narrowed`).
+        backends.append(make_backend(cfg.backend, cfg.task, cfg.sim, ck.perception, None, cfg.ros))
         if backends[0].can_reset and not cfg.execute_after_label and cfg.prefetch:
             spare = backends[0].spare()  # a second world prepares the next scene
             if spare is not None:

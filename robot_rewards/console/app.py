@@ -49,6 +49,7 @@ from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.preferences.errors import PreferenceStoreError
 from robot_rewards.robots.base import Robot, RobotError, pixel_to_point
+from robot_rewards.robots.workspace import narrowed, outside
 
 IMAGE_NAME = "current.png"
 
@@ -102,6 +103,14 @@ class Console:
         self.output, self.out_dir, self.window = output, out_dir, window
         self.labeller = cfg.labeller_name()
         self.primitive = policy.primitive
+        # The robot's configured box is the authority; the checkpoint's may narrow it, never
+        # widen it (`robots.workspace.narrowed`: a wider one is intersected, with a warning).
+        # The policy clips its candidates into this box, and nothing outside it is executed or
+        # stored as a demonstration (candidates a robot's own policy offers are not clipped).
+        self.workspace, warning = narrowed(backends[0].workspace, policy.workspace, "the policy checkpoint")
+        policy.workspace = self.workspace
+        if warning:
+            output.write(f"warning: {warning}\n")
         self.session = RankingSession(cfg.mode, cfg.jog_max_cm)
         self.session_id = store.start_session(self.labeller, cfg.task, cfg.mode, meta={
             "backend": cfg.backend, "checkpoint": cfg.checkpoint_path(), "scorer": cfg.scorer,
@@ -330,6 +339,9 @@ class Console:
     def _execute_now(self, q: PreparedQuery, event: Execute) -> bool:
         """'x': execute on the arm, then show a fresh query of the changed scene."""
         prim, what = self._primitive_for(q, event.index)
+        problem = outside(prim, self.workspace)
+        if problem is not None:
+            raise ValueError(f"not executing {what}: {problem}")
         with q.backend.lock:  # no prefetch may reset this scene between the check and the motion
             if q.stale:
                 raise ValueError("the scene of this query is gone (it changed since): not executing")
@@ -350,6 +362,10 @@ class Console:
             prim, what = self._primitive_for(q, index)
         except ValueError:
             prim, what = q.candidates.primitive(0), "candidate 1 (nothing preferred, no scorer)"
+        problem = outside(prim, self.workspace)
+        if problem is not None:
+            self._say(f"not executing {what}: {problem}")
+            return False
         with q.backend.lock:
             if q.stale:
                 self._say("not executing: the scene changed since this query was made")
@@ -376,7 +392,7 @@ class Console:
         params = demonstration_params(self.primitive, a, b, event.yaw, self.cfg.demo_grasp_depth,
                                       self.cfg.demo_place_height)
         prim = Primitive(self.primitive, params)
-        problem = prim.check(self.policy.workspace)
+        problem = outside(prim, self.workspace)
         if problem is not None:
             raise ValueError(f"demonstration not stored: {problem}")
         demo_id = self.store.add_demonstration(q.query_id, params, self.labeller)

@@ -198,12 +198,18 @@ def check_primitive(meta: dict, json_path: Path, primitive: str | None, verb: st
 # -- typed settings ------------------------------------------------------------------------------
 
 # Sizes in a model file's configs (of any model): a value outside these bounds cannot have been
-# trained here, and a huge one would exhaust memory while the network is built.
-_NET_SIZE = (1, 65536)
+# trained here, and a huge one would exhaust memory while the network is built (which happens
+# before its weights can be compared with the file's). Lists (per-layer widths) hold at most
+# MAX_LAYERS entries.
+_WIDTH = (1, 4096)
+MAX_LAYERS = 8
 SIZE_BOUNDS: dict[str, tuple[int, int]] = {
     **dict.fromkeys(("obs_dim", "goal_dim", "token_dim", "max_goal_tokens", "point_channels", "local_channels",
-                     "hidden", "width", "time_dim", "train_steps", "inference_steps"), _NET_SIZE),
-    **dict.fromkeys(("blocks", "layers", "local_k", "attention_heads", "min_points"), (0, 4096)),
+                     "hidden", "width", "time_dim"), _WIDTH),
+    **dict.fromkeys(("train_steps", "inference_steps"), (1, 100_000)),
+    **dict.fromkeys(("blocks", "layers", "attention_heads"), (0, 64)),
+    "local_k": (0, 4096),
+    "min_points": (0, 1 << 20),
     "n_points": (1, 1 << 20),  # perception: points per cloud
     "ransac_iterations": (1, 1 << 20),
 }
@@ -259,6 +265,8 @@ def _field_problem(name: str, value: Any, hint: Any) -> str | None:
     bounds = SIZE_BOUNDS.get(name)
     if bounds is not None:
         values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) > MAX_LAYERS:
+            return f"may list at most {MAX_LAYERS} sizes, got {len(values)}"
         lo, hi = bounds
         bad = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and not lo <= v <= hi]
         if bad:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -32,7 +34,7 @@ from robot_rewards.core.atomic import fsync_dir, temp_path, write_atomic
 from robot_rewards.core.primitives import PRIMITIVE_SPECS
 from robot_rewards.preferences.arrays import read_arrays, sha256
 from robot_rewards.preferences.errors import CorruptStoreError, SchemaVersionError, UnknownQueryError
-from robot_rewards.preferences.ranking import ranking_to_pairs
+from robot_rewards.preferences.ranking import check_ranking
 from robot_rewards.preferences.records import ANSWERS, ARRAYS_DIR, checked_index, checked_text
 from robot_rewards.preferences.schema import SCHEMA_VERSION
 
@@ -295,8 +297,8 @@ def _read_manifest(root: Path) -> tuple[int, dict]:
         raise FileNotFoundError(f"no preference export at {root} ({manifest_path.name} missing)")
     try:
         manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptStoreError(f"{manifest_path} is corrupted ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8; nesting too deep to parse
+        raise CorruptStoreError(f"{manifest_path} is corrupted ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
         raise CorruptStoreError(f"{manifest_path} is not a robot_rewards preference export")
     version = manifest.get("schema_version")
@@ -305,7 +307,11 @@ def _read_manifest(root: Path) -> tuple[int, dict]:
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"{root} was exported by a newer robot_rewards (schema {version}, this reads "
                                  f"up to {SCHEMA_VERSION}); upgrade robot_rewards")
-    return version, manifest.get("counts") or {}
+    counts = manifest.get("counts") or {}
+    if not isinstance(counts, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        raise CorruptStoreError(f"{manifest_path} has malformed record counts ({counts!r})")
+    return version, counts
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
@@ -314,16 +320,45 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         text = path.read_text()
     except FileNotFoundError:
         raise CorruptStoreError(f"incomplete export: {path} is missing") from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise CorruptStoreError(f"{path} is not a JSONL text file ({exc})") from None
     out = []
     for i, line in enumerate(text.splitlines(), 1):
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorruptStoreError(f"{path}:{i} is not valid JSON ({exc})") from None
+        except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nesting too deep
+            raise CorruptStoreError(f"{path}:{i} is not valid JSON ({type(exc).__name__}: {exc})") from None
         if not isinstance(rec, dict):
             raise CorruptStoreError(f"{path}:{i} is not a JSON object")
         out.append((i, rec))
     return out
+
+
+# Uids name array files (`arrays/<uid>.npz`): nothing that could leave the folder ("../x").
+_UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# More candidates than any query shows; a bigger count is a damaged record.
+MAX_CANDIDATES = 1_000_000
+
+
+def _uid(value) -> str:
+    if not isinstance(value, str) or not _UID.match(value):
+        raise ValueError(f"bad uid {value!r} (letters, digits, '-' and '_' only)")
+    return value
+
+
+def _time(rec: dict, key: str, optional: bool = False) -> None:
+    """Check a record's time in seconds: a finite number (or null where `optional`)."""
+    value = rec[key] if not optional else rec.get(key)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite time in seconds, got {value!r}")
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    return value
 
 
 def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> Export:
@@ -333,61 +368,71 @@ def _checked_records(root: Path, tables: dict[str, list[tuple[int, dict]]]) -> E
     try:
         for i, s in tables["sessions"]:
             where = f"sessions.jsonl:{i}"
-            for key in ("uid", "labeller", "task", "mode"):
+            _uid(s["uid"])
+            for key in ("labeller", "task", "mode"):
                 checked_text(s[key], key, ValueError)
-            float(s["started_at"])
+            _time(s, "started_at")
+            _time(s, "ended_at", optional=True)
             out.sessions[s["uid"]] = s
         for i, q in tables["queries"]:
             where = f"queries.jsonl:{i}"
-            checked_text(q["uid"], "uid", ValueError)
-            if q["session"] not in out.sessions:
+            _uid(q["uid"])
+            if not isinstance(q["session"], str) or q["session"] not in out.sessions:
                 raise ValueError(f"session {q['session']!r} is not in sessions.jsonl")
-            if q["primitive"] not in PRIMITIVE_SPECS:
+            if not isinstance(q["primitive"], str) or q["primitive"] not in PRIMITIVE_SPECS:
                 raise ValueError(f"unknown primitive {q['primitive']!r}")
-            if not isinstance(q["n_candidates"], int) or q["n_candidates"] < 1:
-                raise ValueError(f"bad n_candidates {q['n_candidates']!r}")
+            n = q["n_candidates"]
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+                raise ValueError(f"bad n_candidates {n!r}")
             for key in ("task", "goal", "arrays_sha256"):
                 checked_text(q[key], key, ValueError)
-            float(q["created_at"])
+            _time(q, "created_at")
+            _time(q, "shown_at", optional=True)
             out.queries[q["uid"]] = q
         for i, rk in tables["rankings"]:
             where = f"rankings.jsonl:{i}"
-            if rk["query"] not in out.queries:
+            if not isinstance(rk["query"], str) or rk["query"] not in out.queries:
                 raise UnknownQueryError(f"{root / where}: ranking of unknown query {rk['query']!r}")
-            ranking_to_pairs(rk["order"], out.queries[rk["query"]]["n_candidates"], bool(rk["rest_equal"]))
+            _int(rk["id"], "id")
+            check_ranking(rk["order"], out.queries[rk["query"]]["n_candidates"])
+            if not isinstance(rk["rest_equal"], bool):
+                raise ValueError(f"rest_equal must be true or false, got {rk['rest_equal']!r}")
             checked_text(rk["labeller"], "labeller", ValueError)
-            float(rk["answered_at"])
+            _time(rk, "answered_at")
+            _time(rk, "shown_at", optional=True)
             out.rankings[rk["id"]] = rk
         for i, lab in tables["labels"]:
             where = f"labels.jsonl:{i}"
-            if lab["query"] not in out.queries:
+            if not isinstance(lab["query"], str) or lab["query"] not in out.queries:
                 raise UnknownQueryError(f"{root / where}: label for unknown query {lab['query']!r}")
             n = out.queries[lab["query"]]["n_candidates"]
-            if lab["answer"] not in ANSWERS:
+            if not isinstance(lab["answer"], str) or lab["answer"] not in ANSWERS:
                 raise ValueError(f"unknown answer {lab['answer']!r}")
             if checked_index(lab["a"], n, "a") == checked_index(lab["b"], n, "b"):
                 raise ValueError("a == b")
             checked_text(lab["labeller"], "labeller", ValueError)
-            float(lab["answered_at"])
+            _time(lab, "answered_at")
+            _time(lab, "shown_at", optional=True)
             rid = lab.get("ranking")
             if rid is not None:
-                if rid not in out.rankings or out.rankings[rid]["query"] != lab["query"]:
+                if _int(rid, "ranking") not in out.rankings or out.rankings[rid]["query"] != lab["query"]:
                     raise ValueError(f"ranking {rid!r} is not a ranking of this query in rankings.jsonl")
                 out.ranking_labels.setdefault(rid, []).append(lab)
             out.labels.append(lab)
         for i, d in tables["demonstrations"]:
             where = f"demonstrations.jsonl:{i}"
-            if d["query"] not in out.queries:
+            if not isinstance(d["query"], str) or d["query"] not in out.queries:
                 raise UnknownQueryError(f"{root / where}: demonstration for unknown query {d['query']!r}")
             dim = PRIMITIVE_SPECS[out.queries[d["query"]]["primitive"]].dim
-            if np.asarray(d["params"], dtype=np.float64).shape != (dim,):
-                raise ValueError(f"params must have {dim} values")
+            params = np.asarray(d["params"], dtype=np.float64)
+            if params.shape != (dim,) or not np.all(np.isfinite(params)):
+                raise ValueError(f"params must be {dim} finite numbers")
             checked_text(d["labeller"], "labeller", ValueError)
-            float(d["created_at"])
+            _time(d, "created_at")
             out.demonstrations.append(d)
     except UnknownQueryError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:  # LabelError is a ValueError too
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # LabelError is a ValueError too
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise CorruptStoreError(f"{root / where}: bad record ({detail})") from None
     return out

@@ -7,6 +7,7 @@ ranked ones", are ties among themselves when `rest_equal`, else left uncompared.
 
 from __future__ import annotations
 
+import collections
 import operator
 from typing import Sequence
 
@@ -27,9 +28,15 @@ def check_ranking(order: Sequence[int], n: int) -> list[int]:
         raise LabelError(f"number of candidates must be >= 1, got {n}")
     if isinstance(order, (str, bytes)):
         raise LabelError(f"a ranking is a sequence of candidate indices, got {order!r}")
-    out = [checked_index(i, n, f"ranking {list(order)!r}: index") for i in order]
+    try:
+        items = list(order)
+    except TypeError:
+        raise LabelError(f"a ranking is a sequence of candidate indices, got {order!r}") from None
+    if len(items) > n:
+        raise LabelError(f"a ranking of {n} candidates lists {len(items)} indices")
+    out = [checked_index(i, n, f"ranking {items!r}: index") for i in items]
     if len(set(out)) != len(out):
-        dup = sorted({i for i in out if out.count(i) > 1})
+        dup = sorted(i for i, c in collections.Counter(out).items() if c > 1)
         raise LabelError(f"ranking {out} repeats candidate(s) {dup}")
     return out
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import CameraFrame, Observation, Proprio
-from robot_rewards.core.primitives import Primitive
+from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.perception.pointcloud import frame_to_cloud, valid_depth_mask
+from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 
 
 class RobotError(RuntimeError):
@@ -90,6 +91,13 @@ class Robot:
         self.lock = threading.RLock()
         self.scene_version = 0
         self.last_observation: Observation | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        """The box every target of this robot must lie in, from the robot's own configuration:
+        the authority over any model file's box (`robots.workspace.narrowed`). Default: the
+        default arm's; backends that know their arm say so by overriding this."""
+        return get_arm(DEFAULT_ARM).workspace
 
     # -- to implement ----------------------------------------------------------------------
     def observe(self) -> Observation:

@@ -9,6 +9,7 @@ from robot_rewards.core.observation import Observation, Proprio
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.robots.base import ActionResult, Robot, RobotError
+from robot_rewards.robots.workspace import jog_problem
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
 
@@ -50,6 +51,11 @@ class SimRobot(Robot):
             return ActionResult(r.executed, f"{msg} (task {'achieved' if r.success else 'not achieved'}, "
                                 f"step {self.env.steps}/{self.env.task.max_steps})", r.success)
 
+    @property
+    def workspace(self) -> Workspace:
+        """The box the sim enforces: its arm's (`sim.arm`), or the one this robot was made with."""
+        return self.env.workspace
+
     def home(self) -> ActionResult:
         with self.lock:
             r = self.env.world.arm.home()
@@ -72,6 +78,9 @@ class SimRobot(Robot):
             if target[2] < MIN_EE_HEIGHT:
                 return ActionResult(False, f"jog refused: target {where} is below {MIN_EE_HEIGHT} m "
                                            "(the fingers would hit the table)")
+            problem = jog_problem(self.workspace, pose[:3, 3], target)
+            if problem is not None:
+                return ActionResult(False, f"jog refused: {problem}")
             ok = arm.move_ee(target, transforms.matrix_to_quat(pose[:3, :3]), linear=True)
             reached = np.round(arm.ee_pose()[:3, 3], 3).tolist()
             return ActionResult(ok, f"gripper at {reached}" if ok else f"jog to {where} is unreachable; "
