@@ -143,7 +143,9 @@ def pose_fields(entry, path, where: str, error: type[Exception]) -> tuple[list[f
             raise error(f"{path}: {where}needs {key} {{{','.join(axes)}}}")
         values[key] = [finite_number(part[a], path, f"{where}{key}.{a}", error) for a in axes]
     quat = np.array(values["rotation"])
-    if not np.isclose(np.linalg.norm(quat), 1.0, atol=1e-3):
+    with np.errstate(over="ignore"):  # a 1e200 entry: the norm is inf, and refused below
+        norm = np.linalg.norm(quat)
+    if not np.isclose(norm, 1.0, atol=1e-3):
         raise error(f"{path}: {where}rotation quaternion is not unit length ({quat.tolist()})")
     return values["translation"], quat
 
