@@ -17,6 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from robot_rewards.cli import main, one_line_error
 from robot_rewards.core.camera import CameraIntrinsics, CameraModel
@@ -202,6 +204,15 @@ def test_wrong_types_in_a_checkpoint_name_the_field(checkpoint, keys_value, mess
     edit(checkpoint, *keys_value)
     with pytest.raises(CheckpointError, match=message):
         load_policy(checkpoint)
+
+
+def test_a_wrong_type_in_a_checkpoint_is_one_line_on_the_command_line(checkpoint, capsys):
+    edit(checkpoint, "policy", "obs_dim", "big")
+    with pytest.raises(SystemExit) as exc:
+        main(["eval-policy", f"checkpoint={checkpoint}", "episodes=1", f"output_dir={checkpoint.parent / 'out'}"])
+    assert exc.value.code == 1
+    lines = stderr_lines(capsys)
+    assert len(lines) == 1 and "'policy.obs_dim' must be int, got 'big' (str)" in lines[0], lines
 
 
 def test_the_settings_hash_refuses_an_edited_workspace_or_normaliser(checkpoint):
@@ -393,3 +404,126 @@ def test_the_console_never_executes_or_stores_a_demonstration_outside_the_config
         assert "not executing candidate 1: " in text and "demonstration not stored: " in text, text
         assert [p.params.tolist() for p in robot.executed] == [inside]  # only candidate 2 ran
         assert store.demonstrations() == []
+
+
+# -- property-based: the store import and the checkpoint loader raise only their own errors ---------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.integers(-3, 12)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8)
+FUZZ = settings(max_examples=50, deadline=3000, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def export_folder(tmp_path_factory) -> Path:
+    """A small real export: two queries, a ranking, a pair label and a demonstration."""
+    root = tmp_path_factory.mktemp("export_src")
+    rng = np.random.default_rng(3)
+    with PreferenceStore(root / "store") as s:
+        sid = s.start_session("alice", TASK)
+        qids = []
+        for _ in range(2):
+            cands = Candidates("pick_place", rng.uniform(0.3, 0.6, (4, 7)), np.arange(4), np.zeros(4, bool))
+            qids.append(s.add_query(sid, TASK, "put the red block in the bowl", cands, rng.uniform(0.3, 0.6, (16, 3))))
+        s.add_ranking(qids[0], [2, 0], "alice")
+        s.add_pair(qids[1], 0, 1, "tie", "alice")
+        s.add_demonstration(qids[1], np.full(7, 0.4), "alice")
+        return s.export(root / "export")
+
+
+def _mutate_json_tree(node, path: list, value, delete: bool):
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+
+
+def _paths(node, prefix=()) -> list[tuple]:
+    """Every key path into a JSON tree (dict keys and list indices)."""
+    out = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for k, v in items:
+        out.append((*prefix, k))
+        out += _paths(v, (*prefix, k))
+    return out
+
+
+@given(data=st.data())
+@FUZZ
+def test_importing_a_damaged_export_raises_only_store_errors_and_changes_nothing(export_folder, data):
+    import shutil
+    import tempfile
+
+    from robot_rewards.preferences.errors import PreferenceStoreError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "export"
+        shutil.copytree(export_folder, folder)
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        target = data.draw(st.sampled_from(files))
+        how = data.draw(st.sampled_from(["field", "field", "field", "truncate", "flip"]))
+        raw = target.read_bytes()
+        if how == "field" and target.suffix in (".json", ".jsonl"):
+            lines = raw.decode().splitlines()
+            docs = [json.loads(line) for line in lines] if target.suffix == ".jsonl" else [json.loads(raw)]
+            k = data.draw(st.integers(0, max(len(docs) - 1, 0)))
+            if docs:
+                paths = _paths(docs[k])
+                path = list(data.draw(st.sampled_from(paths))) if paths else [data.draw(st.text(max_size=5))]
+                delete = data.draw(st.booleans()) and isinstance(docs[k], dict) and len(path) == 1
+                _mutate_json_tree(docs[k], path, data.draw(JSON_VALUES), delete)
+            text = "\n".join(json.dumps(d) for d in docs) if target.suffix == ".jsonl" else json.dumps(docs[0])
+            target.write_text(text)
+        elif how == "truncate" or not raw:
+            target.write_bytes(raw[: data.draw(st.integers(0, max(len(raw) - 1, 0)))])
+        else:
+            b = bytearray(raw)
+            b[data.draw(st.integers(0, len(b) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+            target.write_bytes(bytes(b))
+        with PreferenceStore(Path(tmp) / "store") as store:
+            try:
+                store.import_(folder)
+            except PreferenceStoreError:
+                assert store.label_count() == 0 and store.queries() == [] and store.sessions() == []
+                assert sorted(p.name for p in store.arrays_dir.glob("*")) == []
+
+
+@pytest.fixture(scope="module")
+def fuzz_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """A new checkpoint (with the settings hash) and an old-style one (without)."""
+    root = tmp_path_factory.mktemp("ck_src")
+    new = save_policy(root / "new", tiny_policy(), None, TASK, policy_perception())
+    old = save_policy(root / "old", tiny_policy(), None, TASK, policy_perception())
+    edit(old, "training", {}, drop_header=True)
+    return {"new": new, "old": old}
+
+
+@given(data=st.data())
+@FUZZ
+def test_a_damaged_checkpoint_json_raises_only_checkpoint_errors(fuzz_checkpoints, data):
+    import shutil
+    import tempfile
+
+    src = fuzz_checkpoints[data.draw(st.sampled_from(["old", "old", "new"]))]
+    meta = json.loads(src.read_text())
+    # Mostly the settings a loader reads (nested entries included), sometimes anything.
+    paths = [p for p in _paths(meta) if p[0] in ("policy", "perception", "normalizer", "workspace", "task",
+                                                   "primitive", "param_names", "vocab", "version")]
+    path = list(data.draw(st.sampled_from(paths)))
+    if data.draw(st.booleans()) and len(path) == 1 and path[0] != "version":
+        del meta[path[0]]
+    else:
+        _mutate_json_tree(meta, path, data.draw(JSON_VALUES), False)
+    with tempfile.TemporaryDirectory() as tmp:
+        ck = Path(tmp) / "ck.json"
+        shutil.copy(src.with_suffix(".safetensors"), ck.with_suffix(".safetensors"))
+        ck.write_text(json.dumps(meta))
+        try:
+            load_policy(ck)
+        except CheckpointError:
+            pass

@@ -138,11 +138,13 @@ def read_json(path: Path, fmt: str, version: int, kind: str) -> dict:
         raise FileNotFoundError(f"{kind} file missing: {path}")
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8; nesting too deep to parse
         raise ArtifactError(f"{path} is corrupted or truncated (not valid JSON: {exc})") from exc
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ArtifactError(f"{path} is not a robot_rewards {kind} file")
-    if int(data.get("version", -1)) > version:
+    if isinstance(data.get("version"), bool) or not isinstance(data.get("version", -1), int):
+        raise ArtifactError(f"{path}: 'version' must be an integer, got {data.get('version')!r}")
+    if data.get("version", -1) > version:
         raise ArtifactError(f"{path} has format version {data['version']}, newer than this code "
                             f"reads ({version}); upgrade robot_rewards")
     return data
@@ -301,7 +303,7 @@ def checked_vocab(meta: dict, path: Path) -> list[str] | None:
     """The file's goal vocabulary: a list of strings, or None where it has none."""
     vocab = meta.get("vocab")
     if vocab is not None and not (isinstance(vocab, list) and all(isinstance(w, str) for w in vocab)):
-        raise ArtifactError(f"{path}: 'vocab' must be a list of words, got {type(vocab).__name__}")
+        raise ArtifactError(f"{path}: 'vocab' must be a list of words (strings), got {str(vocab)[:80]}")
     return vocab
 
 

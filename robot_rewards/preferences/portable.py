@@ -122,18 +122,24 @@ def import_store(store: PreferenceStore, src: str | os.PathLike) -> dict:
     export (`CorruptStoreError`, `UnknownQueryError`, ...) adds nothing."""
     export = read_export(Path(src))
     counts = dict.fromkeys((*TABLES, "skipped"), 0)
-    _copy_new_arrays(store, export)
-    with store.transaction() as conn:
-        session_ids = _merge_sessions(conn, export, counts)
-        query_ids = _merge_queries(conn, export, session_ids, counts)
-        _merge_labels_and_rankings(conn, export, query_ids, counts)
-        _merge_demonstrations(conn, export, query_ids, counts)
+    copied: list[Path] = []
+    try:
+        _copy_new_arrays(store, export, copied)
+        with store.transaction() as conn:
+            session_ids = _merge_sessions(conn, export, counts)
+            query_ids = _merge_queries(conn, export, session_ids, counts)
+            _merge_labels_and_rankings(conn, export, query_ids, counts)
+            _merge_demonstrations(conn, export, query_ids, counts)
+    except BaseException:
+        _remove_unreferenced(store, copied)  # a failed import leaves the store as it was
+        raise
     log.info("imported %s into %s: %s", src, store.path, counts)
     return counts
 
 
-def _copy_new_arrays(store: PreferenceStore, export: Export) -> None:
-    """Copy (checked) the array files of queries the store lacks.
+def _copy_new_arrays(store: PreferenceStore, export: Export, copied: list[Path]) -> None:
+    """Copy (checked) the array files of queries the store lacks, appending each one written
+    to `copied`.
 
     Done before the write transaction: the files are atomic and no row refers to them yet."""
     have = {r[0] for r in store._conn.execute("SELECT uid FROM queries")}
@@ -145,6 +151,15 @@ def _copy_new_arrays(store: PreferenceStore, export: Export) -> None:
         dst = store.arrays_path(q["uid"])
         if not (dst.exists() and sha256(dst.read_bytes()) == q["arrays_sha256"]):
             write_atomic(dst, data)
+            copied.append(dst)
+
+
+def _remove_unreferenced(store: PreferenceStore, paths: list[Path]) -> None:
+    """Delete the array files an import copied when no row refers to them (its transaction
+    failed); one another process's import committed meanwhile is kept."""
+    for path in paths:
+        if store._conn.execute("SELECT 1 FROM queries WHERE uid = ?", (path.stem,)).fetchone() is None:
+            path.unlink(missing_ok=True)
 
 
 def _merge_by_uid(conn: sqlite3.Connection, table: str, records, row_of, counts: dict) -> dict[str, int]:
