@@ -117,3 +117,23 @@ def test_float_depth_in_the_wrong_units_says_so(scale, unit):
     with pytest.raises(InvalidDepthError) as err:  # nothing to judge: the plain message
         perceive_cloud(_frame(zeros), config=_config(table="none"))
     assert "look like" not in str(err.value)
+
+
+def test_perceive_points_is_the_pipeline_after_back_projection():
+    """Base-frame points (e.g. a lidar's) give the cloud the depth image of the same points gives."""
+    from robot_rewards.perception import frame_to_cloud, perceive_points
+
+    T = _translate(0, 0, TABLE) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    frames = _frame(_scene_depth(), T)
+    for table in ("known", "ransac", "none"):
+        cfg = PerceptionConfig(device="cpu", table=table, workspace_lower=[-1, -1, -0.05], workspace_upper=[1, 1, 1],
+                               n_points=200, voxel_size=0.01, table_threshold=0.01)
+        want = perceive_cloud(frames, config=cfg)
+        cloud = frame_to_cloud(frames["cam"], min_depth=cfg.min_depth, max_depth=cfg.max_depth)
+        got = perceive_points(cloud.points, cloud.colors, cfg, viewpoint=T[:3, 3])
+        np.testing.assert_array_equal(got.cloud.points, want.cloud.points)
+        assert got.info.counts["points"] == want.info.counts["backprojected"]
+    with pytest.raises(PerceptionError, match="no finite points"):
+        perceive_points(np.full((5, 3), np.nan), config=cfg)
+    with pytest.raises(PerceptionError, match="need segmentation"):
+        perceive_points(cloud.points, config=PerceptionConfig(keep_segments=["mug"]))

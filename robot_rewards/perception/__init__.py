@@ -37,6 +37,7 @@ _WHERE = {
     "perceive_batch": "pipeline",
     "perceive_cloud": "pipeline",
     "perceive_cloud_batch": "pipeline",
+    "perceive_points": "pipeline",
     "perceive_with_info": "pipeline",
     "remove_plane": "filters",
     "resolve_device": "pointcloud",

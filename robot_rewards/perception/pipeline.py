@@ -146,6 +146,7 @@ def _check_table_removal(signed: torch.Tensor, valid: torch.Tensor, inliers: int
     more of the cloud under the plane than over it means the objects go and the floor stays."""
     normal = tuple(round(x, 2) for x in plane.normal)
     heights = camera_origins @ np.asarray(plane.normal) + plane.d
+    heights = heights[np.isfinite(heights)]  # unknown sensor positions (point-cloud input) say nothing
     if (heights < 0).any():
         return (f"table=ransac: the removed plane (normal {normal}, {inliers} points) has the camera "
                 f"{-float(heights.min()):.2f} m under it, so it was fitted upside down or is not the table; "
@@ -315,6 +316,19 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
     colors = join(col_all) if config.colors else None
     labels = join(lab_all) if want_labels else None
 
+    return _filter_and_sample(points, valid, colors, labels, origins, config, device, seg_labels, want_labels,
+                              "backprojected")
+
+
+def _filter_and_sample(points, valid, colors, labels, origins: np.ndarray, config: PerceptionConfig, device,
+                       seg_labels: Mapping[int, str], want_labels: bool, first_stage: str) -> list[PerceptionResult]:
+    """The stages after the base-frame points exist: crop, table, segments, voxels, sampling.
+
+    points (B, N, 3) float32, valid (B, N) bool, colors (B, N, 3) uint8 or None, labels (B, N)
+    int32 or None, origins (B, C, 3) the sensors' positions in the base frame; `first_stage`
+    names the count of the input points.
+    """
+    B = points.shape[0]
     counts = [dict() for _ in range(B)]
     notes: list[list[str]] = [[] for _ in range(B)]
 
@@ -322,14 +336,14 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
         for b, c in enumerate(valid.sum(dim=1).tolist()):
             counts[b][stage] = int(c)
         bad = [b for b in range(B) if counts[b][stage] == 0]
-        if bad and stage != "backprojected":
+        if bad and stage != first_stage:
             where = "" if B == 1 else f" (observation {bad[0]})"
             error = _empty_error(counts[bad[0]], _STAGE_TEXT[stage] + where)
             if notes[bad[0]]:  # e.g. the table removal that emptied the cloud looked wrong
                 error = EmptyPointCloudError(f"{error}; {notes[bad[0]][-1]}")
             raise error
 
-    record("backprojected")
+    record(first_stage)
     if config.workspace_lower is not None:
         valid &= filters.box_mask_torch(points, config.workspace_lower, config.workspace_upper)
         record("cropped")
@@ -406,6 +420,43 @@ def perceive_cloud_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel
         )
         for b in range(B)
     ]
+
+
+def perceive_points(points, colors=None, config: PerceptionConfig | None = None,
+                    viewpoint=None) -> PerceptionResult:
+    """The fixed-size cloud of base-frame points from a sensor that gives points, not depth
+    images (a lidar, a depth camera's PointCloud2), through the same stages as `perceive_cloud`
+    after back-projection: workspace crop, table removal, voxels, sampling.
+
+    points (N, 3) in the base frame (non-finite rows are dropped); colors (N, 3) uint8 or None
+    (grey when config.colors wants some); viewpoint: the sensor's position in the base frame,
+    for the table check (None: the check on which side the cloud lies only).
+    """
+    config = _as_config(config)
+    _check_sampling(config)
+    if config.keep_segments is not None or config.drop_segments is not None:
+        raise PerceptionError("keep_segments/drop_segments need segmentation, which point clouds do not carry")
+    device = torch.device(resolve_device(config.device))
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise PerceptionError(f"points must be (N, 3), got {pts.shape}")
+    finite = np.isfinite(pts).all(axis=1)
+    if not finite.any():
+        raise EmptyPointCloudError(f"no finite points in a cloud of {len(pts)}")
+    pts = np.where(finite[:, None], pts, np.float32(0))  # invalid points hold finite values, as in back-projection
+    col = None
+    if config.colors:
+        if colors is None:
+            col = np.full(pts.shape, 128, np.uint8)
+        else:
+            col = np.asarray(colors, dtype=np.uint8)
+            if col.shape != pts.shape:
+                raise PerceptionError(f"{col.shape} colours for points of shape {pts.shape}")
+    origins = np.full((1, 1, 3), np.nan) if viewpoint is None else np.asarray(viewpoint, np.float64).reshape(1, 1, 3)
+    return _filter_and_sample(
+        as_tensor(pts)[None].to(device), torch.from_numpy(finite)[None].to(device),
+        None if col is None else as_tensor(col)[None].to(device), None, origins, config, device, {}, False,
+        "points")[0]
 
 
 def perceive_batch(frame_sets: Sequence, cameras: Mapping[str, CameraModel] | None = None,

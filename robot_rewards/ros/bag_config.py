@@ -53,6 +53,10 @@ class BagReplayConfig:
     color_topic: str = topics.COLOR_TOPIC
     depth_topic: str = topics.DEPTH_TOPIC
     camera_info_topic: str = topics.COLOR_INFO_TOPIC
+    # PointCloud2 topic to perceive instead of colour + depth (a lidar, a depth camera's driver
+    # cloud); its frame_id (or camera_frame) is placed in base_frame by the bag's TF or
+    # extrinsics_file. '' = colour + depth.
+    cloud_topic: str = ""
     goal_topic: str = topics.GOAL_TOPIC
     candidates_topic: str = topics.CANDIDATES_TOPIC
     goal: str = ""  # goal sentence; '' = the latest on goal_topic in the bag

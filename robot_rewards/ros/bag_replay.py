@@ -23,12 +23,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from robot_rewards.core.observation import Observation
+from robot_rewards.perception.pipeline import perceive_points
+from robot_rewards.perception.pointcloud import PerceptionError, transform_points
 from robot_rewards.ros.bag_config import RESERVED_COLUMNS, BagReplayConfig
 from robot_rewards.ros.bag_io import BagError, bag_topics, read_messages
 from robot_rewards.ros.config import PerceptionNodeConfig
-from robot_rewards.ros.convert_common import ROSBAGS_TYPES, MessageConversionError
+from robot_rewards.ros.convert_cloud import msg_to_points
+from robot_rewards.ros.convert_common import ROSBAGS_TYPES, MessageConversionError, stamp_to_ns
 from robot_rewards.ros.payloads import CandidateSet, ns_of_stamp
-from robot_rewards.ros.perception_core import PerceptionCore
+from robot_rewards.ros.perception_core import PerceivedFrame, PerceptionCore
+from robot_rewards.ros.tf_tree import TransformError
 
 log = logging.getLogger(__name__)
 OBS_CACHE = 64  # perceived frames kept for candidate sets recorded after them
@@ -58,10 +62,10 @@ def perception_node_config(cfg: BagReplayConfig) -> PerceptionNodeConfig:
 
 def check_replay_topics(cfg: BagReplayConfig, bag_info: Mapping[str, tuple[str, int]]) -> None:
     """BagError unless the bag has messages on the topics a replay needs (colour, depth and
-    camera_info; /tf or /tf_static unless extrinsics_file is given), naming the missing ones,
-    the settings that choose them, and every topic the bag does have."""
-    needed = {"color_topic": cfg.color_topic, "depth_topic": cfg.depth_topic,
-              "camera_info_topic": cfg.camera_info_topic}
+    camera_info, or cloud_topic; /tf or /tf_static unless extrinsics_file is given), naming the
+    missing ones, the settings that choose them, and every topic the bag does have."""
+    needed = ({"cloud_topic": cfg.cloud_topic} if cfg.cloud_topic else
+              {"color_topic": cfg.color_topic, "depth_topic": cfg.depth_topic, "camera_info_topic": cfg.camera_info_topic})
     missing = [f"{topic} ({setting})" for setting, topic in needed.items() if bag_info.get(topic, ("", 0))[1] == 0]
     if not cfg.extrinsics_file and not any(bag_info.get(t, ("", 0))[1] for t in ("/tf", "/tf_static")):
         missing.append("/tf or /tf_static (or give extrinsics_file)")
@@ -88,8 +92,8 @@ def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: M
     goal = cfg.goal
     recent: OrderedDict[int, Observation] = OrderedDict()
     errors: Counter = Counter()
-    topics = {cfg.color_topic, cfg.depth_topic, cfg.camera_info_topic, "/tf", "/tf_static", cfg.goal_topic,
-              cfg.candidates_topic}
+    images = {cfg.cloud_topic} if cfg.cloud_topic else {cfg.color_topic, cfg.depth_topic, cfg.camera_info_topic}
+    topics = images | {"/tf", "/tf_static", cfg.goal_topic, cfg.candidates_topic}
     t0 = None
     for topic, _, msg in read_messages(cfg.bag, topics, skipped=errors):
         result.messages[topic] += 1
@@ -101,9 +105,12 @@ def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: M
             core.on_tf(msg, False)
         elif topic == "/tf_static":
             core.on_tf(msg, True)
-        elif topic == cfg.camera_info_topic:
+        elif topic == cfg.camera_info_topic and not cfg.cloud_topic:
             core.on_camera_info(msg)
-        if topic == cfg.color_topic:
+        if cfg.cloud_topic:  # a point-cloud bag: colour and depth are not read
+            if topic == cfg.cloud_topic:
+                frame = perceive_cloud_msg(core, msg)
+        elif topic == cfg.color_topic:
             frame = core.on_color(msg)
         elif topic == cfg.depth_topic:  # color and depth may share a topic name only by mistake
             frame = core.on_depth(msg)
@@ -132,6 +139,41 @@ def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: M
     dropped.update(errors)
     result.dropped = dropped
     return result
+
+
+def perceive_cloud_msg(core: PerceptionCore, msg) -> PerceivedFrame | None:
+    """A PointCloud2 -> PerceivedFrame through the perception stages after back-projection,
+    placed in the base frame by the core's extrinsics or TF at the cloud's stamp; None after
+    reporting (in core.report, like the image path) why not."""
+    cfg = core.cfg
+    stamp_ns = stamp_to_ns(msg.header.stamp)
+    frame = cfg.camera_frame or msg.header.frame_id
+    try:
+        if not frame:
+            raise MessageConversionError("pointcloud.header.frame_id is empty and no camera_frame is set")
+        has_rgb = any(f.name in ("rgb", "rgba") for f in msg.fields)
+        xyz, rgb = msg_to_points(msg, with_rgb=True, drop_nan=True) if has_rgb else (
+            msg_to_points(msg, drop_nan=True), None)
+    except MessageConversionError as exc:
+        core.report.error("cloud", f"cloud rejected: {exc}")
+        return None
+    try:
+        T = core.extrinsics if core.extrinsics is not None else core.tf.lookup(
+            cfg.base_frame, frame, stamp_ns, cfg.tf_tolerance)
+    except TransformError as exc:
+        core.report.error("tf", f"no pose of '{frame}' for the cloud at {stamp_ns / 1e9:.3f} s: {exc}")
+        return None
+    try:
+        result = perceive_points(transform_points(xyz, T), rgb, core.perception, viewpoint=T[:3, 3])
+    except (PerceptionError, ValueError) as exc:
+        core.report.error(type(exc).__name__, f"perception failed: {exc}")
+        return None
+    if result.info.padded:
+        core.report.warning("padded", f"only {result.info.sampling.n_input} points after filtering; "
+                            f"the cloud repeats points to reach {core.perception.n_points}")
+    obs = Observation(frames={}, proprio=None, goal=core.goal, timestamp=stamp_ns / 1e9,
+                      points=result.cloud.points, colors=result.cloud.colors, points_padded=result.info.padded)
+    return PerceivedFrame(msg, obs, stamp_ns)
 
 
 def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter) -> None:
