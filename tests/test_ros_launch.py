@@ -73,6 +73,8 @@ def test_sim_launch_arguments_override_typed_parameters(fake):
     assert rope["policy"].parameters[1] == {"checkpoint": "checkpoints/policy_align_rope.json"}
     assert rope["perception"].parameters[1] == {"perception_from_checkpoint": "checkpoints/policy_align_rope.json"}
     assert rope["sim_bridge"].parameters[1] == {"task": "align_rope"}
+    stop = {n.name: n for n in evaluate("sim", max_decisions="5", on_score_timeout="first_candidate")}
+    assert stop["policy"].parameters[1] == {"max_decisions": 5, "on_score_timeout": "first_candidate"}
     mine = {n.name: n for n in evaluate("sim", task="align_rope", policy_checkpoint="/my/policy.json")}
     assert mine["policy"].parameters[1] == {"checkpoint": "/my/policy.json"}
     with pytest.raises(ParameterError, match="parameter 'n_candidates': expected int, got 'many'"):

@@ -56,6 +56,8 @@ _COMMON = [
     LaunchArg("state_reward", "", "goal reward model as module:factory"),
     LaunchArg("device", "", "torch device of the reward models and the policy (cpu, cuda, ...)"),
     LaunchArg("n_candidates", "", "candidates per decision"),
+    LaunchArg("max_decisions", "", "the policy stops after this many decisions of an episode (0 = no limit)"),
+    LaunchArg("on_score_timeout", "", "idle (no decision while the reward server does not answer) | first_candidate"),
     LaunchArg("console", "false", "true: the console node chooses what is executed"),
     LaunchArg("chooser", "", "console chooser as module:factory ('' = accept the policy's choice)"),
     LaunchArg("console_mode", "", "chooser | operator (a person chooses at `robot-rewards console backend=ros`)"),
@@ -137,6 +139,7 @@ def _decision_nodes(args: dict[str, str], params_file: str, topic_args: dict[str
                      **{k: k for k in ("color_topic",) if k in topic_args}}, args)
     policy = _node("policy", PolicyNodeConfig, params_file,
                    {"policy_checkpoint": "checkpoint", "device": "device", "n_candidates": "n_candidates",
+                    "max_decisions": "max_decisions", "on_score_timeout": "on_score_timeout",
                     **{k: k for k in ("joint_states_topic", "joint_names") if k in topic_args}}, args,
                    {"publish_primitive": False} if console else None)
     executor = _node("executor", ExecutorConfig, params_file,
