@@ -32,7 +32,7 @@ from robot_rewards.policy.checkpoint import CheckpointError, load_policy, save_p
 from robot_rewards.policy.config import PolicyConfig, policy_perception
 from robot_rewards.policy.dataset import load_dataset
 from robot_rewards.policy.model import DiffusionPolicy
-from robot_rewards.preferences.arrays import ORPHAN_AGE_S, remove_orphaned_temp_files
+from robot_rewards.preferences.arrays import ORPHAN_AGE_S, ORPHAN_MIN_AGE_S, remove_orphaned_temp_files
 from robot_rewards.preferences.errors import CorruptStoreError
 from robot_rewards.preferences.schema import SCHEMA_VERSION
 from robot_rewards.preferences.store import PreferenceStore
@@ -123,6 +123,11 @@ def test_orphaned_temp_files_of_a_killed_writer_are_cleaned_on_open(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     orphans = [p for p in arrays.iterdir() if p.name.startswith(f".{orphan_uid}.npz.")]
     assert len(orphans) == 1 and not (arrays / f"{orphan_uid}.npz").exists()
+    # Just killed: kept for a few seconds (a writer in another PID namespace looks dead too).
+    PreferenceStore(root, create=False).close()
+    assert orphans[0].exists()
+    past = time.time() - ORPHAN_MIN_AGE_S - 1
+    os.utime(orphans[0], (past, past))
     # Kept: a temp file whose writer is alive and recent (being written now), and other files.
     alive = arrays / f".{'cd' * 16}.npz.{os.getpid()}.0123abcd.tmp.npz"
     alive.write_bytes(b"in progress")

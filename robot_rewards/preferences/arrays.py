@@ -29,8 +29,12 @@ log = logging.getLogger(__name__)
 # The hidden temporary name `core.atomic.temp_path` gives `<uid>.npz` while it is written:
 # `.<uid>.npz.<pid>.<8 hex>.tmp.npz`. Only names of exactly this shape are ever removed.
 _TEMP_NAME = re.compile(r"^\.([0-9a-f]{32})\.npz\.(\d+)\.[0-9a-f]{8}\.tmp\.npz$")
-# A write of one query's arrays takes milliseconds: a temporary file this old is not being written.
+# A write of one query's arrays takes milliseconds: a temporary file this old is not being
+# written, whatever its pid says (a reused pid, a writer on another machine).
 ORPHAN_AGE_S = 3600.0
+# Even a file whose pid is gone must be this old: a writer in another PID namespace (a container
+# sharing the folder) has a pid this process cannot see.
+ORPHAN_MIN_AGE_S = 10.0
 
 
 @dataclass(eq=False)
@@ -149,9 +153,10 @@ def remove_orphaned_temp_files(arrays_dir: Path, now: float | None = None) -> li
 
     A file is removed only if its name is exactly the store's temporary name of a query's
     array file (`.<32 hex uid>.npz.<pid>.<8 hex>.tmp.npz`) AND its writer is gone: the pid in
-    its name runs no process here, or the file is older than `ORPHAN_AGE_S` (a writer on another
-    machine sharing the folder, or a reused pid). Such a file is never referred to by a row (rows
-    name `<uid>.npz`, renamed into place only when complete), so nothing stored is lost."""
+    its name runs no process here and the file is older than `ORPHAN_MIN_AGE_S`, or the file is
+    older than `ORPHAN_AGE_S` (a writer on another machine sharing the folder, or a reused pid).
+    Such a file is never referred to by a row (rows name `<uid>.npz`, renamed into place only
+    when complete), so nothing stored is lost."""
     now = time.time() if now is None else now
     removed = []
     try:
@@ -166,7 +171,7 @@ def remove_orphaned_temp_files(arrays_dir: Path, now: float | None = None) -> li
             if not path.is_file() or path.is_symlink():
                 continue
             age = now - path.stat().st_mtime
-            if _pid_running(int(m.group(2))) and age < ORPHAN_AGE_S:
+            if age < ORPHAN_MIN_AGE_S or (age < ORPHAN_AGE_S and _pid_running(int(m.group(2)))):
                 continue  # perhaps being written right now by another process
             path.unlink()
         except FileNotFoundError:

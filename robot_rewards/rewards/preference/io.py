@@ -21,6 +21,8 @@ from robot_rewards.nn.artifacts import (
     ArtifactMismatchError,
     artifact_paths,
     check_primitive,
+    checked_int,
+    checked_vocab,
     dataclass_from,
     load_artifact,
     save_artifact,
@@ -64,6 +66,8 @@ def save_scorer(path: str | os.PathLike, scorer: PreferenceScorer, training: dic
         "vocab": scorer.vocab,
         "training": dict(training or {}),
     }
+    if scorer.featurizer is not None:  # the keypoint model it was trained with, by content
+        meta["keypoint_model_sha256"] = scorer.featurizer.sha256
     return save_artifact(json_path, st_path, tensors, meta, FORMAT, VERSION)
 
 
@@ -90,8 +94,16 @@ def load_scorer(path: str | os.PathLike, primitive: str | None = None,
         normalizer = ActionNormalizer.from_dict(meta["normalizer"])
     except NormalizerError as exc:
         raise ScorerCheckpointError(f"{json_path}: {exc}") from exc
-    scorer = PreferenceScorer(config, prim, meta["vocab"], int(meta["ensemble_size"]), workspace_from(meta),
-                              normalizer)
+    # Checked here, naming the field, rather than failing inside torch.
+    k, vocab = checked_int(meta, "ensemble_size", json_path, 1, 64), checked_vocab(meta, json_path)
+    try:
+        scorer = PreferenceScorer(config, prim, vocab, k, workspace_from(meta, json_path), normalizer)
+    except (TypeError, ValueError, RuntimeError) as exc:  # settings that pass one by one but not together
+        raise ScorerCheckpointError(f"{json_path}: its 'scorer' settings do not make a network: {exc}") from exc
+    want = meta.get("keypoint_model_sha256")
+    if want and scorer.featurizer is not None and scorer.featurizer.sha256 != want:
+        raise ScorerCheckpointError(f"{json_path}: its keypoint model {config.keypoint_model} has other weights "
+                                    "than the one it was trained with (weights SHA-256 differs)")
     for k, member in enumerate(scorer.members):
         prefix = f"member{k}/"
         state = {key[len(prefix):]: v for key, v in tensors.items() if key.startswith(prefix)}
