@@ -13,13 +13,9 @@ someone could edit or get wrong; the box in the robot's own configuration (its a
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from robot_rewards.core.primitives import Primitive, Workspace
-
-log = logging.getLogger(__name__)
 
 
 class WorkspaceError(ValueError):
@@ -31,8 +27,8 @@ def _fmt(ws: Workspace) -> str:
 
 
 def narrowed(configured: Workspace, model: Workspace, what: str = "the model") -> tuple[Workspace, str | None]:
-    """(the box to use, a warning or None): the intersection of the robot's `configured` box and
-    the box `model` was made for.
+    """(the box to use, a warning for the operator or None): the intersection of the robot's
+    `configured` box and the box `model` was made for.
 
     A model box reaching beyond the configured one is intersected with it, with a warning, rather
     than refused: what a robot user expects is that the robot never leaves the box they set up,
@@ -53,7 +49,6 @@ def narrowed(configured: Workspace, model: Workspace, what: str = "the model") -
         warning = (f"{what}'s workspace ({_fmt(model)}) reaches beyond the robot's configured workspace "
                    f"({_fmt(configured)}): using their intersection ({_fmt(box)}); the configured one "
                    "is the limit")
-        log.warning(warning)
     return box, warning
 
 
