@@ -225,11 +225,11 @@ def test_the_settings_hash_refuses_an_edited_workspace_or_normaliser(checkpoint)
     assert {k for k in header if k.startswith(META_HASH)} == {META_HASH + "workspace", META_HASH + "normalizer"}
     text = checkpoint.read_text()
     edit(checkpoint, "workspace", "low", 1, -0.6)  # widened to y = -0.6 m
-    with pytest.raises(CheckpointError, match=r"ck.json was edited after it was saved: 'workspace' differ"):
+    with pytest.raises(CheckpointError, match=r"ck.json was edited after it was saved: 'workspace' differs"):
         load_policy(checkpoint)
     checkpoint.write_text(text)
     edit(checkpoint, "normalizer", "high", 0, 2.0)
-    with pytest.raises(CheckpointError, match="'normalizer' differ"):
+    with pytest.raises(CheckpointError, match="'normalizer' differs"):
         load_policy(checkpoint)
     # Reformatting the JSON changes nothing that is checked.
     checkpoint.write_text(json.dumps(json.loads(text), indent=None))

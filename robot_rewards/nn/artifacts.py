@@ -129,7 +129,8 @@ def check_settings(meta: Mapping[str, Any], header: Mapping[str, str], json_path
                                                      or _setting_sha256(meta[key[len(META_HASH):]]) != digest))
     if edited:
         raise ArtifactError(f"{json_path} was edited after it was saved: {', '.join(repr(k) for k in edited)} "
-                            f"differ from what {st_path.name} was written with; restore the file or retrain")
+                            f"{'differs' if len(edited) == 1 else 'differ'} from what {st_path.name} was written "
+                            "with; restore the file or retrain")
 
 
 def read_json(path: Path, fmt: str, version: int, kind: str) -> dict:
