@@ -79,6 +79,11 @@ def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
     sc = replace(cfg.scorer, seed=cfg.seed)
     if cfg.scorer_from_policy and not sc.init_from_policy:
         sc = replace(sc, init_from_policy=str(ck.path))
+    if cfg.scorer_keypoints and not sc.scorer.keypoint_model:
+        if has_keypoint_model(ck.task):
+            sc = replace(sc, scorer=replace(sc.scorer, keypoint_model=f"checkpoints/keypoints_{ck.task}.json"))
+        else:
+            print(f"{ck.task}: no shipped keypoint model; the scorer trains without keypoint features")
     return sc
 
 
@@ -161,6 +166,10 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
 
         res["conditions"] = {}
         for name in cfg.conditions:
+            if name == "learned_keypoint" and not has_keypoint_model(task):
+                print(f"{task}: no shipped keypoint model (checkpoints/keypoints_{task}.json): "
+                      "condition learned_keypoint skipped")
+                continue
             res["conditions"][name] = episodes(name, scorer, cfg.episodes, f"{task} {name}")
             _save_partial(out, task, res)
 
@@ -190,6 +199,15 @@ def _header(cfg: ExperimentConfig) -> str:
     return (f"N = {cfg.n_candidates} candidates per decision, {cfg.episodes} held-out episodes per task "
             f"(seeds from {cfg.eval_seed}); scorer trained on <= {cfg.labels} labels from the "
             f"'{cfg.teacher}' teacher.")
+
+
+def has_keypoint_model(task: str) -> bool:
+    """Whether a keypoint model for `task` ships with the package (the learned_keypoint condition)."""
+    try:
+        resolve(f"checkpoints/keypoints_{task}.json")
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _save_partial(out: Path, task: str, res: dict) -> None:

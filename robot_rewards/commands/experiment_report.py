@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer": "(c) scorer, mean",
           "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
-          "keypoint": "(e) keypoint reward", "clip": "(e) CLIP reward of the outcome", "oracle": "(f) oracle best-of-N"}
+          "keypoint": "(e) keypoint reward (sim state)",
+          "learned_keypoint": "(e) learned keypoint model", "clip": "(e) CLIP reward of the outcome",
+          "oracle": "(f) oracle best-of-N"}
 # what must agree between runs merged into one table (else their conditions are not comparable)
 _SAME_RUN = ("n_candidates", "labels", "teacher")
 _SAME_SCORER = ("n_train", "seed", "ensemble_size", "heldout_accuracy")

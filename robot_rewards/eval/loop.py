@@ -27,6 +27,7 @@ from robot_rewards.preferences.teachers import true_return
 from robot_rewards.rewards.clip.config import ClipRewardConfig
 from robot_rewards.rewards.clip.reward import ClipReward
 from robot_rewards.rewards.clip.scorer import OutcomeScorer, sim_outcome_images
+from robot_rewards.rewards.keypoints.io import load_keypoint_scorer
 from robot_rewards.rewards.keypoints.reward import KeypointScorer, SimKeypointSource
 from robot_rewards.selection.decider import Decider
 from robot_rewards.selection.feasibility import FeasibilityChecker
@@ -89,6 +90,17 @@ def random_sample(seed: int) -> Rule:
 def scorer_selector(scorer, aggregator: str = "mean", lam: float = 1.0, family: str = "preference") -> Rule:
     """Best-of-N by an ActionScorer's ensemble scores, aggregated (mean | wco | uwo)."""
     return Rule("best_of_n", scorer=scorer, family=family, aggregator=aggregator, lam=lam)
+
+
+def learned_keypoint_scorer(task: str) -> KeypointScorer:
+    """Analytic keypoint scores at the keypoints the shipped model `checkpoints/keypoints_<task>`
+    predicts from the cloud; a task without a shipped model is refused by name."""
+    try:
+        path = resolve(f"checkpoints/keypoints_{task}.json")
+    except FileNotFoundError as exc:
+        raise ValueError(f"condition 'learned_keypoint': no shipped keypoint model for task '{task}' "
+                         f"(checkpoints/keypoints_{task}.json; train one with `robot-rewards train-keypoints`)") from exc
+    return load_keypoint_scorer(path)
 
 
 def oracle_utilities(quality_scale: float, env: TabletopEnv, obs: Observation, cands: Candidates) -> np.ndarray:
@@ -207,7 +219,7 @@ class LoopSpec:
 
     task: str
     policy: Any  # the policy module
-    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | clip | oracle
+    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | learned_keypoint | clip | oracle
     n_candidates: int = 8
     scorer: Any = None  # for scorer, scorer_wco, scorer_uwo
     perception: PerceptionConfig | None = None
@@ -232,6 +244,8 @@ def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
         "scorer_wco": lambda: scorer_selector(spec.scorer, "wco"),
         "scorer_uwo": lambda: scorer_selector(spec.scorer, "uwo", spec.uwo_lambda),
         "keypoint": lambda: scorer_selector(KeypointScorer(SimKeypointSource(env)), "mean", family="keypoint"),
+        # the shipped keypoint model on the observed cloud: no sim state, what a real robot has
+        "learned_keypoint": lambda: scorer_selector(learned_keypoint_scorer(spec.task), "mean", family="keypoint"),
         "oracle": lambda: oracle_selector(spec.quality_scale),
         "clip": lambda: clip_selector(spec.clip or ClipRewardConfig(), env),
     }

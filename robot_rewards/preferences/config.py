@@ -12,7 +12,7 @@ from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 
-CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "clip", "oracle")
+CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "learned_keypoint", "clip", "oracle")
 
 
 def loop_scorer(val_fraction: float = 0.2) -> TrainScorerConfig:
@@ -70,6 +70,9 @@ class ExperimentConfig(ParallelConfig):
     # initialise (and freeze) the scorer's encoders from the task's policy unless
     # scorer.init_from_policy names another checkpoint; False = train the scorer from scratch
     scorer_from_policy: bool = True
+    # the scorer also reads each candidate's offsets to the keypoints the task's shipped keypoint
+    # model predicts from the cloud (rewards/preference/keypoint_features.py), where one ships
+    scorer_keypoints: bool = False
     check_feasibility: bool = True
     torch_threads: int = 1  # per process
     # with executor=ray: one actor (on a GPU if the cluster has one) runs the policy and the scorer

@@ -36,6 +36,10 @@ class ScorerConfig:
     local_k: int = 0
     local_radius: float = 0.04
     local_channels: List[int] = field(default_factory=lambda: [32, 64])
+    # Keypoint features (`keypoint_features.py`): a keypoint-model file (e.g.
+    # checkpoints/keypoints_align_rope.json) whose predicted keypoints turn each candidate into
+    # offsets and distances to the objects and targets. "" = off.
+    keypoint_model: str = ""
 
 
 @dataclass

@@ -61,8 +61,10 @@ class ScorerNet(nn.Module):
     """One ensemble member (see the module docstring)."""
 
     def __init__(self, config: ScorerConfig, action_dim: int, vocab: Sequence[str],
-                 workspace: Workspace | None = None, n_action_points: int = 2):
+                 workspace: Workspace | None = None, n_action_points: int = 2, keypoint_dim: int = 0):
+        """keypoint_dim > 0: the head also reads that many keypoint features per candidate."""
         super().__init__()
+        self.keypoint_dim = int(keypoint_dim)
         self.config = config
         self.goal_encoder = VocabGoalEncoder(vocab, config.token_dim, config.max_goal_tokens, config.goal_dim)
         self.point_encoder = PointEncoder(config.point_channels, config.goal_dim, config.obs_dim,
@@ -73,7 +75,7 @@ class ScorerNet(nn.Module):
                       if config.local_k > 0 else None)
         local_dim = self.local.out_dim * n_action_points if self.local is not None else 0
         obs_dim = config.obs_dim if config.use_global else 0
-        dims = [obs_dim + config.goal_dim + action_dim + local_dim] + [config.hidden] * config.layers
+        dims = [obs_dim + config.goal_dim + action_dim + local_dim + self.keypoint_dim] + [config.hidden] * config.layers
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.GELU()]
@@ -97,18 +99,24 @@ class ScorerNet(nn.Module):
         f = self.local(points, colors, action_points.reshape(bsz, n * q, 3))
         return f.reshape(bsz, n, -1)
 
-    def score_context(self, context: torch.Tensor, actions: torch.Tensor, local: torch.Tensor | None = None) -> torch.Tensor:
+    def score_context(self, context: torch.Tensor, actions: torch.Tensor, local: torch.Tensor | None = None,
+                      keypoint: torch.Tensor | None = None) -> torch.Tensor:
         """Scores (B, N) of N normalised candidates (B, N, F) under contexts (B, C); local: their
-        patch features (B, N, L) when the member uses them."""
+        patch features (B, N, L) when the member uses them; keypoint: their keypoint features."""
         c = context[:, None].expand(-1, actions.shape[1], -1)
         parts = [c, actions] + ([local] if local is not None else [])
+        if self.keypoint_dim:
+            if keypoint is None:
+                raise ValueError("this scorer reads keypoint features: pass them")
+            parts.append(keypoint)
         return self.head(torch.cat(parts, dim=-1)).squeeze(-1)
 
-    def forward(self, points, colors, goal_ids, actions, action_points=None) -> torch.Tensor:
-        """Scores (B, N); action_points (B, N, Q, 3) in metres, needed when local patches are on."""
+    def forward(self, points, colors, goal_ids, actions, action_points=None, keypoint=None) -> torch.Tensor:
+        """Scores (B, N); action_points (B, N, Q, 3) in metres, needed when local patches are on;
+        keypoint (B, N, keypoint_dim) when the member reads keypoint features."""
         local = None
         if self.local is not None:
             if action_points is None:
                 raise ValueError("this scorer uses local patches: pass the candidates' points")
             local = self.local_features(points, colors, action_points)
-        return self.score_context(self.encode(points, colors, goal_ids), actions, local)
+        return self.score_context(self.encode(points, colors, goal_ids), actions, local, keypoint)

@@ -45,6 +45,7 @@ from robot_rewards.rewards.base import (
     check_point_cloud,
 )
 from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.rewards.preference.keypoint_features import KeypointFeaturizer, candidate_keypoint_features
 from robot_rewards.rewards.preference.net import ScorerNet, candidate_points, workspace_normalizer
 
 log = logging.getLogger(__name__)
@@ -185,8 +186,15 @@ class PreferenceScorer(nn.Module):
         self.normalizer = normalizer or workspace_normalizer(primitive, self.workspace)
         if self.normalizer.primitive != primitive:
             raise ValueError(f"normaliser is for '{self.normalizer.primitive}', scorer for '{primitive}'")
-        self.members = nn.ModuleList(ScorerNet(config, self.normalizer.dim, vocab, self.workspace,
-                                               len(PRIMITIVE_SPECS[primitive].points)) for _ in range(k))
+        self.vocab_list = list(vocab)
+        self.featurizer = KeypointFeaturizer(config.keypoint_model) if config.keypoint_model else None
+        self.members = nn.ModuleList(self.new_member() for _ in range(k))
+
+    def new_member(self) -> ScorerNet:
+        """A freshly initialised member of this scorer's architecture."""
+        return ScorerNet(self.config, self.normalizer.dim, self.vocab_list, self.workspace,
+                         len(PRIMITIVE_SPECS[self.primitive].points),
+                         self.featurizer.dim if self.featurizer is not None else 0)
 
     @property
     def k(self) -> int:
@@ -207,6 +215,16 @@ class PreferenceScorer(nn.Module):
     def encode_actions(self, params: np.ndarray) -> torch.Tensor:
         """(N, D) parameters -> (N, F) float32 normalised features."""
         return torch.as_tensor(self.normalizer.encode(params), dtype=torch.float32)
+
+    def keypoint_features(self, points: np.ndarray, colors: np.ndarray | None, goals: Sequence[str],
+                          cand_points: Sequence[torch.Tensor]) -> list[torch.Tensor] | None:
+        """Per observation i, (N_i, keypoint_dim) features of its candidates' points
+        cand_points[i] (N_i, Q, 3); None without a keypoint model."""
+        if self.featurizer is None:
+            return None
+        obj, tgt = self.featurizer.keypoints(points, colors, goals)
+        return [candidate_keypoint_features(obj[i:i + 1], tgt[i:i + 1], cp[None].float().cpu())[0]
+                for i, cp in enumerate(cand_points)]
 
     def _check(self, obs: Observation, candidates: Candidates) -> None:
         check_candidates(candidates, self.primitive)
@@ -244,6 +262,8 @@ class PreferenceScorer(nn.Module):
             owner = torch.repeat_interleave(torch.arange(len(idx), device=dev),
                                             torch.as_tensor(counts, device=dev))
             points_of = [candidate_points(self.primitive, requests[i][1].params).to(dev) for i in idx]
+            kp = self.keypoint_features(pts.cpu().numpy(), None if cols is None else cols.cpu().numpy(),
+                                        [requests[i][0].goal for i in idx], points_of)
             member_scores = []
             for m in self.members:
                 ctx = m.encode(pts, cols, ids)[owner]  # (sum N, C)
@@ -251,6 +271,8 @@ class PreferenceScorer(nn.Module):
                 if m.local is not None:  # each request's candidates against its own cloud
                     parts.append(torch.cat([m.local_features(pts[j:j + 1], None if cols is None else cols[j:j + 1],
                                                              points_of[j][None])[0] for j in range(len(idx))]))
+                if kp is not None:
+                    parts.append(torch.cat(kp).to(dev))
                 member_scores.append(m.head(torch.cat(parts, dim=-1)).squeeze(-1))
             scores = torch.stack(member_scores).double().cpu().numpy()  # (K, sum N)
             for j, chunk in zip(idx, np.split(scores, np.cumsum(counts)[:-1], axis=1)):
@@ -259,14 +281,16 @@ class PreferenceScorer(nn.Module):
 
     # -- pairs -------------------------------------------------------------------------------
     def pair_logits(self, pts, cols, ids, act_a, act_b, members: Sequence[int] | None = None,
-                    pts_a=None, pts_b=None) -> torch.Tensor:
+                    pts_a=None, pts_b=None, kp_a=None, kp_b=None) -> torch.Tensor:
         """(K', B) member logits r(a) - r(b) of B pairs (tensors already on the device);
-        pts_a / pts_b (B, Q, 3): the candidates' points in metres (for local patches)."""
+        pts_a / pts_b (B, Q, 3): the candidates' points in metres (for local patches);
+        kp_a / kp_b (B, keypoint_dim): their keypoint features (with a keypoint model)."""
         acts = torch.stack([act_a, act_b], dim=1)  # (B, 2, F)
         action_points = None if pts_a is None else torch.stack([pts_a, pts_b], dim=1)
+        kp = None if kp_a is None else torch.stack([kp_a, kp_b], dim=1)
         out = []
         for k in members if members is not None else range(self.k):
-            s = self.members[k](pts, cols, ids, acts, action_points)
+            s = self.members[k](pts, cols, ids, acts, action_points, kp)
             out.append(s[:, 0] - s[:, 1])
         return torch.stack(out)
 
@@ -279,7 +303,8 @@ class PreferenceScorer(nn.Module):
             sl = slice(s, s + batch_size)
             logits = self.pair_logits(tensors["points"][sl], None if tensors["colors"] is None else tensors["colors"][sl],
                                       tensors["ids"][sl], tensors["a"][sl], tensors["b"][sl],
-                                      pts_a=tensors["pa"][sl], pts_b=tensors["pb"][sl])
+                                      pts_a=tensors["pa"][sl], pts_b=tensors["pb"][sl],
+                                      kp_a=_rows(tensors["ka"], sl), kp_b=_rows(tensors["kb"], sl))
             out.append(torch.sigmoid(logits).double().cpu().numpy())
         probs = np.concatenate(out, axis=1)
         if not np.all(np.isfinite(probs)):
@@ -287,12 +312,24 @@ class PreferenceScorer(nn.Module):
         return probs
 
 
+def _rows(t: torch.Tensor | None, sl) -> torch.Tensor | None:
+    return None if t is None else t[sl]
+
+
 def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> dict:
     if pairs.primitive != scorer.primitive:
         raise RewardInputError(f"pairs of '{pairs.primitive}' for a '{scorer.primitive}' scorer")
     if scorer.config.use_rgb and pairs.colors is None:
         raise RewardInputError("this scorer uses colour but the pairs have no colours")
+    ka = kb = None
+    if scorer.featurizer is not None:
+        both = torch.stack([candidate_points(pairs.primitive, pairs.params_a),
+                            candidate_points(pairs.primitive, pairs.params_b)], dim=1)  # (M, 2, Q, 3)
+        obj, tgt = scorer.featurizer.keypoints(pairs.points, pairs.colors, pairs.goals)
+        f = candidate_keypoint_features(obj, tgt, both)
+        ka, kb = f[:, 0].to(device), f[:, 1].to(device)
     return {
+        "ka": ka, "kb": kb,
         "points": torch.as_tensor(pairs.points, device=device),
         "colors": torch.as_tensor(pairs.colors, device=device) if scorer.config.use_rgb else None,
         "ids": scorer.goal_ids(pairs.goals).to(device),
@@ -410,8 +447,7 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
         rng = np.random.default_rng(member_seed)
         with torch.random.fork_rng(devices=[]):  # each member's init depends only on its seed
             torch.manual_seed(member_seed)
-            member = ScorerNet(cfg.scorer, scorer.normalizer.dim, vocab, scorer.workspace,
-                               len(PRIMITIVE_SPECS[pairs.primitive].points)).to(device)
+            member = scorer.new_member().to(device)
         if init is not None:
             member.goal_encoder.load_state_dict(init["goal_encoder"])
             member.point_encoder.load_state_dict(init["point_encoder"])
@@ -433,7 +469,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                 if member.local is not None:
                     local = member.local_features(data["points"][b], None if data["colors"] is None else data["colors"][b],
                                                   torch.stack([data["pa"][b], data["pb"][b]], dim=1))
-                s = member.score_context(contexts[b], torch.stack([data["a"][b], data["b"][b]], dim=1), local)
+                kp = None if data["ka"] is None else torch.stack([data["ka"][b], data["kb"][b]], dim=1)
+                s = member.score_context(contexts[b], torch.stack([data["a"][b], data["b"][b]], dim=1), local, kp)
                 logits = s[:, 0] - s[:, 1]
             else:
                 pts, cols = data["points"][b], None if data["colors"] is None else data["colors"][b]
@@ -442,7 +479,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                     pts = pts[:, sub]
                     cols = None if cols is None else cols[:, sub]
                 logits = scorer.pair_logits(pts, cols, data["ids"][b], data["a"][b], data["b"][b], members=[k],
-                                            pts_a=data["pa"][b], pts_b=data["pb"][b])[0]
+                                            pts_a=data["pa"][b], pts_b=data["pb"][b],
+                                            kp_a=_rows(data["ka"], b), kp_b=_rows(data["kb"], b))[0]
             loss = bt_loss(logits, data["labels"][b])
             optimizer_step(opt, loss, member.parameters(), optim)
             running.append(float(loss.detach()))

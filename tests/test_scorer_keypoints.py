@@ -1,0 +1,99 @@
+"""Preference scorers that read candidate features relative to learned keypoints."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rewards.core import Candidates, Observation
+from robot_rewards.rewards.keypoints.net import predict_keypoints
+from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.rewards.preference.io import ScorerCheckpointError, load_scorer, save_scorer
+from robot_rewards.rewards.preference.keypoint_features import (
+    KeypointFeaturizer,
+    candidate_keypoint_features,
+    keypoint_feature_dim,
+)
+from robot_rewards.rewards.preference.scorer import PreferencePairs, evaluate_pairs, train_scorer
+
+MODEL = "checkpoints/keypoints_place_block.json"
+GOAL = "put the red block in the green bowl"
+
+
+def test_features_are_offsets_distances_and_the_analytic_score():
+    obj = torch.tensor([[[0.5, 0.0, 0.02]]])
+    tgt = torch.tensor([[[0.6, 0.1, 0.03]]])
+    pts = torch.tensor([[[[0.5, 0.0, 0.02], [0.6, 0.1, 0.03]], [[0.4, 0.0, 0.02], [0.6, 0.1, 0.03]]]])
+    f = candidate_keypoint_features(obj, tgt, pts)
+    assert f.shape == (1, 2, keypoint_feature_dim(1))
+    assert torch.allclose(f[0, 0], torch.zeros(9))  # on the object, on the target: all zero
+    assert torch.isclose(f[0, 1, 0], torch.tensor(-1.0)) and torch.isclose(f[0, 1, -1], torch.tensor(-1.0))
+
+
+def scenes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform([0.3, -0.3, 0.0], [0.7, 0.3, 0.05], (n, 256, 3)).astype(np.float32)
+    cols = rng.integers(0, 256, (n, 256, 3), dtype=np.uint8)
+    return pts, cols
+
+
+def pairs_judged_by_keypoints(n: int, seed: int, featurizer: KeypointFeaturizer) -> PreferencePairs:
+    """Pairs labelled by which candidate picks nearer the model's object keypoint and places
+    nearer its target keypoint (a teacher that cares about what the keypoints mark)."""
+    pts, cols = scenes(n, seed)
+    obj, tgt = predict_keypoints(featurizer.model, pts, cols, [GOAL] * n)
+    rng = np.random.default_rng(seed + 1)
+
+    def cand():
+        pick = obj[:, 0] + rng.normal(0, 0.06, (n, 3)) * [1, 1, 0]
+        place = tgt[:, 0] + rng.normal(0, 0.06, (n, 3)) * [1, 1, 0]
+        return np.c_[pick, place, rng.uniform(-1, 1, n)]
+
+    a, b = cand(), cand()
+    cost = lambda p: np.linalg.norm(p[:, :3] - obj[:, 0], axis=1) + np.linalg.norm(p[:, 3:6] - tgt[:, 0], axis=1)
+    labels = (cost(a) < cost(b)).astype(np.float64)
+    return PreferencePairs("pick_place", pts, cols, [GOAL] * n, a, b, labels)
+
+
+@pytest.fixture(scope="module")
+def featurizer() -> KeypointFeaturizer:
+    return KeypointFeaturizer(MODEL)
+
+
+def small(keypoints: bool) -> TrainScorerConfig:
+    sc = ScorerConfig(point_channels=[16, 32], attention_heads=2, obs_dim=32, goal_dim=16, token_dim=8,
+                      hidden=64, use_global=False, keypoint_model=MODEL if keypoints else "")
+    return TrainScorerConfig(scorer=sc, ensemble_size=2, steps=200, val_fraction=0.0, seed=0)
+
+
+def test_keypoint_features_learn_from_few_labels_and_more_labels_help(featurizer):
+    """Learning improves with labels, and with keypoint features 40 labels already beat what the
+    same scorer without them reaches from 160."""
+    test = pairs_judged_by_keypoints(200, 99, featurizer)
+    train = pairs_judged_by_keypoints(160, 0, featurizer)
+    acc = {}
+    for kp in (False, True):
+        for n in (10, 40, 160):
+            scorer, _ = train_scorer(train.subset(np.arange(n)), small(kp))
+            acc[kp, n] = evaluate_pairs(scorer, test)["accuracy"]
+    assert acc[True, 160] >= acc[True, 10] + 0.05, acc
+    assert acc[True, 40] >= 0.85 and acc[True, 40] > acc[False, 160], acc
+
+
+def test_a_keypoint_scorer_round_trips_and_checks_its_keypoint_model(featurizer, tmp_path):
+    train = pairs_judged_by_keypoints(30, 0, featurizer)
+    scorer, _ = train_scorer(train, replace(small(True), steps=5))
+    path = save_scorer(tmp_path / "s", scorer)
+    loaded = load_scorer(path)
+    pts, cols = scenes(1, 5)
+    obs = Observation(frames={}, proprio=None, goal=GOAL, points=pts[0], colors=cols[0])
+    cands = Candidates("pick_place", train.params_a[:4], np.arange(4), np.zeros(4, bool))
+    np.testing.assert_allclose(loaded.score(obs, cands).members, scorer.score(obs, cands).members, atol=1e-5)
+    # a keypoint model with other weights than the one it was trained with is refused
+    meta = path.read_text().replace(featurizer.sha256, "0" * 64)
+    path.write_text(meta)
+    with pytest.raises(ScorerCheckpointError, match="keypoint model"):
+        load_scorer(path)
