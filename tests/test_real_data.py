@@ -201,3 +201,22 @@ def test_points_round_trip_and_drop_nan(points, colours):
     dropped, dropped_rgb = rc.msg_to_points(msg, with_rgb=True, drop_nan=True)
     np.testing.assert_array_equal(dropped, xyz[keep])
     np.testing.assert_array_equal(dropped_rgb, rgb[keep])
+
+
+# -- corner accuracy on photo-like renders with known corners ----------------------------------
+
+
+def test_the_default_corner_refinement_is_the_more_accurate_and_5_coefficients_are_available():
+    """benchmarks/corner_accuracy.py, shortened: cornersubpix beats findChessboardCornersSB's own
+    corners on JPEG-compressed, blurred renders, and the 5-coefficient model recovers k3."""
+    from robot_rewards.calibration.accuracy import CAMERA, CONDITIONS, corner_accuracy
+
+    results = corner_accuracy(n_views=6, conditions=CONDITIONS[:2])
+    for condition, methods in results.items():
+        best, sb = methods["cornersubpix"], methods["sb"]
+        assert best.detected == sb.detected == 6, condition
+        assert best.median < sb.median and best.median < 0.05, (condition, best.median, sb.median)
+        assert best.calibration[2]["fx_error_percent"] < 0.3
+    clean = results["clean"]["cornersubpix"].calibration
+    assert clean[3]["distortion_error_sum"] < 0.05  # k1, k2, p1, p2 and k3 = -0.02 recovered
+    assert clean[2]["distortion_error_sum"] >= abs(CAMERA.distortion[4])  # k3 held at 0

@@ -147,13 +147,20 @@ class BoardSpec:
                                   cv2.BORDER_CONSTANT, value=255)
 
     # -- detection -----------------------------------------------------------------------
-    def detect(self, image: np.ndarray, min_corners: int = 6) -> Detection | None:
+    def detect(self, image: np.ndarray, min_corners: int = 6,
+               corner_refinement: str = "cornersubpix") -> Detection | None:
         """Corners of the board in an image (BGR/RGB or grayscale), or None if not found.
 
         ChArUco: markers, then interpolated and sub-pixel refined chessboard corners; a view
         with fewer than `min_corners` corners, or all of them on one line, counts as not
-        found (it cannot constrain a pose). Chessboard: all inner corners or nothing.
+        found (it cannot constrain a pose). Chessboard: all inner corners or nothing, found by
+        `findChessboardCornersSB` (or `findChessboardCorners` where it fails) and placed by
+        `corner_refinement`: "cornersubpix" (default, the more accurate on realistic renders,
+        see benchmarks/corner_accuracy.py) or "sb" (findChessboardCornersSB's own sub-pixel
+        corners).
         """
+        if corner_refinement not in CORNER_REFINEMENTS:
+            raise BoardError(f"corner_refinement must be one of {CORNER_REFINEMENTS}, got '{corner_refinement}'")
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if gray.dtype != np.uint8:
             raise BoardError(f"images must be 8-bit, got {gray.dtype}")
@@ -172,20 +179,36 @@ class BoardSpec:
         found, corners = cv2.findChessboardCornersSB(
             gray, pattern, flags=cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY
         )
+        if found and corner_refinement == "cornersubpix":
+            corners = refine_corners(gray, corners, pattern)
         if not found:
             found, corners = cv2.findChessboardCorners(
                 gray, pattern, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
             )
             if not found:
                 return None
-            corners = cv2.cornerSubPix(
-                gray, corners, (5, 5), (-1, -1),
-                (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3),
-            )
+            corners = refine_corners(gray, corners, pattern)
         ids = np.arange(self.n_corners, dtype=np.int32)
         image_points = corners.reshape(-1, 2).astype(np.float32)
         return Detection(image_points, self.corner_points(), ids,
                          tuple(grid_extensions(gray, image_points, pattern)))
+
+
+CORNER_REFINEMENTS = ("cornersubpix", "sb")
+
+
+def refine_corners(gray: np.ndarray, corners: np.ndarray, pattern: tuple[int, int]) -> np.ndarray:
+    """Chessboard corners (nx*ny, 1, 2) refined by cv2.cornerSubPix with a half-window of half
+    the shortest distance between neighbouring corners (as ROS camera_calibration sizes it):
+    as large as it can be without reaching the next corner, whatever the board's size in the
+    image."""
+    nx, ny = pattern
+    pts = np.asarray(corners, np.float32).reshape(ny, nx, 2)
+    gaps = [np.linalg.norm(np.diff(pts, axis=a), axis=-1).ravel() for a in (0, 1)]
+    shortest = float(np.concatenate(gaps).min()) if sum(g.size for g in gaps) else 4.0
+    half = max(2, int(np.ceil(0.5 * shortest)))
+    return cv2.cornerSubPix(gray, pts.reshape(-1, 1, 2).copy(), (half, half), (-1, -1),
+                            (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3))
 
 
 @dataclass(eq=False)

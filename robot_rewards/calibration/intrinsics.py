@@ -63,7 +63,8 @@ def check_image_sizes(images: Mapping[str, np.ndarray], expected: tuple[int, int
     return size
 
 
-def detect_all(images: Mapping[str, np.ndarray], board: BoardSpec, min_corners: int = 6):
+def detect_all(images: Mapping[str, np.ndarray], board: BoardSpec, min_corners: int = 6,
+               corner_refinement: str = "cornersubpix"):
     """({name: Detection} for images with the board, [names without it]).
 
     BoardSizeError when the printed chessboard continues beyond the found grid in any image:
@@ -72,7 +73,7 @@ def detect_all(images: Mapping[str, np.ndarray], board: BoardSpec, min_corners: 
     """
     found, missing = {}, []
     for name, img in images.items():
-        det = board.detect(img, min_corners=min_corners)
+        det = board.detect(img, min_corners=min_corners, corner_refinement=corner_refinement)
         if det is None:
             missing.append(name)
         else:
@@ -224,18 +225,21 @@ def calibrate_intrinsics(
     strict: bool = False,
     expected_size: tuple[int, int] | None = None,
     min_corners: int = 6,
+    corner_refinement: str = "cornersubpix",
 ) -> IntrinsicsResult:
     """Intrinsics of the camera that took `images` ({name: image}) of `board`.
 
     Images without a usable board are rejected and listed (`strict=True` makes any of them an
     error). Raises BoardNotFoundError (no image has the board, or strict), NotEnoughViewsError
     (fewer than `min_views` usable views) or ImageSizeError (mixed sizes, or not
-    `expected_size`).
+    `expected_size`). `corner_refinement`: see `BoardSpec.detect`; `radial_coeffs=3` frees
+    k3 too, giving the 5-coefficient plumb_bob model other tools calibrate (the default, 2,
+    keeps k3 = 0 as ROS camera_calibration does).
     """
     if not images:
         raise ImageLoadError("no images given")
     size = check_image_sizes(images, expected_size)
-    found, missing = detect_all(images, board, min_corners)
+    found, missing = detect_all(images, board, min_corners, corner_refinement)
     if not found:
         raise BoardNotFoundError(missing, f"{board.kind} {board.squares_x}x{board.squares_y}")
     if missing and strict:

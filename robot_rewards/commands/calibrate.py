@@ -190,21 +190,26 @@ def run_intrinsics(
     tangential: bool = True,
     strict: bool = False,
     quiet: bool = False,
+    corner_refinement: str = "cornersubpix",
 ) -> dict:
     """Calibrate intrinsics from the images in `images_dir`; write
     `<output_dir>/<camera_name>.yaml` (ROS camera_info) and `metrics.json`.
 
     `board`: a BoardSpec, a board YAML path, or a shipped board name (calibration/boards/).
+    `radial_coeffs=3` gives the 5-coefficient model; `corner_refinement`: see BoardSpec.detect.
     """
     board = board_from_any(board)
     images = load_images(images_dir)
     result = calibrate_intrinsics(images, board, min_views=min_views, max_view_error=max_view_error,
-                                  radial_coeffs=radial_coeffs, tangential=tangential, strict=strict)
+                                  radial_coeffs=radial_coeffs, tangential=tangential, strict=strict,
+                                  corner_refinement=corner_refinement)
     metrics = {
         "command": "calibrate intrinsics",
         "images_dir": str(images_dir),
         "board": asdict(board),
         "camera_name": camera_name,
+        "corner_refinement": corner_refinement,
+        "radial_coeffs": radial_coeffs,
         **result.metrics(),
     }
     commit_outputs(output_dir, {
@@ -415,7 +420,7 @@ def intrinsics_command(cfg) -> dict:
     """`robot-rewards calibrate intrinsics` (CalibrateIntrinsicsConfig)."""
     return _cleaning_up(cfg, "calibrate-intrinsics", lambda: run_intrinsics(
         cfg.images, cfg.board, cfg.output_dir, cfg.camera_name, cfg.min_views, cfg.max_view_error,
-        cfg.radial_coeffs, cfg.tangential, cfg.strict))
+        cfg.radial_coeffs, cfg.tangential, cfg.strict, corner_refinement=cfg.corner_refinement))
 
 
 def handeye_command(cfg) -> dict:

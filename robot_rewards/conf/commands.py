@@ -134,9 +134,10 @@ class CalibrateIntrinsicsConfig:
     camera_name: str = "camera"
     min_views: int = 8
     max_view_error: float = 1.0  # px: views whose RMS error exceeds this are rejected
-    radial_coeffs: int = 2
+    radial_coeffs: int = 2  # 2: k3 = 0 as ROS camera_calibration; 3: all 5 plumb_bob coefficients (OpenCV, others)
     tangential: bool = True
     strict: bool = False  # fail (instead of skipping) when the board is missing from an image
+    corner_refinement: str = "cornersubpix"  # chessboards: cornersubpix | sb (findChessboardCornersSB's own)
     output_dir: str = _OUT.format("calibrate-intrinsics")
 
 
