@@ -184,3 +184,17 @@ def test_failed_calibrate_runs_leave_no_folder_and_a_success_logs(tmp_path, caps
     log = (out / "calibrate-intrinsics.log").read_text()
     assert "RMS reprojection error" in log and "wrote" in log
     assert (out / "cam.yaml").is_file()
+
+
+def test_a_non_yaml_intrinsics_file_is_one_line_from_the_cli(tmp_path, capsys):
+    from robot_rewards.cli import main
+
+    bad = tmp_path / "camera.yaml"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    out = tmp_path / "handeye"
+    with pytest.raises(SystemExit) as exit_:
+        main(["calibrate", "handeye", f"images={tmp_path}", f"poses={tmp_path / 'p.yaml'}", f"intrinsics={bad}",
+              f"output_dir={out}"])
+    assert exit_.value.code == 1 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CalibrationFileError" in err[0] and "not a YAML file" in err[0]
