@@ -58,11 +58,12 @@ class BoardSpec:
     def __post_init__(self):
         for name in ("squares_x", "squares_y"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise BoardError(f"{name} must be an integer, got {value!r}")
         for name in ("square_length", "marker_length", "margin"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not (real and math.isfinite(value)):
                 raise BoardError(f"{name} must be a finite number, got {value!r}")
         if self.kind not in BOARD_KINDS:
             raise BoardError(f"board kind must be one of {BOARD_KINDS}, got '{self.kind}'")
