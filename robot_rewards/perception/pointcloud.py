@@ -258,8 +258,9 @@ def depth_units_hint(depth, max_depth: float) -> str:
 
 
 def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = np.inf) -> np.ndarray:
-    """True where depth is a usable measurement: finite, > 0, > min_depth and <= max_depth."""
-    depth = np.asarray(depth)
+    """True where depth is a usable measurement: finite, > 0, > min_depth and <= max_depth
+    (uint16 depth in millimetres, like everywhere in perception)."""
+    depth = depth_in_metres(depth)
     if depth.dtype.kind != "f":
         depth = depth.astype(np.float64)
     return valid_depth_torch(as_tensor(depth), min_depth, max_depth).numpy()
