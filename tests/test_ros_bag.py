@@ -266,6 +266,24 @@ def test_replay_of_a_point_cloud_bag_matches_the_colour_and_depth_replay(tmp_pat
     assert odd["frames"] == 0 and any("no pose of 'lidar_link'" in k for k in odd["dropped"])
 
 
+def test_replay_perception_settings_from_the_command_line(tmp_path, monkeypatch):
+    """`+perception.table=ransac` reaches the pipeline: the synthetic scene is one plane (a
+    platform), so RANSAC takes all of it and every frame is dropped, with the reason."""
+    import sys
+
+    from robot_rewards.cli import Command, run
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    _write_synthetic_bag(tmp_path / "bag")
+    command = Command("bag-replay", BagReplayConfig, "robot_rewards.commands.bag:bag_replay", "replay a bag")
+    metrics = run(command, [f"bag={tmp_path / 'bag'}", "n_points=64", "plot=false", "+perception.table=ransac",
+                            "+perception.table_up=[0,0,1]", f"output_dir={tmp_path / 'o'}"])
+    assert metrics["frames"] == 0 and any("table removal" in k for k in metrics["dropped"])
+    with pytest.raises(ValueError, match=r"perception: unknown setting\(s\) \['tabel'\]"):
+        bag_replay(BagReplayConfig(bag=str(tmp_path / "bag"), perception={"tabel": "ransac"},
+                                   output_dir=str(tmp_path / "x")))
+
+
 def test_bag_commands_run_as_hydra_apps(tmp_path, monkeypatch):
     """The configs work as `robot-rewards bag replay` commands: overrides, dicts of plug-ins, metrics."""
     import sys

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Any, Dict
 
 from omegaconf import MISSING
 
@@ -46,7 +46,9 @@ class BagReplayConfig:
 
     Reward models are named entries (the `+` adds a key to the empty mapping): each state
     reward gives a per-frame column in rewards.csv; scorers re-score recorded candidate sets.
-    Both are resolved by the reward registry (robot_rewards.rewards.registry).
+    Both are resolved by the reward registry (robot_rewards.rewards.registry). Bags from other
+    sensors: `cloud_topic=/lidar/points` perceives a PointCloud2 instead of colour + depth, and
+    `+perception.<field>=...` sets PerceptionConfig fields (e.g. table=ransac, table_up).
     """
 
     bag: str = MISSING  # rosbag2 folder (sqlite3 or MCAP), from a real robot or from sim
@@ -64,6 +66,8 @@ class BagReplayConfig:
     camera_frame: str = ""  # '' = the images' frame_id
     extrinsics_file: str = ""  # base-to-camera YAML instead of the bag's TF
     perception_from_checkpoint: str = ""  # policy checkpoint whose perception settings to use
+    # PerceptionConfig fields set over those (e.g. +perception.table=ransac '+perception.table_up=[0,1,0]')
+    perception: Dict[str, Any] = field(default_factory=dict)
     n_points: int = 2048
     voxel_size: float = 0.005
     sync_slop: float = 0.05

@@ -14,7 +14,7 @@ import csv
 import logging
 import math
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from robot_rewards.core.observation import Observation
+from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.perception.pipeline import perceive_points
 from robot_rewards.perception.pointcloud import PerceptionError, transform_points
 from robot_rewards.ros.bag_config import RESERVED_COLUMNS, BagReplayConfig
@@ -74,6 +75,16 @@ def check_replay_topics(cfg: BagReplayConfig, bag_info: Mapping[str, tuple[str, 
         raise BagError(f"{cfg.bag} has no messages on {', '.join(missing)}; the bag's topics: {have}")
 
 
+def perception_overrides(base: PerceptionConfig, overrides: Mapping[str, object]) -> PerceptionConfig:
+    """`base` with the named PerceptionConfig fields replaced; unknown names are a ValueError
+    listing the known ones."""
+    known = {f.name for f in fields(PerceptionConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"perception: unknown setting(s) {unknown}; known: {sorted(known)}")
+    return replace(base, **dict(overrides))
+
+
 def _score_state(model, obs: Observation, goal: str) -> float:
     value = np.asarray(model.score_states([obs], goal), dtype=np.float64).reshape(-1)
     if value.size != 1 or not np.isfinite(value[0]):
@@ -88,6 +99,7 @@ def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: M
         raise ValueError(f"state reward names {clash} clash with the columns {list(RESERVED_COLUMNS)}")
     check_replay_topics(cfg, bag_topics(cfg.bag))
     core = PerceptionCore(perception_node_config(cfg), ROSBAGS_TYPES, log)
+    core.perception = perception_overrides(core.perception, cfg.perception)
     result = ReplayResult(reward_columns=list(state_rewards), goal=cfg.goal)
     goal = cfg.goal
     recent: OrderedDict[int, Observation] = OrderedDict()
