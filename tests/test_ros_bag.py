@@ -279,6 +279,7 @@ def test_replay_perception_settings_from_the_command_line(tmp_path, monkeypatch)
     metrics = run(command, [f"bag={tmp_path / 'bag'}", "n_points=64", "plot=false", "+perception.table=ransac",
                             "+perception.table_up=[0,0,1]", f"output_dir={tmp_path / 'o'}"])
     assert metrics["frames"] == 0 and any("table removal" in k for k in metrics["dropped"])
+    assert any(w.startswith("no frame was perceived") for w in metrics["warnings"])
     with pytest.raises(ValueError, match=r"perception: unknown setting\(s\) \['tabel'\]"):
         bag_replay(BagReplayConfig(bag=str(tmp_path / "bag"), perception={"tabel": "ransac"},
                                    output_dir=str(tmp_path / "x")))

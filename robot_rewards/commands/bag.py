@@ -68,6 +68,9 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
     if result.dropped:
         print(format_table(["dropped / failed", "count"], sorted(result.dropped.items())))
     warnings = []
+    if not result.rows:
+        warnings.append("no frame was perceived: every frame was dropped (see 'dropped') or none was complete")
+        print(f"bag replay: {warnings[-1]}")
     if scorers and not result.messages.get(cfg.candidates_topic):
         # an exported sim episode is the scripted expert's: it has no candidate sets to score
         warnings.append(f"scorers {sorted(scorers)} scored nothing: the bag has no candidate sets on "
