@@ -54,13 +54,16 @@ def test_sim_graph_executes_a_decision_under_rclpy(rclpy):
     from robot_rewards.ros.nodes.policy import PolicyNode
     from robot_rewards.ros.nodes.reward_server import RewardServerNode
     from robot_rewards.ros.nodes.sim_bridge import SimBridgeNode
-    from robot_rewards.ros.payloads import ExecutorStatus
+    from robot_rewards.ros.payloads import ExecutorStatus, PolicyStatus
 
+    policy = PolicyNode()
     nodes = [SimBridgeNode(parameter_overrides=[Parameter("image_scale", value=0.5)]), PerceptionNode(),
-             RewardServerNode(), PolicyNode(parameter_overrides=[Parameter("max_decisions", value=1)]), ExecutorNode()]
+             RewardServerNode(), policy, ExecutorNode()]
     probe = Node("probe")
-    statuses = []
+    statuses, policy_status = [], []
     probe.create_subscription(String, "/executor/status", lambda m: statuses.append(ExecutorStatus.from_json(m.data)),
+                              RELIABLE_QOS)
+    probe.create_subscription(String, "/policy/status", lambda m: policy_status.append(PolicyStatus.from_json(m.data)),
                               RELIABLE_QOS)
     executor = SingleThreadedExecutor()
     for node in [*nodes, probe]:
@@ -70,7 +73,73 @@ def test_sim_graph_executes_a_decision_under_rclpy(rclpy):
         while not any(s.terminal for s in statuses) and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
         assert statuses and statuses[-1].state == "succeeded", statuses[-1:] or "no status"
+        # the sim bridge's task status says success (seed 0 is solved in one step): the policy stops
+        while (not policy_status or policy_status[-1].state != "done") and time.monotonic() < deadline + 20.0:
+            executor.spin_once(timeout_sec=0.1)
+        assert policy_status and policy_status[-1].code == "task_succeeded", policy_status[-1:]
     finally:
         for node in [*nodes, probe]:
+            getattr(node, "close", lambda: None)()
+            node.destroy_node()
+
+
+def test_the_rclpy_logger_refuses_what_the_double_refuses(rclpy):
+    """The double's model of logging call sites, checked against the real RcutilsLogger."""
+    from rclpy.node import Node
+
+    node = Node("logger_probe")
+    log = node.get_logger()
+    try:
+        def site(level):
+            getattr(log, level)("x")
+
+        def chosen(ok):
+            (log.info if ok else log.error)("capture")
+
+        site("warning")
+        with pytest.raises(ValueError, match="Logger severity cannot be changed between calls."):
+            site("error")
+        chosen(True)
+        with pytest.raises(ValueError, match="severity cannot be changed"):
+            chosen(False)
+        assert log.debug("disabled at the default level") is False
+
+        def filtered(**kwargs):
+            return log.info("f", **kwargs)
+
+        filtered(throttle_duration_sec=1.0)
+        with pytest.raises(ValueError, match="Logging filter parameters cannot be changed"):
+            filtered(throttle_duration_sec=2.0)
+        with pytest.raises(ValueError, match="Requested logging filters cannot be changed"):
+            filtered()
+    finally:
+        node.destroy_node()
+
+
+def test_policy_node_says_why_under_rclpy(rclpy):
+    """A wrong cloud topic and no reward server, as ~/decide answers them on a real graph."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from std_srvs.srv import Trigger
+
+    from robot_rewards.ros.nodes.policy import PolicyNode
+
+    policy = PolicyNode(parameter_overrides=[Parameter("goal", value="anything"),
+                                             Parameter("cloud_topic", value="/perception/pointz")])
+    probe = Node("why_probe")
+    client = probe.create_client(Trigger, "/policy/decide")
+    executor = SingleThreadedExecutor()
+    for node in (policy, probe):
+        executor.add_node(node)
+    try:
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        executor.spin_until_future_complete(future, timeout_sec=10.0)
+        reply = future.result()
+        assert not reply.success and "no cloud on /perception/pointz" in reply.message
+        assert "0 publisher(s): check the topic name / remapping" in reply.message
+    finally:
+        for node in (policy, probe):
             getattr(node, "close", lambda: None)()
             node.destroy_node()
