@@ -356,7 +356,7 @@ class PolicyCore:
         code, reason = self.why()
         if code != self._logged_code:
             self._logged_code = code
-            if code not in BUSY_CODES:
+            if code not in BUSY_CODES and self.state != DONE:  # a stop is logged by _stop
                 self.report.info(f"{self.state}: {reason}")
         inputs = {"cloud": cfg.cloud_topic, "joint_states": cfg.joint_states_topic, "goal": cfg.goal_topic,
                   "task_status": cfg.task_status_topic, "success_reward": cfg.success_reward_topic}
