@@ -10,6 +10,9 @@ Per task, with the shipped policy and N candidates per decision:
    (e) keypoint reward and CLIP reward (of each candidate's simulated outcome), (f) oracle
    (true outcome of each candidate, by what-if rollouts);
 4. a learning curve: scorer accuracy and best-of-N success vs number of labels.
+With `intent` (issue 28: a teacher's own way of doing the task, `sim.intents`) the teachers value
+candidates that satisfy it `intent_weight` higher, and every condition records per decision
+whether its choice and whether any of the N candidates satisfies it (the report's intent table).
 Writes table.md, metrics.json, plots and the store under `output_dir`; runs split over
 conditions or seed ranges are joined by `experiment-merge` (commands/experiment_report.py).
 """
@@ -28,7 +31,7 @@ from robot_rewards.commands.experiment_report import write_report
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import write_metrics
 from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
-from robot_rewards.eval.collect import collect_teacher_labels
+from robot_rewards.eval.collect import check_intent_weight, collect_teacher_labels, heldout_intent
 from robot_rewards.eval.loop import EpisodeStats, LoopSpec, run_condition
 from robot_rewards.eval.shared_inference import start_server, stop_server
 from robot_rewards.policy.checkpoint import load_policy
@@ -41,6 +44,8 @@ from robot_rewards.rewards.preference.io import save_scorer
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
 from robot_rewards.rewards.registry import checkpoint_training, load_action_scorer
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.intents import make_intent
+from robot_rewards.sim.tasks import make_task
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,10 @@ def experiment(cfg: ExperimentConfig) -> dict:
         raise ValueError("episodes and labels must be >= 1, heldout_labels >= 0 and n_candidates >= 2")
     if cfg.scorer_checkpoint and len(cfg.tasks) != 1:
         raise ValueError(f"scorer_checkpoint is one task's scorer; run one task at a time (tasks={list(cfg.tasks)})")
+    if cfg.intent:  # every task must declare it; checked before any work
+        check_intent_weight(cfg.intent_weight)
+        for task in cfg.tasks:
+            make_intent(make_task(task), cfg.intent)
     resolve_workers(cfg.workers)  # bad worker counts and executors fail before any work
     if cfg.shared_inference and cfg.executor != "ray":
         raise ValueError("shared_inference=true serves the networks from a Ray actor: it needs executor=ray")
@@ -71,6 +80,8 @@ def experiment(cfg: ExperimentConfig) -> dict:
         write_report(_header(cfg), results, out)
     metrics = {"command": "experiment", "n_candidates": cfg.n_candidates, "episodes": cfg.episodes,
                "labels": cfg.labels, "teacher": cfg.teacher, "tasks": results}
+    if cfg.intent:
+        metrics.update(intent=cfg.intent, intent_weight=cfg.intent_weight)
     print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")
     return metrics
 
@@ -105,6 +116,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         wanted = [("train", store, cfg.teacher, cfg.labels, cfg.train_seed)] if given is None else []
         wanted.append(("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed))
         for name, st, preset, n, seed in wanted:
+            _check_store_intent(st, task, cfg.intent)
             have = st.label_count(task=task)
             if have < n:
                 done = [q.meta.get("episode_seed", seed - 1) for q in st.queries(task=task)]
@@ -114,7 +126,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                                                cfg.quality_scale, labeller=f"teacher:{preset}",
                                                max_decisions=cfg.label_decisions,
                                                workers=cfg.workers, torch_threads=cfg.torch_threads,
-                                               executor=cfg.executor, ray_address=cfg.ray_address)
+                                               executor=cfg.executor, ray_address=cfg.ray_address,
+                                               intent=cfg.intent, intent_weight=cfg.intent_weight)
                 res["labelling"][name] = stats.__dict__
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0
@@ -139,6 +152,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         if val_pairs is not None:
             ev = evaluate_pairs(scorer, val_pairs)
             res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"], heldout_top1=offline(scorer))
+            if cfg.intent:  # the scorer's top choice on held-out decisions where some candidate satisfies it
+                res["scorer"]["heldout_intent"] = heldout_intent(scorer, heldout_store, task)
             print(f"{task}: scorer on {fit.get('n_train', '?')} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
                   f"(ECE {ev['ece']:.3f}, {len(val_pairs)} clean pairs)")
 
@@ -150,7 +165,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                                                cfg.torch_threads)
             spec = LoopSpec(task, pol, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
                             cfg.check_feasibility, cfg.seed, cfg.quality_scale, cfg.uwo_lambda, cfg.clip,
-                            cfg.torch_threads)
+                            cfg.torch_threads, intent=cfg.intent)
             try:
                 return run_condition(spec, n, cfg.eval_seed, cfg.workers, desc, executor=cfg.executor,
                                      ray_address=cfg.ray_address).summary()
@@ -196,9 +211,22 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
 
 
 def _header(cfg: ExperimentConfig) -> str:
+    intent = (f" with the intent '{cfg.intent}' (worth {cfg.intent_weight:g} success where satisfied)"
+              if cfg.intent else "")
     return (f"N = {cfg.n_candidates} candidates per decision, {cfg.episodes} held-out episodes per task "
             f"(seeds from {cfg.eval_seed}); scorer trained on <= {cfg.labels} labels from the "
-            f"'{cfg.teacher}' teacher.")
+            f"'{cfg.teacher}' teacher{intent}.")
+
+
+def _check_store_intent(store: PreferenceStore, task: str, intent: str) -> None:
+    """Refuse a store whose scripted-teacher queries of `task` were valued under another intent
+    (or none): its labels would be reused as if they were this run's."""
+    other = {q.meta.get("intent", "") for q in store.queries(task=task) if "values" in q.meta} - {intent}
+    if other:
+        was = ", ".join(f"'{i}'" if i else "no intent" for i in sorted(other))
+        now = f"'{intent}'" if intent else "no intent"
+        raise ValueError(f"{store}: {task} labels valued with {was}, this run wants {now}; "
+                         "use another store (store=..., heldout_store=...)")
 
 
 def has_keypoint_model(task: str) -> bool:

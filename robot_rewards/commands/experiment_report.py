@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from robot_rewards.core.reporting import format_table, mean_ci, wilson_interval, write_metrics
+from robot_rewards.eval.loop import intent_summary
 from robot_rewards.preferences.config import ExperimentMergeConfig
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,43 @@ def _first_try_cell(summary: dict, p: dict | None) -> str:
     return f"{100 * rate:.0f}%, {100 * p['first_try_diff']:+.0f} [{100 * lo:+.0f}, {100 * hi:+.0f}]"
 
 
+def _pct(rate: float) -> str:
+    return "-" if rate is None or not np.isfinite(rate) else f"{100 * rate:.0f}%"
+
+
+def intent_report(conds: dict, scorer: dict) -> tuple[str, str] | None:
+    """(a sentence, a table) of the intent figures of the conditions that recorded one (None:
+    none did): per condition, of the decisions where some of the N candidates satisfies the
+    intent, how many its choice satisfies (95% interval) and the difference to (a), the policy's
+    base rate; over all decisions; task success and its paired difference to (a)."""
+    named = {n: r for n, r in conds.items() if r.get("intent")}
+    if not named:
+        return None
+    base = named.get("first")
+    rows = []
+    for name, r in named.items():
+        lo, hi = r["intent_rate_ci95"]
+        ci = f" [{100 * lo:.0f}, {100 * hi:.0f}]" if r["intent_possible"] else ""
+        vs = ("-" if base is None or name == "first" or not (r["intent_possible"] and base["intent_possible"])
+              else f"{100 * (r['intent_rate'] - base['intent_rate']):+.0f}")
+        p = _vs_first(conds, r) if name != "first" else None
+        rows.append([LABELS[name], f"{r['intent_possible']} of {r['intent_decisions']}",
+                     f"{_pct(r['intent_rate'])}{ci}", vs, _pct(r["intent_all_rate"]), _pct(r["success_rate"]),
+                     "-" if p is None else f"{100 * p['success_diff']:+.0f}"])
+    table = format_table(["condition", "decisions where possible", "intent satisfied there [95% CI]",
+                          "vs (a) points", "of all decisions", "success", "success vs (a) points"], rows)
+    intent = next(iter(named.values()))["intent"]
+    text = f"intent '{intent}'"
+    if base is not None:
+        text += (f": the policy alone (a) satisfies it in {_pct(base['intent_rate'])} of the "
+                 f"{base['intent_possible']} decisions where one of the N candidates does (its base rate)")
+    off = scorer.get("heldout_intent")
+    if off:
+        text += (f"; offline on {off['queries']} such held-out decisions the scorer's top choice satisfies it "
+                 f"{_pct(off['top1_rate'])} (first sample {_pct(off['first_rate'])}, random {_pct(off['random_rate'])})")
+    return text, table
+
+
 def write_report(header: str, results: dict, out: Path) -> None:
     """table.md (printed too) and the plots for {task: {"conditions", "scorer", "curve"}}."""
     lines = [header, ""]
@@ -138,6 +176,10 @@ def write_report(header: str, results: dict, out: Path) -> None:
                     f"{100 * t['pair_accuracy']:.0f}%, {100 * t['clear_pair_accuracy']:.0f}% of the "
                     f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
         lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
+        intent = intent_report(conds, sc)
+        if intent is not None:
+            print(f"{intent[0]}\n{intent[1]}")
+            lines += [f"{intent[0]}.", "", "```", intent[1], "```", ""]
         if res.get("curve"):
             curve = format_table(["labels", "accuracy", "offline gain captured", "success", "1st try, vs (a) points",
                                   "quality mm", "vs (a) mm [95% CI]"],
@@ -252,13 +294,18 @@ def merge_conditions(name: str, parts: list[tuple[str, dict]]) -> dict:
     A seed run twice must have the same outcome (the runs are deterministic); otherwise the
     runs differ in something that matters and the merge is refused."""
     by_seed: dict[int, tuple] = {}
+    intents: dict[int, tuple] = {}  # seed -> (per-decision chosen, any) where the run recorded an intent
+    names = {s.get("intent", "") for _, s in parts}
+    if len(names) > 1:
+        raise ValueError(f"condition '{name}': the runs recorded different intents {sorted(names)}")
     steps_known, steps_weighted, n_total = True, 0.0, 0
     counts = {"stopped": 0, "rejected_candidates": 0, "not_executed": 0}
     for run, s in parts:
         succ = episode_successes(s)
         steps = s.get("steps", [None] * len(s["seeds"]))
         new = 0
-        for seed, q, ok, st in zip(s["seeds"], s["quality"], succ, steps):
+        flags = zip(s.get("intent_chosen", [None] * len(s["seeds"])), s.get("intent_any", [None] * len(s["seeds"])))
+        for seed, q, ok, st, flag in zip(s["seeds"], s["quality"], succ, steps, flags):
             if seed in by_seed:
                 prev_run, pq, pok, _ = by_seed[seed]
                 if not (np.isclose(pq, q, rtol=0, atol=1e-9) and pok == ok):
@@ -267,6 +314,8 @@ def merge_conditions(name: str, parts: list[tuple[str, dict]]) -> dict:
                                      f"success {ok}); were they run with the same policy, scorer and sim?")
                 continue
             by_seed[seed] = (run, q, ok, st)
+            if flag[0] is not None:
+                intents[seed] = flag
             new += 1
         if new and new != len(s["seeds"]):
             raise ValueError(f"condition '{name}': {run} overlaps another run on only some of its seeds")
@@ -287,6 +336,8 @@ def merge_conditions(name: str, parts: list[tuple[str, dict]]) -> dict:
            "success": success, "runs": sorted({by_seed[s][0] for s in seeds})}
     if steps_known:
         out["steps"] = [by_seed[s][3] for s in seeds]
+    if names != {""} and len(intents) == len(seeds):
+        out.update(intent_summary(names.pop(), [intents[s][0] for s in seeds], [intents[s][1] for s in seeds]))
     return out
 
 
@@ -304,6 +355,11 @@ def merge_runs(paths: list[str]) -> tuple[dict, dict]:
         if len(values) > 1:
             raise ValueError(f"the runs differ in {key}: {sorted(map(str, values))}; their conditions are not comparable")
         shared[key] = values.pop() if values else None
+    intents = {r.get("intent", "") for r in scored}  # a teacher's intent (absent: none), like the teacher
+    if len(intents) > 1:
+        raise ValueError(f"the runs differ in intent: {sorted(intents)}; their scorers learned different preferences")
+    if intents - {""}:
+        shared["intent"] = intents.pop()
     merged: dict = {}
     for task in dict.fromkeys(t for _, r in runs for t in r["tasks"]):
         parts = [(p, r["tasks"][task]) for p, r in runs if task in r["tasks"]]
@@ -340,8 +396,10 @@ def experiment_merge(cfg: ExperimentMergeConfig) -> dict:
     shared, results = merge_runs(list(cfg.runs))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    intent = f" with the intent '{shared['intent']}'" if shared.get("intent") else ""
     header = (f"N = {shared['n_candidates']} candidates per decision; scorer trained on <= {shared['labels']} labels "
-              f"from the '{shared['teacher']}' teacher; merged from {len(cfg.runs)} runs: {', '.join(map(str, cfg.runs))}.")
+              f"from the '{shared['teacher']}' teacher{intent}; merged from {len(cfg.runs)} runs: "
+              f"{', '.join(map(str, cfg.runs))}.")
     write_report(header, results, out)
     metrics = {"command": "experiment-merge", "runs": [str(r) for r in cfg.runs], **shared, "tasks": results}
     print(f"\ntable: {out / 'table.md'}\nmetrics: {write_metrics(out, metrics)}")

@@ -5,6 +5,10 @@ executes the policy's first sample as it is; the other rules rank the candidates
 draw, a reward family's utilities, or a sim-only utility such as what-if rollouts) and walk
 them from the best down until one passes the feasibility checks; if none passes, the episode
 stops without moving the arm. Candidate seeds follow `selection.decision_seed`.
+
+With an intent (`LoopSpec.intent`, a name from the task's `sim.intents`) every decision also
+rolls out all N candidates (then undoes them) to record whether the chosen one and whether any
+one satisfies the intent (`IntentRecorder`); the episodes themselves are unchanged by it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from robot_rewards.selection.decider import Decider
 from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
+from robot_rewards.sim.intents import make_intent, what_if_intent
 from robot_rewards.sim.outcomes import simulate_candidates
 
 SimUtility = Callable[[TabletopEnv, Observation, Candidates], np.ndarray]  # (env, obs, N cands) -> (N,)
@@ -126,6 +131,41 @@ class EpisodeResult:
     rejected: int = 0
     not_executed: int = 0
     select_s: tuple = ()
+    intent: str = ""  # the intent recorded at each decision ("" = none)
+    intent_chosen: tuple = ()  # per decision: the chosen candidate satisfies the intent
+    intent_any: tuple = ()  # per decision: some candidate of the N does
+
+
+class IntentRecorder:
+    """An `on_decision` hook: at each decision, the what-if outcome of every candidate judged by
+    `intent` (`sim.intents.what_if_intent`; the scene is restored), keeping whether the chosen
+    candidate and whether any candidate satisfies it."""
+
+    def __init__(self, intent):
+        self.intent = intent
+        self.chosen: list[bool] = []
+        self.any: list[bool] = []
+
+    def __call__(self, env: TabletopEnv, obs: Observation, cands: Candidates, chosen: int, utilities) -> None:
+        satisfied = what_if_intent(env, cands, self.intent).satisfied
+        self.chosen.append(bool(satisfied[chosen]))
+        self.any.append(bool(satisfied.any()))
+
+
+def intent_summary(name: str, chosen: list, any_: list) -> dict:
+    """The intent figures of episodes from per-episode, per-decision flags: over the decisions
+    where some candidate satisfies the intent, how often the chosen one does (`intent_rate`, with
+    a Wilson 95% interval), and over all decisions (`intent_all_rate`); the flags are kept for
+    merging runs."""
+    c = np.array([x for ep in chosen for x in ep], bool)
+    a = np.array([x for ep in any_ for x in ep], bool)
+    hits, possible = int((c & a).sum()), int(a.sum())
+    lo, hi = wilson_interval(hits, possible) if possible else (float("nan"), float("nan"))
+    return {"intent": name, "intent_decisions": int(len(c)), "intent_possible": possible, "intent_hits": hits,
+            "intent_rate": hits / possible if possible else float("nan"), "intent_rate_ci95": [lo, hi],
+            "intent_all_rate": float(c.mean()) if len(c) else float("nan"),
+            "intent_chosen": [[bool(x) for x in ep] for ep in chosen],
+            "intent_any": [[bool(x) for x in ep] for ep in any_]}
 
 
 @dataclass
@@ -138,9 +178,16 @@ class EpisodeStats:
     not_executed: int = 0  # executed candidates the sim refused (unreachable, ...)
     select_s: list = field(default_factory=list)
     seeds: list = field(default_factory=list)
+    intent: str = ""  # set by episodes that recorded an intent
+    intent_chosen: list = field(default_factory=list)  # per episode, per decision
+    intent_any: list = field(default_factory=list)
 
     def add(self, r: EpisodeResult) -> None:
         """Count one episode (results are added in seed order)."""
+        if r.intent:
+            self.intent = r.intent
+            self.intent_chosen.append(list(r.intent_chosen))
+            self.intent_any.append(list(r.intent_any))
         self.seeds.append(r.seed)
         self.success.append(r.success)
         self.quality.append(r.quality)
@@ -160,7 +207,8 @@ class EpisodeStats:
     def summary(self) -> dict:
         lo, hi = wilson_interval(int(np.sum(self.success)), len(self.success))
         q, q_lo, q_hi = mean_ci(self.quality)
-        return {"episodes": len(self.success), "success_rate": float(np.mean(self.success)),
+        intent = intent_summary(self.intent, self.intent_chosen, self.intent_any) if self.intent else {}
+        return {**intent, "episodes": len(self.success), "success_rate": float(np.mean(self.success)),
                 "success_ci95": [lo, hi], "quality_mean": q, "quality_ci95": [q_lo, q_hi],
                 "steps_mean": float(np.mean(self.steps)), "stopped": self.stopped,
                 "rejected_candidates": self.rejected, "not_executed": self.not_executed,
@@ -230,6 +278,7 @@ class LoopSpec:
     uwo_lambda: float = 1.0
     clip: ClipRewardConfig | None = None  # for clip
     torch_threads: int = 1
+    intent: str = ""  # record, per decision, whether the chosen / any candidate satisfies it
 
 
 def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
@@ -274,10 +323,16 @@ class LoopRunner:
         self.checker = (FeasibilityChecker(self.env.workspace, arm=self.env.world.arm.description)
                         if spec.check_feasibility else None)
         self.selector = make_selector(spec, self.env)
+        self.intent = make_intent(self.env.task, spec.intent) if spec.intent else None
 
     def __call__(self, seed: int) -> EpisodeResult:
-        return run_episode(self.env, self.spec.policy, self.selector, int(seed), self.spec.n_candidates,
-                           self.checker)
+        recorder = IntentRecorder(self.intent) if self.intent is not None else None
+        result = run_episode(self.env, self.spec.policy, self.selector, int(seed), self.spec.n_candidates,
+                             self.checker, recorder)
+        if recorder is None:
+            return result
+        return replace(result, intent=self.spec.intent, intent_chosen=tuple(recorder.chosen),
+                       intent_any=tuple(recorder.any))
 
     def close(self) -> None:
         if self.checker is not None:

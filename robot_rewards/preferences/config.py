@@ -55,6 +55,12 @@ class ExperimentConfig(ParallelConfig):
     # labels (align_rope episodes have 6 decisions; labels from 3 scenes do not generalise)
     label_decisions: int = 0
     teacher: str = "mistake"  # a B-Pref preset (teachers.teacher_preset): mistake = eps 0.1
+    # a teacher's own intent that the task metric ignores (robot_rewards/sim/intents.py; place_block
+    # near_half, align_rope red_end_first): the teacher's values (training and held-out labels) add
+    # intent_weight (1.0 = one success) where a candidate satisfies it, and every condition reports,
+    # per decision, whether its choice and whether any of the N candidates does ("" = none)
+    intent: str = ""
+    intent_weight: float = 1.0
     quality_scale: float = 0.02  # metres of error worth one success in the true return
     # an existing scorer (e.g. checkpoints/scorer_align_rope.json) instead of labelling and training
     # one: no training labels are collected and there is no learning curve

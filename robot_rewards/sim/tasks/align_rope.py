@@ -9,7 +9,7 @@ overhangs each mark by (`RopeSpec.length` - `MARK_SPAN`) / 2 = 22.5 mm.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive, Workspace
 from robot_rewards.robots.kinematics import down_quat, wrap_gripper_yaw
 from robot_rewards.sim.expert_config import ExpertConfig
+from robot_rewards.sim.intents import Intent
 from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
 from robot_rewards.sim.tasks.base import COLORS, Captions, CaptionSpec, Task
 from robot_rewards.sim.world import World
@@ -137,6 +138,42 @@ def sample_marks(rng: np.random.Generator, span: float = MARK_SPAN, overhang: fl
     raise RuntimeError("could not place the marks inside the region")
 
 
+# The policy's pulls move an end link by 0 or by tens of centimetres, and a pull on one end drags
+# the other end by 0-15 mm unless the rope goes taut (then by 60 mm or more).
+RED_END_MOVED = 0.02  # m (xy): the red end's link moved at least this far...
+RED_END_STILL = 0.015  # m (xy): ...while the other end's link moved at most this far
+
+
+class RedEndFirst(Intent):
+    """"red_end_first": the primitive moves the rope end that belongs at the red mark, and only it.
+
+    The red end is the end link that the task's end-to-mark assignment (`AlignRope._ends`, on
+    the rope before the primitive) sends to the red mark; when neither mark is red, to mark a,
+    the mark every goal that names colours names first (`GOALS`). Satisfied when that link moved
+    at least `RED_END_MOVED` (20 mm, xy) and the other end link at most `RED_END_STILL` (15 mm):
+    a pull on that end, not a drag of the whole rope. Judged per primitive, as the person would
+    at each step; the task metric does not care which end moves.
+    """
+
+    name = "red_end_first"
+    description = "move the red end first"
+
+    def before(self, task: Task, world: World) -> tuple[int, int, np.ndarray]:
+        """(red end link, other end link, their (2, 2) xy before the primitive)."""
+        pts = task.positions(world)[:, :2]
+        mark = task.mark_colors.index("red") if "red" in task.mark_colors else 0
+        ends = task._ends(pts)
+        red = next(i for i, _, m, _ in ends if np.array_equal(m, task.marks[mark]))
+        other = next(i for i, _, _, _ in ends if i != red)
+        return red, other, pts[[red, other]].copy()
+
+    def satisfied(self, task: Task, world: World, before: Any) -> bool:
+        """The red end moved, the other end stayed (thresholds in the class docstring)."""
+        red, other, start = before
+        moved = np.linalg.norm(task.positions(world)[[red, other], :2] - start, axis=1)
+        return bool(moved[0] >= RED_END_MOVED and moved[1] <= RED_END_STILL)
+
+
 class AlignRope(Task):
     """Straighten the rope between two marks.
 
@@ -160,6 +197,7 @@ class AlignRope(Task):
                                                     metric="spearman")
     scene_words: ClassVar[frozenset[str]] = frozenset({"rope"})
     baseline: ClassVar[str] = ROPE_BASELINE
+    intents: ClassVar[dict[str, Intent]] = {RedEndFirst.name: RedEndFirst()}  # see robot_rewards.sim.intents
 
     def __init__(self, spec: RopeSpec = ROPE, span: float = MARK_SPAN):
         self.spec = spec

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
 import numpy as np
 
 from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.sim.expert_config import ExpertConfig
+from robot_rewards.sim.intents import Intent
 from robot_rewards.sim.tasks.base import (
     BLOCK_HALF,
     BLOCK_MASS,
@@ -42,6 +44,28 @@ def bowl_empty(bowl: str) -> str:
     return f"the {bowl} bowl is empty"
 
 
+def toward_base(block_xy, bowl_xy) -> float:
+    """The block's offset from the bowl centre along the unit direction from the bowl to the
+    robot base (at the origin), in m: > 0 in the bowl's half nearest the robot."""
+    bowl = np.asarray(bowl_xy, np.float64)[:2]
+    to_base = -bowl / max(float(np.linalg.norm(bowl)), 1e-9)
+    return float((np.asarray(block_xy, np.float64)[:2] - bowl) @ to_base)
+
+
+class NearHalf(Intent):
+    """"near_half": the target block ends in the target bowl (the task's success) and in the
+    half of that bowl nearest the robot base: its xy offset from the bowl centre points towards
+    the base (`toward_base` > 0). The task metric does not care where in the bowl it rests."""
+
+    name = "near_half"
+    description = "the block in the half of the bowl nearest the robot"
+
+    def satisfied(self, task: Task, world: World, before: Any) -> bool:
+        """Success, with the block on the robot's side of the bowl centre."""
+        return bool(task.success(world)) and toward_base(world.position(task.target_block),
+                                                         world.position(task.target_bowl)) > 0.0
+
+
 class PlaceBlock(Task):
     """Success: the named block rests inside the named bowl (centre within the inner radius
     less half a block, below the rim)."""
@@ -53,6 +77,7 @@ class PlaceBlock(Task):
     captioning = CaptionSpec(config_prefix="place", seed_salt=1, reset_frame=True, metric="auc")
     scene_words = frozenset({"block", "bowl"})
     baseline = PLACE_BASELINE
+    intents: ClassVar[dict[str, Intent]] = {NearHalf.name: NearHalf()}  # see robot_rewards.sim.intents
 
     def __init__(self, n_blocks: int = 3, n_bowls: int = 2):
         self.n_blocks, self.n_bowls = n_blocks, n_bowls
