@@ -41,7 +41,7 @@ def make_policy(seed: int = 0, **kw) -> DiffusionPolicy:
     return DiffusionPolicy(tiny(**kw), "pick_place", ActionNormalizer.fit("pick_place", acts), build_vocab([GOAL]))
 
 
-def test_inpainting_keeps_the_known_entries_exactly_and_fills_the_rest():
+def test_given_entries_stay_clean_at_every_step_and_the_rest_is_sampled():
     sched = NoiseSchedule(50)
     gens = row_generators([1, 2, 3])
     values = torch.tensor([[0.5, -0.25, 0.0]] * 3)
@@ -55,8 +55,8 @@ def test_inpainting_keeps_the_known_entries_exactly_and_fills_the_rest():
     x = sched.sample(eps_fn, gens, 3, "cpu", steps=5, known=(values, mask))
     assert torch.equal(x[:, :2], values[:, :2])
     assert not torch.allclose(x[:, 2], torch.zeros(3))  # the free entry came from the sampler
-    # at the first (noisiest) step the known entries are noised, not given away
-    assert (seen[0] - values[:, :2]).abs().max() > 0.1
+    # the network sees the given entries clean at every step (it was trained so)
+    assert all(torch.equal(v, values[:, :2]) for v in seen)
 
 
 def test_pick_draws_are_seeded_per_candidate():

@@ -191,9 +191,13 @@ class DiffusionPolicy(nn.Module):
         t = torch.randint(0, self.schedule.train_steps, (B * K,), generator=generator).to(dev)
         eps = torch.randn(x0.shape, generator=generator).to(dev)
         x_t = self.schedule.add_noise(x0, eps, t)
+        if logits is not None:  # the pick is given (drawn by the head), the rest is denoised around it
+            x_t = torch.where(self.pick_mask, x0, x_t)
         pred = self.denoise(x_t, t, cond.repeat_interleave(K, dim=0))
-        loss = nn.functional.mse_loss(pred, eps)
-        if logits is not None:
+        if logits is None:
+            loss = nn.functional.mse_loss(pred, eps)
+        else:
+            loss = nn.functional.mse_loss(pred[:, ~self.pick_mask], eps[:, ~self.pick_mask])
             picks = self.action_points(batch.actions)[:, 0]
             loss = loss + self.config.pick_loss_weight * pick_loss(logits, batch.points, picks, self.config.pick_sigma)
         return loss
@@ -250,7 +254,7 @@ class DiffusionPolicy(nn.Module):
 
     def drawn_picks(self, logits: torch.Tensor, points: torch.Tensor,
                     seeds: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inpainting input (values (n, F), mask (F,)) for `sample_normalized`: each candidate's
+        """Given entries (values (n, F), mask (F,)) for `sample_normalized`: each candidate's
         pick xy is a cloud point drawn from the pick head's softmax with a generator of its own
         (derived from its seed, apart from its diffusion noise)."""
         gens = row_generators([int(np.random.SeedSequence([int(s), 1]).generate_state(1)[0]) for s in seeds])
@@ -266,7 +270,7 @@ class DiffusionPolicy(nn.Module):
                           sampler: str | None = None, eta: float = 0.0,
                           known: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(n, F) normalised actions for ONE conditioning vector (1, C), one batched call per step;
-        known: entries fixed by inpainting (`NoiseSchedule.sample`)."""
+        known: entries given, not sampled (`NoiseSchedule.sample`)."""
         n = len(seeds)
         cond_n = cond.expand(n, -1)
         gens = row_generators(seeds, "cpu")

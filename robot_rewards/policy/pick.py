@@ -5,8 +5,9 @@ of first picks within 3 cm of an end, the expert 85%). DeformPAM snaps each prim
 nearest observed point; Transporter/CLIPort pick as a distribution over pixels. Here a per-point
 head scores every cloud point (from the encoder's per-point features and the pooled scene
 feature), each candidate draws its pick point from the softmax with its own seed, and the
-diffusion model fills in the rest of the primitive (place, yaw, heights) around that pick by
-inpainting. Distinct modes survive: two rope ends are two peaks of one distribution.
+diffusion model fills in the rest of the primitive (place, yaw, heights) conditioned on that
+pick (it trains with the demonstrated pick given clean). Distinct modes survive: two rope ends
+are two peaks of one distribution.
 
 Training target: a Gaussian (width `pick_sigma`) over the points around the demonstrated pick,
 normalised over the cloud (the nearest points always get the mass, even when the pick lies off
