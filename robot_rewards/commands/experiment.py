@@ -106,6 +106,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         path = resolve(cfg.scorer_checkpoint)
         # a preference ensemble: held-out accuracy and the learning curve use its pair probabilities
         given = load_action_scorer(path, primitive=policy.primitive, family="preference"), path
+        check_scorer_policy(path, ck, [c for c in cfg.conditions if c.startswith("scorer")])
     # held-out labels live in their own store, so nothing from them can leak into training
     with TabletopEnv(task, cfg.sim, perception=ck.perception) as env, \
             PreferenceStore(cfg.store or out / "preferences") as store, \
@@ -147,7 +148,9 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             train_pairs = store.pairs(task=task)
             train_pairs = train_pairs.subset(np.arange(min(cfg.labels, len(train_pairs))))
             scorer, fit = train_scorer(train_pairs, scorer_cfg, workspace=env.workspace, progress=True)
-            ckpt = save_scorer(out / f"scorer_{task}", scorer, training={"labels": len(train_pairs), **fit})
+            ckpt = save_scorer(out / f"scorer_{task}", scorer,
+                               training={"labels": len(train_pairs), **fit, "policy": str(ck.path),
+                                         "policy_sha256": ck.meta.get("weights_sha256", "")})
         res["scorer"] = {"checkpoint": str(ckpt), "train_seconds": time.perf_counter() - t0, **fit}
         if val_pairs is not None:
             ev = evaluate_pairs(scorer, val_pairs)
@@ -227,6 +230,17 @@ def _check_store_intent(store: PreferenceStore, task: str, intent: str) -> None:
         now = f"'{intent}'" if intent else "no intent"
         raise ValueError(f"{store}: {task} labels valued with {was}, this run wants {now}; "
                          "use another store (store=..., heldout_store=...)")
+
+
+def check_scorer_policy(scorer_path: Path, ck, conditions: list[str]) -> None:
+    """Refuse a scorer labelled on another policy's candidates for the scorer conditions: it
+    judged a different candidate distribution (scorers saved before 2026-12-07 do not record it)."""
+    want = checkpoint_training(scorer_path).get("policy_sha256")
+    have = ck.meta.get("weights_sha256")
+    if conditions and want and have and want != have:
+        raise ValueError(f"{scorer_path} was trained on the candidates of another policy "
+                         f"({checkpoint_training(scorer_path).get('policy', '?')}), not {ck.path}: label and "
+                         f"train a scorer for this policy, or run without {', '.join(conditions)}")
 
 
 def has_keypoint_model(task: str) -> bool:
