@@ -134,10 +134,17 @@ def test_red_end_first_on_what_if_drags_of_each_end(rope_env):
     assert env.steps == 0
 
 
+# One labelling decision (8 candidates, their what-if outcomes and intent) per place_block scene:
+# the scorers' training scenes and held-out scenes (disjoint), as the experiment's stores hold them.
+TRAIN_SCENES = list(range(200000, 200012))
+HELDOUT_SCENES = list(range(200048, 200064))
+PLAIN_SCENES = [200000, 200004]  # also played without the intent
+
+
 @pytest.fixture(scope="module")
 def decisions():
-    """One labelling decision (8 candidates, what-if outcomes and intent) on each of 4 place_block
-    scenes, with and without the intent."""
+    """{"intent": [LabelDecision of each TRAIN_SCENES + HELDOUT_SCENES scene, near_half, weight 1],
+    "plain": [... of PLAIN_SCENES without an intent]}."""
     from robot_rewards.core.paths import resolve
     from robot_rewards.eval.collect import LabelEpisodes
     from robot_rewards.policy.checkpoint import load_policy
@@ -147,18 +154,25 @@ def decisions():
     with TabletopEnv("place_block", perception=ck.perception) as env:
         with_intent = LabelEpisodes(env, ck.policy, 8, 0.02, 1, intent="near_half", intent_weight=1.0)
         plain = LabelEpisodes(env, ck.policy, 8, 0.02, 1)
-        seeds = [200000, 200004, 200008, 200013]
-        yield [with_intent(s)[0] for s in seeds], [plain(s)[0] for s in seeds]
+        yield {"intent": [with_intent(s)[0] for s in TRAIN_SCENES + HELDOUT_SCENES],
+               "plain": [plain(s)[0] for s in PLAIN_SCENES]}
+
+
+def _plain(d):
+    """The decision as the plain teacher values it: the true return alone."""
+    return replace(d, values=d.values - d.intent, intent=None)
 
 
 @pytest.mark.slow
 def test_intent_values_add_the_weight_to_the_true_return(decisions):
-    with_intent, plain = decisions
-    for d, p in zip(with_intent, plain):
+    by_seed = {d.episode_seed: d for d in decisions["intent"]}
+    for p in decisions["plain"]:
+        d = by_seed[p.episode_seed]
         assert p.intent is None and d.intent.dtype == bool and len(d.intent) == 8
         # the same candidates, the same rollouts: only the intent's weight differs
+        np.testing.assert_array_equal(d.candidates.params, p.candidates.params)
         np.testing.assert_allclose(d.values, p.values + d.intent, rtol=0, atol=1e-12)
-    assert any(d.intent.any() and not d.intent.all() for d in with_intent)
+    assert any(d.intent.any() and not d.intent.all() for d in decisions["intent"])
 
 
 @pytest.mark.slow
@@ -167,12 +181,12 @@ def test_intent_teacher_prefers_intent_satisfying_candidates(decisions, tmp_path
     from robot_rewards.preferences.store import PreferenceStore
     from robot_rewards.preferences.teachers import ScriptedTeacher, TeacherConfig
 
-    with_intent, plain = decisions
+    some = decisions["intent"][:4]
     oracle = ScriptedTeacher(TeacherConfig())
     wins_intent = wins_plain = n = 0
-    for d, p in zip(with_intent, plain):
-        sat = np.flatnonzero(d.intent)
-        unsat = np.flatnonzero(~d.intent)
+    for d in some:
+        p = _plain(d)
+        sat, unsat = np.flatnonzero(d.intent), np.flatnonzero(~d.intent)
         # both candidates succeed (or both fail) and differ only in the intent: within 1 value unit
         pairs = np.array([(a, b) for a in sat for b in unsat if abs(p.values[a] - p.values[b]) < 1.0])
         if not len(pairs):
@@ -183,12 +197,53 @@ def test_intent_teacher_prefers_intent_satisfying_candidates(decisions, tmp_path
     assert n >= 5 and wins_intent == n and wins_plain < n
 
     with PreferenceStore(tmp_path / "prefs") as store:
-        stats = store_decisions(store, "place_block", with_intent, TeacherConfig(), 28, intent="near_half")
+        stats = store_decisions(store, "place_block", some, TeacherConfig(), 28, intent="near_half")
         assert (stats.queries, stats.labels) == (4, 4 * 28)
-        for q, d in zip(store.queries(task="place_block"), with_intent):
+        for q, d in zip(store.queries(task="place_block"), some):
             assert q.meta["intent"] == "near_half"
             assert q.meta["intent_satisfied"] == d.intent.tolist()
             assert q.meta["values"] == pytest.approx(d.values.tolist())
+
+
+@pytest.mark.slow
+def test_intent_labels_move_the_scorers_choice_toward_the_intent(decisions, tmp_path):
+    """The same training decisions labelled (all 28 pairs, oracle rules) by the intent teacher and
+    by the plain one: the scorer from the intent labels picks intent-satisfying candidates more
+    often on held-out scenes, and orders their intent-differing pairs right more often."""
+    from robot_rewards.core.observation import Observation
+    from robot_rewards.eval.collect import heldout_intent, store_decisions
+    from robot_rewards.preferences.store import PreferenceStore
+    from robot_rewards.preferences.teachers import TeacherConfig
+    from robot_rewards.rewards.aggregate import aggregate
+    from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
+    from robot_rewards.rewards.preference.scorer import train_scorer
+
+    train, held = decisions["intent"][:len(TRAIN_SCENES)], decisions["intent"][len(TRAIN_SCENES):]
+    cfg = TrainScorerConfig(scorer=ScorerConfig(use_global=False, local_k=32), ensemble_size=3, steps=300,
+                            val_fraction=0.0, init_from_policy=POLICY)
+    with PreferenceStore(tmp_path / "intent") as si, PreferenceStore(tmp_path / "plain") as sp, \
+            PreferenceStore(tmp_path / "heldout") as sh:
+        store_decisions(si, "place_block", train, TeacherConfig(), 28, intent="near_half")
+        store_decisions(sp, "place_block", [_plain(d) for d in train], TeacherConfig(), 28)
+        store_decisions(sh, "place_block", held, TeacherConfig(), 28, intent="near_half")
+        assert heldout_intent(object(), sp, "place_block") is None  # plain queries carry no intent
+        scorers = {name: train_scorer(st.pairs(task="place_block"), cfg)[0] for name, st in (("intent", si), ("plain", sp))}
+        top1 = {name: heldout_intent(sc, sh, "place_block") for name, sc in scorers.items()}
+
+    def intent_pair_accuracy(scorer) -> float:
+        """Held-out pairs that differ in the intent and by < 1 value unit otherwise."""
+        right = []
+        for d in held:
+            obs = Observation(frames={}, proprio=None, goal=d.goal, points=d.points, colors=d.colors)
+            u, base = aggregate(scorer.score(obs, d.candidates), "mean"), d.values - d.intent
+            right += [u[a] > u[b] for a in np.flatnonzero(d.intent) for b in np.flatnonzero(~d.intent)
+                      if abs(base[a] - base[b]) < 1.0]
+        return float(np.mean(right))
+
+    assert top1["intent"]["queries"] == top1["plain"]["queries"] >= 12
+    assert top1["intent"]["first_rate"] == top1["plain"]["first_rate"]
+    assert top1["intent"]["top1_rate"] > top1["plain"]["top1_rate"]
+    assert intent_pair_accuracy(scorers["intent"]) > intent_pair_accuracy(scorers["plain"]) + 0.05
 
 
 def test_intent_summary_counts_decisions_where_some_candidate_satisfies_it():
