@@ -8,7 +8,10 @@ stops without moving the arm. Candidate seeds follow `selection.decision_seed`.
 
 With an intent (`LoopSpec.intent`, a name from the task's `sim.intents`) every decision also
 rolls out all N candidates (then undoes them) to record whether the chosen one and whether any
-one satisfies the intent (`IntentRecorder`); the episodes themselves are unchanged by it.
+one satisfies the intent (`IntentRecorder`). Bullet's restored states are not bit-exact for
+blocks, so later steps can drift from the episode run without an intent (1e-7 m after a step;
+7.6 mm at the end of one three-step place_block failure): compare conditions within one intent
+run, which all record it alike. With no intent nothing is rolled out (bit for bit as before).
 """
 
 from __future__ import annotations
