@@ -291,3 +291,45 @@ def test_experiment_reports_the_intent_of_each_condition_without_changing_its_ep
     table = (tmp_path / "intent" / "table.md").read_text()
     assert "intent 'near_half': the policy alone (a) satisfies it in" in table
     assert "intent satisfied there" in table and "intent satisfied there" not in (tmp_path / "plain" / "table.md").read_text()
+
+
+def _intent_run(path, seeds, chosen, any_, intent="near_half", curve=()):
+    """A run's metrics.json with "first" and "scorer" conditions that recorded `intent`: the
+    scorer's choice satisfies it wherever it can, the first sample per `chosen`."""
+    import json
+
+    from robot_rewards.eval.loop import EpisodeResult, EpisodeStats
+
+    def summary(picks):
+        return EpisodeStats.of(EpisodeResult(s, True, 0.01, len(c), intent=intent, intent_chosen=tuple(c),
+                                             intent_any=tuple(a)) for s, c, a in zip(seeds, picks, any_)).summary()
+
+    conds = {"first": summary(chosen), "scorer": summary(any_)}
+    path.mkdir(parents=True)
+    task = {"policy": "checkpoints/policy_place_block.json", "scorer": {"n_train": 200, "seed": 0},
+            "conditions": conds, "curve": list(curve)}
+    meta = {"command": "experiment", "n_candidates": 8, "labels": 200, "teacher": "mistake", "intent": intent}
+    (path / "metrics.json").write_text(json.dumps({**meta, "tasks": {"place_block": task}}))
+    return str(path)
+
+
+def test_intent_table_and_merging_runs_split_by_seeds(tmp_path):
+    from robot_rewards.commands.experiment_report import merge_runs, write_report
+
+    a = _intent_run(tmp_path / "a", [0, 1], [[False, True], [False]], [[True, True], [True]],
+                    curve=[{"labels": 50, "accuracy": 0.6, "heldout_intent": {"top1_rate": 0.75}, "intent_rate": 0.5}])
+    b = _intent_run(tmp_path / "b", [2], [[True]], [[False]])
+    shared, merged = merge_runs([a, b])
+    assert shared["intent"] == "near_half"
+    first, scorer = merged["place_block"]["conditions"]["first"], merged["place_block"]["conditions"]["scorer"]
+    assert first["intent_chosen"] == [[False, True], [False], [True]]
+    # seed 2's choice "satisfies" nothing where no candidate does: only decisions where one does count
+    assert (first["intent_possible"], first["intent_hits"], first["intent_rate"]) == (3, 1, pytest.approx(1 / 3))
+    assert scorer["intent_rate"] == 1.0 and scorer["intent_all_rate"] == 0.75
+    write_report("header", merged, tmp_path)
+    table = (tmp_path / "table.md").read_text()
+    assert "intent 'near_half': the policy alone (a) satisfies it in 33% of the 3 decisions" in table
+    assert "100% [44, 100]" in table and "+67" in table  # the scorer's rate, its CI, vs (a) in points
+    assert "intent: offline, episodes" in table and "75%, 50%" in table
+    with pytest.raises(ValueError, match="differ in intent"):
+        merge_runs([a, _intent_run(tmp_path / "c", [3], [[True]], [[True]], intent="far_half")])

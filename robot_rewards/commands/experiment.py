@@ -204,6 +204,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             sc = scorer if last else train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg,
                                                   workspace=env.workspace, vocab=scorer.vocab)[0]
             row = {"labels": n, "accuracy": evaluate_pairs(sc, val_pairs)["accuracy"], "heldout_top1": offline(sc)}
+            if cfg.intent:
+                row["heldout_intent"] = heldout_intent(sc, heldout_store, task)
             if cfg.curve_episodes and last and cfg.curve_episodes == cfg.episodes and "scorer" in res["conditions"]:
                 row.update(res["conditions"]["scorer"])  # (c) already ran these episodes with this scorer
             elif cfg.curve_episodes:

@@ -181,15 +181,23 @@ def write_report(header: str, results: dict, out: Path) -> None:
             print(f"{intent[0]}\n{intent[1]}")
             lines += [f"{intent[0]}.", "", "```", intent[1], "```", ""]
         if res.get("curve"):
-            curve = format_table(["labels", "accuracy", "offline gain captured", "success", "1st try, vs (a) points",
-                                  "quality mm", "vs (a) mm [95% CI]"],
-                                 [[c["labels"], f"{100 * c['accuracy']:.1f}%",
-                                   f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if c.get("heldout_top1") else "-",
-                                   f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
-                                   _first_try_cell(c, _vs_first(conds, c)) if "seeds" in c else "-",
-                                   f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
-                                   _diff_cell(_vs_first(conds, c))]
-                                  for c in res["curve"]])
+            rows = [[c["labels"], f"{100 * c['accuracy']:.1f}%",
+                     f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if c.get("heldout_top1") else "-",
+                     f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
+                     _first_try_cell(c, _vs_first(conds, c)) if "seeds" in c else "-",
+                     f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
+                     _diff_cell(_vs_first(conds, c))]
+                    for c in res["curve"]]
+            headers = ["labels", "accuracy", "offline gain captured", "success", "1st try, vs (a) points",
+                       "quality mm", "vs (a) mm [95% CI]"]
+            if any("heldout_intent" in c or c.get("intent") for c in res["curve"]):
+                # where some candidate satisfies the intent: the scorer's offline top-1 on held-out
+                # decisions, and its choices in the curve's episodes
+                headers.append("intent: offline, episodes")
+                for row, c in zip(rows, res["curve"]):
+                    off = (c.get("heldout_intent") or {}).get("top1_rate")
+                    row.append(f"{_pct(off)}, {_pct(c.get('intent_rate'))}")
+            curve = format_table(headers, rows)
             print(curve)
             lines += ["```", curve, "```", ""]
     (out / "table.md").write_text("\n".join(lines))
