@@ -4,6 +4,7 @@ checkpoints."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from robot_rewards.core import Observation
@@ -80,13 +81,16 @@ def test_pick_targets_put_the_mass_on_the_points_nearest_the_pick():
     assert int(w.argmax()) == 2
 
 
-def test_sampled_picks_are_cloud_points_and_the_seed_fixes_them(tmp_path):
-    policy = make_policy().eval()
+@pytest.mark.parametrize("place", [False, True])
+def test_sampled_picks_are_cloud_points_and_the_seed_fixes_them(tmp_path, place):
+    policy = make_policy(place_on_cloud=place).eval()
     pts, cols, _ = scene(np.random.default_rng(3))
     obs = Observation(frames={}, proprio=None, goal=GOAL, points=pts, colors=cols)
     c = policy.sample(obs, 6, seed=4, steps=5)
     d = np.linalg.norm(c.params[:, None, :2] - pts[None, :, :2], axis=-1).min(1)
     assert np.all(d < 1e-5)
+    d = np.linalg.norm(c.params[:, None, 3:5] - pts[None, :, :2], axis=-1).min(1)
+    assert np.all(d < 1e-5) == place  # the place is a cloud point only with a place head
     again = policy.sample(obs, 1, seeds=[int(c.seeds[3])], steps=5)
     np.testing.assert_allclose(again.params[0], c.params[3], atol=1e-4)  # batch-size float noise
     # the head travels in the checkpoint
@@ -120,8 +124,8 @@ def test_the_pick_head_learns_to_pick_the_named_point():
         with torch.no_grad():
             for _ in range(n):
                 p, c, red = scene(held)
-                _, logits = policy.encode_with_picks(torch.from_numpy(p)[None], torch.from_numpy(c)[None], ids[:1])
-                ok += int(logits[0].argmax()) == red
+                _, per_point = policy.encode_with_picks(torch.from_numpy(p)[None], torch.from_numpy(c)[None], ids[:1])
+                ok += int(policy.pick_logits(per_point)[0].argmax()) == red
         return ok / n
 
     before = hits()

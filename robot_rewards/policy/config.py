@@ -89,6 +89,9 @@ class PolicyConfig:
     pick_sigma: float = 0.01  # m: width of the training target around the demonstrated pick
     pick_loss_weight: float = 0.1  # the pick cross-entropy's weight beside the diffusion loss
     pick_temperature: float = 1.0  # softmax temperature when drawing picks (lower: fewer modes)
+    # The place a choice among the cloud's points too, scored given the drawn pick (DeformPAM snaps
+    # both points to the cloud): for targets that are visible objects or marks. Needs pick_on_cloud.
+    place_on_cloud: bool = False
     # denoiser (residual MLP, FiLM-conditioned on [obs, goal, timestep])
     width: int = 256
     blocks: int = 3

@@ -102,15 +102,24 @@ class DiffusionPolicy(nn.Module):
         self.register_buffer("point_high", torch.as_tensor(normalizer.high, dtype=torch.float32)[idx],
                              persistent=False)
         self.schedule = NoiseSchedule(config.train_steps, config.beta_schedule, config.clip_sample)
-        self.pick_head = None
+        self.pick_head = self.place_head = None
+        if config.place_on_cloud and not config.pick_on_cloud:
+            raise ValueError("place_on_cloud needs pick_on_cloud (the place is scored given the pick)")
         if config.pick_on_cloud:
             if "pick" not in self.spec.points:
                 raise ValueError(f"pick_on_cloud needs a primitive with a pick point; '{primitive}' has "
                                  f"{list(self.spec.points)}")
             self.pick_head = PickHead(config.point_channels[-1], config.obs_dim)
+            given = ["pick_x", "pick_y"]
+            if config.place_on_cloud:
+                if "place" not in self.spec.points:
+                    raise ValueError(f"place_on_cloud needs a primitive with a place point; '{primitive}' has "
+                                     f"{list(self.spec.points)}")
+                self.place_head = PickHead(config.point_channels[-1], config.obs_dim + 3)
+                given += ["place_x", "place_y"]
             names = feature_names(self.spec)
-            mask = torch.tensor([n in ("pick_x", "pick_y") for n in names])
-            self.register_buffer("pick_mask", mask, persistent=False)
+            # the entries the heads choose; the denoiser gets them clean and samples the rest
+            self.register_buffer("pick_mask", torch.tensor([n in given for n in names]), persistent=False)
 
     @property
     def vocab(self) -> list[str] | None:
@@ -135,18 +144,20 @@ class DiffusionPolicy(nn.Module):
         return self.encode_with_picks(points, colors, goals, neighbourhood)[0]
 
     def encode_with_picks(self, points: torch.Tensor, colors: torch.Tensor | None, goals: torch.Tensor,
-                          neighbourhood: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(`encode`'s rows, per-point pick logits (B, P) or None without a pick head)."""
+                          neighbourhood: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """(`encode`'s rows, per-point features (h, xyz, obs) for `pick_logits` / `place_logits`,
+        or None without a pick head)."""
         g = self.goal_encoder(goals)
         tokens = mask = None
         if self.point_encoder.max_tokens:
             tokens, mask = self.goal_encoder.token_features(goals)
-        logits = None
+        per_point = None
         if self.pick_head is None:
             obs = self.point_encoder(points, colors, g, tokens, mask, neighbourhood)
         else:
-            obs, h, xyz = self.point_encoder(points, colors, g, tokens, mask, neighbourhood, per_point=True)
-            logits = self.pick_head(h, xyz, obs)
+            per_point = self.point_encoder(points, colors, g, tokens, mask, neighbourhood, per_point=True)
+            obs = per_point[0]
         parts = [obs, g]
         if self.local is not None:
             # Each conditioning row carries its own cloud, so everything that repeats, indexes or
@@ -154,7 +165,18 @@ class DiffusionPolicy(nn.Module):
             parts.append(points.reshape(points.shape[0], -1).to(g.dtype))
             if self.config.use_rgb:
                 parts.append(colors.reshape(colors.shape[0], -1).to(g.dtype))
-        return torch.cat(parts, dim=-1), logits
+        return torch.cat(parts, dim=-1), per_point
+
+    def pick_logits(self, per_point: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """(B, P) pick scores of every point."""
+        obs, h, xyz = per_point
+        return self.pick_head(h, xyz, obs)
+
+    def place_logits(self, per_point: tuple[torch.Tensor, ...], picks: torch.Tensor) -> torch.Tensor:
+        """(B, P) place scores of every point given each row's pick (B, 3) in metres."""
+        obs, h, xyz = per_point
+        enc = self.point_encoder
+        return self.place_head(h, xyz, torch.cat([obs, (picks - enc.ws_centre) / enc.ws_half], dim=-1))
 
     def action_points(self, x: torch.Tensor) -> torch.Tensor:
         """(B, Q, 3) metres: the xyz points of normalised actions x (B, F), clamped to the data range."""
@@ -183,7 +205,7 @@ class DiffusionPolicy(nn.Module):
              noise_draws: int = 1) -> torch.Tensor:
         """Epsilon-prediction MSE with `noise_draws` (t, eps) draws per observation (plus the
         weighted pick cross-entropy with a pick head)."""
-        cond, logits = self.encode_with_picks(batch.points, batch.colors, batch.goals, batch.neighbourhood)
+        cond, per_point = self.encode_with_picks(batch.points, batch.colors, batch.goals, batch.neighbourhood)
         B, K = batch.actions.shape[0], max(1, noise_draws)
         x0 = batch.actions.repeat_interleave(K, dim=0)
         dev = x0.device
@@ -191,15 +213,17 @@ class DiffusionPolicy(nn.Module):
         t = torch.randint(0, self.schedule.train_steps, (B * K,), generator=generator).to(dev)
         eps = torch.randn(x0.shape, generator=generator).to(dev)
         x_t = self.schedule.add_noise(x0, eps, t)
-        if logits is not None:  # the pick is given (drawn by the head), the rest is denoised around it
+        if per_point is not None:  # the pick (and place) are given, chosen by the heads; the rest is denoised
             x_t = torch.where(self.pick_mask, x0, x_t)
         pred = self.denoise(x_t, t, cond.repeat_interleave(K, dim=0))
-        if logits is None:
-            loss = nn.functional.mse_loss(pred, eps)
-        else:
-            loss = nn.functional.mse_loss(pred[:, ~self.pick_mask], eps[:, ~self.pick_mask])
-            picks = self.action_points(batch.actions)[:, 0]
-            loss = loss + self.config.pick_loss_weight * pick_loss(logits, batch.points, picks, self.config.pick_sigma)
+        if per_point is None:
+            return nn.functional.mse_loss(pred, eps)
+        loss = nn.functional.mse_loss(pred[:, ~self.pick_mask], eps[:, ~self.pick_mask])
+        pts = self.action_points(batch.actions)
+        w, sigma = self.config.pick_loss_weight, self.config.pick_sigma
+        loss = loss + w * pick_loss(self.pick_logits(per_point), batch.points, pts[:, 0], sigma)
+        if self.place_head is not None:  # scored given the demonstrated pick
+            loss = loss + w * pick_loss(self.place_logits(per_point, pts[:, 0]), batch.points, pts[:, 1], sigma)
         return loss
 
     # -- inference -----------------------------------------------------------------------------
@@ -247,22 +271,31 @@ class DiffusionPolicy(nn.Module):
         dev = self.device
         points = torch.as_tensor(np.asarray(obs.points, dtype=np.float32), device=dev)[None]
         colors = None if obs.colors is None else torch.as_tensor(np.asarray(obs.colors), device=dev)[None]
-        cond, logits = self.encode_with_picks(points, colors, self.goal_inputs([obs.goal]).to(dev))
-        known = None if logits is None else self.drawn_picks(logits[0], points[0], seeds)
+        cond, per_point = self.encode_with_picks(points, colors, self.goal_inputs([obs.goal]).to(dev))
+        known = None if per_point is None else self.drawn_picks(per_point, points[0], seeds)
         x = self.sample_normalized(cond, seeds, steps, sampler, eta, known)
         return self.to_candidates(x, seeds)
 
-    def drawn_picks(self, logits: torch.Tensor, points: torch.Tensor,
+    def drawn_picks(self, per_point: tuple[torch.Tensor, ...], points: torch.Tensor,
                     seeds: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Given entries (values (n, F), mask (F,)) for `sample_normalized`: each candidate's
-        pick xy is a cloud point drawn from the pick head's softmax with a generator of its own
-        (derived from its seed, apart from its diffusion noise)."""
-        gens = row_generators([int(np.random.SeedSequence([int(s), 1]).generate_state(1)[0]) for s in seeds])
-        idx = draw_points(logits, gens, self.config.pick_temperature)
-        xy = points[idx.to(points.device), :2].detach().cpu().double().numpy()
-        params = np.zeros((len(seeds), len(self.spec.param_names)))
+        """Given entries (values (n, F), mask (F,)) for `sample_normalized` of ONE observation:
+        each candidate's pick xy is a cloud point drawn from the pick head's softmax with a
+        generator of its own (derived from its seed, apart from its diffusion noise); with a place
+        head, then its place point given that pick, from another generator of its own."""
+        def gens(k: int):
+            return row_generators([int(np.random.SeedSequence([int(s), k]).generate_state(1)[0]) for s in seeds])
+
+        temp = self.config.pick_temperature
+        pick = points[draw_points(self.pick_logits(per_point)[0], gens(1), temp).to(points.device)]  # (n, 3)
         names = list(self.spec.param_names)
-        params[:, names.index("pick_x")], params[:, names.index("pick_y")] = xy[:, 0], xy[:, 1]
+        params = np.zeros((len(seeds), len(names)))
+        params[:, names.index("pick_x")], params[:, names.index("pick_y")] = pick[:, 0].cpu(), pick[:, 1].cpu()
+        if self.place_head is not None:
+            n = len(seeds)
+            rows = tuple(t.expand(n, *t.shape[1:]) for t in per_point)
+            logits = self.place_logits(rows, pick)
+            place = torch.stack([points[draw_points(logits[i], [g], temp)[0]] for i, g in enumerate(gens(2))])
+            params[:, names.index("place_x")], params[:, names.index("place_y")] = place[:, 0].cpu(), place[:, 1].cpu()
         values = torch.as_tensor(self.normalizer.encode(params), dtype=torch.float32)
         return values, self.pick_mask.cpu()
 

@@ -23,8 +23,9 @@ from torch import nn
 
 
 class PickHead(nn.Module):
-    """Per-point pick logits (B, P) from per-point features (B, P, C), the normalised points
-    (B, P, 3) and the pooled observation feature (B, D)."""
+    """Per-point logits (B, P) from per-point features (B, P, C), the normalised points
+    (B, P, 3) and a per-row conditioning vector (B, D): the pooled observation feature for the
+    pick; that and the chosen pick (normalised xyz) for the place."""
 
     def __init__(self, point_dim: int, obs_dim: int, width: int = 128):
         super().__init__()
