@@ -95,20 +95,28 @@ def test_calibrate_needs_its_inputs(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path):
+def test_demo_runs_experts_and_the_loop_with_the_shipped_checkpoints(tmp_path, capsys):
     """What `make demo` runs, shortened: every expert, then policy alone vs best-of-N by the
-    shipped scorer on all four tasks, each with its video."""
-    main(["demo", "episodes=1", "policy_episodes=1", f"output_dir={tmp_path}"])
+    shipped scorer on all four tasks from two worker processes, each with its video, and the
+    printed comparison with its intervals."""
+    main(["demo", "episodes=1", "policy_episodes=2", "workers=2", f"output_dir={tmp_path}"])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["workers"] == 2
     assert set(metrics["experts"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
     assert set(metrics["loop"]) == {"place_block", "push_block", "stack_blocks", "align_rope"}
     for _task, r in metrics["loop"].items():
         assert set(r) == {"first", "scorer"}
         for cond in r.values():
-            assert cond["episodes"] == 1 and cond["steps_mean"] >= 1 and cond["stopped"] == 0
-            assert cond["first_try_rate"] == float(cond["success_rate"] == 1 and cond["steps_mean"] == 1)
+            assert cond["episodes"] == 2 and cond["seeds"] == [100_000, 100_001]
+            assert min(cond["steps"]) >= 1 and cond["stopped"] == 0
+            assert cond["first_try_rate"] == sum(ok and st == 1 for ok, st in zip(cond["success"], cond["steps"])) / 2
             assert Path(cond["video"]).stat().st_size > 10_000
+        paired = r["scorer"]["vs_first"]
+        assert paired["episodes"] == 2
+        assert paired["quality_diff"] == pytest.approx(r["scorer"]["quality_mean"] - r["first"]["quality_mean"])
     assert len(list((tmp_path / "experts" / "videos").iterdir())) == 4
+    printed = capsys.readouterr().out
+    assert "(c)-(a) error mm" in printed and "robot-rewards experiment" in printed
 
 
 def test_the_command_line_loads_without_torch():

@@ -175,7 +175,7 @@ class CalibrateSimConfig:
 
 @dataclass
 class DemoConfig:
-    """`robot-rewards demo` (what `make demo` runs)."""
+    """`robot-rewards demo` (what `make demo` runs): experts, then (a) vs (c) on every core."""
 
     episodes: int = 5  # expert episodes per task
     seed: int = 1000
@@ -185,7 +185,13 @@ class DemoConfig:
     tasks: list[str] = field(default_factory=lambda: ["place_block", "push_block", "stack_blocks", "align_rope"])
     checkpoints: str = "checkpoints"  # relative to the data folder, or absolute
     n_candidates: int = 8
-    policy_episodes: int = 5
+    # scenes per task, the same for (a) and (c): policy_episodes=K gives every task K; 0 takes
+    # task_episodes, sized so the whole demo stays within ~5 minutes on 2 cores (a rope episode
+    # is 6 decisions of N candidates, several times a block task's)
+    policy_episodes: int = 0
+    task_episodes: dict[str, int] = field(default_factory=lambda: {
+        "place_block": 100, "push_block": 100, "stack_blocks": 80, "align_rope": 40})
     policy_seed: int = 100_000  # disjoint from the seeds of the demonstrations and labels
+    workers: Any = "auto"  # processes, each with its own simulator ("auto": every available core)
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("demo")
