@@ -17,11 +17,13 @@ from robot_rewards.policy.checkpoint import load_policy
 
 def test_scene_counts_per_task_unless_one_count_is_given():
     cfg = DemoConfig()
-    assert set(cfg.task_episodes) == set(cfg.tasks)
+    assert set(cfg.tasks) <= set(cfg.task_episodes)
     assert scene_count(cfg, "align_rope") == cfg.task_episodes["align_rope"]
+    assert scene_count(cfg, "new_task") == cfg.task_episodes["other"]
     assert scene_count(replace(cfg, policy_episodes=3), "align_rope") == 3
+    no_other = replace(cfg, task_episodes={"align_rope": 30})
     with pytest.raises(ValueError, match="no scene count for task 'new_task'.*policy_episodes=K"):
-        scene_count(cfg, "new_task")
+        scene_count(no_other, "new_task")
 
 
 def _summary(success, steps, quality):

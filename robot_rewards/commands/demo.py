@@ -67,8 +67,9 @@ def demo(cfg: DemoConfig) -> dict:
 
 
 def scene_count(cfg: DemoConfig, task: str) -> int:
-    """Scenes of `task` for (a) and (c): `policy_episodes` if set, else the task's default."""
-    n = cfg.policy_episodes or cfg.task_episodes.get(task, 0)
+    """Scenes of `task` for (a) and (c): `policy_episodes` if set, else the task's entry in
+    `task_episodes`, else its `other` entry (a task added since)."""
+    n = cfg.policy_episodes or cfg.task_episodes.get(task, cfg.task_episodes.get("other", 0))
     if n <= 0:
         raise ValueError(f"demo: no scene count for task '{task}' (task_episodes has "
                          f"{sorted(cfg.task_episodes)}); set policy_episodes=K or +task_episodes.{task}=K")
