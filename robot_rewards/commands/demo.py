@@ -32,6 +32,7 @@ from robot_rewards.core.workers import resolve_workers, run_jobs
 from robot_rewards.eval.loop import EpisodeResult, EpisodeStats, LoopRunner, LoopSpec, run_episode
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.rewards.registry import load_action_scorer
+from robot_rewards.sim.tasks import TASKS
 
 CONDITIONS = {"first": "(a) policy alone", "scorer": "(c) best-of-N scorer"}
 
@@ -55,7 +56,7 @@ def demo(cfg: DemoConfig) -> dict:
         print("(a) executes the policy's first sample; (c) executes the best of N by the preference scorer. "
               "Success is within the task's step budget; '1st try' is success with the first primitive; "
               "error is the final distance to the goal; (c)-(a) pairs the two on each scene "
-              "(negative: (c) ends closer)." + _first_try_note(loops))
+              "(negative: (c) ends closer)." + _first_try_note(loops, experts["tasks"]))
         print("The full table (random, WCO/UWO, keypoint, CLIP and oracle best-of-N, 100 scenes per task): "
               "`robot-rewards experiment` (docs/experiments.md).")
     seconds = time.perf_counter() - start
@@ -112,8 +113,8 @@ def run_loops(cfg: DemoConfig, scenes: dict[str, int], workers: int, videos: Pat
 
 
 def _slowness(task: str) -> int:
-    """Rough relative episode cost, to start the slow tasks first (unknown tasks count as fast)."""
-    return {"align_rope": 3, "stack_blocks": 2, "push_block": 1}.get(task, 0)
+    """Rough relative episode cost (the task's step budget), to start the slow tasks first."""
+    return TASKS[task].max_steps if task in TASKS else 0
 
 
 class DemoRunner:
@@ -188,10 +189,13 @@ def loop_table(loops: dict, experts: dict) -> str:
                          "(a) error mm", "(c) error mm", "(c)-(a) error mm"], rows)
 
 
-def _first_try_note(loops: dict) -> str:
-    """Why a task's first try reads 0% whatever the policy does."""
-    return (" stack_blocks stacks two blocks, at least two primitives: its first try cannot succeed."
-            if "stack_blocks" in loops else "")
+def _first_try_note(loops: dict, experts: dict) -> str:
+    """Why a task's first try reads 0% whatever the policy does: its expert never succeeds with
+    one primitive either (e.g. stacking two blocks takes two)."""
+    multi = [t for t in loops if experts.get(t, {}).get("success") and
+             min((st for ok, st in zip(experts[t]["success"], experts[t]["steps"]) if ok), default=1) >= 2]
+    return (f" {', '.join(multi)}: the expert needs at least two primitives, so the first try cannot succeed."
+            if multi else "")
 
 
 def _first(summary: dict) -> list[bool]:

@@ -61,6 +61,7 @@ def evaluate_task(task: str, cfg: EvalExpertConfig, video_path: Path | None = No
         "seconds_per_primitive": float(np.mean(step_s)) if step_s else float("nan"),
         "failed_seeds": [o.seed for o in outcomes if not o.success],
         "seeds": [o.seed for o in outcomes], "success": [bool(o.success) for o in outcomes],
+        "steps": [int(o.steps) for o in outcomes],
         "quality": [float(o.quality) for o in outcomes],
         "not_executed_reasons": sorted({r for o in outcomes for r in o.reasons})[:10],
     }
