@@ -436,6 +436,45 @@ def test_policy_node_says_why_it_does_not_decide(rclpy, ctx):
     assert not ctx.log_lines("error")
 
 
+def test_policy_node_bounds_the_checkpoint_workspace_by_the_arm(rclpy, ctx, monkeypatch):
+    """The configured arm's box is the authority: a checkpoint box reaching beyond it is
+    intersected with it (one warning at start-up), a narrower one is kept, a disjoint one refused."""
+    from robot_rewards.core.primitives import Workspace
+    from robot_rewards.robots.workspace import WorkspaceError
+    from robot_rewards.ros.nodes import policy as policy_node
+
+    arm_box = get_arm(DEFAULT_ARM).workspace
+    load = policy_node.load_node_policy
+
+    def with_box(box):
+        def loader(cfg):
+            policy = load(cfg)
+            policy.workspace = box
+            return policy
+        monkeypatch.setattr(policy_node, "load_node_policy", loader)
+
+    with_box(Workspace((0.25, -0.6, 0.0), (0.75, 0.35, 0.3)))  # widened towards y = -0.6
+    node = policy_node.PolicyNode(parameter_overrides=params(rclpy, goal="anything"))
+    assert node.core.decider.policy.workspace == arm_box == node.core.decider.checker.workspace
+    warnings = ctx.log_lines("warning", "policy")
+    assert len(warnings) == 1 and "reaches beyond the robot's configured workspace" in warnings[0]
+    ctx.drain()
+    assert len(ctx.log_lines("warning", "policy")) == 1  # logged once, not per decision
+    node.close()
+    node.destroy_node()
+
+    narrow = Workspace((0.3, -0.2, 0.0), (0.7, 0.2, 0.25))
+    with_box(narrow)
+    node = policy_node.PolicyNode(parameter_overrides=params(rclpy, goal="anything"))
+    assert node.core.decider.checker.workspace == narrow and len(ctx.log_lines("warning", "policy")) == 1
+    node.close()
+    node.destroy_node()
+
+    with_box(Workspace((1.0, 0.5, 0.0), (1.2, 0.7, 0.3)))
+    with pytest.raises(WorkspaceError, match="does not overlap the robot's configured workspace"):
+        policy_node.PolicyNode(parameter_overrides=params(rclpy, goal="anything"))
+
+
 @pytest.mark.slow
 def test_sim_graph_executes_a_decision_and_stops_at_success(rclpy, ctx):
     """sim_bridge + perception + reward_server + policy + executor: one decision end to end; the

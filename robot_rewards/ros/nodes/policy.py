@@ -16,6 +16,7 @@ from robot_rewards.core.paths import resolve
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.robots.kinematics import ArmKinematics
 from robot_rewards.robots.registry import get_arm
+from robot_rewards.robots.workspace import narrowed
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_ns, run
 from robot_rewards.ros.params import declare_config
@@ -29,6 +30,16 @@ def load_node_policy(cfg: PolicyNodeConfig):
     return load_policy(resolve(cfg.checkpoint), device=resolve_device(cfg.device)).policy
 
 
+def bound_policy_workspace(cfg: PolicyNodeConfig, policy) -> str | None:
+    """Bound `policy`'s workspace by the configured arm's box (`robots.workspace.narrowed`, as the
+    console does): the checkpoint may narrow it, a wider one is intersected, a disjoint one is
+    refused (WorkspaceError). Returns the warning to log, or None."""
+    # The arm's box is what the operator set up; the checkpoint's is data that may be edited.
+    box, warning = narrowed(get_arm(cfg.arm).workspace, policy.workspace, f"the policy checkpoint {cfg.checkpoint}")
+    policy.workspace = box  # the policy clips its candidates into it, the checker checks against it
+    return warning
+
+
 class PolicyNode(Node):
     """Thin rclpy shell of PolicyCore."""
 
@@ -36,6 +47,9 @@ class PolicyNode(Node):
         super().__init__("policy", **node_kwargs)
         self.cfg = cfg = declare_config(self, PolicyNodeConfig)
         policy = load_node_policy(cfg)
+        warning = bound_policy_workspace(cfg, policy)
+        if warning:  # once, at start-up
+            self.get_logger().warning(warning)
         self.kin = ArmKinematics(get_arm(cfg.arm))
         decider = policy_decider(cfg, policy, FeasibilityChecker(policy.workspace, self.kin))
         self.core = PolicyCore(cfg, decider, self.get_logger(), lambda: now_ns(self), home=self.kin.home, graph=self)
@@ -71,7 +85,8 @@ class PolicyNode(Node):
                                f"{cfg.aggregator} aggregation")
 
     def close(self) -> None:
-        self.kin.close()
+        if hasattr(self, "kin"):  # not where start-up failed before it (e.g. a refused workspace)
+            self.kin.close()
 
     def _emit(self, outputs) -> None:
         for channel, payload in outputs:  # JSON text, or a ROS message (the decision's cloud)
