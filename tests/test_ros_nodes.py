@@ -341,6 +341,19 @@ def test_perception_node_survives_bad_frames(rclpy, ctx):
     assert any("unknown encoding 'bayer_rggb8'" in line for line in ctx.log_lines("error", "perception"))
 
 
+def test_perception_node_takes_the_table_up_axis_and_tilt(rclpy, ctx):
+    """table_up / table_max_tilt_deg are node parameters and reach the pipeline's config."""
+    from robot_rewards.ros.nodes.perception import PerceptionNode
+
+    default = PerceptionNode()
+    assert default.core.perception.table_up == [0.0, 0.0, 1.0] and default.core.perception.table_max_tilt_deg == 30.0
+    default.destroy_node()
+    node = PerceptionNode(parameter_overrides=params(rclpy, table="ransac", table_up=[0.0, 1.0, 0.0],
+                                                     table_max_tilt_deg=10))  # an int, as YAML writes it
+    assert node.core.perception.table_up == [0.0, 1.0, 0.0]
+    assert node.core.perception.table_max_tilt_deg == 10.0 and node.core.perception.table == "ransac"
+
+
 def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
     from ros_double.scenes import tiny_scorer
     from std_msgs.msg import Float64, String

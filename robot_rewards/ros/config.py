@@ -122,6 +122,9 @@ class PerceptionNodeConfig:
     table: str = param("known", "table removal: known | ransac | none")
     table_height: float = param(0.0, "m: table plane height in the base frame (table=known)")
     table_threshold: float = param(0.004, "m: points this close to the table plane are removed")
+    table_up: List[float] = param([0.0, 0.0, 1.0], "base frame's up direction (table=ransac looks for a plane "
+                                  "normal to it; set it for a frame that is not z-up)")
+    table_max_tilt_deg: float = param(30.0, "deg the table's normal may tilt from table_up (table=ransac)")
     voxel_size: float = param(0.005, "m: voxel downsampling size (0 = off)")
     n_points: int = param(2048, "points in the output cloud")
     sampling: str = param("fps", "fps | random")
