@@ -200,9 +200,9 @@ def _members(scores: dict, n: int, what: str) -> dict[str, np.ndarray]:
         raise PayloadError(f"{what}: expected an object of family -> member scores")
     out = {}
     for name, members in scores.items():
-        m = _matrix(members, f"{what}['{name}']", "(K, N)")
+        m = _matrix(members, f"{what}[{_short(name)}]", "(K, N)")
         if m.shape[1] != n or m.shape[0] < 1:
-            raise PayloadError(f"{what}['{name}']: expected (K, {n}) member scores, got {m.shape}")
+            raise PayloadError(f"{what}[{_short(name)}]: expected (K, {n}) member scores, got {m.shape}")
         out[str(name)] = m
     return out
 
@@ -287,7 +287,7 @@ class CandidateSet:
             if not (k.isascii() and k.isdigit() and len(k) < 10 and int(k) < n):
                 raise PayloadError(f"{s}.rejected: key {_short(k)} is not a candidate index in [0, {n})")
             if not isinstance(v, str):
-                raise PayloadError(f"{s}.rejected['{k}']: expected a reason string, got {type(v).__name__}")
+                raise PayloadError(f"{s}.rejected[{_short(k)}]: expected a reason string, got {type(v).__name__}")
             rejected[int(k)] = v
         return cls(
             decision_id=_int(doc, "decision_id", s),
@@ -366,14 +366,14 @@ class ScoreResponse:
         raw = _get(doc, "scores", s, dict, default={})
         scores = {}
         for name, members in raw.items():
-            m = _matrix(members, f"{s}.scores['{name}']", "(K, N)")
+            m = _matrix(members, f"{s}.scores[{_short(name)}]", "(K, N)")
             if m.shape[0] < 1 or m.shape[1] < 1:
-                raise PayloadError(f"{s}.scores['{name}']: expected (K, N) with K, N >= 1, got {m.shape}")
+                raise PayloadError(f"{s}.scores[{_short(name)}]: expected (K, N) with K, N >= 1, got {m.shape}")
             scores[str(name)] = m
         errors = _get(doc, "errors", s, dict, default={})
         bad = next((k for k, v in errors.items() if not isinstance(v, str)), None)
         if bad is not None:
-            raise PayloadError(f"{s}.errors['{bad}']: expected a message string, got {type(errors[bad]).__name__}")
+            raise PayloadError(f"{s}.errors[{_short(bad)}]: expected a message string, got {type(errors[bad]).__name__}")
         return cls(str(_get(doc, "request_id", s, str)), scores, dict(errors))
 
 
