@@ -158,7 +158,8 @@ def _observation_of(rows, cfg, bag):
     return frame.observation
 
 
-def test_export_of_an_episode_file(tmp_path):
+def episode_file(path):
+    """A collect-demos file of one two-frame episode whose one step was not executed."""
     camera = CameraModel("front", INTR, synthetic_frame(0)[3], frame_id="cam")
     color, depth, _, _ = synthetic_frame(0)
     rgb, dep = rc.msg_to_rgb(color), rc.msg_to_depth(depth)
@@ -168,8 +169,13 @@ def test_export_of_an_episode_file(tmp_path):
     ep.gripper_width = [0.08, 0.08]
     ep.actions, ep.executed, ep.reasons = [np.array([0.5, 0, 0.02, 0.6, 0.1, 0.02, 0.0])], [False], ["unreachable"]
     ep.success, ep.quality = [False], [0.1]
-    with EpisodeWriter(tmp_path / "demos.h5", "place_block", "pick_place", [camera]) as writer:
+    with EpisodeWriter(path, "place_block", "pick_place", [camera]) as writer:
         writer.write(ep)
+    return path
+
+
+def test_export_of_an_episode_file(tmp_path):
+    episode_file(tmp_path / "demos.h5")
     cfg = BagExportConfig(episodes=str(tmp_path / "demos.h5"), out=str(tmp_path / "bag"), storage="sqlite3",
                           frame_period=1.5, output_dir=str(tmp_path / "out"))
     metrics = bag_export(cfg)
@@ -183,6 +189,27 @@ def test_export_of_an_episode_file(tmp_path):
         bag_export(cfg)
     with pytest.raises(ValueError, match="holds 1 episodes; episode=3 does not exist"):
         bag_export(BagExportConfig(episodes=str(tmp_path / "demos.h5"), episode=3, output_dir=str(tmp_path)))
+
+
+def test_export_of_a_bit_flipped_episode_file_is_one_error_naming_it(tmp_path):
+    """A damaged image chunk is found only when read: the error names the file and episode."""
+    import h5py
+
+    from robot_rewards.data.episodes import EpisodeFormatError
+
+    path = episode_file(tmp_path / "demos.h5")
+    with h5py.File(path, "r") as f:
+        info = f["episodes/000000/obs/front/rgb"].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    for i in range(info.byte_offset + 10, info.byte_offset + info.size - 10, 7):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    cfg = BagExportConfig(episodes=str(path), out=str(tmp_path / "bag"), storage="sqlite3",
+                          output_dir=str(tmp_path / "out"))
+    with pytest.raises(EpisodeFormatError, match=rf"^{path}: episode 0 damaged, cannot be read \(") as info:
+        bag_export(cfg)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "bag").exists()
 
 
 def test_replay_bad_inputs(tmp_path):

@@ -28,8 +28,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
@@ -44,6 +46,19 @@ VERSION = 1
 
 class EpisodeFormatError(ValueError):
     """A file that is not an episode dataset, or one from an unsupported version."""
+
+
+@contextmanager
+def reading(path: str | os.PathLike, what: str, error: type[Exception] = EpisodeFormatError) -> Iterator[None]:
+    """Reads of an opened HDF5 file at `path` inside this block fail as one `error` naming the
+    file and `what` was read.
+
+    h5py reports a damaged chunk (a flipped bit, a bad sector) only when the chunk is read, long
+    after the file opened fine, as a bare OSError that names no file."""
+    try:
+        yield
+    except OSError as exc:
+        raise error(f"{path}: {what} damaged, cannot be read ({exc})") from exc
 
 
 @dataclass(eq=False)

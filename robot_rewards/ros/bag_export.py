@@ -16,7 +16,7 @@ import numpy as np
 
 from robot_rewards.core.camera import CameraModel
 from robot_rewards.core.primitives import InvalidPrimitiveError, Primitive
-from robot_rewards.data.episodes import EpisodeReader
+from robot_rewards.data.episodes import EpisodeReader, reading
 from robot_rewards.perception.pointcloud import InvalidDepthError, backproject
 from robot_rewards.robots.kinematics import ArmKinematics
 from robot_rewards.robots.registry import get_arm
@@ -63,15 +63,16 @@ def episode_from_file(path: str, index: int, camera: str, frame_period: float) -
         name = camera or next(iter(cameras))
         if name not in cameras:
             raise ValueError(f"{path} has no camera '{name}' (has {sorted(cameras)})")
-        g = reader.episode(index)
-        rgb = list(np.asarray(g[f"obs/{name}/rgb"]))
-        n = len(rgb)
-        return EpisodeFrames(
-            cameras[name], str(g.attrs["goal"]), reader.primitive, [k * frame_period for k in range(n)], rgb,
-            list(np.asarray(g[f"obs/{name}/depth"])), list(np.asarray(g["obs/joint_positions"])),
-            [float(w) for w in np.asarray(g["obs/gripper_width"])], list(np.asarray(g["actions"])),
-            [bool(e) for e in np.asarray(g["executed"])],
-            [r.decode() if isinstance(r, bytes) else str(r) for r in np.asarray(g["reasons"])])
+        with reading(path, f"episode {index}"):  # a damaged chunk names the file
+            g = reader.episode(index)
+            rgb = list(np.asarray(g[f"obs/{name}/rgb"]))
+            n = len(rgb)
+            return EpisodeFrames(
+                cameras[name], str(g.attrs["goal"]), reader.primitive, [k * frame_period for k in range(n)], rgb,
+                list(np.asarray(g[f"obs/{name}/depth"])), list(np.asarray(g["obs/joint_positions"])),
+                [float(w) for w in np.asarray(g["obs/gripper_width"])], list(np.asarray(g["actions"])),
+                [bool(e) for e in np.asarray(g["executed"])],
+                [r.decode() if isinstance(r, bytes) else str(r) for r in np.asarray(g["reasons"])])
 
 
 def record_episode(cfg: BagExportConfig) -> EpisodeFrames:

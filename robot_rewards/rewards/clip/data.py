@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from robot_rewards.core.workers import resolve_workers
+from robot_rewards.data.episodes import reading
 from robot_rewards.rewards.clip.config import ClipDataConfig
 from robot_rewards.sim.camera import render
 from robot_rewards.sim.env import TabletopEnv
@@ -256,9 +257,10 @@ def load_frames(path: str | Path, expect: ClipDataConfig | None = None) -> Frame
                 raise ClipDataError(f"{path} was generated with other settings ({', '.join(diff)}); "
                                     "delete it or point data=... elsewhere")
         s = lambda name: np.array([x.decode() if isinstance(x, bytes) else x for x in f[name][:]])
-        return FrameSet(f["images"][:], s("task"), s("goal"), s("kind"), f["scene"][:], f["success"][:].astype(bool),
-                        f["quality"][:], f["straightness"][:], [json.loads(x) for x in s("true")],
-                        [json.loads(x) for x in s("false")])
+        with reading(path, "frames", ClipDataError):  # a damaged chunk names the file
+            return FrameSet(f["images"][:], s("task"), s("goal"), s("kind"), f["scene"][:], f["success"][:].astype(bool),
+                            f["quality"][:], f["straightness"][:], [json.loads(x) for x in s("true")],
+                            [json.loads(x) for x in s("false")])
 
 
 def frames_for(path: str | Path, cfg: ClipDataConfig, progress: bool = True) -> FrameSet:
