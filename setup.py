@@ -52,7 +52,9 @@ setup(
     ],
     # ray: executor=ray for episode commands on a cluster; the tests check it against local workers
     # test: the suite, and the lint + import contracts `make test` runs first (ruff.toml, setup.cfg)
-    extras_require={"ray": ["ray>=2.9"], "test": ["pytest>=7", "ray>=2.9", "ruff>=0.17,<0.18", "import-linter>=2.1,<3", "hypothesis>=6.100,<7"]},
+    extras_require={"ray": ["ray>=2.9"],
+                    "test": ["pytest>=7", "ray>=2.9", "ruff>=0.17,<0.18", "import-linter>=2.1,<3",
+                             "hypothesis>=6.100,<7"]},
     zip_safe=False,
     maintainer="robot_rewards maintainers",
     maintainer_email="maintainers@robot-rewards.invalid",
