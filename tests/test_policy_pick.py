@@ -136,3 +136,14 @@ def test_the_pick_head_learns_to_pick_the_named_point():
         opt.step()
     after = hits()
     assert before < 0.2 and after >= 0.8, (before, after)
+
+
+def test_methods_that_denoise_every_entry_refuse_a_policy_with_heads():
+    from robot_rewards.policy.model import PolicyInputError
+    from robot_rewards.selection.fk_steering import fk_steer
+
+    policy = make_policy().eval()
+    pts, cols, _ = scene(np.random.default_rng(3))
+    obs = Observation(frames={}, proprio=None, goal=GOAL, points=pts, colors=cols)
+    with pytest.raises(PolicyInputError, match="picks on the cloud"):
+        fk_steer(policy, obs, lambda c: np.zeros(len(c)))

@@ -119,7 +119,7 @@ class DiffusionPolicy(nn.Module):
                 given += ["place_x", "place_y"]
             names = feature_names(self.spec)
             # the entries the heads choose; the denoiser gets them clean and samples the rest
-            self.register_buffer("pick_mask", torch.tensor([n in given for n in names]), persistent=False)
+            self.register_buffer("given_mask", torch.tensor([n in given for n in names]), persistent=False)
 
     @property
     def vocab(self) -> list[str] | None:
@@ -214,17 +214,25 @@ class DiffusionPolicy(nn.Module):
         eps = torch.randn(x0.shape, generator=generator).to(dev)
         x_t = self.schedule.add_noise(x0, eps, t)
         if per_point is not None:  # the pick (and place) are given, chosen by the heads; the rest is denoised
-            x_t = torch.where(self.pick_mask, x0, x_t)
+            x_t = torch.where(self.given_mask, x0, x_t)
         pred = self.denoise(x_t, t, cond.repeat_interleave(K, dim=0))
         if per_point is None:
             return nn.functional.mse_loss(pred, eps)
-        loss = nn.functional.mse_loss(pred[:, ~self.pick_mask], eps[:, ~self.pick_mask])
+        loss = nn.functional.mse_loss(pred[:, ~self.given_mask], eps[:, ~self.given_mask])
         pts = self.action_points(batch.actions)
         w, sigma = self.config.pick_loss_weight, self.config.pick_sigma
         loss = loss + w * pick_loss(self.pick_logits(per_point), batch.points, pts[:, 0], sigma)
         if self.place_head is not None:  # scored given the demonstrated pick
             loss = loss + w * pick_loss(self.place_logits(per_point, pts[:, 0]), batch.points, pts[:, 1], sigma)
         return loss
+
+    def require_full_diffusion(self, what: str) -> None:
+        """Raise PolicyInputError for methods that denoise every action entry themselves (FK
+        steering, the DPO implicit reward): with heads on the cloud the denoiser never learned
+        the pick/place entries, so their results would mean nothing."""
+        if self.pick_head is not None:
+            raise PolicyInputError(f"{what} needs a policy that denoises the whole primitive; this one picks "
+                                   "on the cloud (policy.pick_on_cloud=true): use best-of-N selection instead")
 
     # -- inference -----------------------------------------------------------------------------
     def check_observation(self, obs: Observation) -> None:
@@ -297,7 +305,7 @@ class DiffusionPolicy(nn.Module):
             place = torch.stack([points[draw_points(logits[i], [g], temp)[0]] for i, g in enumerate(gens(2))])
             params[:, names.index("place_x")], params[:, names.index("place_y")] = place[:, 0].cpu(), place[:, 1].cpu()
         values = torch.as_tensor(self.normalizer.encode(params), dtype=torch.float32)
-        return values, self.pick_mask.cpu()
+        return values, self.given_mask.cpu()
 
     def sample_normalized(self, cond: torch.Tensor, seeds: Sequence[int], steps: int | None = None,
                           sampler: str | None = None, eta: float = 0.0,

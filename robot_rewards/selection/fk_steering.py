@@ -146,6 +146,7 @@ def fk_steer(policy: DiffusionPolicy, obs: Observation, reward_fn: RewardFn,
     the candidates equal `policy.sample(obs, K, seed, eta=config.eta)`.
     """
     config = config or FKSteeringConfig()
+    policy.require_full_diffusion("FK steering")
     schedule = policy.schedule
     ts = ddim_timesteps(schedule.train_steps, config.steps or policy.config.inference_steps)
     k_particles = config.particles

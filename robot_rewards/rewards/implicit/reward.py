@@ -98,6 +98,7 @@ def reward_scale(policy: DiffusionPolicy, beta: float) -> float:
 def check_compatible(tuned: DiffusionPolicy, reference: DiffusionPolicy) -> None:
     """Raise ReferenceMismatchError unless both policies denoise the same action vector with the
     same noise schedule: otherwise their errors are not comparable and r(a) means nothing."""
+    reference.require_full_diffusion("the implicit (DPO) reward")
     if tuned.primitive != reference.primitive:
         raise ReferenceMismatchError(f"tuned policy is for '{tuned.primitive}', the reference for "
                                      f"'{reference.primitive}'")
