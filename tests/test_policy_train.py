@@ -127,7 +127,7 @@ def test_trained_policy_beats_random_primitives(demos, tmp_path):
     to executed primitives; 8 demos are far too few to test generalisation to new scenes, so the
     planar augmentation, which exists for generalisation, is off here.)"""
     out = tmp_path / "train"
-    main(["train-policy", "task=place_block", f"data={demos}", "steps=300", "batch_size=16", "train_points=256",
+    main(["train-policy", "task=place_block", f"data={demos}", "steps=300", "batch_size=8", "train_points=256",
           "policy.point_channels=[32,64]", "policy.width=128", "policy.obs_dim=64", "policy.goal_dim=32",
           "policy.token_dim=8", "lr=2e-3", "warmup_steps=20", "eval_every=0", "eval_episodes=0",
           "checkpoint_every=300", "torch_threads=1", "augment_rotation=0", "augment_shift=0",
@@ -165,3 +165,9 @@ def test_torchrun_two_processes(demos, tmp_path):
     state = json.loads((out / "checkpoints/train_state.json").read_text())
     assert state["world_size"] == 2
     assert load_policy(out).meta["training"]["world_size"] == 2
+
+
+def test_too_few_demos_for_the_batch_size_is_refused_before_training(demos, tmp_path):
+    with pytest.raises(ValueError, match=r"8 training samples from 8 episodes, fewer than batch_size=64"):
+        train_policy(tiny_cfg(demos, tmp_path / "big", batch_size=64))
+    assert not (tmp_path / "big" / "checkpoints").exists()

@@ -280,6 +280,11 @@ def _train(cfg: TrainPolicyConfig, dist: DistInfo, device: torch.device,
     shard = np.arange(len(ds))[dist.rank :: dist.world]
     if len(shard) == 0:
         raise ValueError(f"{len(ds)} samples cannot be split over {dist.world} processes")
+    if len(shard) < cfg.batch_size:  # each batch would repeat samples: too few demos for this batch
+        per = f" per process ({dist.world} processes)" if dist.world > 1 else ""
+        raise ValueError(f"{cfg.data}: {len(shard)} training samples{per} from {len(np.unique(ds.episode))} "
+                         f"episodes, fewer than batch_size={cfg.batch_size}: record more demonstrations "
+                         f"(collect-demos n=...) or lower batch_size")
     data = to_tensors(ds, model, shard, device, augmentation_of(cfg))
     net = model
     if dist.distributed:
