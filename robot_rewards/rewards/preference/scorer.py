@@ -262,8 +262,11 @@ class PreferenceScorer(nn.Module):
             owner = torch.repeat_interleave(torch.arange(len(idx), device=dev),
                                             torch.as_tensor(counts, device=dev))
             points_of = [candidate_points(self.primitive, requests[i][1].params).to(dev) for i in idx]
-            kp = self.keypoint_features(pts.cpu().numpy(), None if cols is None else cols.cpu().numpy(),
-                                        [requests[i][0].goal for i in idx], points_of)
+            kp = None
+            if self.featurizer is not None:  # its keypoint model may read colours the scorer does not
+                kp_cols = (np.stack([np.asarray(requests[i][0].colors, np.uint8) for i in idx])
+                           if all(requests[i][0].colors is not None for i in idx) else None)
+                kp = self.keypoint_features(pts.cpu().numpy(), kp_cols, [requests[i][0].goal for i in idx], points_of)
             member_scores = []
             for m in self.members:
                 ctx = m.encode(pts, cols, ids)[owner]  # (sum N, C)
