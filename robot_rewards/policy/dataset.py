@@ -16,17 +16,15 @@ import hashlib
 import json
 import logging
 import os
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
 from robot_rewards.core.observation import CameraFrame
-from robot_rewards.data.episodes import EpisodeFormatError, EpisodeReader
+from robot_rewards.data.episodes import EpisodeReader, reading
 from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.perception.pipeline import perceive_cloud
 from robot_rewards.perception.pointcloud import PerceptionError
@@ -88,16 +86,6 @@ def _episode_clouds(reader: EpisodeReader, key: str, cameras, config: Perception
     return points, colors, valid
 
 
-@contextmanager
-def _reading(data: Path, what: str) -> Iterator[None]:
-    """h5py reports a damaged chunk of an opened file (a flipped bit, a bad sector) as a bare
-    OSError that names no file: say which file and episode."""
-    try:
-        yield
-    except OSError as exc:
-        raise EpisodeFormatError(f"{data}: {what} damaged, cannot be read ({exc})") from exc
-
-
 def load_dataset(data: str | os.PathLike, perception: PerceptionConfig, successful_only: bool = True,
                  max_episodes: int | None = None, cache: str | os.PathLike | None = None,
                  progress: bool = True) -> PolicyDataset:
@@ -112,13 +100,13 @@ def load_dataset(data: str | os.PathLike, perception: PerceptionConfig, successf
         cameras = reader.cameras()
         created = str(reader.file.attrs.get("created", ""))
         keys = reader.keys()[: max_episodes] if max_episodes is not None else reader.keys()
-        with _reading(data, "headers"):
+        with reading(data, "headers"):
             use = [k for k in keys if not successful_only or bool(reader.episode(k).attrs["success"])]
         with _open_cache(cache, perception, created) as store:
             # An episode without "valid" was interrupted while being written: redo it.
             todo = [k for k in use if k not in store or "valid" not in store[k]]
             for k in tqdm(todo, desc=f"perceive {data.name}", unit="ep", disable=not progress or not todo):
-                with _reading(data, f"episode {k}"):
+                with reading(data, f"episode {k}"):
                     p, c, v = _episode_clouds(reader, k, cameras, perception)
                 if k in store:
                     del store[k]
@@ -128,7 +116,7 @@ def load_dataset(data: str | os.PathLike, perception: PerceptionConfig, successf
                 grp["valid"] = v
                 store.flush()
             for k in use:
-                with _reading(data, f"episode {k}"):
+                with reading(data, f"episode {k}"):
                     g = reader.episode(k)
                     actions = np.asarray(g["actions"][:], np.float64)
                     executed = np.asarray(g["executed"][:], bool)

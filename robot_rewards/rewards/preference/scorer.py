@@ -324,12 +324,11 @@ def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> d
         raise RewardInputError(f"pairs of '{pairs.primitive}' for a '{scorer.primitive}' scorer")
     if scorer.config.use_rgb and pairs.colors is None:
         raise RewardInputError("this scorer uses colour but the pairs have no colours")
+    pa, pb = candidate_points(pairs.primitive, pairs.params_a), candidate_points(pairs.primitive, pairs.params_b)
     ka = kb = None
     if scorer.featurizer is not None:
-        both = torch.stack([candidate_points(pairs.primitive, pairs.params_a),
-                            candidate_points(pairs.primitive, pairs.params_b)], dim=1)  # (M, 2, Q, 3)
         obj, tgt = scorer.featurizer.keypoints(pairs.points, pairs.colors, pairs.goals)
-        f = candidate_keypoint_features(obj, tgt, both)
+        f = candidate_keypoint_features(obj, tgt, torch.stack([pa, pb], dim=1))  # pairs as (M, 2, Q, 3)
         ka, kb = f[:, 0].to(device), f[:, 1].to(device)
     return {
         "ka": ka, "kb": kb,
@@ -338,8 +337,8 @@ def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> d
         "ids": scorer.goal_ids(pairs.goals).to(device),
         "a": scorer.encode_actions(pairs.params_a).to(device),
         "b": scorer.encode_actions(pairs.params_b).to(device),
-        "pa": candidate_points(pairs.primitive, pairs.params_a).to(device),
-        "pb": candidate_points(pairs.primitive, pairs.params_b).to(device),
+        "pa": pa.to(device),
+        "pb": pb.to(device),
         "labels": torch.as_tensor(pairs.labels, dtype=torch.float32, device=device),
     }
 
