@@ -22,7 +22,10 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["conf/*.yaml"]},
+    # interface_definitions links to robot_rewards_interfaces/: the same .msg/.srv/.action files,
+    # registered with rosbags for bags and tests without ROS (robot_rewards.ros.interfaces)
+    package_data={PACKAGE: ["conf/*.yaml", "ros/interface_definitions/msg/*.msg",
+                            "ros/interface_definitions/srv/*.srv", "ros/interface_definitions/action/*.action"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

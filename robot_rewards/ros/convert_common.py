@@ -126,10 +126,15 @@ def rosbags_store():
 
 @lru_cache(maxsize=1)
 def rosbags_typestore():
-    """The rosbags typestore behind `ROSBAGS_TYPES` (built once)."""
+    """The rosbags typestore behind `ROSBAGS_TYPES` (built once): the distribution's standard
+    types and robot_rewards_interfaces."""
     from rosbags.typesys import get_typestore  # lazy: only rosbags users pay for the import
 
-    return get_typestore(rosbags_store())
+    from robot_rewards.ros import interfaces
+
+    store = get_typestore(rosbags_store())
+    interfaces.register(store)  # robot_rewards_interfaces: bags carry the typed messages
+    return store
 
 
 def _resolve_rosbags(msgtype: str) -> type:
@@ -142,7 +147,15 @@ ROSBAGS_TYPES = MessageTypes(_resolve_rosbags, name="rosbags")
 
 def _resolve_rclpy(msgtype: str) -> type:
     package, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    module = importlib.import_module(f"{package}.{kind}")
+    base, _, part = name.rpartition("_")
+    if kind in ("srv", "action") and not hasattr(module, name) and part in _PART_CLASSES:
+        return getattr(getattr(module, base), _PART_CLASSES[part])  # 'Name_Request' -> Name.Request
+    return getattr(module, name)
+
+
+_PART_CLASSES = {"Request": "Request", "Response": "Response", "Goal": "Goal", "Result": "Result",
+                 "Feedback": "Feedback"}
 
 
 def rclpy_types() -> MessageTypes:

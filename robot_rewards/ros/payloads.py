@@ -207,14 +207,37 @@ def _members(scores: dict, n: int, what: str) -> dict[str, np.ndarray]:
     return out
 
 
+class _Payload:
+    """`from_json` (a schema'd JSON document) and `from_doc` (its parsed fields, also built from a
+    typed robot_rewards_interfaces message) validate alike; `parse` passes instances through."""
+
+    SCHEMA = ""
+
+    @classmethod
+    def from_json(cls, text):
+        """Parse and validate JSON text (or a std_msgs/String); PayloadError otherwise."""
+        return cls.from_doc(_loads(text, cls.SCHEMA))
+
+    @classmethod
+    def from_doc(cls, doc: dict):  # pragma: no cover - every payload defines it
+        raise NotImplementedError
+
+    @classmethod
+    def parse(cls, value):
+        """`value` itself when it is already this payload, else `from_json(value)`."""
+        return value if isinstance(value, cls) else cls.from_json(value)
+
+
 # -- candidate set ------------------------------------------------------------------------------
 
 CANDIDATE_SET = "robot_rewards/candidate_set"
 
 
 @dataclass(eq=False)
-class CandidateSet:
+class CandidateSet(_Payload):
     """One decision: the N candidates, their scores per reward family and the selection."""
+
+    SCHEMA = CANDIDATE_SET
 
     decision_id: int
     stamp: tuple[int, int]
@@ -251,9 +274,8 @@ class CandidateSet:
         })
 
     @classmethod
-    def from_json(cls, text) -> CandidateSet:
+    def from_doc(cls, doc: dict) -> CandidateSet:
         s = CANDIDATE_SET
-        doc = _loads(text, s)
         name = _primitive_name(_get(doc, "primitive", s), f"{s}.primitive")
         names = _get(doc, "param_names", s, list)
         if names != list(PRIMITIVE_SPECS[name].param_names):
@@ -310,8 +332,10 @@ SCORE_RESPONSE = "robot_rewards/score_response"
 
 
 @dataclass(eq=False)
-class ScoreRequest:
+class ScoreRequest(_Payload):
     """Score `candidates` in the cloud stamped `stamp` for `goal` with `models` ([] = all)."""
+
+    SCHEMA = SCORE_REQUEST
 
     request_id: str
     stamp: tuple[int, int]
@@ -328,9 +352,8 @@ class ScoreRequest:
         })
 
     @classmethod
-    def from_json(cls, text) -> ScoreRequest:
+    def from_doc(cls, doc: dict) -> ScoreRequest:
         s = SCORE_REQUEST
-        doc = _loads(text, s)
         name = _primitive_name(_get(doc, "primitive", s), f"{s}.primitive")
         dim = PRIMITIVE_SPECS[name].dim
         params = _matrix(_get(doc, "params", s, list), f"{s}.params", "(N, D)")
@@ -345,8 +368,10 @@ class ScoreRequest:
 
 
 @dataclass(eq=False)
-class ScoreResponse:
+class ScoreResponse(_Payload):
     """Member scores per model for one request, and an error message per failed model."""
+
+    SCHEMA = SCORE_RESPONSE
 
     request_id: str
     scores: dict[str, np.ndarray] = field(default_factory=dict)
@@ -360,9 +385,8 @@ class ScoreResponse:
         })
 
     @classmethod
-    def from_json(cls, text) -> ScoreResponse:
+    def from_doc(cls, doc: dict) -> ScoreResponse:
         s = SCORE_RESPONSE
-        doc = _loads(text, s)
         raw = _get(doc, "scores", s, dict, default={})
         scores = {}
         for name, members in raw.items():
@@ -394,8 +418,10 @@ EXECUTOR_CANCELED = -107
 
 
 @dataclass(eq=False)
-class PrimitiveCommand:
+class PrimitiveCommand(_Payload):
     """A primitive to execute, tagged with the decision it came from."""
+
+    SCHEMA = PRIMITIVE
 
     decision_id: int
     primitive: Primitive
@@ -406,9 +432,8 @@ class PrimitiveCommand:
                                   "params": self.primitive.params.tolist(), "source": self.source})
 
     @classmethod
-    def from_json(cls, text) -> PrimitiveCommand:
+    def from_doc(cls, doc: dict) -> PrimitiveCommand:
         s = PRIMITIVE
-        doc = _loads(text, s)
         name = _primitive_name(_get(doc, "name", s), f"{s}.name")
         params = _matrix(_get(doc, "params", s, list), f"{s}.params", "(D,)", ndim=1)
         if params.shape != (PRIMITIVE_SPECS[name].dim,):
@@ -422,8 +447,10 @@ TERMINAL_STATES = ("succeeded", "failed", "rejected")
 
 
 @dataclass(eq=False)
-class ExecutorStatus:
+class ExecutorStatus(_Payload):
     """Progress of one primitive: executing, or its terminal state with the error code."""
+
+    SCHEMA = EXECUTOR_STATUS
 
     decision_id: int
     state: str
@@ -445,9 +472,8 @@ class ExecutorStatus:
         })
 
     @classmethod
-    def from_json(cls, text) -> ExecutorStatus:
+    def from_doc(cls, doc: dict) -> ExecutorStatus:
         s = EXECUTOR_STATUS
-        doc = _loads(text, s)
         state = _get(doc, "state", s, str)
         if state not in ("executing", *TERMINAL_STATES):
             raise PayloadError(f"{s}.state: unknown state {state!r}")
@@ -477,8 +503,10 @@ def _number(doc: dict, key: str, schema: str) -> float:
 
 
 @dataclass(eq=False)
-class TaskStatus:
+class TaskStatus(_Payload):
     """Whether the task of the current scene is solved (the sim bridge knows; a robot does not)."""
+
+    SCHEMA = TASK_STATUS
 
     task: str
     episode: int
@@ -493,17 +521,18 @@ class TaskStatus:
                                     "stamp": [int(self.stamp[0]), int(self.stamp[1])]})
 
     @classmethod
-    def from_json(cls, text) -> TaskStatus:
+    def from_doc(cls, doc: dict) -> TaskStatus:
         s = TASK_STATUS
-        doc = _loads(text, s)
         return cls(_get(doc, "task", s, str), _int(doc, "episode", s), _get(doc, "success", s, bool),
                    _number(doc, "quality", s), _int(doc, "max_steps", s, 0, bounds=(0, _INT32[1])),
                    _stamp(_get(doc, "stamp", s, default=[0, 0]), f"{s}.stamp"))
 
 
 @dataclass(eq=False)
-class PolicyStatus:
+class PolicyStatus(_Payload):
     """What the policy node is doing and, when it is not deciding, why (`code`, `reason`)."""
+
+    SCHEMA = POLICY_STATUS
 
     state: str
     code: str
@@ -522,9 +551,8 @@ class PolicyStatus:
             "task": self.task, "stamp": [int(self.stamp[0]), int(self.stamp[1])]})
 
     @classmethod
-    def from_json(cls, text) -> PolicyStatus:
+    def from_doc(cls, doc: dict) -> PolicyStatus:
         s = POLICY_STATUS
-        doc = _loads(text, s)
         state = _get(doc, "state", s, str)
         if state not in POLICY_STATES:
             raise PayloadError(f"{s}.state: unknown state {_short(state)}")

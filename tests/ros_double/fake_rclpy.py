@@ -569,10 +569,16 @@ class Service:
         self.node, self.srv_type, self.srv_name, self.callback = node, srv_type, name, callback
 
     def _handle(self, request, future: Future) -> None:
-        response = self.callback(request, self.srv_type.Response())
-        if not isinstance(response, self.srv_type.Response):
-            raise TypeError(f"service {self.srv_name} callback returned {type(response)}, not a Response")
-        future.set_result(response)
+        # rclpy awaits a coroutine callback (executors.await_or_execute): it may await Futures
+        done = _call(self.node.context, self.callback, request, self.srv_type.Response())
+
+        def reply(fut) -> None:
+            response = fut.result()
+            if not isinstance(response, self.srv_type.Response):
+                raise TypeError(f"service {self.srv_name} callback returned {type(response)}, not a Response")
+            future.set_result(response)
+
+        done.add_done_callback(reply)
 
 
 class Client:

@@ -8,7 +8,8 @@ array and wants a sequence of floats or an array.array('d')); constants as class
 services with Request/Response and actions with Goal/Result/Feedback classes.
 
 Types missing from the rosbags store (control_msgs, std_srvs) are defined below from their
-interface definitions (the fields the project uses and their neighbours).
+interface definitions (the fields the project uses and their neighbours); robot_rewards_interfaces
+is registered from its own .msg/.srv/.action files (robot_rewards.ros.interfaces).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+
+from robot_rewards.ros import interfaces
 
 _TYPECODES = {"uint8": "B", "int8": "b", "uint16": "H", "int16": "h", "uint32": "I", "int32": "i",
               "uint64": "Q", "int64": "q", "float32": "f", "float64": "d", "byte": "B", "char": "B"}
@@ -54,8 +57,9 @@ EXTRA_DEFINITIONS = {
     "std_srvs/srv/Empty_Request": "",
     "std_srvs/srv/Empty_Response": "",
 }
-SERVICES = ("std_srvs/srv/Trigger", "std_srvs/srv/Empty")
-ACTIONS = ("control_msgs/action/FollowJointTrajectory", "control_msgs/action/GripperCommand")
+SERVICES = ("std_srvs/srv/Trigger", "std_srvs/srv/Empty", "robot_rewards_interfaces/srv/ScoreCandidates")
+ACTIONS = ("control_msgs/action/FollowJointTrajectory", "control_msgs/action/GripperCommand",
+           "robot_rewards_interfaces/action/ExecutePrimitive")
 
 
 @lru_cache(maxsize=1)
@@ -69,6 +73,7 @@ def typestore():
         (definition,) = get_types_from_msg(text, name).values()  # keyed by the name we use
         extra[name] = definition
     store.register(extra)
+    interfaces.register(store)  # robot_rewards_interfaces: the same files rosidl generates from
     return store
 
 
