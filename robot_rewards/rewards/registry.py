@@ -257,3 +257,6 @@ register(RewardFamily(
     "clip", formats=("robot_rewards.clip",), default_names=("clip",),
     state_reward="robot_rewards.rewards.clip.reward:clip_reward",
     summary="VLM-RM goal reward of an open_clip model or a train-clip checkpoint"))
+register(RewardFamily(
+    "vlm", state_reward="robot_rewards.rewards.vlm.success:vlm_success_reward",
+    summary="a vision-language model over an OpenAI-compatible endpoint: success yes/no (vlm-label for pairs)"))
