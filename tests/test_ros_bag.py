@@ -17,7 +17,8 @@ from robot_rewards.ros import config as topics
 from robot_rewards.ros import convert as rc
 from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
 from robot_rewards.ros.bag_io import BagError, BagWriter, bag_topics, read_messages
-from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand
+from robot_rewards.ros.convert_interfaces import candidate_set_from_msg, candidate_set_to_msg, executor_status_from_msg
+from robot_rewards.ros.payloads import CandidateSet
 
 TYPES = rc.ROSBAGS_TYPES
 T0 = 1_700_000_000
@@ -44,17 +45,23 @@ def test_export_writes_the_node_topics(exported):
     for topic in per_frame:
         assert info[topic][1] == frames, topic
     assert info["/tf_static"] == ("tf2_msgs/msg/TFMessage", 1) and info[topics.GOAL_TOPIC][1] == 1
-    assert info[topics.PRIMITIVE_TOPIC][1] == info[topics.EXECUTOR_STATUS_TOPIC][1] == steps
+    assert info[topics.CANDIDATES_TOPIC] == ("robot_rewards_interfaces/msg/CandidateSet", steps)
+    assert info[topics.EXECUTOR_STATUS_TOPIC] == ("robot_rewards_interfaces/msg/ExecutorStatus", steps)
     messages = list(read_messages(bag))
     assert [s for _, s, _ in messages] == sorted(s for _, s, _ in messages)  # time order
     goal = next(m.data for t, _, m in messages if t == topics.GOAL_TOPIC)
     assert goal == metrics["goal"] and goal.startswith("put the")
     cloud = next(m for t, _, m in messages if t == topics.CLOUD_TOPIC)
-    assert rc.msg_to_points(cloud).shape == (2048, 3) and cloud.header.frame_id == "panda_link0"
-    command = PrimitiveCommand.from_json(next(m.data for t, _, m in messages if t == topics.PRIMITIVE_TOPIC))
-    assert command.primitive.name == "pick_place" and command.decision_id == 0
-    status = ExecutorStatus.from_json(next(m.data for t, _, m in messages if t == topics.EXECUTOR_STATUS_TOPIC))
-    assert status.state == "succeeded"
+    # perceived with the policy checkpoint's settings (its n_points), as launch gives perception
+    assert rc.msg_to_points(cloud).shape == (1024, 3) and cloud.header.frame_id == "panda_link0"
+    cset = candidate_set_from_msg(next(m for t, _, m in messages if t == topics.CANDIDATES_TOPIC))
+    # candidate 0 is what the expert executed; 7 policy samples in the same (first) perceived cloud
+    assert cset.candidates.name == "pick_place" and cset.decision_id == 0 and len(cset.candidates) == 8
+    assert rc.stamp_to_ns(cloud.header.stamp) == cset.stamp[0] * SEC + cset.stamp[1]
+    assert cset.candidates.seeds[0] == -1 and len(set(cset.candidates.seeds[1:].tolist())) == 7
+    assert np.ptp(cset.candidates.params[1:, :3], axis=0).max() > 0  # sampled, not copies
+    status = executor_status_from_msg(next(m for t, _, m in messages if t == topics.EXECUTOR_STATUS_TOPIC))
+    assert status.state == "succeeded" and status.decision_id == 0
     image = next(m for t, _, m in messages if t == topics.COLOR_TOPIC)
     rc.check_image_matches_camera_info(image, next(m for t, _, m in messages if t == topics.COLOR_INFO_TOPIC))
 
@@ -63,27 +70,42 @@ def test_export_writes_the_node_topics(exported):
 def test_replay_of_an_exported_episode_matches_the_live_perception(exported, tmp_path):
     _, out = exported
     cfg = BagReplayConfig(bag=str(out / "episode_bag"), state_rewards={"height": "ros_double.plugins:MeanHeight"},
-                          output_dir=str(tmp_path))
+                          perception_from_checkpoint="checkpoints/policy_place_block.json", output_dir=str(tmp_path))
     metrics = bag_replay(cfg)
     rows = list(csv.DictReader(open(tmp_path / "rewards.csv")))
     recorded = [m for t, _, m in read_messages(out / "episode_bag", [topics.CLOUD_TOPIC])]
     assert len(rows) == len(recorded) == metrics["frames"]
     for row, cloud in zip(rows, recorded):  # the same clouds as the perception node made
         assert float(row["height"]) == pytest.approx(float(np.mean(rc.msg_to_points(cloud)[:, 2])), abs=1e-6)
-        assert int(row["stamp_ns"]) == rc.stamp_to_ns(cloud.header.stamp) and row["n_points"] == "2048"
+        assert int(row["stamp_ns"]) == rc.stamp_to_ns(cloud.header.stamp) and row["n_points"] == "1024"
     assert metrics["rewards"]["height"]["frames"] == len(rows) and metrics["dropped"] == {}
     assert (tmp_path / "rewards.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
-def test_replay_with_a_scorer_says_when_the_bag_has_no_candidate_sets(exported, tmp_path, capsys):
+def test_replay_with_a_scorer_scores_the_exported_decisions(exported, tmp_path):
+    metrics, out = exported  # candidate sets: the executed primitive + policy samples per step
+    metrics = bag_replay(BagReplayConfig(bag=str(out / "episode_bag"), scorers={"shipped": "checkpoints/scorer_place_block.json"},
+                                         plot=False, output_dir=str(tmp_path / "out")))
+    decisions = list(csv.DictReader(open(tmp_path / "out" / "decisions.csv")))
+    assert metrics["decisions"] == len(decisions) == metrics["messages"][topics.CANDIDATES_TOPIC] >= 1
+    assert metrics["warnings"] == [] and metrics["dropped"] == {}
+    for row in decisions:  # every set scored in its own cloud; the executed (expert) primitive ranked
+        assert row["model"] == "shipped" and row["n"] == "8" and row["chosen"] == "0"
+        assert 1 <= int(row["chosen_rank"]) <= 8 and float(row["best_score"]) >= float(row["chosen_score"])
+
+
+@pytest.mark.slow
+def test_replay_with_a_scorer_says_when_the_bag_has_no_candidate_sets(tmp_path, capsys):
     from ros_double.scenes import tiny_scorer
 
     from robot_rewards.rewards.preference.io import save_scorer
 
-    _, out = exported  # a scripted expert's episode: no /policy/candidates
+    bag_export(BagExportConfig(task="place_block", seed=1, noise=0.0, policy_checkpoint="", out=str(tmp_path / "bag"),
+                               output_dir=str(tmp_path)))
+    assert "0 candidate sets (no policy_checkpoint" in capsys.readouterr().out
     scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
-    metrics = bag_replay(BagReplayConfig(bag=str(out / "episode_bag"), scorers={"pref": str(scorer_path)},
+    metrics = bag_replay(BagReplayConfig(bag=str(tmp_path / "bag"), scorers={"pref": str(scorer_path)},
                                          plot=False, output_dir=str(tmp_path / "out")))
     assert metrics["decisions"] == 0 and metrics["frames"] > 0
     (warning,) = metrics["warnings"]
@@ -110,7 +132,9 @@ def _write_synthetic_bag(path, scorer_goal="put the block on the red mark"):
             bag.write(topics.COLOR_TOPIC, color, stamp)
             bag.write(topics.DEPTH_TOPIC, depth, stamp)
         cset = CandidateSet(0, (T0 + 3, 0), scorer_goal, random_candidates(5, seed=1), chosen=4)
-        bag.write(topics.CANDIDATES_TOPIC, TYPES.new("std_msgs/msg/String", data=cset.to_json()), (T0 + 3) * SEC + 1)
+        bag.write(topics.CANDIDATES_TOPIC, candidate_set_to_msg(cset, TYPES), (T0 + 3) * SEC + 1)
+        # the same set as std_msgs/String JSON on another topic, as bags recorded before the typed interfaces
+        bag.write("/legacy/candidates", TYPES.new("std_msgs/msg/String", data=cset.to_json()), (T0 + 3) * SEC + 2)
     return cset
 
 
@@ -136,6 +160,10 @@ def test_replay_counts_bad_frames_and_rescores_candidate_sets(tmp_path):
     assert int(decision["best"]) == int(np.argmax(direct)) and decision["chosen"] == "4"
     assert float(decision["chosen_score"]) == pytest.approx(direct[4], rel=1e-5)
     assert metrics["goal"] == "put the block on the red mark" and not (tmp_path / "out" / "rewards.png").exists()
+    legacy = bag_replay(BagReplayConfig(bag=str(bag), n_points=128, scorers={"pref": str(scorer_path)}, plot=False,
+                                        candidates_topic="/legacy/candidates", output_dir=str(tmp_path / "legacy")))
+    (old,) = list(csv.DictReader(open(tmp_path / "legacy" / "decisions.csv")))
+    assert legacy["decisions"] == 1 and old == decision
 
 
 def _observation_of(rows, cfg, bag):
@@ -182,7 +210,7 @@ def test_export_of_an_episode_file(tmp_path):
     assert list((tmp_path / "bag").glob("*.db3")) and metrics["frames"] == 2
     stamps = [s for t, s, _ in read_messages(tmp_path / "bag", [topics.COLOR_TOPIC])]
     assert stamps == [int(1.7e18), int(1.7e18) + int(1.5e9)]
-    (status,) = [ExecutorStatus.from_json(m.data) for _, _, m in read_messages(tmp_path / "bag",
+    (status,) = [executor_status_from_msg(m) for _, _, m in read_messages(tmp_path / "bag",
                                                                                   [topics.EXECUTOR_STATUS_TOPIC])]
     assert status.state == "failed" and status.error_string == "unreachable"
     with pytest.raises(BagError, match="already exists"):

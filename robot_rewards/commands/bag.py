@@ -9,6 +9,7 @@ from robot_rewards.core.device import resolve_device
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.rewards.registry import build_state_reward, load_action_scorer
+from robot_rewards.ros import config as cfg_topics
 from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
 from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
 from robot_rewards.ros.bag_io import bag_topics
@@ -27,8 +28,10 @@ def bag_export(cfg: BagExportConfig) -> dict:
         source = f"expert on {cfg.task}, seed {cfg.seed}"
     out = Path(cfg.out) if cfg.out else Path(cfg.output_dir) / "episode_bag"
     counts = export_episode(episode, out, cfg)
+    sets = counts.get(cfg_topics.CANDIDATES_TOPIC, 0)
     print(f"\nbag {out} ({cfg.storage}) from {source}: '{episode.goal}', {len(episode.times)} frames, "
-          f"{len(episode.actions)} steps")
+          f"{len(episode.actions)} steps, {sets} candidate sets"
+          + ("" if sets else " (no policy_checkpoint: `bag replay` scorers have nothing to score)"))
     print(format_table(["topic", "messages"], sorted(counts.items())))
     metrics = {"command": "bag-export", "config": asdict(cfg), "bag": str(out), "source": source,
                "goal": episode.goal, "frames": len(episode.times), "steps": len(episode.actions), "topics": counts}
@@ -72,9 +75,9 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
         warnings.append("no frame was perceived: every frame was dropped (see 'dropped') or none was complete")
         print(f"bag replay: {warnings[-1]}")
     if scorers and not result.messages.get(cfg.candidates_topic):
-        # an exported sim episode is the scripted expert's: it has no candidate sets to score
         warnings.append(f"scorers {sorted(scorers)} scored nothing: the bag has no candidate sets on "
-                        f"{cfg.candidates_topic} (record one from a live graph, where the policy node publishes them)")
+                        f"{cfg.candidates_topic} (record one from a live graph, where the policy node publishes them, "
+                        f"or export with a policy_checkpoint)")
         print(f"bag replay: {warnings[-1]}")
     metrics = {"command": "bag-replay", "config": asdict(cfg), "bag": str(bag), "goal": result.goal,
                "frames": len(result.rows), "rewards": summary, "decisions": len(result.decisions),

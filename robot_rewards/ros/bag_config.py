@@ -36,6 +36,13 @@ class BagExportConfig(ExpertConfig):
     with_perception: bool = True  # also the base-frame cloud the perception node would publish
     base_frame: str = topics.BASE_FRAME
     ee_frame: str = topics.EE_FRAME
+    # Candidate sets on /policy/candidates (robot_rewards_interfaces/CandidateSet), one per step,
+    # so `bag replay` with scorers has decisions to score: candidate 0 is the executed primitive,
+    # the others the policy checkpoint's samples in that step's perceived cloud (needs
+    # with_perception). 'auto' = checkpoints/policy_<task>.json where it exists; '' = none.
+    policy_checkpoint: str = "auto"
+    n_candidates: int = 8  # per set, the executed primitive included
+    inference_steps: int = 0  # policy denoising steps (0 = the checkpoint's)
     sim: SimConfig = field(default_factory=SimConfig)
     output_dir: str = _OUT.format("bag-export")
 

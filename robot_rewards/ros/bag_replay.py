@@ -4,8 +4,9 @@ Messages go through PerceptionCore in bag order, exactly as they would through t
 perception node (same synchronisation, TF handling and error checks), so every frame the node
 would have turned into a cloud gets a row, and every frame it would have dropped is counted
 with the reason. Each row holds the goal rewards of the configured state rewards; candidate
-sets recorded from the policy node are re-scored by the configured scorers in the cloud they
-were sampled in.
+sets recorded from the policy node (robot_rewards_interfaces/CandidateSet; std_msgs/String JSON
+in older bags) or written by `bag export` are re-scored by the configured scorers in the cloud
+they were sampled in.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from robot_rewards.ros.bag_io import BagError, bag_topics, read_messages
 from robot_rewards.ros.config import PerceptionNodeConfig
 from robot_rewards.ros.convert_cloud import msg_to_points
 from robot_rewards.ros.convert_common import ROSBAGS_TYPES, MessageConversionError, stamp_to_ns
+from robot_rewards.ros.convert_interfaces import candidate_set_from_msg
 from robot_rewards.ros.payloads import CandidateSet, ns_of_stamp
 from robot_rewards.ros.perception_core import PerceivedFrame, PerceptionCore
 from robot_rewards.ros.tf_tree import TransformError
@@ -190,7 +192,10 @@ def perceive_cloud_msg(core: PerceptionCore, msg) -> PerceivedFrame | None:
 
 def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter) -> None:
     try:
-        cset = CandidateSet.from_json(msg.data)
+        if getattr(msg, "__msgtype__", "") == "std_msgs/msg/String":  # bags from before robot_rewards_interfaces
+            cset = CandidateSet.from_json(msg.data)
+        else:
+            cset = candidate_set_from_msg(msg)
     except MessageConversionError as exc:
         errors[f"candidate set: {exc}"] += 1
         return
