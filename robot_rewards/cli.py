@@ -31,6 +31,7 @@ from robot_rewards.preferences.errors import PreferenceStoreError
 from robot_rewards.rewards.clip import config as clip_config
 from robot_rewards.rewards.implicit import config as implicit_config
 from robot_rewards.rewards.keypoints import config as keypoint_config
+from robot_rewards.rewards.vlm import config as vlm_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
 
@@ -74,6 +75,8 @@ COMMANDS: dict[str, Command] = {
         Command("train-implicit", implicit_config.TrainImplicitCommandConfig,
                 "robot_rewards.commands.implicit:train_implicit_command",
                 "DeformPAM's implicit reward: DPO-tune the policy on a store's labels, held-out accuracy"),
+        Command("vlm-label", vlm_config.VLMLabelConfig, "robot_rewards.commands.vlm:vlm_label",
+                "AI feedback: a VLM at an OpenAI-compatible endpoint labels candidate pairs into a store"),
         Command("experiment", pref_conf.ExperimentConfig, "robot_rewards.commands.experiment:experiment",
                 "headline: reward-guided selection vs the policy alone, with a scripted teacher"),
         Command("experiment-merge", pref_conf.ExperimentMergeConfig,

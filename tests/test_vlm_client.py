@@ -17,8 +17,16 @@ import numpy as np
 import pytest
 
 from robot_rewards.rewards.vlm.client import (
-    Reply, VLMBudgetError, VLMClient, VLMConfigError, VLMEndpointError, VLMUnavailableError, decode_data_url,
-    encode_png, estimate_image_tokens, image_digest,
+    Reply,
+    VLMBudgetError,
+    VLMClient,
+    VLMConfigError,
+    VLMEndpointError,
+    VLMUnavailableError,
+    decode_data_url,
+    encode_png,
+    estimate_image_tokens,
+    image_digest,
 )
 from robot_rewards.rewards.vlm.config import VLMConfig
 from robot_rewards.rewards.vlm.parse import parse_index, parse_word
