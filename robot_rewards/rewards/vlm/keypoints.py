@@ -4,10 +4,11 @@ picked pixel is lifted to 3D with the frame's depth and the camera model (`click
 same deprojection perception uses). The result is a `KeypointSource`, so it feeds the keypoint
 rewards and the analytic keypoint scores (`rewards/keypoints`) like clicks or the learned model.
 
-Marks: farthest-point samples of the observation's point cloud (objects and receptacles: the
-table is already removed), projected into the camera and kept where the pixel has valid depth
-and no other mark is within `min_separation_px`; without a cloud, a regular pixel grid. One
-keypoint pair (object -> target) per proposal: the tasks with one object to move.
+Marks: the middle of each object in the observation's point cloud (connected clusters; the
+table is already removed), then farthest-point samples of the cloud, projected into the camera
+and kept where the pixel has valid depth and no other mark is within `min_separation_px`;
+without a cloud, a regular pixel grid. One keypoint pair (object -> target) per proposal: the
+tasks with one object to move.
 """
 
 from __future__ import annotations
@@ -71,6 +72,32 @@ def draw_marks(rgb: np.ndarray, pixels: np.ndarray, scale: float = 1.0) -> np.nd
     return img
 
 
+def cluster_centres(points: np.ndarray, link: float = 0.015, min_points: int = 8) -> np.ndarray:
+    """(C, 3) one cloud point per connected cluster (points closer than `link` metres join), the
+    one nearest the cluster's centroid in x-y: the middle of a block's top, a bowl's floor. Largest
+    clusters first; clusters of fewer than `min_points` points are left out."""
+    p = np.asarray(points, dtype=np.float32)
+    d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    rows, cols = np.nonzero(d2 < link * link)
+    labels = np.arange(len(p))
+    while True:  # each point takes the smallest label among its neighbours until nothing changes
+        new = labels.copy()
+        np.minimum.at(new, rows, labels[cols])
+        new = new[new]  # jump along chains: converges in a few rounds on long clusters
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    ids, counts = np.unique(labels, return_counts=True)
+    out = []
+    for i in ids[np.argsort(-counts, kind="stable")]:
+        members = np.flatnonzero(labels == i)
+        if len(members) < min_points:
+            continue
+        centre = p[members, :2].mean(axis=0)
+        out.append(points[members[np.argmin(((p[members, :2] - centre) ** 2).sum(-1))]])
+    return np.array(out, dtype=np.float64).reshape(-1, 3)
+
+
 class VLMKeypointSource:
     """`KeypointSource` from a VLM's picks among numbered marks (see the module docstring).
 
@@ -106,7 +133,8 @@ class VLMKeypointSource:
         if self.source == "cloud" and obs.points is not None and len(obs.points) >= 2:
             pts = np.asarray(obs.points, dtype=np.float64)
             order = farthest_point_sampling(pts, min(len(pts), 4 * self.n_marks))
-            uv = frame.camera.project(pts[order])
+            # one mark at the middle of each object first, then spread-out points on them
+            uv = frame.camera.project(np.concatenate([cluster_centres(pts), pts[order]]))
         else:
             n = int(np.ceil(np.sqrt(4 * self.n_marks)))
             gu, gv = np.meshgrid((np.arange(n) + 0.5) * w / n, (np.arange(n) + 0.5) * h / n)
