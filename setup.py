@@ -55,9 +55,12 @@ setup(
     ],
     # ray: executor=ray for episode commands on a cluster; the tests check it against local workers
     # test: the suite, and the lint + import contracts `make test` runs first (ruff.toml, setup.cfg)
-    extras_require={"ray": ["ray>=2.9"],
+    # lerobot: export-lerobot / import-lerobot (LeRobotDataset v3.0 parquet; the `lerobot` package
+    # itself pins torch<2.11 on Python 3.11, so its reader is checked from its own venv: tests/test_lerobot.py)
+    # rerun: `view` and rerun=<file.rrd> on other commands (Rerun recordings of decisions)
+    extras_require={"ray": ["ray>=2.9"], "lerobot": ["pyarrow>=15"], "rerun": ["rerun-sdk>=0.41"],
                     "test": ["pytest>=7", "ray>=2.9", "ruff>=0.17,<0.18", "import-linter>=2.1,<3",
-                             "hypothesis>=6.100,<7"]},
+                             "hypothesis>=6.100,<7", "pyarrow>=15", "rerun-sdk>=0.41"]},
     zip_safe=False,
     maintainer="robot_rewards maintainers",
     maintainer_email="maintainers@robot-rewards.invalid",

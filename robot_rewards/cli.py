@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from robot_rewards.conf import commands as conf
 from robot_rewards.console.config import ConsoleConfig
 from robot_rewards.core.workers import ExecutorError, JobsFailed
+from robot_rewards.data.lerobot import config as lerobot_config
 from robot_rewards.policy import config as policy_conf
 from robot_rewards.preferences import config as pref_conf
 from robot_rewards.preferences.errors import PreferenceStoreError
@@ -34,6 +35,7 @@ from robot_rewards.rewards.keypoints import config as keypoint_config
 from robot_rewards.rewards.vlm import config as vlm_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
+from robot_rewards.viz.config import ViewConfig
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,14 @@ COMMANDS: dict[str, Command] = {
                 "a sim episode (recorded now, or from an episode file) as a rosbag2 (MCAP) with the nodes' topics"),
         Command("bag-replay", bag_config.BagReplayConfig, "robot_rewards.commands.bag:bag_replay",
                 "perception + reward models over a rosbag2 (real robot or sim) -> per-frame rewards CSV + plot"),
+        Command("export-lerobot", lerobot_config.ExportLeRobotConfig,
+                "robot_rewards.commands.lerobot:export_lerobot_command",
+                "an episode file as a LeRobotDataset v3.0 folder (video, depth, state, primitive actions, goals)"),
+        Command("import-lerobot", lerobot_config.ImportLeRobotConfig,
+                "robot_rewards.commands.lerobot:import_lerobot_command",
+                "a LeRobotDataset v3.0 folder (with depth and camera models) into an episode file"),
+        Command("view", ViewConfig, "robot_rewards.commands.view:view",
+                "policy + scorer decisions in the sim logged to Rerun (.rrd or live viewer) and a PNG"),
         Command("bench-selection", selection_bench_conf.BenchSelectionConfig,
                 "robot_rewards.bench.selection:bench_selection",
                 "best-of-K vs FK steering at equal denoiser evaluations: scorer reward, true success, ms"),
