@@ -78,7 +78,7 @@ COMMANDS: dict[str, Command] = {
                 "robot_rewards.commands.implicit:train_implicit_command",
                 "DeformPAM's implicit reward: DPO-tune the policy on a store's labels, held-out accuracy"),
         Command("vlm-label", vlm_config.VLMLabelConfig, "robot_rewards.commands.vlm:vlm_label",
-                "AI feedback: a VLM at an OpenAI-compatible endpoint labels candidate pairs into a store"),
+                "AI feedback: a VLM (OpenAI-compatible endpoint) labels candidate pairs into a store"),
         Command("experiment", pref_conf.ExperimentConfig, "robot_rewards.commands.experiment:experiment",
                 "headline: reward-guided selection vs the policy alone, with a scripted teacher"),
         Command("experiment-merge", pref_conf.ExperimentMergeConfig,

@@ -55,7 +55,7 @@ class VLMLabelConfig:
     task: str = "place_block"
     policy: str = ""  # policy checkpoint; "" = the task's shipped one (checkpoints/policy_<task>.json)
     store: str = ""  # preference store; "" = <output_dir>/preferences
-    labels: int = 100  # pair labels to ask for (failed requests store nothing and do not count)
+    labels: int = 100  # pairs to ask about (a request that fails after its retries stores nothing)
     n_candidates: int = 8
     pairs_per_query: int = 4
     label_decisions: int = 0  # label only the first this many decisions of each episode (0 = all)
