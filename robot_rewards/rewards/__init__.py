@@ -10,6 +10,8 @@ and one sub-package per reward family, each with its config, model, checkpoint I
 - `implicit/`: DeformPAM's implicit reward (a DPO-tuned policy against the frozen policy);
 - `keypoints/`: keypoint rewards and keypoint sources (sim ground truth, clicks, a learned PointNet);
 - `clip/`: CLIP state rewards (VLM-RM) and their domain adaptation.
+- `vlm/`: a vision-language model over an OpenAI-compatible endpoint (pair labels, success,
+  keypoint picks).
 
 This file imports nothing, so `robot_rewards.rewards.base` and `.aggregate` stay free of torch.
 """
