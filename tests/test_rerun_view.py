@@ -1,6 +1,9 @@
 """Decisions logged to Rerun: a recording written and read back (what was logged, where), the
-`view` command on the shipped checkpoints, and the bad-input messages."""
+`view` command on the shipped checkpoints, `rerun=` on `console` and `bag replay`, and the
+bad-input messages."""
 
+import csv
+import io
 import json
 import sys
 
@@ -111,3 +114,122 @@ def test_view_command_logs_every_decision_of_the_shipped_policy(tmp_path, capsys
         main(["view", f"rrd={out / 'decision.png' / 'x.rrd'}", f"output_dir={tmp_path / 'v2'}"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("robot-rewards view: RecordingPathError: cannot write the Rerun recording")
+
+
+# -- `rerun=` on the console and on bag replay ---------------------------------------------------
+
+def test_console_logs_each_query_and_answer(tmp_path):
+    from robot_rewards.commands.console import run_console
+    from robot_rewards.console.config import ConsoleConfig
+    from robot_rewards.preferences.store import PreferenceStore
+
+    rrd = tmp_path / "console.rrd"
+    cfg = ConsoleConfig(mode="rank", queries=3, seed=4, window="off", prefetch=False, labeller="tester",
+                        scorer="checkpoints/scorer_place_block.json", store=str(tmp_path / "store"),
+                        output_dir=str(tmp_path / "out"), rerun=str(rrd))
+    # query 1: ranked 3 > 1, the rest equal; query 2: skipped; query 3: quit before answering
+    metrics = run_console(cfg, io.StringIO("3 1 =\ns\nq\n"), io.StringIO())
+    assert metrics["answers"] == 1 and metrics["queries_shown"] == 3 and metrics["rerun"] == str(rrd)
+    rec = rerun_log.read_recording(rrd)
+    with PreferenceStore(tmp_path / "store", create=False) as store:
+        stored = [store.load_query(q.id)[1] for q in store.queries()]
+    arrows = rec["/world/candidates"]
+    assert [r["decision"] for r in arrows] == [0, 1, 2]
+    for row, arrays in zip(arrows, stored):  # what was logged is what the operator was shown and stored
+        np.testing.assert_allclose(np.asarray(row["Arrows3D:origins"]), arrays.params[:, 0:3], atol=1e-6)
+        np.testing.assert_allclose(np.asarray(row["Arrows3D:origins"]) + np.asarray(row["Arrows3D:vectors"]),
+                                   arrays.params[:, 3:6], atol=1e-6)
+        mean = arrays.scores.mean(axis=0)
+        assert [float(lab.split(": ")[1]) for lab in row["Arrows3D:labels"]] == pytest.approx(mean, abs=6e-4)
+    chosen = [int(r["Arrows3D:labels"][0].split(":")[0]) for r in rec["/world/chosen"]]
+    assert chosen == [int(np.argmax(a.scores.mean(axis=0))) for a in stored]  # the scorer's top
+    np.testing.assert_allclose(np.asarray(rec["/world/cloud"][0]["Points3D:positions"]), stored[0].points, atol=1e-6)
+    preferred = [r for r in rec["/world/preferred"] if "Arrows3D:labels" in r]
+    assert len(preferred) == 1 and preferred[0]["decision"] == 0
+    assert preferred[0]["Arrows3D:labels"] == ["#1: 2", "#2: 0"]  # candidates 3 and 1 of the console
+    np.testing.assert_allclose(np.asarray(preferred[0]["Arrows3D:origins"]), stored[0].params[[2, 0], 0:3], atol=1e-6)
+    answers = [t for r in rec["/log/answers"] for t in r["TextLog:text"]]
+    assert answers == ["query 1: ranking 3 > 1 -> preferred [2, 0]", "query 2: skipped"]
+    texts = [t for r in rec["/log/decisions"] for t in r["TextLog:text"]]
+    assert texts[0].startswith("query 1 episode 4 decision 1: 8 candidates, scorer's top")
+    assert len(rec["/world/cameras/front/rgb"]) == 3
+
+
+def test_console_refuses_a_bad_recording_path_before_loading_anything(tmp_path):
+    from robot_rewards.commands.console import run_console
+    from robot_rewards.console.config import ConsoleConfig
+
+    cfg = ConsoleConfig(window="off", store=str(tmp_path / "store"), output_dir=str(tmp_path / "out"),
+                        rerun=str(tmp_path / "queries.txt"))
+    with pytest.raises(rerun_log.RecordingPathError, match="must end in .rrd, got '.*queries.txt'"):
+        run_console(cfg)
+    assert not (tmp_path / "store").exists() and not (tmp_path / "out").exists()
+
+
+def _bag_with_a_decision(path):
+    """One colour/depth frame pair and a candidate set sampled in it, with the recorded scores,
+    utilities, ranking, a rejection and the choice (as the policy node publishes them)."""
+    from ros_double.scenes import SEC, synthetic_frame
+
+    from robot_rewards.rewards.synthetic import random_candidates
+    from robot_rewards.ros import config as topics
+    from robot_rewards.ros import convert as rc
+    from robot_rewards.ros.bag_io import BagWriter
+    from robot_rewards.ros.convert_interfaces import candidate_set_to_msg
+    from robot_rewards.ros.payloads import CandidateSet
+
+    t0, types = 1_700_000_000, rc.ROSBAGS_TYPES
+    color, depth, info, base_T_cam = synthetic_frame(t0 * SEC)
+    members = np.random.default_rng(3).normal(size=(3, 6))
+    utilities = members.mean(axis=0)
+    order = [int(i) for i in np.argsort(-utilities)]
+    cset = CandidateSet(7, (t0, 0), "put the block on the red mark", random_candidates(6, seed=2),
+                        scores={"preference": members}, utilities=utilities, chosen=order[1], order=order,
+                        rejected={order[0]: "unreachable: no IK solution"}, selector="best_of_n")
+    with BagWriter(path) as bag:
+        bag.write("/tf_static", rc.transforms_to_tf_msg([rc.StampedTransform.from_matrix(
+            base_T_cam, "panda_link0", "cam", (t0, 0))], types), t0 * SEC)
+        for topic, msg in ((topics.COLOR_INFO_TOPIC, info), (topics.COLOR_TOPIC, color), (topics.DEPTH_TOPIC, depth)):
+            bag.write(topic, msg, t0 * SEC)
+        bag.write(topics.CANDIDATES_TOPIC, candidate_set_to_msg(cset, types), t0 * SEC + 1)
+    return cset
+
+
+def test_bag_replay_logs_each_recorded_candidate_set_as_a_decision(tmp_path):
+    from ros_double.scenes import tiny_scorer
+
+    from robot_rewards.commands.bag import bag_replay
+    from robot_rewards.rewards.preference.io import save_scorer
+    from robot_rewards.ros.bag_config import BagReplayConfig
+
+    cset = _bag_with_a_decision(tmp_path / "bag")
+    common = dict(bag=str(tmp_path / "bag"), n_points=128, plot=False)
+    # without a scorer: the candidates are coloured by the recorded utilities
+    m = bag_replay(BagReplayConfig(**common, rerun=str(tmp_path / "recorded.rrd"), output_dir=str(tmp_path / "a")))
+    assert m["rerun_decisions"] == 1 and m["decisions"] == 0 and m["files"]["rerun"] == str(tmp_path / "recorded.rrd")
+    rec = rerun_log.read_recording(tmp_path / "recorded.rrd")
+    (row,) = rec["/world/candidates"]
+    np.testing.assert_allclose(np.asarray(row["Arrows3D:origins"]), cset.candidates.params[:, 0:3], atol=1e-6)
+    assert [float(lab.split(": ")[1]) for lab in row["Arrows3D:labels"]] == pytest.approx(cset.utilities, abs=6e-4)
+    assert row["stamp"] is not None  # the set's recorded time is a timeline
+    assert {r["decision"] for r in rec["/world/cameras/camera/rgb"]} == {0}
+    assert rec["/world/chosen"][0]["Arrows3D:labels"][0].startswith(f"{cset.chosen}: ")
+    (rejected,) = [r for r in rec["/world/rejected"] if "Arrows3D:labels" in r]
+    assert rejected["Arrows3D:labels"] == [f"{cset.order[0]}: unreachable: no IK solution"]
+    texts = [t for r in rec["/log/decisions"] for t in r["TextLog:text"]]
+    assert texts == [f"decision 7: 6 candidates, recorded choice {cset.chosen} (best_of_n), 1 rejected",
+                     f"rejected {cset.order[0]}: unreachable: no IK solution"]
+    assert len(rec["/world/cloud"][0]["Points3D:positions"]) == 128 and len(rec["/world/cameras/camera/rgb"]) == 1
+    # with a scorer: coloured by the replay's scores, which match decisions.csv
+    scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
+    m = bag_replay(BagReplayConfig(**common, scorers={"pref": str(scorer_path)}, rerun=str(tmp_path / "scored.rrd"),
+                                   output_dir=str(tmp_path / "b")))
+    assert m["rerun_decisions"] == 1 and m["decisions"] == 1
+    (decision,) = list(csv.DictReader(open(tmp_path / "b" / "decisions.csv")))
+    rec = rerun_log.read_recording(tmp_path / "scored.rrd")
+    labels = rec["/world/candidates"][0]["Arrows3D:labels"]
+    scores = np.array([float(lab.split(": ")[1]) for lab in labels])
+    assert int(np.argmax(scores)) == int(decision["best"])
+    assert scores[cset.chosen] == pytest.approx(float(decision["chosen_score"]), abs=6e-4)
+    (text, _) = [t for r in rec["/log/decisions"] for t in r["TextLog:text"]]
+    assert f"pref: best {decision['best']}" in text and f"ranks {decision['chosen_rank']} of 6" in text

@@ -14,6 +14,7 @@ from robot_rewards.ros.bag_config import BagExportConfig, BagReplayConfig
 from robot_rewards.ros.bag_export import episode_from_file, export_episode, record_episode
 from robot_rewards.ros.bag_io import bag_topics
 from robot_rewards.ros.bag_replay import check_replay_topics, plot_rewards, replay, reward_summary, write_csv
+from robot_rewards.viz.rerun_log import LIVE, check_target, open_decision_log
 
 
 def bag_export(cfg: BagExportConfig) -> dict:
@@ -46,6 +47,7 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
     if not bag.exists():
         raise FileNotFoundError(f"bag not found: {cfg.bag}")
     check_replay_topics(cfg, bag_topics(bag))  # before loading any model: a wrong bag fails fast
+    check_target(cfg.rerun)
     state_rewards = {name: build_state_reward(spec, cfg.device) for name, spec in cfg.state_rewards.items()}
     scorers = {}
     if cfg.scorers:  # any registered family's scorer checkpoint, by its format
@@ -53,8 +55,13 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
                    for name, path in cfg.scorers.items()}
     if not state_rewards and not scorers:
         print("bag replay: no reward models configured (state_rewards=..., scorers=...): "
-              "only perception statistics are written")
-    result = replay(cfg.__class__(**{**asdict(cfg), "bag": str(bag)}), state_rewards, scorers)
+              "only perception statistics" + (" and the Rerun recording" if cfg.rerun else "") + " are written")
+    rec = open_decision_log(cfg.rerun)
+    try:
+        result = replay(cfg.__class__(**{**asdict(cfg), "bag": str(bag)}), state_rewards, scorers, rec)
+    finally:
+        if rec is not None:
+            rec.close()
     out = Path(cfg.output_dir)
     columns = ["frame", "stamp_ns", "time_s", "n_points", "padded", *result.reward_columns]
     files = {"rewards_csv": str(write_csv(out / "rewards.csv", result.rows, columns))}
@@ -70,6 +77,10 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
                             for k, v in summary.items()]))
     if result.dropped:
         print(format_table(["dropped / failed", "count"], sorted(result.dropped.items())))
+    if rec is not None:
+        files["rerun"] = cfg.rerun
+        print(f"{rec.decisions} candidate sets logged to Rerun: {cfg.rerun}"
+              + ("" if cfg.rerun == LIVE else f" (open it with `rerun {cfg.rerun}`)"))
     warnings = []
     if not result.rows:
         warnings.append("no frame was perceived: every frame was dropped (see 'dropped') or none was complete")
@@ -81,6 +92,7 @@ def bag_replay(cfg: BagReplayConfig) -> dict:
         print(f"bag replay: {warnings[-1]}")
     metrics = {"command": "bag-replay", "config": asdict(cfg), "bag": str(bag), "goal": result.goal,
                "frames": len(result.rows), "rewards": summary, "decisions": len(result.decisions),
+               "rerun_decisions": None if rec is None else rec.decisions,
                "dropped": result.dropped, "messages": dict(result.messages), "files": files,
                "warnings": warnings}
     write_metrics(out, metrics)

@@ -25,6 +25,7 @@ from robot_rewards.robots.base import Robot
 from robot_rewards.ros.console_backend import RosRobot
 from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.robot import SimRobot
+from robot_rewards.viz.rerun_log import LIVE, check_target, open_decision_log
 
 
 def make_backend(kind: str, task: str, sim: SimConfig | None = None,
@@ -49,13 +50,14 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
     input_stream = sys.stdin if input_stream is None else input_stream
     output = sys.stdout if output is None else output
     torch.set_num_threads(max(1, cfg.torch_threads))
+    check_target(cfg.rerun)  # a bad recording path fails before anything loads
     out_dir = output_dir_for(cfg.output_dir)
     ck = load_policy(resolve(cfg.checkpoint_path()), task=cfg.task, device=cfg.device)
     scorer = None
     if cfg.scorer:
         scorer = load_action_scorer(resolve(cfg.scorer), primitive=ck.policy.primitive, device=cfg.device)
     backends: list[Robot] = []
-    store = console = window = None
+    store = console = window = log = None
     try:
         # The sim enforces its arm's configured workspace, not the checkpoint's (which the
         # console narrows to the robot's: `robots.workspace.narrowed`).
@@ -66,7 +68,8 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
                 backends.append(spare)
         store = PreferenceStore(cfg.store, create=True)
         window = Window.open(cfg.window)
-        console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window)
+        log = open_decision_log(cfg.rerun)
+        console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window, log)
         output.write(f"robot-rewards console: {cfg.task}, {cfg.mode} mode, {cfg.n_candidates} candidates, "
                      f"labeller {console.labeller}, store {store.root}\n"
                      f"window: {'on' if window else 'off'}; the image is always at {out_dir / IMAGE_NAME}\n")
@@ -80,6 +83,8 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
             console.close()
         if window is not None:
             window.close()
+        if log is not None:
+            log.close()
         if store is not None:
             store.close()
         for b in backends:
@@ -90,6 +95,10 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
             ("next query median (ms)", "-" if lat["median"] is None else round(lat["median"], 1)),
             ("next query p95 (ms)", "-" if lat["p95"] is None else round(lat["p95"], 1))]
     output.write("\n" + format_table(["console", "value"], rows) + "\n")
+    if cfg.rerun:
+        metrics["rerun"] = cfg.rerun
+        output.write(f"queries logged to Rerun: {cfg.rerun}"
+                     + ("" if cfg.rerun == LIVE else f" (open it with `rerun {cfg.rerun}`)") + "\n")
     output.write(f"metrics: {write_metrics(out_dir, metrics)}\n")
     output.flush()
     return metrics

@@ -44,6 +44,7 @@ from robot_rewards.console.ranking_session import (
     Skip,
     UndoStored,
 )
+from robot_rewards.console.recording import QueryRecorder, pair_preferred
 from robot_rewards.console.window import Window
 from robot_rewards.core.atomic import write_atomic
 from robot_rewards.core.primitives import Primitive
@@ -98,8 +99,11 @@ class Console:
     """One labelling session: the loop of `run_console` and the state it keeps."""
 
     def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[Robot], store,
-                 output: TextIO, out_dir: Path, window: Window | None):
+                 output: TextIO, out_dir: Path, window: Window | None, decision_log=None):
+        """decision_log: a viz.rerun_log.DecisionLog that each query and answer is logged to
+        (None: no recording)."""
         self.cfg, self.policy, self.store = cfg, policy, store
+        self.recorder = None if decision_log is None else QueryRecorder(decision_log)
         self.output, self.out_dir, self.window = output, out_dir, window
         self.labeller = cfg.labeller_name()
         self.primitive = policy.primitive
@@ -156,6 +160,8 @@ class Console:
                 image=q.frame.rgb, scores=None if q.scores is None else q.scores.members, meta=meta)
             self.counts["shown"] += 1
             self.build_s.append(q.build_s)
+            if self.recorder is not None:
+                self.recorder.shown(q)
         self.store.mark_shown(q.query_id, q.shown_at)
         self.preparer.prefetch(self.cfg.queries - self.counts["done"] - 1)  # queries needed after q
         return t_shown
@@ -273,20 +279,26 @@ class Console:
                                            q.shown_at)
                     what = "ranking " + (" > ".join(str(i + 1) for i in event.order) or "all equal")
                     chosen = event.order[0] if event.order else None
+                    preferred = list(event.order)
                 else:
                     self.store.add_pair(q.query_id, event.a, event.b, event.answer, self.labeller, q.shown_at)
                     what = f"{event.answer} (A = {event.a + 1}, B = {event.b + 1})"
                     chosen = {"a": event.a, "b": event.b}.get(event.answer)
+                    preferred = pair_preferred(event.a, event.b, event.answer)
             except PreferenceStoreError as exc:
                 self.session.reopen()
                 self._say(f"answer NOT stored: {exc}\nanswer this query again")
                 return False, False
             self._answered(q, what)
+            if self.recorder is not None:
+                self.recorder.answered(q, preferred, what)
             return True, self._execute_after(q, chosen)
         try:
             if isinstance(event, Skip):
                 self.counts["skipped"] += 1
                 self._say("skipped")
+                if self.recorder is not None:
+                    self.recorder.skipped(q)
                 return True, False
             if isinstance(event, UndoStored):
                 self._undo()
@@ -320,6 +332,8 @@ class Console:
         if self.history:
             prev = self.history.pop()
             self.counts["done"] -= 1
+            if self.recorder is not None:
+                self.recorder.undone(prev)
             self.preparer.requeue(self.current)
             self._say("showing that query again")
             self._show(prev)

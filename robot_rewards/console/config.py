@@ -87,6 +87,7 @@ class ConsoleConfig:
     prefetch: bool = True  # prepare the next query in the background while the operator answers
     display_width: int = 960  # the overlay is upscaled to this width for readability
     camera: str = ""  # camera shown and used for clicks; "" = the first one
+    rerun: str = ""  # log each query and answer to Rerun: an .rrd file, or 'live' for a viewer ('' = off)
     jog_max_cm: float = 10.0  # largest jog per command, per axis
     demo_grasp_depth: float = 0.02  # m below the clicked surface a demonstrated pick grasps
     demo_place_height: float = 0.03  # m above the clicked surface a demonstration releases

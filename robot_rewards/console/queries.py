@@ -59,6 +59,7 @@ class PreparedQuery:
     shown_at: float | None = None
     demo: np.ndarray | None = None
     offer: Offer | None = None  # where the robot's policy proposed the candidates
+    logged_as: int | None = None  # its step on a Rerun recording's decision timeline (`rerun=`)
 
     @property
     def stale(self) -> bool:

@@ -83,6 +83,10 @@ class BagReplayConfig:
     scorers: Dict[str, str] = field(default_factory=dict)  # name -> scorer checkpoint (any family)
     device: str = "cpu"
     plot: bool = True
+    # log each candidate set (its cloud and images, the candidates coloured by the first scorer's
+    # score, else by the recorded utilities; the recorded choice and rejections) to Rerun: an
+    # .rrd file, or 'live' for a viewer ('' = off)
+    rerun: str = ""
     seed: int = 0
     output_dir: str = _OUT.format("bag-replay")
 

@@ -27,6 +27,7 @@ from robot_rewards.core.observation import Observation
 from robot_rewards.perception.config import PerceptionConfig
 from robot_rewards.perception.pipeline import perceive_points
 from robot_rewards.perception.pointcloud import PerceptionError, transform_points
+from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.ros.bag_config import RESERVED_COLUMNS, BagReplayConfig
 from robot_rewards.ros.bag_io import BagError, bag_topics, read_messages
 from robot_rewards.ros.config import PerceptionNodeConfig
@@ -36,6 +37,7 @@ from robot_rewards.ros.convert_interfaces import candidate_set_from_msg
 from robot_rewards.ros.payloads import CandidateSet, ns_of_stamp
 from robot_rewards.ros.perception_core import PerceivedFrame, PerceptionCore
 from robot_rewards.ros.tf_tree import TransformError
+from robot_rewards.selection.decider import Decision
 
 log = logging.getLogger(__name__)
 OBS_CACHE = 64  # perceived frames kept for candidate sets recorded after them
@@ -94,8 +96,12 @@ def _score_state(model, obs: Observation, goal: str) -> float:
     return float(value[0])
 
 
-def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: Mapping[str, object]) -> ReplayResult:
-    """Run perception and the given models over `cfg.bag` (models already loaded)."""
+def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: Mapping[str, object],
+           decision_log=None) -> ReplayResult:
+    """Run perception and the given models over `cfg.bag` (models already loaded).
+
+    decision_log: a viz.rerun_log.DecisionLog that each candidate set is logged to as a
+    decision (`candidate_set_decision`), in the cloud it was sampled in (None: no recording)."""
     clash = sorted(set(state_rewards) & set(RESERVED_COLUMNS))
     if clash:
         raise ValueError(f"state reward names {clash} clash with the columns {list(RESERVED_COLUMNS)}")
@@ -129,7 +135,7 @@ def replay(cfg: BagReplayConfig, state_rewards: Mapping[str, object], scorers: M
         elif topic == cfg.depth_topic:  # color and depth may share a topic name only by mistake
             frame = core.on_depth(msg)
         if topic == cfg.candidates_topic:
-            _score_decision(msg, recent, scorers, result, errors)
+            _score_decision(msg, recent, scorers, result, errors, decision_log)
         if frame is None:
             continue
         obs = frame.observation
@@ -190,7 +196,51 @@ def perceive_cloud_msg(core: PerceptionCore, msg) -> PerceivedFrame | None:
     return PerceivedFrame(msg, obs, stamp_ns)
 
 
-def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter) -> None:
+def candidate_set_decision(cset: CandidateSet, replay_scores: Mapping[str, ScoreSet]) -> Decision:
+    """A recorded candidate set as a Decision: the recorded choice, ranking and rejections; the
+    recorded scores per family plus the replay's (`replay_scores`, scorer name -> ScoreSet,
+    under 'replay:<name>'); utilities: the first replay scorer's mean (what the replay is
+    checking), else the recorded utilities (None when neither exists)."""
+    n = len(cset.candidates)
+    scores = {family: ScoreSet.from_members(m) for family, m in cset.scores.items()}
+    scores.update({f"replay:{name}": s for name, s in replay_scores.items()})
+    if replay_scores:
+        utilities = np.asarray(next(iter(replay_scores.values())).mean, dtype=np.float64)
+    else:
+        utilities = None if cset.utilities is None else np.asarray(cset.utilities, dtype=np.float64)
+    if cset.order:
+        ranking = tuple(int(i) for i in cset.order)
+    elif cset.utilities is not None:
+        ranking = tuple(int(i) for i in np.argsort(-np.asarray(cset.utilities), kind="stable"))
+    else:
+        ranking = tuple(range(n))
+    # rejections in the order they were tried (the recorded ranking), any others after
+    tried = [i for i in ranking if i in cset.rejected] + sorted(set(cset.rejected) - set(ranking))
+    return Decision(cset.candidates, scores or None, utilities, ranking,
+                    tuple((int(i), str(cset.rejected[i])) for i in tried), cset.chosen, 0,
+                    decision=int(cset.decision_id), method=cset.selector or "recorded")
+
+
+def decision_text(cset: CandidateSet, replay_scores: Mapping[str, ScoreSet]) -> str:
+    """The log line of a replayed decision: the recorded choice, and per replay scorer its best
+    candidate and the rank it gives the recorded choice."""
+    n = len(cset.candidates)
+    head = (f"decision {cset.decision_id}: {n} candidates, recorded choice "
+            + ("none" if cset.chosen is None else str(cset.chosen))
+            + (f" ({cset.selector})" if cset.selector else "")
+            + (f", {len(cset.rejected)} rejected" if cset.rejected else ""))
+    parts = [head]
+    for name, s in replay_scores.items():
+        mean = np.asarray(s.mean, dtype=np.float64)
+        best = int(np.argmax(mean))
+        part = f"{name}: best {best} ({mean[best]:.4g})"
+        if cset.chosen is not None:
+            part += f", recorded choice ranks {int(np.sum(mean > mean[cset.chosen])) + 1} of {n}"
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter, decision_log=None) -> None:
     try:
         if getattr(msg, "__msgtype__", "") == "std_msgs/msg/String":  # bags from before robot_rewards_interfaces
             cset = CandidateSet.from_json(msg.data)
@@ -199,7 +249,7 @@ def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter)
     except MessageConversionError as exc:
         errors[f"candidate set: {exc}"] += 1
         return
-    if not scorers:
+    if not scorers and decision_log is None:
         return
     ns = ns_of_stamp(cset.stamp)
     obs = recent.get(ns)
@@ -211,13 +261,15 @@ def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter)
         obs = recent[max(earlier)]
     obs = Observation(frames=obs.frames, proprio=None, goal=cset.goal or obs.goal, timestamp=obs.timestamp,
                       points=obs.points, colors=obs.colors)
+    replay_scores: dict[str, ScoreSet] = {}
     for name, scorer in scorers.items():
         try:
-            mean = scorer.score(obs, cset.candidates).mean
+            replay_scores[name] = scored = scorer.score(obs, cset.candidates)
         except Exception as exc:
             errors[f"scorer '{name}': {type(exc).__name__}"] += 1
             log.error("decision %d: scorer '%s' failed: %s", cset.decision_id, name, exc)
             continue
+        mean = scored.mean
         best = int(np.argmax(mean))
         result.decisions.append({
             "decision": cset.decision_id, "stamp_ns": ns, "model": name, "n": len(mean), "best": best,
@@ -225,6 +277,9 @@ def _score_decision(msg, recent, scorers, result: ReplayResult, errors: Counter)
             "chosen_score": "" if cset.chosen is None else float(mean[cset.chosen]),
             "chosen_rank": "" if cset.chosen is None else int(np.sum(mean > mean[cset.chosen])) + 1,
         })
+    if decision_log is not None:
+        decision_log.log_decision(obs, candidate_set_decision(cset, replay_scores),
+                                  summary=decision_text(cset, replay_scores), stamp_ns=ns)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:

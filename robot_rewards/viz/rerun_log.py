@@ -1,7 +1,7 @@
 """Decisions to Rerun (`rerun-sdk`, the optional `rerun` extra): a saved .rrd or a live viewer.
 
-One recording per run, on two timelines: `decision` (a counter over the whole run) and
-`episode`. Entities:
+One recording per run, on the timelines `decision` (a counter over the whole run), `episode`
+and, where the decision has a recorded time (`bag replay`), `stamp`. Entities:
 
     world/cloud                 Points3D   the observation's base-frame cloud (its colours)
     world/candidates            Arrows3D   every candidate, first point -> second point
@@ -10,9 +10,12 @@ One recording per run, on two timelines: `decision` (a counter over the whole ru
                                            "index: score"
     world/chosen                Arrows3D   the executed candidate, thick and green
     world/rejected              Arrows3D   candidates tried and refused, red, labelled by reason
+    world/preferred             Arrows3D   the console operator's answer: ranked candidates
+                                           labelled "#1: i", ...; a pair's preferred one (orange)
     world/cameras/<name>        Transform3D (base_T_camera) + Pinhole; .../rgb Image,
                                 .../depth DepthImage (metres)
     log/decisions               TextLog    the decision's summary line; one WARN line per rejection
+    log/answers                 TextLog    the console operator's answers (skips, undos)
     metrics/<name>              Scalars    chosen utility, task quality, success
 """
 
@@ -30,6 +33,8 @@ APP_ID = "robot_rewards"
 GREY = (150, 150, 150)
 CHOSEN = (40, 220, 60)
 REJECTED = (230, 40, 40)
+PREFERRED = (255, 150, 0)
+LIVE = "live"  # the `rerun=` value that opens a live viewer instead of writing a file
 
 
 class RecordingPathError(OSError):
@@ -58,6 +63,28 @@ def check_writable(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise RecordingPathError(f"cannot write the Rerun recording {p}: {exc.strerror or exc}") from None
     return p
+
+
+def check_target(target: str) -> str:
+    """A command's `rerun=` setting checked before any work: '' (off), 'live' (a viewer), or a
+    writable .rrd path (RecordingPathError naming the problem otherwise); a recording also
+    needs rerun-sdk installed (MissingDependencyError saying how otherwise)."""
+    if not target:
+        return target
+    if target != LIVE:
+        check_writable(target)
+    _rerun()
+    return target
+
+
+def open_decision_log(target: str) -> DecisionLog | None:
+    """The DecisionLog a command's `rerun=` setting asks for: None for '', a live viewer for
+    'live', else the .rrd file at that path."""
+    if not target:
+        return None
+    if target == LIVE:
+        return DecisionLog(spawn=True)
+    return DecisionLog(target)
 
 
 def candidate_segments(params: np.ndarray, primitive: str) -> tuple[np.ndarray, np.ndarray]:
@@ -115,10 +142,13 @@ class DecisionLog:
         self.rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
         self.decisions = 0
 
-    def set_time(self, decision: int, episode: int | None = None) -> None:
+    def set_time(self, decision: int, episode: int | None = None, stamp_ns: int | None = None) -> None:
+        """Where the next logs go: decision `decision` (and episode, and recorded time in ns)."""
         self.rec.set_time("decision", sequence=int(decision))
         if episode is not None:
             self.rec.set_time("episode", sequence=int(episode))
+        if stamp_ns is not None:
+            self.rec.set_time("stamp", timestamp=np.datetime64(int(stamp_ns), "ns"))
 
     def log_observation(self, obs) -> None:
         """Camera poses, intrinsics, colour and depth images, and the cloud if it has one."""
@@ -136,11 +166,16 @@ class DecisionLog:
         if obs.points is not None:
             self.rec.log("world/cloud", rr.Points3D(obs.points, colors=obs.colors, radii=0.002))
 
-    def log_decision(self, obs, decision, episode: int | None = None) -> None:
+    def log_decision(self, obs, decision, episode: int | None = None, summary: str | None = None,
+                     stamp_ns: int | None = None) -> int:
         """One decision at the next step of the `decision` timeline: its observation, the
-        candidates coloured by score, the chosen one, the rejections with their reasons."""
+        candidates coloured by score, the chosen one, the rejections with their reasons.
+
+        summary: the text log line instead of the decision's own summary (callers whose
+        `chosen` is not a selection, e.g. the console's queries); stamp_ns: the decision's
+        recorded time. Returns the decision's index on the timeline (for `log_answer`)."""
         rr = self.rr
-        self.set_time(self.decisions, episode)
+        self.set_time(self.decisions, episode, stamp_ns)
         self.log_observation(obs)
         cands = decision.candidates
         origins, vectors = candidate_segments(cands.params, cands.name)
@@ -162,14 +197,34 @@ class DecisionLog:
                 labels=[f"{i}: {reason}" for i, reason in decision.rejected]))
         else:
             self.rec.log("world/rejected", rr.Clear(recursive=False))
-        self.rec.log("log/decisions", rr.TextLog(f"episode {decision.episode_seed} decision {decision.decision} "
-                                                 f"({decision.method}): {decision.summary().splitlines()[0]}",
-                                                 level="INFO"))
+        if summary is None:
+            summary = (f"episode {decision.episode_seed} decision {decision.decision} "
+                       f"({decision.method}): {decision.summary().splitlines()[0]}")
+        self.rec.log("log/decisions", rr.TextLog(summary, level="INFO"))
         for i, reason in decision.rejected:
             self.rec.log("log/decisions", rr.TextLog(f"rejected {i}: {reason}", level="WARN"))
         if scores is not None and decision.chosen is not None:
             self.rec.log("metrics/chosen_score", rr.Scalars(float(scores[decision.chosen])))
+        self.rec.log("world/preferred", rr.Clear(recursive=False))  # no answer (yet) for this one
         self.decisions += 1
+        return self.decisions - 1
+
+    def log_answer(self, index: int, candidates, preferred, text: str) -> None:
+        """A person's answer about logged decision `index` (the console): `preferred` candidate
+        indices best first (a ranking, a pair's winner, both of a tie; empty: no preference),
+        drawn orange and labelled "#rank: index", and `text` in the log. A later answer for the
+        same decision (after an undo) replaces it."""
+        rr = self.rr
+        self.set_time(index)
+        preferred = [int(i) for i in preferred]
+        if preferred:
+            origins, vectors = candidate_segments(candidates.params, candidates.name)
+            self.rec.log("world/preferred", rr.Arrows3D(
+                origins=origins[preferred], vectors=vectors[preferred], colors=[PREFERRED] * len(preferred),
+                radii=0.005, labels=[f"#{k + 1}: {i}" for k, i in enumerate(preferred)]))
+        else:
+            self.rec.log("world/preferred", rr.Clear(recursive=False))
+        self.rec.log("log/answers", rr.TextLog(text, level="INFO"))
 
     def log_outcome(self, quality: float, success: bool) -> None:
         """Task quality and success after the decision just logged."""
