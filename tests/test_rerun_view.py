@@ -155,13 +155,17 @@ def test_console_logs_each_query_and_answer(tmp_path):
     assert len(rec["/world/cameras/front/rgb"]) == 3
 
 
-def test_console_refuses_a_bad_recording_path_before_loading_anything(tmp_path):
+def test_console_refuses_a_bad_recording_path_or_missing_rerun_before_loading_anything(tmp_path, monkeypatch):
     from robot_rewards.commands.console import run_console
     from robot_rewards.console.config import ConsoleConfig
 
     cfg = ConsoleConfig(window="off", store=str(tmp_path / "store"), output_dir=str(tmp_path / "out"),
                         rerun=str(tmp_path / "queries.txt"))
     with pytest.raises(rerun_log.RecordingPathError, match="must end in .rrd, got '.*queries.txt'"):
+        run_console(cfg)
+    monkeypatch.setitem(sys.modules, "rerun", None)  # what `import rerun` sees where it is not installed
+    cfg.rerun = "live"
+    with pytest.raises(MissingDependencyError, match=r"pip install 'robot_rewards\[rerun\]'"):
         run_console(cfg)
     assert not (tmp_path / "store").exists() and not (tmp_path / "out").exists()
 
