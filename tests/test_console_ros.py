@@ -22,7 +22,8 @@ from robot_rewards.robots.base import RobotError
 from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import config as ros_config
 from robot_rewards.ros import convert as rc
-from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand
+from robot_rewards.ros import convert_interfaces as ci
+from robot_rewards.ros.payloads import CandidateSet
 
 HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
@@ -76,6 +77,8 @@ class Sensors:
         from tf2_msgs.msg import TFMessage
 
         from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, TF_STATIC_QOS
+        from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
+        from robot_rewards_interfaces.msg import ExecutorStatus as ExecutorStatusMsg
 
         self.ctx, self.types = ctx, rc.rclpy_types()
         self.node = node = Node("sensors")
@@ -87,14 +90,13 @@ class Sensors:
             "cloud": node.create_publisher(PointCloud2, ros_config.CLOUD_TOPIC, RELIABLE_QOS),
             "goal": node.create_publisher(String, ros_config.GOAL_TOPIC, LATCHED_QOS),
             "joints": node.create_publisher(JointState, ros_config.JOINT_STATES_TOPIC, SENSOR_QOS),
-            "candidates": node.create_publisher(String, ros_config.CANDIDATES_TOPIC, LATCHED_QOS),
+            "candidates": node.create_publisher(CandidateSetMsg, ros_config.CANDIDATES_TOPIC, LATCHED_QOS),
         }
         node.create_timer(0.1, self.joint_state)
-        self.statuses, self.commands = [], []
-        node.create_subscription(String, ros_config.EXECUTOR_STATUS_TOPIC,
-                                 lambda m: self.statuses.append(ExecutorStatus.from_json(m.data)), RELIABLE_QOS)
-        node.create_subscription(String, ros_config.CONSOLE_PRIMITIVE_TOPIC,
-                                 lambda m: self.commands.append(PrimitiveCommand.from_json(m.data)), RELIABLE_QOS)
+        self.statuses = []
+        self.commands = []  # the ExecutePrimitive goals the executor got (console_graph records them)
+        node.create_subscription(ExecutorStatusMsg, ros_config.EXECUTOR_STATUS_TOPIC,
+                                 lambda m: self.statuses.append(ci.executor_status_from_msg(m)), RELIABLE_QOS)
 
     def joint_state(self):
         self.pub["joints"].publish(rc.joint_state_to_msg(list(JOINT_NAMES), HOME, ("", divmod(self.ctx.now_ns, SEC)),
@@ -122,17 +124,26 @@ class Sensors:
 
 
 def console_graph(ctx):
-    """policy (proposes only) + executor on /console/primitive + console node in operator mode:
-    the graph `ros2 launch ... console:=true` starts, with the console standing aside."""
+    """policy (proposes only) + executor + console node in operator mode: the graph `ros2 launch
+    ... console:=true` starts, with the console standing aside. The sensors record the goals the
+    executor gets."""
     from robot_rewards.ros.nodes.console import ConsoleNode
     from robot_rewards.ros.nodes.executor import ExecutorNode
     from robot_rewards.ros.nodes.policy import PolicyNode
 
-    PolicyNode(parameter_overrides=params(n_candidates=4, publish_primitive=False, score_candidates=False))
-    ExecutorNode(parameter_overrides=params(primitive_topic=ros_config.CONSOLE_PRIMITIVE_TOPIC))
+    PolicyNode(parameter_overrides=params(n_candidates=4, execute_chosen=False, score_candidates=False))
+    executor = ExecutorNode()
     ConsoleNode(parameter_overrides=params(mode="operator"))
     Controller()
-    return Sensors(ctx)
+    sensors = Sensors(ctx)
+    on_primitive = executor.core.on_primitive
+
+    def recording(goal):
+        sensors.commands.append(ci.primitive_goal_from_msg(goal))
+        return on_primitive(goal)
+
+    executor.core.on_primitive = recording
+    return sensors
 
 
 def operator_node(ctx, name="console_operator", timeout=60.0):
@@ -164,8 +175,8 @@ def run_in_thread(fn, *args):
 
 def test_ros_settings_default_to_the_nodes_topics_and_are_checked():
     cfg = RosConsoleConfig()
-    assert (cfg.candidates_topic, cfg.execute_topic, cfg.status_topic, cfg.cloud_topic, cfg.decision_cloud_topic) == (
-        ros_config.CANDIDATES_TOPIC, ros_config.CONSOLE_PRIMITIVE_TOPIC, ros_config.EXECUTOR_STATUS_TOPIC,
+    assert (cfg.candidates_topic, cfg.execute_action, cfg.status_topic, cfg.cloud_topic, cfg.decision_cloud_topic) == (
+        ros_config.CANDIDATES_TOPIC, ros_config.EXECUTE_ACTION, ros_config.EXECUTOR_STATUS_TOPIC,
         ros_config.CLOUD_TOPIC, ros_config.DECISION_CLOUD_TOPIC)
     assert (cfg.color_topic, cfg.depth_topic, cfg.camera_info_topic, cfg.goal_topic, cfg.base_frame) == (
         ros_config.COLOR_TOPIC, ros_config.DEPTH_TOPIC, ros_config.COLOR_INFO_TOPIC, ros_config.GOAL_TOPIC,
@@ -186,21 +197,39 @@ def test_backend_ros_without_rclpy_says_to_source_ros(monkeypatch):
 
 
 def test_console_node_in_operator_mode_forwards_nothing(rclpy, ctx):
+    """operator mode sends no goal; chooser mode sends the chosen one as an ExecutePrimitive goal."""
+    from rclpy.action import ActionServer
     from rclpy.node import Node
-    from std_msgs.msg import String
 
     from robot_rewards.rewards.synthetic import random_candidates
     from robot_rewards.ros.nodes.console import ConsoleNode
     from robot_rewards.ros.params import ParameterError
+    from robot_rewards_interfaces.action import ExecutePrimitive
+    from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
 
-    ConsoleNode(parameter_overrides=params(mode="operator"))
+    operator = ConsoleNode(parameter_overrides=params(mode="operator"))
     probe = Node("probe")
     chosen = []
-    probe.create_subscription(String, ros_config.CONSOLE_PRIMITIVE_TOPIC, chosen.append, 10)
-    pub = probe.create_publisher(String, ros_config.CANDIDATES_TOPIC, 10)
-    pub.publish(String(data=CandidateSet(3, (1, 0), GOAL, random_candidates(4), chosen=1).to_json()))
+
+    def execute(handle):
+        chosen.append(ci.primitive_goal_from_msg(handle.request))
+        handle.succeed()
+        return ExecutePrimitive.Result(state="succeeded")
+
+    ActionServer(probe, ExecutePrimitive, ros_config.EXECUTE_ACTION, execute)
+    pub = probe.create_publisher(CandidateSetMsg, ros_config.CANDIDATES_TOPIC, 10)
+    cset = CandidateSet(3, (1, 0), GOAL, random_candidates(4), chosen=1)
+    pub.publish(ci.candidate_set_to_msg(cset, rc.rclpy_types()))
     ctx.drain()
     assert chosen == [] and any("operator mode" in line for line in ctx.log_lines("info", "console"))
+    operator.destroy_node()
+    ConsoleNode()  # chooser mode: the policy's choice goes to the executor
+    pub.publish(ci.candidate_set_to_msg(cset, rc.rclpy_types()))
+    assert ctx.run_until(lambda: chosen, timeout=1.0)
+    assert chosen[0].decision_id == 3 and chosen[0].source == "console"
+    np.testing.assert_array_equal(chosen[0].primitive.params, cset.candidates.params[1])
+    ctx.drain()
+    assert any("decision 3: executed" in line for line in ctx.log_lines("info", "console"))
     with pytest.raises(ParameterError, match="mode must be one of chooser, operator"):
         ConsoleNode(parameter_overrides=params(mode="human"))
 
@@ -284,10 +313,9 @@ def test_operator_labels_a_policy_candidate_set_and_executes_the_choice(rclpy, c
 
 
 def test_no_candidate_set_in_time_names_the_topic_and_stores_nothing(rclpy, ctx, tmp_path):
-    from std_msgs.msg import String
-
     from robot_rewards.commands.console import run_console
     from robot_rewards.preferences.store import PreferenceStore
+    from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
 
     sensors = console_graph(ctx)
     cfg = ConsoleConfig(backend="ros", queries=2, window="off", labeller="tester", store=str(tmp_path / "store"),
@@ -295,7 +323,7 @@ def test_no_candidate_set_in_time_names_the_topic_and_stores_nothing(rclpy, ctx,
     out = io.StringIO()
     thread, result = run_in_thread(run_console, cfg, io.StringIO(""), out)
     operator_node(ctx)
-    sensors.pub["candidates"].publish(String(data="{broken"))  # logged and skipped
+    sensors.pub["candidates"].publish(CandidateSetMsg(primitive="fly"))  # logged and skipped
     thread.join(timeout=60.0)
     assert not thread.is_alive()
     if "error" in result:

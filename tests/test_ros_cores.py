@@ -202,7 +202,7 @@ def test_reward_server_core_scores_like_the_model_and_isolates_errors():
         core.on_request(ScoreRequest("a", (T0, 0), GOAL, cands).to_json(), replies.append)
         core.on_request(ScoreRequest("b", (T0, 0), GOAL, cands, ["pref", "nope"]).to_json(), replies.append)
         host.close()  # finishes the queued requests
-    a, b = (ScoreResponse.from_json(r) for r in sorted(replies, key=lambda r: json.loads(r)["request_id"]))
+    a, b = (ScoreResponse.parse(r) for r in sorted(replies, key=lambda r: r.request_id))
     direct = scorer.score(obs, cands)
     np.testing.assert_allclose(a.scores["pref"], direct.members, rtol=1e-5, atol=1e-6)
     assert "unknown reward model 'nope'" in b.errors["nope"] and "pref" in b.scores
@@ -222,7 +222,7 @@ def test_reward_server_core_parks_requests_until_their_cloud_and_expires_them():
         now[0] = 2.0
         assert core.expire() == 1  # "never" timed out
         host.close()
-    by_id = {json.loads(r)["request_id"]: ScoreResponse.from_json(r) for r in replies}
+    by_id = {r.request_id: ScoreResponse.parse(r) for r in replies}
     assert by_id["early"].scores["pref"].shape == (3, 3)
     assert "no cloud stamped 1700000000.000000006 arrived within 1.0 s" in by_id["never"].errors["server"]
     # Malformed requests and clouds without xyz are logged; nothing is answered or cached.
@@ -259,7 +259,8 @@ def policy_core(kin, params, log, now, graph=None, **cfg):
 
 
 class Graph:
-    """Who is on which topic (rclpy Node.count_publishers / count_subscribers)."""
+    """Who is on which topic or service (rclpy Node.count_publishers / count_subscribers /
+    count_services); `subscribers` holds both subscribers and servers."""
 
     def __init__(self, publishers=None, subscribers=None):
         self.publishers, self.subscribers = dict(publishers or {}), dict(subscribers or {})
@@ -270,8 +271,11 @@ class Graph:
     def count_subscribers(self, topic):
         return self.subscribers.get(topic, 0)
 
+    def count_services(self, service):
+        return self.subscribers.get(service, 0)
 
-LIVE = {"/reward_server/score_request": 1, "/policy/primitive": 1}
+
+LIVE = {"/reward_server/score_candidates": 1}
 
 
 def joint_state(q, stamp_ns=T0 * SEC):
@@ -285,16 +289,16 @@ def test_policy_core_decision_cycle(kin):
     obs, _ = planted_observation(seed=0, n_points=64)
     (channel, text), = core.on_cloud(cloud_msg(obs, T0 * SEC))
     assert channel == "score_request" and core.state == SCORING
-    request = ScoreRequest.from_json(text)
+    request = ScoreRequest.parse(text)
     assert request.stamp == (T0, 0) and len(request.candidates) == 3
     assert core.on_cloud(cloud_msg(obs, T0 * SEC + 1)) == []  # busy: no second decision
     # Scores favour candidate 0, which is infeasible: the next best feasible one is chosen.
     members = np.array([[3.0, 1.0, 2.0], [3.0, 1.0, 2.0]])
     out = dict(core.on_score_response(ScoreResponse(request.request_id, {"pref": members}).to_json()))
-    cset = CandidateSet.from_json(out["candidates"])
+    cset = CandidateSet.parse(out["candidates"])
     assert cset.order == [0, 2, 1] and cset.chosen == 2 and "outside workspace" in cset.rejected[0]
     np.testing.assert_array_equal(cset.scores["pref"], members)
-    assert PrimitiveCommand.from_json(out["primitive"]).decision_id == cset.decision_id
+    assert PrimitiveCommand.parse(out["primitive"]).decision_id == cset.decision_id
     assert core.state == EXECUTING
     # Only this decision's terminal status frees the policy; the next cloud must be newer.
     core.on_executor_status(ExecutorStatus(cset.decision_id, "executing").to_json())
@@ -313,12 +317,12 @@ def test_policy_core_bad_and_missing_inputs(kin):
     core.on_joint_state(rc.joint_state_to_msg(["a"], [0.0], None, TYPES))
     assert "lacks joints" in log.errors()
     out = core.on_cloud(cloud_msg(obs, T0 * SEC))
-    request = ScoreRequest.from_json(out[0][1])
+    request = ScoreRequest.parse(out[0][1])
     core.on_score_response("garbage")
     core.on_score_response(ScoreResponse("someone-else").to_json())  # ignored
     assert core.state == SCORING
     out = dict(core.on_score_response(ScoreResponse(request.request_id, errors={"pref": "boom"}).to_json()))
-    assert "primitive" not in out and CandidateSet.from_json(out["candidates"]).chosen is None
+    assert "primitive" not in out and CandidateSet.parse(out["candidates"]).chosen is None
     assert "none of the 1 candidates is feasible" in log.errors() and "model 'pref' failed: boom" in log.errors()
     assert core.state == IDLE
     # Scores that never come: the decision is dropped after score_timeout.
@@ -333,7 +337,7 @@ def test_policy_core_samples_with_the_decision_seed_rule(kin):
     core = policy_core(kin, [REACHABLE, REACHABLE], log, now, seed=3, score_candidates=False)
     core.on_joint_state(joint_state(HOME))
     obs, _ = planted_observation(seed=0, n_points=64)
-    cset = CandidateSet.from_json(dict(core.on_cloud(cloud_msg(obs, T0 * SEC)))["candidates"])
+    cset = CandidateSet.parse(dict(core.on_cloud(cloud_msg(obs, T0 * SEC)))["candidates"])
     # the double's candidate seeds are the sampling seed + index; unscored: the policy's order
     np.testing.assert_array_equal(cset.candidates.seeds, decision_seed(3, 0) + np.arange(2))
     assert cset.order == [0, 1] and cset.chosen == 0 and core.state == EXECUTING
@@ -346,6 +350,76 @@ def test_parse_weights():
 
 
 # --- executor --------------------------------------------------------------------------------------
+
+
+def test_policy_core_waits_for_an_executor_stops_and_resumes(kin):
+    """No ExecutePrimitive server: no decision, and why() says so; ~/stop while executing ends
+    the decision (the node cancels it) until the next decide(); feedback shows in why()."""
+    log, now = Log(), [T0 * SEC]
+    ready = [False]
+    config = PolicyNodeConfig(goal=GOAL, n_candidates=2, score_candidates=False)
+    from robot_rewards.core.primitives import Workspace
+
+    decider = policy_decider(config, FixedPolicy([REACHABLE, REACHABLE]), FeasibilityChecker(Workspace(), kin))
+    core = PolicyCore(config, decider, log, lambda: now[0], home=HOME, executor_ready=lambda: ready[0])
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    assert core.on_cloud(cloud_msg(obs, now[0])) == [] and core.decisions == 0
+    code, reason = core.why()
+    assert code == "no_executor" and "nobody serves the ExecutePrimitive action /executor/execute" in reason
+    ready[0] = True
+    out = dict(core.on_cloud(cloud_msg(obs, now[0] + 1)))
+    command = out["primitive"]
+    assert isinstance(command, PrimitiveCommand) and command.source == "policy" and core.state == EXECUTING
+    core.on_feedback(command.decision_id, 1, 4, "grasp")
+    assert core.why() == ("executing", f"decision {command.decision_id} is executing: segment 2/4 'grasp' "
+                          "(waiting for /executor/execute)")
+    ready[0] = False  # the executor died mid-motion
+    assert core.why()[0] == "no_executor"
+    ready[0] = True
+    assert core.stop() == command.decision_id and core.state == "done" and core.why()[0] == "stopped"
+    assert core.on_cloud(cloud_msg(obs, now[0] + 2 * SEC)) == []  # stopped: clouds do not decide
+    core.on_executor_status(ExecutorStatus(command.decision_id, "failed", -107, "canceled"))  # the canceled goal
+    assert core.state == "done" and core.stop() is None
+    now[0] += 2 * SEC
+    assert dict(core.decide())["primitive"].decision_id == command.decision_id + 1  # decides again
+
+
+def test_payloads_of_typed_messages_json_and_action_results():
+    from ros_double.messages import message_types
+
+    from robot_rewards.ros import convert_interfaces as ci
+    from robot_rewards.ros.payloads import PayloadError
+
+    types = message_types()
+    status = ExecutorStatus(4, "succeeded", 0, "", 3, 4, (T0, 5))
+    assert ci.to_payload(ExecutorStatus, status) is status
+    for form in (ci.executor_status_to_msg(status, types), status.to_json(),
+                 types.new("std_msgs/msg/String", data=status.to_json())):
+        got = ci.to_payload(ExecutorStatus, form)
+        assert (got.decision_id, got.state, got.segment, got.segments, got.stamp) == (4, "succeeded", 3, 4, (T0, 5))
+    with pytest.raises(PayloadError):
+        ci.to_payload(ExecutorStatus, types.new(ci.ifc.EXECUTOR_STATUS, state="lost"))
+    result = ci.execute_result_to_msg(ExecutorStatus(4, "failed", -4, "path", 1, 4), types)
+    got = ci.status_of_action_result(4, 6, result)  # ABORTED with the controller's code
+    assert (got.state, got.error_code, got.error_string, got.segment) == ("failed", -4, "path", 1)
+    empty = types.new(ci.ifc.EXECUTE_PRIMITIVE + "_Result")  # the execute callback raised
+    aborted = ci.status_of_action_result(4, 6, empty)
+    assert aborted.state == "failed" and aborted.error_code == -103 and "no result" in aborted.error_string
+    assert ci.status_of_action_result(4, 5, empty).error_code == -107  # CANCELED
+    assert ci.status_of_action_result(4, 4, empty).state == "succeeded"
+
+
+def test_executor_core_cancel_stops_before_the_next_step(kin):
+    log, now = Log(), [T0 * SEC]
+    core = executor(kin, log, now)
+    assert core.cancel() == ([], None)  # idle: nothing to cancel
+    core.on_joint_state(joint_state(HOME))
+    statuses, step = core.on_primitive(PrimitiveCommand(7, Primitive("pick_place", REACHABLE)))
+    assert step is not None and core.label == step.label
+    statuses, step = core.cancel()
+    assert step is None and not core.busy and core.label == ""
+    assert statuses[0].state == "failed" and statuses[0].error_code == -107 and "canceled" in statuses[0].error_string
 
 
 def executor(kin, log, now, **cfg):
@@ -363,7 +437,7 @@ def test_executor_core_plans_and_runs_steps_in_order(kin):
     core = executor(kin, log, now)
     core.on_joint_state(joint_state(HOME))
     statuses, step = core.on_primitive(command(REACHABLE))
-    assert ExecutorStatus.from_json(statuses[0]).state == "executing" and step.kind == "arm"
+    assert ExecutorStatus.parse(statuses[0]).state == "executing" and step.kind == "arm"
     from robot_rewards.primitives.config import MotionConfig
     from robot_rewards.primitives.planner import GripperSegment, plan_primitive
 
@@ -377,7 +451,7 @@ def test_executor_core_plans_and_runs_steps_in_order(kin):
     assert goal.goal_time_tolerance.sec == 1
     # A second primitive while busy is refused.
     statuses, none = core.on_primitive(command(REACHABLE, decision=8))
-    assert none is None and ExecutorStatus.from_json(statuses[0]).error_code == EXECUTOR_BUSY
+    assert none is None and ExecutorStatus.parse(statuses[0]).error_code == EXECUTOR_BUSY
     result = TYPES.new("std_msgs/msg/String", data="")  # arm results carry error_code; absent = 0
     n_steps = len(core.steps)
     for k in range(n_steps):
@@ -385,7 +459,7 @@ def test_executor_core_plans_and_runs_steps_in_order(kin):
         if step_k.kind == "gripper":
             assert core.goal_message(step_k).command.position == pytest.approx(step_k.width * 0.5)
         statuses, nxt = core.on_result(STATUS_SUCCEEDED, result)
-    final = ExecutorStatus.from_json(statuses[-1])
+    final = ExecutorStatus.parse(statuses[-1])
     assert final.state == "succeeded" and final.decision_id == 7 and not core.busy
 
 
@@ -395,14 +469,14 @@ def test_executor_core_reports_controller_failures_and_stops(kin):
     core.on_joint_state(joint_state(HOME))
     core.on_primitive(command(REACHABLE))
     statuses, nxt = core.on_goal_response(False)  # the controller rejects the first goal
-    status = ExecutorStatus.from_json(statuses[0])
+    status = ExecutorStatus.parse(statuses[0])
     assert nxt is None and status.state == "failed" and status.error_code == EXECUTOR_GOAL_REJECTED
     assert "rejected the goal" in status.error_string and not core.busy
     core.on_primitive(command(REACHABLE))
     core.on_goal_response(True)
     aborted = type("Result", (), {"error_code": PATH_TOLERANCE_VIOLATED, "error_string": "blocked"})()
     statuses, nxt = core.on_result(STATUS_ABORTED, aborted)
-    status = ExecutorStatus.from_json(statuses[0])
+    status = ExecutorStatus.parse(statuses[0])
     assert nxt is None and status.error_code == PATH_TOLERANCE_VIOLATED
     assert "PATH_TOLERANCE_VIOLATED" in status.error_string and "step 1/" in status.error_string
 
@@ -421,7 +495,7 @@ def test_executor_core_refuses_unsafe_requests(kin, params, setup, code, text):
     if setup == "old":
         now[0] += 2 * SEC
     statuses, step = core.on_primitive(command(params))
-    status = ExecutorStatus.from_json(statuses[0])
+    status = ExecutorStatus.parse(statuses[0])
     assert step is None and status.state == "rejected" and status.error_code == code and text in status.error_string
     assert not core.busy
 
@@ -430,7 +504,7 @@ def test_executor_core_rejects_malformed_primitives(kin):
     log, now = Log(), [T0 * SEC]
     core = executor(kin, log, now)
     statuses, step = core.on_primitive('{"schema": "robot_rewards/primitive", "version": 1, "name": "fly"}')
-    assert step is None and "unknown primitive 'fly'" in ExecutorStatus.from_json(statuses[0]).error_string
+    assert step is None and "unknown primitive 'fly'" in ExecutorStatus.parse(statuses[0]).error_string
 
 
 # --- console ---------------------------------------------------------------------------------------
@@ -439,11 +513,11 @@ def test_executor_core_rejects_malformed_primitives(kin):
 def test_console_core_forwards_choices(kin):
     cset = CandidateSet(5, (T0, 0), GOAL, random_candidates(4, seed=1), chosen=2)
     log = Log()
-    default = PrimitiveCommand.from_json(ConsoleCore(None, log).on_candidates(cset.to_json()))
+    default = PrimitiveCommand.parse(ConsoleCore(None, log).on_candidates(cset.to_json()))
     assert default.decision_id == 5 and default.source == "console"
     np.testing.assert_array_equal(default.primitive.params, cset.candidates.params[2])
     picked = ConsoleCore(lambda c: 3, log).on_candidates(cset.to_json())
-    np.testing.assert_array_equal(PrimitiveCommand.from_json(picked).primitive.params, cset.candidates.params[3])
+    np.testing.assert_array_equal(PrimitiveCommand.parse(picked).primitive.params, cset.candidates.params[3])
     assert ConsoleCore(lambda c: None, log).on_candidates(cset.to_json()) is None
     assert ConsoleCore(lambda c: 9, log).on_candidates(cset.to_json()) is None
     assert ConsoleCore(lambda c: 1 / 0, log).on_candidates(cset.to_json()) is None
@@ -504,13 +578,13 @@ def test_policy_core_survives_hostile_responses_and_statuses(kin):
     core = policy_core(kin, [REACHABLE, REACHABLE], log, now)
     core.on_joint_state(joint_state(HOME))
     obs, _ = planted_observation(seed=0, n_points=64)
-    request = ScoreRequest.from_json(core.on_cloud(cloud_msg(obs, T0 * SEC))[0][1])
+    request = ScoreRequest.parse(core.on_cloud(cloud_msg(obs, T0 * SEC))[0][1])
     good = ScoreResponse(request.request_id, {"pref": np.array([[1.0, 2.0]])}).to_json()
     for text in _hostile(good):
         assert core.on_score_response(text) == [] and core.state == SCORING
     out = dict(core.on_score_response(good))
-    assert core.state == EXECUTING and CandidateSet.from_json(out["candidates"]).chosen == 1
-    status = ExecutorStatus(CandidateSet.from_json(out["candidates"]).decision_id, "succeeded").to_json()
+    assert core.state == EXECUTING and CandidateSet.parse(out["candidates"]).chosen == 1
+    status = ExecutorStatus(CandidateSet.parse(out["candidates"]).decision_id, "succeeded").to_json()
     for text in _hostile(status):
         assert core.on_executor_status(text) == [] and core.state == EXECUTING
     core.on_executor_status(status)
@@ -525,11 +599,11 @@ def test_executor_core_survives_hostile_primitives(kin):
     good = command(REACHABLE)
     for text in _hostile(good):
         statuses, step = core.on_primitive(text)
-        status = ExecutorStatus.from_json(statuses[0])
+        status = ExecutorStatus.parse(statuses[0])
         assert step is None and status.state == "rejected" and status.error_code == EXECUTOR_BAD_INPUT
         assert not core.busy
     statuses, step = core.on_primitive(good)
-    assert ExecutorStatus.from_json(statuses[0]).state == "executing" and step is not None
+    assert ExecutorStatus.parse(statuses[0]).state == "executing" and step is not None
 
 
 def test_reward_server_core_survives_hostile_requests():
@@ -543,7 +617,7 @@ def test_reward_server_core_survives_hostile_requests():
         core.on_request(text, replies.append)
     assert replies == [] and core.report.counts["request"] == len(_hostile(good))
     core.on_request(good, replies.append)
-    assert [ScoreResponse.from_json(r).request_id for r in replies] == ["r"]
+    assert [ScoreResponse.parse(r).request_id for r in replies] == ["r"]
 
 
 def test_console_cores_keep_the_last_good_set_after_hostile_ones():
@@ -583,9 +657,9 @@ def test_policy_status_names_the_silent_topic_and_the_missing_reward_server(kin)
     core.on_cloud(cloud_msg(obs, now[0]))
     assert core.why()[0] == "no_goal" and "topic /goal" in core.why()[1]
     core.on_goal(GOAL)
-    assert core.on_cloud(cloud_msg(obs, now[0] + 1)) == []  # nobody subscribes to the requests
+    assert core.on_cloud(cloud_msg(obs, now[0] + 1)) == []  # nobody serves the score service
     code, reason = core.why()
-    assert code == "no_reward_server" and "nobody subscribes to /reward_server/score_request" in reason
+    assert code == "no_reward_server" and "nobody serves /reward_server/score_candidates" in reason
     status = PolicyStatus.from_json(core.status().to_json())
     assert status.state == "idle" and status.code == "no_reward_server" and status.scorer["available"] is False
     assert status.inputs["cloud"]["topic"] == "/perception/pointz" and status.inputs["cloud"]["age"] == 0.0
@@ -607,7 +681,7 @@ def test_policy_score_timeout_idles_then_recovers(kin):
     core = policy_core(kin, [REACHABLE], log, now, graph, score_retry=30.0)
     core.on_joint_state(joint_state(HOME))
     obs, _ = planted_observation(seed=0, n_points=64)
-    first = ScoreRequest.from_json(core.on_cloud(cloud_msg(obs, now[0]))[0][1])
+    first = ScoreRequest.parse(core.on_cloud(cloud_msg(obs, now[0]))[0][1])
     now[0] += 3 * SEC
     core.tick()
     assert core.state == IDLE and core.timeouts == 1 and "no scores from" in log.errors()
@@ -617,12 +691,12 @@ def test_policy_score_timeout_idles_then_recovers(kin):
     assert code == "scorer_timeout" and "did not answer decision 0 within 2 s" in reason and "asking again" in reason
     assert core.decide() == []
     # a new reward server on the request topic: asked again at once
-    graph.subscribers["/reward_server/score_request"] = 2
-    second = ScoreRequest.from_json(core.on_cloud(cloud_msg(obs, now[0] + 1))[0][1])
+    graph.subscribers["/reward_server/score_candidates"] = 2
+    second = ScoreRequest.parse(core.on_cloud(cloud_msg(obs, now[0] + 1))[0][1])
     assert second.request_id != first.request_id
     out = dict(core.on_score_response(ScoreResponse(second.request_id, {"pref": np.array([[1.0]])}).to_json()))
     assert core.scorer_down is None and "answers again" in " ".join(t for _, t in log.lines)
-    assert CandidateSet.from_json(out["candidates"]).chosen == 0
+    assert CandidateSet.parse(out["candidates"]).chosen == 0
     # after score_retry seconds the same (hung) server is asked again, too
     core.state = IDLE
     core.on_cloud(cloud_msg(obs, now[0] + 2))
@@ -642,14 +716,14 @@ def test_policy_score_timeout_first_candidate(kin):
     core.on_cloud(cloud_msg(obs, now[0]))
     now[0] += 3 * SEC
     out = dict(core.tick())
-    cset = CandidateSet.from_json(out["candidates"])
+    cset = CandidateSet.parse(out["candidates"])
     assert cset.chosen == 1 and cset.scores == {} and core.state == EXECUTING  # the first feasible, unscored
     assert "taking the policy's first feasible candidate" in log.errors()
     # no reward server at all: decided unscored at once, with a warning
     graph.subscribers.clear()
     core.on_executor_status(ExecutorStatus(cset.decision_id, "succeeded", stamp=divmod(now[0], SEC)).to_json())
     out = dict(core.on_cloud(cloud_msg(obs, now[0] + 2 * SEC)))
-    assert CandidateSet.from_json(out["candidates"]).chosen == 1 and "unscored" in log.lines[-1][1]
+    assert CandidateSet.parse(out["candidates"]).chosen == 1 and "unscored" in log.lines[-1][1]
     with pytest.raises(ValueError, match="on_score_timeout must be one of"):
         policy_core(kin, [REACHABLE], log, now, on_score_timeout="drop")
 
@@ -657,7 +731,7 @@ def test_policy_score_timeout_first_candidate(kin):
 def _execute(core, obs, now, t_ns):
     """One decision on a cloud stamped t_ns, executed successfully at once; returns its id."""
     out = dict(core.on_cloud(cloud_msg(obs, t_ns)))
-    cset = CandidateSet.from_json(out["candidates"])
+    cset = CandidateSet.parse(out["candidates"])
     now[0] = t_ns + SEC
     core.on_executor_status(ExecutorStatus(cset.decision_id, "succeeded", stamp=divmod(now[0], SEC)).to_json())
     return cset.decision_id

@@ -60,10 +60,10 @@ def test_sim_launch_arguments_override_typed_parameters(fake):
     nodes = {n.name: n for n in evaluate("sim", n_candidates="16", seed="4", gui="true", console="true",
                                          scorers="a=x.json, b=y.json", chooser="ros_double.plugins:last_candidate")}
     assert set(nodes) == {"sim_bridge", "perception", "reward_server", "policy", "executor", "console"}
-    assert nodes["policy"].parameters[1] == {"n_candidates": 16, "publish_primitive": False}
+    assert nodes["policy"].parameters[1] == {"n_candidates": 16, "execute_chosen": False}
     assert nodes["sim_bridge"].parameters[1] == {"seed": 4, "gui": True}
     assert nodes["reward_server"].parameters[1] == {"scorers": ["a=x.json", "b=y.json"]}
-    assert nodes["executor"].parameters[1] == {"primitive_topic": "/console/primitive"}
+    assert len(nodes["executor"].parameters) == 1  # the console sends its goals to the same action
     assert nodes["console"].parameters[1] == {"chooser": "ros_double.plugins:last_candidate"}
     operator = {n.name: n for n in evaluate("sim", console="true", console_mode="operator")}
     assert operator["console"].parameters[1] == {"mode": "operator"}

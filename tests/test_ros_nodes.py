@@ -13,14 +13,13 @@ from ros_double.fixtures import ctx, rclpy  # noqa: F401 (fixtures)
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import convert as rc
+from robot_rewards.ros import convert_interfaces as ci
 from robot_rewards.ros.config import NODE_CONFIGS, ExecutorConfig
 from robot_rewards.ros.params import descriptions
 from robot_rewards.ros.payloads import (
+    EXECUTOR_CANCELED,
     EXECUTOR_GOAL_REJECTED,
     EXECUTOR_NO_SERVER,
-    CandidateSet,
-    ExecutorStatus,
-    PolicyStatus,
     PrimitiveCommand,
 )
 from robot_rewards.ros.trajectory_goal import PATH_TOLERANCE_VIOLATED
@@ -71,6 +70,38 @@ class Probe:
 
 def joint_state_msg(q, stamp):
     return rc.joint_state_to_msg(list(JOINT_NAMES), q, ("", stamp), types())
+
+
+class FakeExecutor:
+    """An ExecutePrimitive server that records the goals and succeeds (a stand-in executor)."""
+
+    def __init__(self, rclpy, node=None):
+        from rclpy.action import ActionServer
+        from rclpy.node import Node
+
+        from robot_rewards_interfaces.action import ExecutePrimitive
+
+        self.node = node or Node("fake_executor")
+        self.goals = []
+
+        def execute(handle):
+            self.goals.append(ci.primitive_goal_from_msg(handle.request))
+            handle.succeed()
+            return ExecutePrimitive.Result(state="succeeded", segments=1, segment=0)
+
+        self.server = ActionServer(self.node, ExecutePrimitive, "/executor/execute", execute)
+
+
+def send_primitive(ctx, client, command, feedback=None):
+    """Send an ExecutePrimitive goal; (goal handle, result response or None)."""
+    sent = client.send_goal_async(ci.primitive_goal_to_msg(command, types()), feedback_callback=feedback)
+    assert ctx.run_until(sent.done, timeout=1.0)
+    handle = sent.result()
+    if not handle.accepted:
+        return handle, None
+    result = handle.get_result_async()
+    ctx.run_until(result.done, timeout=10.0)
+    return handle, result.result() if result.done() else None
 
 
 # --- the double itself ------------------------------------------------------------------------------
@@ -208,51 +239,108 @@ class FakeController:
 
 
 def run_primitive(rclpy, ctx, executor_overrides=None, **controller):
+    """An executor node, a fake controller, one ExecutePrimitive goal: (node, controller, the
+    statuses on /executor/status, the feedback, the action's result response)."""
+    from rclpy.action import ActionClient
+
     from robot_rewards.ros.nodes.executor import ExecutorNode
+    from robot_rewards_interfaces.action import ExecutePrimitive
+    from robot_rewards_interfaces.msg import ExecutorStatus as ExecutorStatusMsg
 
     node = ExecutorNode(parameter_overrides=params(rclpy, **(executor_overrides or {})))
     fake = FakeController(rclpy, **controller) if controller.get("accept") is not None else None
     probe = Probe(rclpy)
-    from std_msgs.msg import String
-
-    statuses = probe.listen(String, "/executor/status")
+    statuses = probe.listen(ExecutorStatusMsg, "/executor/status")
     probe.publish("/joint_states", joint_state_msg(HOME, divmod(ctx.now_ns, SEC)))
     ctx.drain()
-    probe.say("/policy/primitive", PrimitiveCommand(11, Primitive("pick_place", REACHABLE)).to_json())
-    ctx.run_until(lambda: any(ExecutorStatus.from_json(m.data).terminal for m in statuses), timeout=10.0)
-    return node, fake, [ExecutorStatus.from_json(m.data) for m in statuses]
+    feedback = []
+    client = ActionClient(probe.node, ExecutePrimitive, "/executor/execute")
+    handle, result = send_primitive(ctx, client, PrimitiveCommand(11, Primitive("pick_place", REACHABLE)),
+                                    feedback.append)
+    assert handle.accepted and result is not None
+    return node, fake, [ci.executor_status_from_msg(m) for m in statuses], [m.feedback for m in feedback], result
 
 
 def test_executor_node_runs_every_segment_on_an_accepting_controller(rclpy, ctx):
-    node, fake, statuses = run_primitive(rclpy, ctx, accept=True)
+    node, fake, statuses, feedback, result = run_primitive(rclpy, ctx, accept=True)
     final = statuses[-1]
     assert final.state == "succeeded" and final.decision_id == 11 and not node.core.busy
     assert [s.segment for s in statuses[:-1]] == list(range(final.segments))  # one goal after another
     assert len(fake.executed) == final.segments  # every step went to a server, in order
+    # feedback per segment, with the planner's labels; the result is the final status
+    assert [f.segment for f in feedback] == list(range(final.segments)) and all(f.label for f in feedback)
+    assert {f.segments for f in feedback} == {final.segments}
+    assert result.status == 4 and result.result.state == "succeeded" and result.result.error_code == 0
+    assert result.result.segments == final.segments
     first = fake.executed[0].trajectory
     assert list(first.joint_names) == list(JOINT_NAMES)
     np.testing.assert_allclose(first.points[0].positions, HOME, atol=1e-9)
 
 
 def test_executor_node_stops_when_the_controller_rejects(rclpy, ctx):
-    node, fake, statuses = run_primitive(rclpy, ctx, accept=False)
+    node, fake, statuses, _, result = run_primitive(rclpy, ctx, accept=False)
     final = statuses[-1]
     assert final.state == "failed" and final.error_code == EXECUTOR_GOAL_REJECTED
+    assert result.status == 6 and result.result.error_code == EXECUTOR_GOAL_REJECTED  # ABORTED
     assert len(fake.goals) == 1 and fake.executed == []  # nothing executed, nothing else sent
     assert any("rejected the goal" in line for line in ctx.log_lines("error", "executor"))
 
 
 def test_executor_node_reports_the_controller_error_code(rclpy, ctx):
-    node, fake, statuses = run_primitive(rclpy, ctx, accept=True, error_code=PATH_TOLERANCE_VIOLATED)
+    node, fake, statuses, _, result = run_primitive(rclpy, ctx, accept=True, error_code=PATH_TOLERANCE_VIOLATED)
     final = statuses[-1]
     assert final.state == "failed" and final.error_code == PATH_TOLERANCE_VIOLATED
+    assert result.result.error_code == PATH_TOLERANCE_VIOLATED and result.result.state == "failed"
+    assert ci.status_of_action_result(11, result.status, result.result).error_code == PATH_TOLERANCE_VIOLATED
     assert "PATH_TOLERANCE_VIOLATED" in final.error_string and "fake controller" in final.error_string
     assert len(fake.executed) == 1
 
 
 def test_executor_node_without_a_controller_times_out(rclpy, ctx):
-    node, fake, statuses = run_primitive(rclpy, ctx, {"server_timeout": 0.5})
+    node, fake, statuses, _, result = run_primitive(rclpy, ctx, {"server_timeout": 0.5})
     assert statuses[-1].error_code == EXECUTOR_NO_SERVER and "is not available" in statuses[-1].error_string
+    assert result.result.error_code == EXECUTOR_NO_SERVER
+
+
+def test_executor_node_cancels_the_running_trajectory_and_refuses_a_second_goal(rclpy, ctx):
+    """A cancel stops the arm mid-segment (the controller's goal is canceled) and ends the goal
+    CANCELED; a goal sent while one runs is rejected; a malformed goal ends BAD_INPUT."""
+    from rclpy.action import ActionClient
+
+    from robot_rewards.ros.nodes.executor import ExecutorNode
+    from robot_rewards.ros.nodes.sim_bridge import SimBridgeNode
+    from robot_rewards_interfaces.action import ExecutePrimitive
+
+    bridge = SimBridgeNode(parameter_overrides=params(rclpy, image_scale=0.25, camera_rate=1.0))
+    node = ExecutorNode()
+    probe = Probe(rclpy)
+    client = ActionClient(probe.node, ExecutePrimitive, "/executor/execute")
+    ctx.advance(0.2)  # joint states
+    sent = client.send_goal_async(ci.primitive_goal_to_msg(PrimitiveCommand(3, Primitive("pick_place", REACHABLE)),
+                                                           types()))
+    assert ctx.run_until(sent.done, timeout=1.0) and sent.result().accepted
+    ctx.advance(0.5)  # the first segment runs
+    assert node.core.busy and bridge.core.busy  # the arm is moving
+    second, result = send_primitive(ctx, client, PrimitiveCommand(4, Primitive("pick_place", REACHABLE)))
+    assert not second.accepted
+    canceling = sent.result().cancel_goal_async()
+    assert ctx.run_until(canceling.done, timeout=1.0) and canceling.result().return_code == 0
+    done = sent.result().get_result_async()
+    assert ctx.run_until(done.done, timeout=5.0)
+    response = done.result()
+    assert response.status == 5 and response.result.error_code == EXECUTOR_CANCELED  # CANCELED
+    assert response.result.segment == 0 and not node.core.busy
+    status = ci.status_of_action_result(3, response.status, response.result)
+    assert status.state == "failed" and status.error_code == EXECUTOR_CANCELED
+    # idle again: a malformed goal is accepted and ends with the reason
+    bad = ExecutePrimitive.Goal(decision_id=5)
+    bad.primitive.name = "fly"
+    sent = client.send_goal_async(bad)
+    assert ctx.run_until(sent.done, timeout=1.0) and sent.result().accepted
+    done = sent.result().get_result_async()
+    assert ctx.run_until(done.done, timeout=1.0)
+    assert done.result().status == 6 and done.result().result.error_code == -105  # BAD_INPUT
+    assert "unknown primitive 'fly'" in done.result().result.error_string
 
 
 # --- sim bridge as an arm driver ------------------------------------------------------------------------
@@ -356,7 +444,7 @@ def test_perception_node_takes_the_table_up_axis_and_tilt(rclpy, ctx):
 
 def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
     from ros_double.scenes import tiny_scorer
-    from std_msgs.msg import Float64, String
+    from std_msgs.msg import Float64
 
     from robot_rewards.rewards.preference.io import save_scorer
     from robot_rewards.rewards.synthetic import planted_observation
@@ -364,16 +452,18 @@ def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
     from robot_rewards.ros.nodes.console import ConsoleNode
     from robot_rewards.ros.nodes.policy import PolicyNode
     from robot_rewards.ros.nodes.reward_server import RewardServerNode
+    from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
 
     scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
     RewardServerNode(parameter_overrides=params(rclpy, scorers=[f"pref={scorer_path}"],
                                                 state_reward="ros_double.plugins:MeanHeight",
                                                 state_reward_input="observation", max_wait_ms=0.0))
-    PolicyNode(parameter_overrides=params(rclpy, n_candidates=6, publish_primitive=False))
+    PolicyNode(parameter_overrides=params(rclpy, n_candidates=6, execute_chosen=False))
     ConsoleNode(parameter_overrides=params(rclpy, chooser="ros_double.plugins:last_candidate"))
     probe = Probe(rclpy)
-    sets = probe.listen(String, "/policy/candidates")
-    chosen = probe.listen(String, "/console/primitive")
+    executor = FakeExecutor(rclpy, probe.node)
+    sets = probe.listen(CandidateSetMsg, "/policy/candidates")
+    chosen = executor.goals
     rewards = probe.listen(Float64, "/reward_server/goal_reward")
     obs, _ = planted_observation(seed=0, n_points=256)
     probe.say("/goal", "put the block on the red mark", LATCHED_QOS)
@@ -381,10 +471,11 @@ def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
     probe.publish("/perception/points", rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)),
                                                          types(), rgb=obs.colors))
     assert ctx.run_until(lambda: sets and chosen, timeout=20.0)
-    cset = CandidateSet.from_json(sets[0].data)
+    cset = ci.candidate_set_from_msg(sets[0])
     assert cset.scores["pref"].shape == (3, 6) and cset.goal == "put the block on the red mark"
     assert cset.selector == "robot_rewards.selection" and cset.utilities is not None
-    command = PrimitiveCommand.from_json(chosen[0].data)
+    assert sets[0].header.frame_id == "panda_link0"  # the frame of the cloud it was sampled in
+    command = chosen[0]
     np.testing.assert_array_equal(command.primitive.params, cset.candidates.params[-1])  # the chooser's pick
     assert command.decision_id == cset.decision_id and command.source == "console"
     assert rewards[0].data == pytest.approx(float(np.mean(obs.points[:, 2])), abs=1e-6)
@@ -407,18 +498,19 @@ def test_cloud_without_xyz_is_rejected_by_consumers(rclpy, ctx):
 
 
 def test_policy_node_says_why_it_does_not_decide(rclpy, ctx):
-    """A wrong cloud topic and a missing reward server: ~/decide's answer and ~/status name them;
-    a reward server that appears is used."""
-    from std_msgs.msg import String
+    """A wrong cloud topic, a missing executor and a missing reward server: ~/decide's answer and
+    ~/status name them; a reward server that appears is used, and ~/stop cancels the execution."""
     from std_srvs.srv import Trigger
 
     from robot_rewards.rewards.synthetic import planted_observation
     from robot_rewards.ros.nodes.policy import PolicyNode
     from robot_rewards.ros.nodes.reward_server import RewardServerNode
+    from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
+    from robot_rewards_interfaces.msg import PolicyStatus as PolicyStatusMsg
 
     PolicyNode(parameter_overrides=params(rclpy, goal="anything", cloud_topic="/perception/pointz", n_candidates=4))
     probe = Probe(rclpy)
-    statuses = probe.listen(String, "/policy/status")
+    statuses = probe.listen(PolicyStatusMsg, "/policy/status")
     obs, _ = planted_observation(seed=0, n_points=256)
     cloud = rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)), types(), rgb=obs.colors)
     probe.publish("/perception/points", cloud)  # not what the policy listens to
@@ -432,20 +524,58 @@ def test_policy_node_says_why_it_does_not_decide(rclpy, ctx):
 
     reply = call()
     assert not reply.success and "no cloud on /perception/pointz in 3 s since start; 0 publisher(s)" in reply.message
-    status = PolicyStatus.from_json(statuses[-1].data)
+    status = ci.policy_status_from_msg(statuses[-1])
     assert status.code == "no_cloud" and status.inputs["cloud"]["publishers"] == 0
     probe.publish("/perception/pointz", cloud)
     ctx.advance(1.0)
     reply = call()
-    assert "nobody subscribes to /reward_server/score_request" in reply.message
-    assert PolicyStatus.from_json(statuses[-1].data).code == "no_reward_server"
+    assert "nobody serves the ExecutePrimitive action /executor/execute" in reply.message
+    assert ci.policy_status_from_msg(statuses[-1]).code == "no_executor"
+    # an executor that takes goals and never ends them (the arm moves for a long time)
+    from rclpy.action import ActionServer, CancelResponse
+    from rclpy.task import Future
+
+    from robot_rewards_interfaces.action import ExecutePrimitive
+
+    goals, canceled = [], []
+
+    async def execute(handle):
+        goals.append(handle)
+        canceled.append(Future())
+        await canceled[-1]
+        handle.canceled()
+        return ExecutePrimitive.Result(state="failed", error_code=EXECUTOR_CANCELED)
+
+    def cancel(handle):
+        canceled[-1].set_result(True)
+        return CancelResponse.ACCEPT
+
+    ActionServer(probe.node, ExecutePrimitive, "/executor/execute", execute, cancel_callback=cancel)
+    reply = call()
+    assert "nobody serves /reward_server/score_candidates" in reply.message
+    ctx.advance(1.0)  # the next status (1 Hz)
+    status = ci.policy_status_from_msg(statuses[-1])
+    assert status.code == "no_reward_server" and status.scorer["subscribers"] == 0
     assert any("reward_server missing" in line for line in ctx.log_lines("info", "policy"))
     RewardServerNode(parameter_overrides=params(rclpy, max_wait_ms=0.0, cloud_topic="/perception/pointz"))
-    sets = probe.listen(String, "/policy/candidates")
+    sets = probe.listen(CandidateSetMsg, "/policy/candidates")
     probe.publish("/perception/pointz", rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)),
                                                           types(), rgb=obs.colors))
-    assert ctx.run_until(lambda: sets, timeout=20.0)
-    assert PolicyStatus.from_json(statuses[-1].data).state == "executing"
+    assert ctx.run_until(lambda: sets and goals, timeout=20.0)
+    assert ci.policy_status_from_msg(statuses[-1]).state == "executing"
+    assert ci.primitive_goal_from_msg(goals[0].request).decision_id == ci.candidate_set_from_msg(sets[0]).decision_id
+    # ~/stop cancels the goal and stops deciding; ~/decide decides again
+    stop = probe.node.create_client(Trigger, "/policy/stop")
+    future = stop.call_async(Trigger.Request())
+    assert ctx.run_until(future.done, timeout=1.0) and future.result().success
+    assert "canceled" in future.result().message
+    assert ctx.run_until(lambda: not goals[0].is_active, timeout=2.0) and goals[0].status == 5  # CANCELED
+    status = ci.policy_status_from_msg(statuses[-1])
+    assert status.state == "done" and status.code == "stopped"
+    ctx.advance(2.0)  # fresh clouds: no decision while stopped
+    assert len(goals) == 1
+    reply = call()
+    assert reply.success and ctx.run_until(lambda: len(goals) == 2, timeout=20.0)
     assert not ctx.log_lines("error")
 
 
@@ -491,14 +621,17 @@ def test_policy_node_bounds_the_checkpoint_workspace_by_the_arm(rclpy, ctx, monk
 @pytest.mark.slow
 def test_sim_graph_executes_a_decision_and_stops_at_success(rclpy, ctx):
     """sim_bridge + perception + reward_server + policy + executor: one decision end to end; the
-    sim bridge's task status says the task succeeded and the policy stops."""
-    from std_msgs.msg import String
-
+    sim bridge's task status says the task succeeded and the policy stops. Every link is typed:
+    the ScoreCandidates service, the ExecutePrimitive action, the status messages."""
     from robot_rewards.ros.nodes.executor import ExecutorNode
     from robot_rewards.ros.nodes.perception import PerceptionNode
     from robot_rewards.ros.nodes.policy import PolicyNode
     from robot_rewards.ros.nodes.reward_server import RewardServerNode
     from robot_rewards.ros.nodes.sim_bridge import SimBridgeNode
+    from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
+    from robot_rewards_interfaces.msg import ExecutorStatus as ExecutorStatusMsg
+    from robot_rewards_interfaces.msg import PolicyStatus as PolicyStatusMsg
+    from robot_rewards_interfaces.msg import TaskStatus as TaskStatusMsg
 
     bridge = SimBridgeNode(parameter_overrides=params(rclpy, image_scale=0.5, camera_rate=2.0))
     PerceptionNode(parameter_overrides=params(rclpy, max_rate=0.0,
@@ -507,19 +640,21 @@ def test_sim_graph_executes_a_decision_and_stops_at_success(rclpy, ctx):
     policy = PolicyNode()
     ExecutorNode()
     probe = Probe(rclpy)
-    statuses = probe.listen(String, "/executor/status")
-    sets = probe.listen(String, "/policy/candidates")
-    policy_status = probe.listen(String, "/policy/status")
-    assert ctx.run_until(lambda: any(ExecutorStatus.from_json(m.data).terminal for m in statuses), timeout=40.0)
-    final = ExecutorStatus.from_json(statuses[-1].data)
+    statuses = probe.listen(ExecutorStatusMsg, "/executor/status")
+    sets = probe.listen(CandidateSetMsg, "/policy/candidates")
+    policy_status = probe.listen(PolicyStatusMsg, "/policy/status")
+    tasks = probe.listen(TaskStatusMsg, "/task/status")
+    assert ctx.run_until(lambda: any(ci.executor_status_from_msg(m).terminal for m in statuses), timeout=40.0)
+    final = ci.executor_status_from_msg(statuses[-1])
     assert final.state == "succeeded", final.error_string
-    assert CandidateSet.from_json(sets[0].data).goal == bridge.core.goal
+    assert ci.candidate_set_from_msg(sets[0]).goal == bridge.core.goal
     assert bridge.core.env.success()  # the shipped place_block policy solves seed 0 in one step
     assert ctx.run_until(lambda: policy.core.state == "done", timeout=5.0)
     ctx.advance(5.0)  # fresh clouds keep coming: no second decision
-    status = PolicyStatus.from_json(policy_status[-1].data)
+    status = ci.policy_status_from_msg(policy_status[-1])
     assert status.code == "task_succeeded" and status.decisions == 1 and len(sets) == 1
     assert status.task["success"] and status.max_decisions == 3  # place_block's step budget
+    assert ci.task_status_from_msg(tasks[-1]).success and tasks[-1].task == "place_block"
     assert not ctx.log_lines("error") and not ctx.incompatible
 
 

@@ -160,9 +160,14 @@ def _fuzz(rclpy, ctx, node, rounds: int = 2) -> None:
         depth=10, reliability=sub.qos.reliability, durability=sub.qos.durability)) for sub in subs}
     services = [s for s in ctx.services.values() if s.node is node]
     clients = [probe.create_client(s.srv_type, s.srv_name) for s in services]
+    from rclpy.action import ActionClient
+
+    actions = [ActionClient(probe, a.action_type, a.name) for a in ctx.action_servers.values() if a.node is node]
     for _ in range(rounds):
         for client in clients:  # e.g. ~/decide before any input: warnings
             client.call_async(client.srv_type.Request())
+        for action in actions:  # an empty goal (no primitive name): refused with the reason
+            action.send_goal_async(action.action_type.Goal())
         ctx.advance(0.5)
         for sub in subs:  # errors
             for msg in _bad_messages(sub.msg_type):
@@ -274,3 +279,38 @@ def test_calibration_capture_logs_a_failed_capture_after_a_good_one(rclpy, ctx, 
     reply = call()
     assert not reply.success and "image rejected" in reply.message
     assert ctx.log_lines("info", "calibration_capture") and ctx.log_lines("error", "calibration_capture")
+
+
+def test_reward_server_answers_bad_score_requests_with_an_error(rclpy, ctx):
+    """ScoreCandidates never raises: a malformed request gets a response naming what is wrong."""
+    import math
+
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from robot_rewards.ros.convert_interfaces import score_response_from_msg
+    from robot_rewards.ros.nodes.reward_server import RewardServerNode
+    from robot_rewards_interfaces.srv import ScoreCandidates
+
+    RewardServerNode(parameter_overrides=[Parameter("request_timeout", value=0.05)])  # s of the wall clock
+    client = Node("score_probe").create_client(ScoreCandidates, "/reward_server/score_candidates")
+    assert client.service_is_ready()
+
+    def call(**fields):
+        future = client.call_async(ScoreCandidates.Request(**fields))
+        assert ctx.run_until(future.done, timeout=1.0)
+        return future.result()
+
+    bad = {"a": ("fly", [0.0] * 4, "unknown primitive 'fly'"),
+           "b": ("pick_place", [0.1] * 5, "5 values do not split into rows of 7"),
+           "c": ("pick_place", [math.nan] * 7, "expected a finite (N, D) array")}
+    for request_id, (name, values, why) in bad.items():
+        answer = call(request_id=request_id, primitive=name, params=values)
+        assert answer.request_id == request_id and len(answer.errors) == 1 and not answer.scores
+        assert answer.errors[0].model == "request" and why in answer.errors[0].message
+    # a good request whose cloud never comes: the service awaits it, then answers the server's error
+    future = client.call_async(ScoreCandidates.Request(request_id="ok", primitive="pick_place", params=[0.5] * 7))
+    assert ctx.run_until(future.done, timeout=10.0)
+    response = score_response_from_msg(future.result())
+    assert response.request_id == "ok" and "no cloud stamped" in response.errors["server"]
+    assert len(ctx.log_lines("error", "reward_server")) == 4

@@ -25,16 +25,15 @@ class RosConsoleConfig:
     source "policy": each query is a candidate set the policy node published (its cloud, its
     candidates, its scores); "local": the console samples its own candidates (`checkpoint`) in
     the latest cloud, for labelling without a policy node.
-    execute_topic: the executor's input. /console/primitive is the executor's input in a graph
-    launched with console:=true (the policy then only proposes, and the operator's choice is
-    what runs); /policy/primitive in an autonomous graph, where the executor refuses commands
-    while it runs the policy's own choice.
+    execute_action: the executor's ExecutePrimitive action (robot_rewards_interfaces). In a graph
+    launched with console:=true the policy only proposes, so the operator's choice is what
+    runs; in an autonomous graph the executor refuses goals while it runs the policy's own.
     """
 
     node_name: str = "console_operator"
     source: str = "policy"
     candidates_topic: str = "/policy/candidates"
-    execute_topic: str = "/console/primitive"
+    execute_action: str = "/executor/execute"
     status_topic: str = "/executor/status"
     decision_cloud_topic: str = "/policy/cloud"  # the cloud each candidate set was sampled in (latched)
     cloud_topic: str = "/perception/points"  # source=local: the latest cloud
@@ -57,8 +56,8 @@ class RosConsoleConfig:
         for name in ("candidates_timeout", "data_timeout", "execute_timeout", "sync_slop", "tf_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ros.{name} must be positive, got {getattr(self, name)}")
-        if not self.execute_topic or not self.candidates_topic:
-            raise ValueError("ros.execute_topic and ros.candidates_topic must be set")
+        if not self.execute_action or not self.candidates_topic:
+            raise ValueError("ros.execute_action and ros.candidates_topic must be set")
 
 
 @dataclass

@@ -30,13 +30,13 @@ CAMERA_POINTS_TOPIC = "/camera/depth/color/points"
 JOINT_STATES_TOPIC = "/joint_states"
 GOAL_TOPIC = "/goal"
 CLOUD_TOPIC = "/perception/points"
-SCORE_REQUEST_TOPIC = "/reward_server/score_request"
-SCORE_RESPONSE_TOPIC = "/reward_server/score_response"
+# robot_rewards_interfaces/srv/ScoreCandidates, served by reward_server
+SCORE_SERVICE = "/reward_server/score_candidates"
 GOAL_REWARD_TOPIC = "/reward_server/goal_reward"
 CANDIDATES_TOPIC = "/policy/candidates"
 DECISION_CLOUD_TOPIC = "/policy/cloud"
-PRIMITIVE_TOPIC = "/policy/primitive"
-CONSOLE_PRIMITIVE_TOPIC = "/console/primitive"
+# robot_rewards_interfaces/action/ExecutePrimitive, served by the executor
+EXECUTE_ACTION = "/executor/execute"
 EXECUTOR_STATUS_TOPIC = "/executor/status"
 TASK_STATUS_TOPIC = "/task/status"
 BASE_FRAME = _ARM.base_frame
@@ -67,8 +67,8 @@ class SimBridgeConfig:
     points_topic: str = param(CAMERA_POINTS_TOPIC, "camera-frame PointCloud2 topic ('' = do not publish)")
     joint_states_topic: str = param(JOINT_STATES_TOPIC, "sensor_msgs/JointState topic")
     goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence of the task (transient local)")
-    task_status_topic: str = param(TASK_STATUS_TOPIC, "task success/quality out (String JSON, transient local; "
-                                   "'' = do not publish)")
+    task_status_topic: str = param(TASK_STATUS_TOPIC, "task success/quality out (robot_rewards_interfaces/"
+                                   "TaskStatus, transient local; '' = do not publish)")
     task_status_rate: float = param(2.0, "Hz of the task status (and after every arm or gripper motion)")
     depth_encoding: str = param("16UC1", "depth encoding: 16UC1 (millimetres) or 32FC1 (metres)")
     camera_frame: str = param("", "optical frame of the camera ('' = the one in the camera's extrinsics file)")
@@ -145,8 +145,7 @@ class RewardServerConfig:
     color_topic: str = param(COLOR_TOPIC, "colour image for an image goal reward")
     goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence (transient local)")
     goal: str = param("", "goal sentence until one arrives on goal_topic")
-    request_topic: str = param(SCORE_REQUEST_TOPIC, "score requests (std_msgs/String JSON)")
-    response_topic: str = param(SCORE_RESPONSE_TOPIC, "score responses (std_msgs/String JSON)")
+    score_service: str = param(SCORE_SERVICE, "robot_rewards_interfaces/srv/ScoreCandidates service served")
     goal_reward_topic: str = param(GOAL_REWARD_TOPIC, "std_msgs/Float64 goal reward of the latest frame")
     goal_reward_rate: float = param(2.0, "Hz at most of goal reward evaluations")
     cloud_cache: int = param(8, "recent clouds kept for requests that name their stamp")
@@ -167,7 +166,9 @@ class PolicyNodeConfig:
     aggregator: str = param("mean", "ensemble aggregation: mean | wco | uwo")
     lam: float = param(1.0, "UWO variance weight")
     auto_decide: bool = param(True, "decide whenever idle and a fresh cloud arrives (else on ~/decide)")
-    publish_primitive: bool = param(True, "publish the chosen primitive (false: a console chooses)")
+    execute_chosen: bool = param(True, "send the chosen primitive to the executor's ExecutePrimitive action "
+                                 "(false: a console chooses and sends it; executor_status_topic then says when "
+                                 "it ended)")
     max_decisions: int = param(0, "stop after this many decisions of an episode (0 = no limit, or the task "
                                "status's max_steps with use_task_budget)")
     use_task_budget: bool = param(True, "max_decisions 0: stop after the task status's max_steps decisions (the sim "
@@ -179,10 +180,11 @@ class PolicyNodeConfig:
                                   "appears) | first_candidate (the policy's first feasible candidate, unscored)")
     score_retry: float = param(30.0, "s after a score timeout before the reward server is asked again")
     stale_after: float = param(10.0, "s without a cloud after which the policy does not decide on the last one")
-    status_topic: str = param("~/status", "policy status out (String JSON, transient local): state and why nothing "
-                              "happens (which topic is silent, which node is missing)")
+    status_topic: str = param("~/status", "policy status out (robot_rewards_interfaces/PolicyStatus, transient "
+                              "local): state and why nothing happens (which topic is silent, which node is missing)")
     status_rate: float = param(1.0, "Hz of the status (and on every change of state)")
-    task_status_topic: str = param(TASK_STATUS_TOPIC, "task success/quality in (String JSON from the sim bridge; '' = none)")
+    task_status_topic: str = param(TASK_STATUS_TOPIC, "task success/quality in (robot_rewards_interfaces/TaskStatus "
+                                   "from the sim bridge; '' = none)")
     stop_at_success: bool = param(True, "stop deciding when the task status or the success reward says success "
                                   "(a new episode on the task status starts again)")
     success_reward_topic: str = param("", "std_msgs/Float64 state reward that stands in for task success on a robot, "
@@ -193,14 +195,14 @@ class PolicyNodeConfig:
     cloud_topic: str = param(CLOUD_TOPIC, "base-frame cloud input")
     joint_states_topic: str = param(JOINT_STATES_TOPIC, "joint states (feasibility is checked from here)")
     goal_topic: str = param(GOAL_TOPIC, "std_msgs/String goal sentence (transient local)")
-    request_topic: str = param(SCORE_REQUEST_TOPIC, "score requests out")
-    response_topic: str = param(SCORE_RESPONSE_TOPIC, "score responses in")
-    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets with scores and the choice out (String JSON, "
-                                  "transient local: a console started later gets the pending one)")
+    score_service: str = param(SCORE_SERVICE, "reward_server's robot_rewards_interfaces/srv/ScoreCandidates service")
+    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets with scores and the choice out (robot_rewards_"
+                                  "interfaces/CandidateSet, transient local: a console started later gets the pending one)")
     decision_cloud_topic: str = param(DECISION_CLOUD_TOPIC, "the cloud each candidate set was sampled in "
                                       "(PointCloud2, same stamp, transient local)")
-    primitive_topic: str = param(PRIMITIVE_TOPIC, "chosen primitive out (String JSON)")
-    executor_status_topic: str = param(EXECUTOR_STATUS_TOPIC, "executor status in (String JSON)")
+    execute_action: str = param(EXECUTE_ACTION, "the executor's robot_rewards_interfaces/action/ExecutePrimitive")
+    executor_status_topic: str = param(EXECUTOR_STATUS_TOPIC, "executor status in (robot_rewards_interfaces/"
+                                       "ExecutorStatus), read with execute_chosen false")
     joint_names: List[str] = param(list(JOINT_NAMES), "arm joint names in the kinematic model's order")
     arm: str = param(DEFAULT_ARM, "arm description (robots.registry: kinematics, home, gripper); joint names to match")
 
@@ -209,9 +211,10 @@ class PolicyNodeConfig:
 class ExecutorConfig:
     """`executor`: primitive -> IK joint trajectories -> a FollowJointTrajectory action server."""
 
-    primitive_topic: str = param(PRIMITIVE_TOPIC, "primitives to execute (String JSON)")
+    execute_action: str = param(EXECUTE_ACTION, "robot_rewards_interfaces/action/ExecutePrimitive action served")
     joint_states_topic: str = param(JOINT_STATES_TOPIC, "joint states; plans start from the latest one")
-    status_topic: str = param(EXECUTOR_STATUS_TOPIC, "execution status out (String JSON)")
+    status_topic: str = param(EXECUTOR_STATUS_TOPIC, "execution status out (robot_rewards_interfaces/ExecutorStatus: "
+                              "every segment and the end), for consoles, bags and execute_chosen:=false policies")
     trajectory_action: str = param(TRAJECTORY_ACTION, "FollowJointTrajectory action of the arm controller")
     gripper_action: str = param(GRIPPER_ACTION, "GripperCommand action of the gripper ('' = no gripper)")
     joint_names: List[str] = param(list(JOINT_NAMES), "controller joint names, in the kinematic model's order")
@@ -234,11 +237,11 @@ class ExecutorConfig:
 class ConsoleNodeConfig:
     """`console`: the teleop/labelling console attached to the live graph."""
 
-    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets in (String JSON)")
-    chosen_topic: str = param(CONSOLE_PRIMITIVE_TOPIC, "the chosen primitive out (String JSON)")
+    candidates_topic: str = param(CANDIDATES_TOPIC, "candidate sets in (robot_rewards_interfaces/CandidateSet)")
+    execute_action: str = param(EXECUTE_ACTION, "the executor's ExecutePrimitive action the chosen primitive goes to")
     chooser: str = param("", "module:factory of the chooser (''= accept the policy's choice)")
     mode: str = param("chooser", "chooser: the chooser forwards a choice per candidate set; operator: nothing is "
-                      "forwarded, the operator console (robot-rewards console backend=ros) publishes on chosen_topic")
+                      "forwarded, the operator console (robot-rewards console backend=ros) sends the goals")
 
 
 @dataclass

@@ -1,17 +1,18 @@
 """The console's ROS 2 backend: `robot-rewards console backend=ros` on the live graph.
 
 Run in a shell where ROS 2 is sourced, next to a graph launched with `console:=true` (the
-policy node then only proposes, and the executor listens on /console/primitive):
+policy node then only proposes, and the executor runs what the console sends):
 
 - a query is the next candidate set on /policy/candidates, with the cloud it was sampled in
   (/policy/cloud, matched by stamp; both latched, so a console started while the policy waits
   for it gets the pending set; stored with the labels, as in the sim) and the colour
   image nearest that stamp (colour + depth + camera_info, camera pose from TF or an extrinsics
   file) to draw the candidates on;
-- executing ('x', or execute_after_label) publishes a robot_rewards/primitive on
-  `ros.execute_topic`, tagged with the set's decision id so the policy node takes the
+- executing ('x', or execute_after_label) sends an ExecutePrimitive goal to
+  `ros.execute_action`, tagged with the set's decision id so the policy node takes the
   executor's report as the end of its decision and proposes the next one; the call returns
-  when the executor reports a final status. This is how the operator overrides the policy;
+  when the goal ends (its result, or a final status on `ros.status_topic`). This is how the
+  operator overrides the policy;
 - home, jog and new scenes are not available: the executor runs primitives only.
 
 `OperatorCore` holds what the subscriptions deliver (plain Python; thread-safe, because the
@@ -44,6 +45,7 @@ from robot_rewards.ros.convert_image import (
     msg_to_depth,
     msg_to_rgb,
 )
+from robot_rewards.ros.convert_interfaces import to_payload
 from robot_rewards.ros.observation import cloud_observation
 from robot_rewards.ros.payloads import CandidateSet, ExecutorStatus, PrimitiveCommand, ns_of_stamp
 from robot_rewards.ros.report import Reporter
@@ -106,9 +108,10 @@ class OperatorCore:
             self.extrinsics = load_base_transform(cfg.extrinsics_file, cfg.base_frame, "ros.extrinsics_file")
 
     # -- subscriptions (the spin thread) -----------------------------------------------------
-    def on_candidates(self, text) -> None:
+    def on_candidates(self, value) -> None:
+        """A candidate set (robot_rewards_interfaces/CandidateSet, a payload or JSON)."""
         try:
-            cset = CandidateSet.from_json(text)
+            cset = to_payload(CandidateSet, value)
         except MessageConversionError as exc:
             self.report.error("candidates", f"candidate set rejected: {exc}")
             return
@@ -168,9 +171,10 @@ class OperatorCore:
         with self._cond:
             self.goal = str(text)
 
-    def on_status(self, text) -> None:
+    def on_status(self, value) -> None:
+        """An executor status (robot_rewards_interfaces/ExecutorStatus, a goal's end, or JSON)."""
         try:
-            status = ExecutorStatus.from_json(text)
+            status = to_payload(ExecutorStatus, value)
         except MessageConversionError as exc:
             self.report.error("status", f"executor status rejected: {exc}")
             return
@@ -395,17 +399,16 @@ class RosRobot(Robot):
         return self._observed
 
     def execute(self, primitive: Primitive) -> ActionResult:
-        """Publish `primitive` for the executor and wait for its final status."""
+        """Send `primitive` to the executor's ExecutePrimitive action and wait for its end."""
         cfg = self.cfg
         with self.lock:
             did = self._offer.decision_id if self._offer is not None else next(self._own_ids)
             after = self.core.status_seq
-            self.node.publish_primitive(PrimitiveCommand(did, primitive, "console").to_json())
+            self.node.execute(PrimitiveCommand(did, primitive, "console"))
             status = self.core.wait_status(did, after, cfg.execute_timeout)
         if status is None:
-            return ActionResult(False, f"no final status of decision {did} on {cfg.status_topic} within "
-                                f"{cfg.execute_timeout:g} s: is the executor running and listening on "
-                                f"{cfg.execute_topic}?")
+            return ActionResult(False, f"no end of decision {did} from {cfg.execute_action} or {cfg.status_topic} "
+                                f"within {cfg.execute_timeout:g} s: is the executor running?")
         if status.state == "succeeded":
             return ActionResult(True, f"executor: decision {did} succeeded")
         return ActionResult(False, f"executor: decision {did} {status.state} (code {status.error_code}: "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from robot_rewards.ros.convert_common import MessageConversionError
+from robot_rewards.ros.convert_interfaces import to_payload
 from robot_rewards.ros.payloads import CandidateSet, PrimitiveCommand
 from robot_rewards.ros.report import Reporter
 
@@ -23,17 +24,19 @@ def policy_choice(candidate_set: CandidateSet) -> int | None:
 
 
 class ConsoleCore:
-    """Forwards each candidate set to `chooser` and returns the chosen PrimitiveCommand JSON."""
+    """Forwards each candidate set to `chooser` and returns the chosen PrimitiveCommand (the node
+    sends it to the executor as an ExecutePrimitive goal)."""
 
     def __init__(self, chooser: Chooser | None = None, log=None):
         self.chooser = chooser or policy_choice
         self.report = Reporter(log)
         self.last: CandidateSet | None = None
 
-    def on_candidates(self, text) -> str | None:
-        """The JSON of the chosen primitive, or None (nothing chosen, or a bad message/choice)."""
+    def on_candidates(self, value) -> PrimitiveCommand | None:
+        """The chosen primitive of a candidate set (a CandidateSet message, payload or JSON), or
+        None (nothing chosen, or a bad message/choice)."""
         try:
-            cset = CandidateSet.from_json(text)
+            cset = to_payload(CandidateSet, value)
         except MessageConversionError as exc:
             self.report.error("candidates", f"candidate set rejected: {exc}")
             return None
@@ -50,4 +53,4 @@ class ConsoleCore:
             self.report.error("choice", f"decision {cset.decision_id}: chooser returned {index!r}, not an index "
                               f"in [0, {len(cset.candidates)})")
             return None
-        return PrimitiveCommand(cset.decision_id, cset.candidates.primitive(index), "console").to_json()
+        return PrimitiveCommand(cset.decision_id, cset.candidates.primitive(index), "console")

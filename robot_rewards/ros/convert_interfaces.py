@@ -22,6 +22,8 @@ from robot_rewards.core.primitives import PRIMITIVE_SPECS
 from robot_rewards.ros import interfaces as ifc
 from robot_rewards.ros.convert_common import MessageTypes, as_message_types
 from robot_rewards.ros.payloads import (
+    EXECUTOR_CANCELED,
+    EXECUTOR_GOAL_REJECTED,
     TERMINAL_STATES,
     CandidateSet,
     ExecutorStatus,
@@ -370,3 +372,51 @@ def policy_status_from_msg(msg) -> PolicyStatus:
     except AttributeError as exc:
         raise PayloadError(f"{s}: not a robot_rewards_interfaces/msg/PolicyStatus ({exc})") from None
     return PolicyStatus.from_doc(doc)
+
+
+# -- any form to a payload ----------------------------------------------------------------------
+
+_FROM_MSG = {
+    CandidateSet: candidate_set_from_msg,
+    ScoreRequest: score_request_from_msg,
+    ScoreResponse: score_response_from_msg,
+    PrimitiveCommand: primitive_goal_from_msg,
+    ExecutorStatus: executor_status_from_msg,
+    TaskStatus: task_status_from_msg,
+    PolicyStatus: policy_status_from_msg,
+}
+
+
+def to_payload(cls, value):
+    """A validated `cls` payload of `value`: the payload itself, a typed robot_rewards_interfaces
+    message (what the nodes exchange), or JSON text / a std_msgs/String (bags recorded before the
+    typed interfaces). Anything wrong is one PayloadError."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, (str, bytes)) or isinstance(getattr(value, "data", None), str):
+        return cls.from_json(value)
+    return _FROM_MSG[cls](value)
+
+
+# GoalStatus values of action_msgs (rclpy's ClientGoalHandle.get_result_async() reports these).
+GOAL_SUCCEEDED, GOAL_CANCELED, GOAL_ABORTED = 4, 5, 6
+
+
+def status_of_action_result(decision_id: int, goal_status: int, result, stamp: tuple[int, int] = (0, 0)
+                            ) -> ExecutorStatus:
+    """The terminal ExecutorStatus of an ExecutePrimitive goal that ended with `goal_status` and
+    `result`. A result that names its state is taken as is; an empty one (the execute callback
+    raised, or the server went away) is a failure unless the goal SUCCEEDED: an aborted goal with
+    error_code 0 must not read as success."""
+    state = getattr(result, "state", "")
+    if state in TERMINAL_STATES or goal_status == GOAL_SUCCEEDED:
+        return status_of_result(decision_id, result, stamp)
+    code = int(getattr(result, "error_code", 0) or 0)
+    if goal_status == GOAL_CANCELED:
+        code = code or EXECUTOR_CANCELED
+        text = "the ExecutePrimitive goal was canceled"
+    else:
+        code = code or EXECUTOR_GOAL_REJECTED
+        text = f"the ExecutePrimitive goal ended with status {goal_status} and no result (see the executor's log)"
+    return ExecutorStatus(int(decision_id), "failed", code, str(getattr(result, "error_string", "") or text),
+                          0, 0, stamp)

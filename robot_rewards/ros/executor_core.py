@@ -8,8 +8,10 @@ goals. Each goal is sent only after the previous one succeeded; a rejected goal,
 one or a controller error code stops the primitive there (nothing else is sent) and is
 reported with the controller's code and message.
 
-Methods return `(statuses, step)`: ExecutorStatus JSON strings to publish and the next Step
-to send (or None); the node shell owns the action clients.
+Methods return `(statuses, step)`: the ExecutorStatus payloads to report (the node publishes
+them, and sends an 'executing' one as ExecutePrimitive feedback and the final one as its
+result) and the next Step to send (or None); the node shell owns the action server and
+clients. `cancel()` stops a primitive between steps (the node also cancels the running goal).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from robot_rewards.primitives.config import MotionConfig
 from robot_rewards.primitives.planner import ArmSegment, GripperSegment, UnreachableError, plan_primitive
 from robot_rewards.ros.config import ExecutorConfig
 from robot_rewards.ros.convert_common import MessageConversionError, sec_to_stamp
+from robot_rewards.ros.convert_interfaces import to_payload
 from robot_rewards.ros.convert_motion import joint_trajectory_to_msg
 from robot_rewards.ros.observation import arm_positions
 from robot_rewards.ros.payloads import (
@@ -62,7 +65,7 @@ class Step:
     width: float = 0.0
 
 
-Result = tuple[list[str], Step | None]
+Result = tuple[list[ExecutorStatus], Step | None]
 
 
 def segment_velocities(times: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -99,10 +102,15 @@ class ExecutorCore:
     def busy(self) -> bool:
         return self.decision_id is not None
 
-    def _status(self, state: str, code: int = 0, text: str = "", decision_id: int | None = None) -> str:
+    def _status(self, state: str, code: int = 0, text: str = "", decision_id: int | None = None) -> ExecutorStatus:
         did = self.decision_id if decision_id is None else decision_id
         return ExecutorStatus(did if did is not None else -1, state, code, text, max(self.current, 0),
-                              len(self.steps), stamp_of_ns(self.clock_ns())).to_json()
+                              len(self.steps), stamp_of_ns(self.clock_ns()))
+
+    @property
+    def label(self) -> str:
+        """The label of the step being executed ('' when idle)."""
+        return self.steps[self.current].label if 0 <= self.current < len(self.steps) else ""
 
     # -- inputs ------------------------------------------------------------------------------
     def on_joint_state(self, msg) -> None:
@@ -112,13 +120,15 @@ class ExecutorCore:
         except MessageConversionError as exc:
             self.report.error("joint_state", f"joint state rejected: {exc}")
 
-    def on_primitive(self, text) -> Result:
-        """Check and plan a primitive; returns its first step, or a rejected status."""
+    def on_primitive(self, value) -> Result:
+        """Check and plan a primitive (a PrimitiveCommand, an ExecutePrimitive goal or JSON);
+        returns its first step, or a rejected status."""
         try:
-            command = PrimitiveCommand.from_json(text)
+            command = to_payload(PrimitiveCommand, value)
         except MessageConversionError as exc:
             self.report.error("primitive", f"primitive rejected: {exc}")
-            return [ExecutorStatus(-1, "rejected", EXECUTOR_BAD_INPUT, str(exc)).to_json()], None
+            return [ExecutorStatus(-1, "rejected", EXECUTOR_BAD_INPUT, str(exc),
+                                   stamp=stamp_of_ns(self.clock_ns()))], None
         did = command.decision_id
         if self.busy:
             msg = f"decision {did}: still executing decision {self.decision_id}; primitive refused"
@@ -187,6 +197,12 @@ class ExecutorCore:
             self._clear()
             return [status], None
         return [self._status("executing")], self.steps[self.current]
+
+    def cancel(self, why: str = "canceled by the ExecutePrimitive client") -> Result:
+        """Stop the primitive before its next step (failed, EXECUTOR_CANCELED); [] when idle."""
+        if not self.busy:
+            return [], None
+        return self._fail(EXECUTOR_CANCELED, why)
 
     def on_server_unavailable(self, kind: str) -> Result:
         name = self.cfg.trajectory_action if kind == "arm" else self.cfg.gripper_action

@@ -17,7 +17,6 @@ from robot_rewards.calibration.camera_info import load_transform
 from robot_rewards.core import transforms
 from robot_rewards.core.paths import data_file, resolve
 from robot_rewards.ros.config import (
-    CONSOLE_PRIMITIVE_TOPIC,
     CalibrationCaptureConfig,
     ConsoleNodeConfig,
     ExecutorConfig,
@@ -141,11 +140,11 @@ def _decision_nodes(args: dict[str, str], params_file: str, topic_args: dict[str
                    {"policy_checkpoint": "checkpoint", "device": "device", "n_candidates": "n_candidates",
                     "max_decisions": "max_decisions", "on_score_timeout": "on_score_timeout",
                     **{k: k for k in ("joint_states_topic", "joint_names") if k in topic_args}}, args,
-                   {"publish_primitive": False} if console else None)
+                   # with a console the policy only proposes: the console sends the ExecutePrimitive goals
+                   {"execute_chosen": False} if console else None)
     executor = _node("executor", ExecutorConfig, params_file,
                      {k: k for k in ("joint_states_topic", "trajectory_action", "gripper_action", "joint_names",
-                                     "time_scale") if k in topic_args}, args,
-                     {"primitive_topic": CONSOLE_PRIMITIVE_TOPIC} if console else None)
+                                     "time_scale") if k in topic_args}, args)
     nodes = [perception, rewards, policy, executor]
     if console:
         nodes.append(_node("console", ConsoleNodeConfig, params_file,

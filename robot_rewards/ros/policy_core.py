@@ -5,23 +5,27 @@
 
 A decision goes through the node's `selection.Decider`: it samples N candidates in the latest
 cloud (decision k with `decision_seed(seed, k)`), asks the reward server for their scores (a
-request naming the cloud's stamp), chooses (utilities, then feasibility from the latest joint
-state), and emits the candidate set and the chosen primitive. After the
+ScoreCandidates request naming the cloud's stamp), chooses (utilities, then feasibility from
+the latest joint state), and emits the candidate set and the chosen primitive (an
+ExecutePrimitive goal for the executor). After the
 executor reports the end of that primitive, only a cloud stamped `settle_time` after the
 report counts as fresh, so the next decision never sees the scene mid-motion.
 
 It stops (state done) at task success (a task status from the sim bridge, or on a robot a
 state reward over `success_threshold`) and after `max_decisions` (or the task's step budget);
 a new episode on the task status starts it again. When it does not decide, `why()` says why in
-one line that names the topic or node (no cloud on the configured topic, no reward server
-subscribed to the request topic, a score timeout, ...), which the node publishes on `~/status`
-and answers on `~/decide`. A reward server that does not answer within `score_timeout` is, by
-default (`on_score_timeout: idle`), not asked again until `score_retry` s passed or a reward
-server appears on the request topic; `first_candidate` takes the policy's first feasible
-candidate unscored instead.
+one line that names the topic or node (no cloud on the configured topic, nobody serving the
+score service or the execute action, a score timeout, ...), which the node publishes on
+`~/status` and answers on `~/decide`. A reward server that does not answer within
+`score_timeout` is, by default (`on_score_timeout: idle`), not asked again until `score_retry`
+s passed or another reward server appears on the service; `first_candidate` takes the
+policy's first feasible candidate unscored instead. `stop()` ends the decision in progress
+(the node cancels its ExecutePrimitive goal) until the next `decide()` or a new episode.
 
-Methods return the messages to publish as (channel, json) pairs, channel one of
-"score_request", "candidates", "primitive"; the node shell maps them to publishers.
+Inputs are payloads, typed robot_rewards_interfaces messages or JSON (convert_interfaces.
+to_payload). Methods return what to send as (channel, payload) pairs: "score_request"
+(ScoreRequest: the node calls the service), "candidates" (CandidateSet), "decision_cloud" (the
+PointCloud2 it was sampled in), "primitive" (PrimitiveCommand: the node sends the goal).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, Callable, Mapping, Protocol
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
+from robot_rewards.ros.convert_interfaces import to_payload
 from robot_rewards.ros.observation import arm_positions, cloud_observation
 from robot_rewards.ros.payloads import (
     CandidateSet,
@@ -48,7 +53,7 @@ from robot_rewards.ros.report import Reporter
 from robot_rewards.selection.decider import Decider
 from robot_rewards.selection.feasibility import FeasibilityChecker
 
-Out = list[tuple[str, object]]  # (channel, JSON text or a ROS message to republish)
+Out = list[tuple[str, object]]  # (channel, a payload or a ROS message to republish)
 IDLE, SCORING, EXECUTING, DONE = "idle", "scoring", "executing", "done"
 SELECTOR = "robot_rewards.selection"  # names the chooser in every candidate set
 SCORE_TIMEOUT_ACTIONS = ("idle", "first_candidate")
@@ -58,11 +63,13 @@ BUSY_CODES = ("deciding", "scoring", "executing", "waiting_for_cloud", "waiting_
 
 
 class Graph(Protocol):
-    """What the core asks the ROS graph (rclpy's Node has both): who is on a topic."""
+    """What the core asks the ROS graph (rclpy's Node has these): who is on a topic or service."""
 
     def count_publishers(self, topic: str) -> int: ...
 
     def count_subscribers(self, topic: str) -> int: ...
+
+    def count_services(self, service: str) -> int: ...
 
 
 def parse_weights(entries) -> dict[str, float]:
@@ -93,7 +100,7 @@ class PolicyCore:
     """One decision at a time through `decider` (its policy samples, its checker checks)."""
 
     def __init__(self, cfg: PolicyNodeConfig, decider: Decider, log=None, clock_ns: Callable[[], int] | None = None,
-                 home=None, graph: Graph | None = None):
+                 home=None, graph: Graph | None = None, executor_ready: Callable[[], bool] | None = None):
         if cfg.on_score_timeout not in SCORE_TIMEOUT_ACTIONS:
             raise ValueError(f"on_score_timeout must be one of {SCORE_TIMEOUT_ACTIONS}, got '{cfg.on_score_timeout}'")
         self.cfg = cfg
@@ -101,6 +108,9 @@ class PolicyCore:
         self.report = Reporter(log)
         self.clock_ns = clock_ns or (lambda: 0)
         self.graph = graph  # None: who is on a topic is unknown (counted as present)
+        # whether an executor serves cfg.execute_action (None: unknown, counted as present)
+        self.executor_ready = executor_ready
+        self.feedback: tuple[int, int, int, str] | None = None  # decision, segment, segments, label
         self.goal = cfg.goal
         self.state = IDLE
         self.cloud_msg = None
@@ -144,10 +154,10 @@ class PolicyCore:
     def _fresh(self, msg) -> bool:
         return stamp_to_ns(msg.header.stamp) > self._fresh_after_ns
 
-    def on_task_status(self, text) -> Out:
+    def on_task_status(self, value) -> Out:
         """The sim's task status: success stops the policy; a new episode (scene) starts it again."""
         try:
-            task = TaskStatus.from_json(text)
+            task = to_payload(TaskStatus, value)
         except MessageConversionError as exc:
             self.report.error("task_status", f"task status rejected: {exc}")
             return []
@@ -211,13 +221,16 @@ class PolicyCore:
         says it in one line)."""
         if self.state == IDLE:
             self._check_stop()
+        if self.state == DONE and self._done[0] == "stopped":
+            self.report.info("decision requested after ~/stop: deciding again")
+            self._to_idle()  # unless the task succeeded or the budget is spent meanwhile
         if self.state == DONE:
             self.report.warning("done", f"decision requested after the stop: {self._done[1]}")
             return []
         if self.state != IDLE:
             self.report.warning("busy", f"decision requested while {self.state}: ignored")
             return []
-        blocker = self._blocker(scorer=False)
+        blocker = self._blocker(links=False)
         if blocker is not None:
             self.report.warning(*blocker)
             return []
@@ -227,7 +240,7 @@ class PolicyCore:
             self.last_problem = f"point cloud rejected: {exc}"
             self.report.error("cloud", self.last_problem)
             return []
-        blocker = self._scorer_blocker()
+        blocker = self._links_blocker()
         if blocker is not None:
             self.report.warning(*blocker)
             return []
@@ -253,14 +266,33 @@ class PolicyCore:
             return self._select({})
         self.state = SCORING
         request = ScoreRequest(self._pending["request_id"], stamp, self.goal, candidates)
-        return [("score_request", request.to_json())]
+        return [("score_request", request)]
+
+    def stop(self, reason: str = "stopped on ~/stop") -> int | None:
+        """Stop deciding (state done, code stopped) until the next decide() or a new episode; a
+        decision waiting for scores is dropped. Returns the decision being executed, whose
+        ExecutePrimitive goal the node cancels (None: nothing executes)."""
+        executing = self._executing if self.state == EXECUTING else None
+        self._pending = None
+        self._executing = None
+        if executing is not None:  # the arm stops wherever it is: the next cloud must show it at rest
+            self._ended_ns = self.clock_ns()
+            self._fresh_after_ns = self._ended_ns + int(self.cfg.settle_time * 1e9)
+        self._stop("stopped", reason + (f" (decision {executing} canceled)" if executing is not None else ""))
+        return executing
+
+    def on_feedback(self, decision_id: int, segment: int, segments: int, label: str) -> None:
+        """ExecutePrimitive feedback of the executing decision (shown by why())."""
+        if self.state == EXECUTING and decision_id == self._executing:
+            self.feedback = (int(decision_id), int(segment), int(segments), str(label))
 
     # -- why nothing happens -----------------------------------------------------------------
     def _count(self, kind: str, topic: str) -> int | None:
-        """Publishers or subscribers of `topic` on the graph (None: unknown)."""
+        """Publishers, subscribers or services (`kind`) of the name `topic` on the graph (None: unknown)."""
         if self.graph is None or not topic:
             return None
-        count = self.graph.count_publishers if kind == "publishers" else self.graph.count_subscribers
+        count = {"publishers": self.graph.count_publishers, "subscribers": self.graph.count_subscribers,
+                 "services": self.graph.count_services}[kind]
         try:
             return int(count(topic))
         except Exception:  # a graph query (rclpy raises on a bad name) must never stop a decision
@@ -275,9 +307,9 @@ class PolicyCore:
         topic, or it timed out and neither score_retry passed nor a new server appeared."""
         if not self.cfg.score_candidates:
             return None
-        subscribers = self._count("subscribers", self.cfg.request_topic)
+        subscribers = self._count("services", self.cfg.score_service)
         if subscribers == 0:
-            return f"reward_server missing: nobody subscribes to {self.cfg.request_topic}"
+            return f"reward_server missing: nobody serves {self.cfg.score_service}"
         down = self.scorer_down
         if down is None:
             return None
@@ -285,7 +317,7 @@ class PolicyCore:
         if waited >= self.cfg.score_retry or (subscribers or 0) > down["subscribers"]:
             return None
         return (f"the reward server did not answer decision {down['decision']} within {self.cfg.score_timeout:g} s "
-                f"({down['subscribers']} subscriber(s) on {self.cfg.request_topic}); asking again in "
+                f"({down['subscribers']} server(s) of {self.cfg.score_service}); asking again in "
                 f"{self.cfg.score_retry - waited:.0f} s or when a reward server appears")
 
     def _scorer_blocker(self) -> tuple[str, str] | None:
@@ -295,7 +327,7 @@ class PolicyCore:
             return None
         return ("no_reward_server" if why.startswith("reward_server missing") else "scorer_timeout"), why
 
-    def _blocker(self, scorer: bool = True) -> tuple[str, str] | None:
+    def _blocker(self, links: bool = True) -> tuple[str, str] | None:
         """(code, reason) when a decision cannot start now, whoever asks."""
         cfg = self.cfg
         if self.cloud_msg is None:
@@ -310,7 +342,23 @@ class PolicyCore:
             return "cloud_silent", f"no cloud on {cfg.cloud_topic} for {age:.0f} s{hint}: not deciding on an old scene"
         if not self.goal.strip():
             return "no_goal", f"no goal yet (parameter goal or topic {cfg.goal_topic})"
-        return self._scorer_blocker() if scorer else None
+        return self._links_blocker() if links else None
+
+    def _links_blocker(self) -> tuple[str, str] | None:
+        """(code, reason) when the executor or (on_score_timeout idle) the reward server is missing."""
+        cfg = self.cfg
+        if cfg.execute_chosen and self._executor_missing():
+            return "no_executor", (f"executor missing: nobody serves the ExecutePrimitive action {cfg.execute_action}"
+                                   " (executor not running?)")
+        return self._scorer_blocker()
+
+    def _executor_missing(self) -> bool:
+        if self.executor_ready is None:
+            return False
+        try:
+            return not self.executor_ready()
+        except Exception:  # a graph query must never stop a decision
+            return False
 
     def _auto_blocker(self) -> tuple[str, str] | None:
         """What else holds an automatic decision back: a task status older than the last execution
@@ -328,14 +376,16 @@ class PolicyCore:
             return self._done
         if self.state == SCORING and self._pending is not None:
             waited = (self.clock_ns() - self._pending["since"]) / 1e9
-            return "scoring", (f"waiting {waited:.1f} s for scores of decision {self._pending['id']} on "
-                               f"{cfg.response_topic} (timeout {cfg.score_timeout:g} s)")
+            return "scoring", (f"waiting {waited:.1f} s for scores of decision {self._pending['id']} from "
+                               f"{cfg.score_service} (timeout {cfg.score_timeout:g} s)")
         if self.state == EXECUTING:
-            n = self._count("subscribers", cfg.primitive_topic) if cfg.publish_primitive else None
-            if n == 0:
-                return "no_executor", (f"decision {self._executing} published, but nobody subscribes to "
-                                       f"{cfg.primitive_topic} (executor not running?)")
-            return "executing", f"decision {self._executing} is executing (waiting for {cfg.executor_status_topic})"
+            if cfg.execute_chosen and self._executor_missing():
+                return "no_executor", (f"decision {self._executing} was sent, but nobody serves {cfg.execute_action} "
+                                       "any more (executor not running?)")
+            fb = self.feedback if self.feedback is not None and self.feedback[0] == self._executing else None
+            where = f": segment {fb[1] + 1}/{fb[2]} '{fb[3]}'" if fb else ""
+            source = cfg.execute_action if cfg.execute_chosen else cfg.executor_status_topic
+            return "executing", f"decision {self._executing} is executing{where} (waiting for {source})"
         blocker = self._blocker()
         if blocker is None and cfg.auto_decide:
             blocker = self._auto_blocker()
@@ -367,7 +417,7 @@ class PolicyCore:
                     "quality": self.task.quality, "source": cfg.task_status_topic}
         if cfg.success_reward_topic and self.success_reward is not None:
             task = {**(task or {}), "success_reward": self.success_reward, "threshold": cfg.success_threshold}
-        scorer = {"topic": cfg.request_topic, "subscribers": self._count("subscribers", cfg.request_topic),
+        scorer = {"topic": cfg.score_service, "subscribers": self._count("services", cfg.score_service),
                   "available": self._scorer_unusable() is None, "timeouts": self.timeouts,
                   "on_timeout": cfg.on_score_timeout, "scored": cfg.score_candidates}
         return PolicyStatus(self.state, code, reason, self.decisions, self.budget(),
@@ -376,9 +426,9 @@ class PolicyCore:
                              for name, topic in inputs.items() if topic},
                             scorer, task, stamp_of_ns(self.clock_ns()))
 
-    def on_score_response(self, text) -> Out:
+    def on_score_response(self, value) -> Out:
         try:
-            response = ScoreResponse.from_json(text)
+            response = to_payload(ScoreResponse, value)
         except MessageConversionError as exc:
             self.report.error("response", f"score response rejected: {exc}")
             return []
@@ -420,7 +470,7 @@ class PolicyCore:
                             {k: v.members for k, v in families.items()}, d.utilities, d.chosen,
                             list(d.ranking), dict(d.rejected), SELECTOR)
         # The cloud first: a console that sees the set can then always find what it was sampled in.
-        out: Out = [("decision_cloud", pending["cloud_msg"]), ("candidates", cset.to_json())]
+        out: Out = [("decision_cloud", pending["cloud_msg"]), ("candidates", cset)]
         if d.chosen is None:
             self.last_problem = (f"decision {pending['id']}: none of the {len(candidates)} candidates "
                                  f"is feasible ({len(d.rejected)} rejected); waiting for a new cloud")
@@ -430,13 +480,16 @@ class PolicyCore:
             return out
         self.state = EXECUTING
         self._executing = pending["id"]
-        if self.cfg.publish_primitive:
-            out.append(("primitive", PrimitiveCommand(pending["id"], cset.chosen_primitive()).to_json()))
+        self.feedback = None
+        if self.cfg.execute_chosen:
+            out.append(("primitive", PrimitiveCommand(pending["id"], cset.chosen_primitive(), "policy")))
         return out
 
-    def on_executor_status(self, text) -> Out:
+    def on_executor_status(self, value) -> Out:
+        """The end of an execution: the ExecutePrimitive result (as an ExecutorStatus), or the
+        executor's status topic when a console sends the goals."""
         try:
-            status = ExecutorStatus.from_json(text)
+            status = to_payload(ExecutorStatus, value)
         except MessageConversionError as exc:
             self.report.error("status", f"executor status rejected: {exc}")
             return []
@@ -464,13 +517,13 @@ class PolicyCore:
                 pending = self._pending
                 self.timeouts += 1
                 self.scorer_down = {"since": self.clock_ns(), "decision": pending["id"],
-                                    "subscribers": self._count("subscribers", self.cfg.request_topic) or 0}
+                                    "subscribers": self._count("services", self.cfg.score_service) or 0}
                 if self.cfg.on_score_timeout == "first_candidate":
                     self.report.error("score_timeout", f"decision {pending['id']}: no scores from "
-                                      f"{self.cfg.response_topic} within {self.cfg.score_timeout:g} s; taking the "
+                                      f"{self.cfg.score_service} within {self.cfg.score_timeout:g} s; taking the "
                                       f"policy's first feasible candidate (on_score_timeout: first_candidate)")
                     return self._select({})
-                self.last_problem = (f"decision {pending['id']}: no scores from {self.cfg.response_topic} within "
+                self.last_problem = (f"decision {pending['id']}: no scores from {self.cfg.score_service} within "
                                      f"{self.cfg.score_timeout:g} s; dropped")
                 self.report.error("score_timeout", self.last_problem + " (on_score_timeout: idle; ~/status says "
                                   "when the reward server is asked again)")

@@ -4,8 +4,8 @@ Score requests name the cloud (by stamp) the policy sampled in; the server keeps
 few clouds it received, so a cloud is never sent twice. A request that arrives before its
 cloud waits for it up to `request_timeout`, then is answered with an error. Requests go to a
 `RewardHost` (micro-batched on its worker thread); `reply` is called from that thread with
-the response JSON once every requested model has answered. One failing model fails alone:
-its message goes into the response's `errors`.
+the ScoreResponse once every requested model has answered (the node's ScoreCandidates service
+answers with it). One failing model fails alone: its message goes into the response's `errors`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from robot_rewards.rewards.base import RewardInputError
 from robot_rewards.ros.config import RewardServerConfig
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
 from robot_rewards.ros.convert_image import msg_to_rgb
+from robot_rewards.ros.convert_interfaces import to_payload
 from robot_rewards.ros.observation import cloud_observation
 from robot_rewards.ros.payloads import ScoreRequest, ScoreResponse, ns_of_stamp
 from robot_rewards.ros.report import Reporter
+
+Reply = Callable[[ScoreResponse], None]  # may be called from the reward host's worker thread
 
 
 class RewardServerCore:
@@ -41,7 +44,7 @@ class RewardServerCore:
         self.clock = clock
         self.goal = cfg.goal
         self._clouds: OrderedDict[int, Observation] = OrderedDict()
-        self._parked: list[tuple[float, ScoreRequest, Callable[[str], None]]] = []
+        self._parked: list[tuple[float, ScoreRequest, Reply]] = []
         self._lock = threading.Lock()
         self._last_goal_reward: float | None = None
 
@@ -102,19 +105,21 @@ class RewardServerCore:
         return value
 
     # -- score requests ----------------------------------------------------------------------
-    def on_request(self, text, reply: Callable[[str], None]) -> None:
-        """Parse and serve (or park) a score request; malformed ones are logged and dropped."""
+    def on_request(self, value, reply: Reply) -> bool:
+        """Serve (or park) a score request (a ScoreRequest, a ScoreCandidates request or JSON);
+        a malformed one is logged and refused (False: `reply` is never called)."""
         try:
-            request = ScoreRequest.from_json(text)
+            request = to_payload(ScoreRequest, value)
         except MessageConversionError as exc:
             self.report.error("request", f"score request rejected: {exc}")
-            return
+            return False
         with self._lock:
             obs = self._clouds.get(ns_of_stamp(request.stamp))
             if obs is None:
                 self._parked.append((self.clock(), request, reply))
-                return
+                return True
         self._serve(request, obs, reply)
+        return True
 
     def expire(self) -> int:
         """Answer requests that waited longer than request_timeout for their cloud; returns how many."""
@@ -127,12 +132,12 @@ class RewardServerCore:
             msg = (f"no cloud stamped {sec}.{nsec:09d} arrived within {self.cfg.request_timeout} s "
                    f"on {self.cfg.cloud_topic}")
             self.report.error("no_cloud", f"request {request.request_id}: {msg}")
-            reply(ScoreResponse(request.request_id, errors={"server": msg}).to_json())
+            reply(ScoreResponse(request.request_id, errors={"server": msg}))
         return len(late)
 
-    def _serve(self, request: ScoreRequest, obs: Observation, reply: Callable[[str], None]) -> None:
+    def _serve(self, request: ScoreRequest, obs: Observation, reply: Reply) -> None:
         if self.host is None:  # no scorers: an empty answer, and the policy ranks by itself
-            reply(ScoreResponse(request.request_id).to_json())
+            reply(ScoreResponse(request.request_id))
             return
         goal = request.goal or self.goal
         obs = Observation(frames=obs.frames, proprio=None, goal=goal, timestamp=obs.timestamp,
@@ -152,7 +157,7 @@ class RewardServerCore:
                 pending["n"] -= 1
                 last = pending["n"] == 0
             if last:
-                reply(response.to_json())
+                reply(response)
 
         for name in models:
             try:

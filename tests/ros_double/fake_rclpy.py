@@ -880,6 +880,15 @@ class Node:
     def count_subscribers(self, topic_name: str) -> int:
         return len(self.context.subscriptions.get(self.resolve(topic_name), []))
 
+    def count_services(self, service_name: str) -> int:
+        return 1 if self.resolve(service_name) in self.context.services else 0
+
+    @property
+    def executor(self):
+        """rclpy: the executor the node was added to (None before). The double has one queue;
+        Futures made with executor=None schedule their callbacks on it all the same."""
+        return None
+
     def destroy_subscription(self, sub) -> bool:
         self.context.subscriptions.get(sub.topic, []).remove(sub)
         return True

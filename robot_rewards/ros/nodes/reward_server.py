@@ -1,13 +1,16 @@
 """`reward_server` node: reward models on the configured device.
 
-Score requests / responses are std_msgs/String JSON on two topics (see payloads.py): there
-is no standard service type that carries a candidate set, and this ament_python package
-cannot generate one. The goal reward of the latest frame goes out as std_msgs/Float64.
+Candidates are scored by the `ScoreCandidates` service (robot_rewards_interfaces). Its callback
+is a coroutine: it hands the request to the RewardHost (micro-batched on a worker thread) and
+awaits the answer, so the node keeps receiving clouds and other requests meanwhile. A malformed
+request is answered with an error (`errors[0].model == "request"`), never with an exception.
+The goal reward of the latest frame goes out as std_msgs/Float64.
 """
 
 from __future__ import annotations
 
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Float64, String
 
@@ -16,9 +19,13 @@ from robot_rewards.rewards.config import HostConfig
 from robot_rewards.rewards.host import RewardHost
 from robot_rewards.rewards.registry import build_state_reward
 from robot_rewards.ros.config import RewardServerConfig
-from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run
+from robot_rewards.ros.convert_common import MessageConversionError
+from robot_rewards.ros.convert_interfaces import score_request_from_msg, score_response_to_msg
+from robot_rewards.ros.nodes._common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, message_types, run
 from robot_rewards.ros.params import declare_config
+from robot_rewards.ros.payloads import ScoreResponse
 from robot_rewards.ros.reward_server_core import RewardServerCore
+from robot_rewards_interfaces.srv import ScoreCandidates
 
 
 def parse_scorers(entries) -> dict[str, str]:
@@ -49,9 +56,9 @@ class RewardServerNode(Node):
         host = build_host(cfg)
         reward = build_state_reward(cfg.state_reward, cfg.device)
         self.core = RewardServerCore(cfg, host, reward, self.get_logger())
-        self.response_pub = self.create_publisher(String, cfg.response_topic, RELIABLE_QOS)
+        self.types = message_types()
         self.reward_pub = self.create_publisher(Float64, cfg.goal_reward_topic, RELIABLE_QOS)
-        self.create_subscription(String, cfg.request_topic, self._request, RELIABLE_QOS)
+        self.create_service(ScoreCandidates, cfg.score_service, self._score)
         self.create_subscription(PointCloud2, cfg.cloud_topic, self._cloud, RELIABLE_QOS)
         self.create_subscription(String, cfg.goal_topic, lambda m: self.core.on_goal(m.data), LATCHED_QOS)
         if reward is not None and cfg.state_reward_input == "image":
@@ -61,18 +68,28 @@ class RewardServerNode(Node):
         if not models:
             self.get_logger().warning("reward_server: no scorers configured (parameter scorers): "
                                       "score requests are answered without scores")
-        self.get_logger().info(f"reward_server: scorers {models} on {cfg.device}; goal reward "
-                               f"{cfg.state_reward or 'off'}")
+        self.get_logger().info(f"reward_server: scorers {models} on {cfg.device}, served on {cfg.score_service}; "
+                               f"goal reward {cfg.state_reward or 'off'}")
 
     def close(self) -> None:
         if self.core.host is not None:
             self.core.host.close()
 
-    def _reply(self, text: str) -> None:  # may run on the reward host's worker thread
-        self.response_pub.publish(String(data=text))
-
-    def _request(self, msg) -> None:
-        self.core.on_request(msg.data, self._reply)
+    async def _score(self, request, response):
+        """ScoreCandidates: validate, then await the reward host's answer (spin goes on meanwhile)."""
+        try:
+            payload = score_request_from_msg(request)
+        except MessageConversionError as exc:
+            self.core.report.error("request", f"score request rejected: {exc}")
+            request_id = request.request_id if isinstance(request.request_id, str) else ""
+            return score_response_to_msg(ScoreResponse(request_id, errors={"request": str(exc)}), self.types,
+                                         into=response)
+        # Completed from the reward host's worker thread; a done callback makes rclpy wake the
+        # executor (Executor.create_task triggers its guard condition), so the answer goes out at once.
+        answered = Future(executor=self.executor)
+        answered.add_done_callback(lambda _: None)
+        self.core.on_request(payload, answered.set_result)
+        return score_response_to_msg(await answered, self.types, into=response)
 
     def _publish_reward(self, value) -> None:
         if value is not None:

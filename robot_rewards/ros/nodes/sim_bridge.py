@@ -1,8 +1,8 @@
 """`sim_bridge` node: the PyBullet scene as camera + arm driver (see SimBridgeCore).
 
 Publishes images, depth, camera_info, a camera-frame PointCloud2, joint states, /tf (hand)
-and /tf_static (camera), the task's goal sentence and its status (success, quality: at
-`task_status_rate` and after every motion); serves FollowJointTrajectory and
+and /tf_static (camera), the task's goal sentence and its status (robot_rewards_interfaces/
+TaskStatus: success, quality; at `task_status_rate` and after every motion); serves FollowJointTrajectory and
 GripperCommand actions and a ~/reset service (std_srvs/Trigger) that builds the next scene.
 """
 
@@ -20,6 +20,7 @@ from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
 from robot_rewards.ros.config import SimBridgeConfig
+from robot_rewards.ros.convert_interfaces import task_status_to_msg
 from robot_rewards.ros.nodes._common import (
     LATCHED_QOS,
     RELIABLE_QOS,
@@ -33,6 +34,7 @@ from robot_rewards.ros.nodes._common import (
 from robot_rewards.ros.params import declare_config
 from robot_rewards.ros.sim_bridge_core import SimBridgeCore
 from robot_rewards.ros.trajectory_goal import TrajectoryRejected
+from robot_rewards_interfaces.msg import TaskStatus as TaskStatusMsg
 
 SENSOR_PUB_DEPTH = 5
 # Longest physics advance of one control callback (s): a late callback catches up with the wall
@@ -49,7 +51,8 @@ class SimBridgeNode(Node):
         for name in ("camera_rate", "joint_state_rate", "control_rate"):
             if getattr(self.cfg, name) <= 0:
                 raise ValueError(f"parameter '{name}' must be positive, got {getattr(self.cfg, name)}")
-        self.core = SimBridgeCore(self.cfg, message_types(), self.get_logger())
+        self.types = message_types()
+        self.core = SimBridgeCore(self.cfg, self.types, self.get_logger())
         cfg = self.cfg
         self.pub = {
             "color": self.create_publisher(Image, cfg.color_topic, SENSOR_PUB_DEPTH),
@@ -67,7 +70,7 @@ class SimBridgeNode(Node):
         if cfg.task_status_topic:
             if cfg.task_status_rate <= 0:
                 raise ValueError(f"parameter 'task_status_rate' must be positive, got {cfg.task_status_rate}")
-            self.task_pub = self.create_publisher(String, cfg.task_status_topic, LATCHED_QOS)
+            self.task_pub = self.create_publisher(TaskStatusMsg, cfg.task_status_topic, LATCHED_QOS)
             self.create_timer(1.0 / cfg.task_status_rate, self._publish_task_status)
         self._last_control_ns = None
         self.create_timer(1.0 / cfg.control_rate, self._control)
@@ -95,7 +98,7 @@ class SimBridgeNode(Node):
 
     def _publish_task_status(self) -> None:
         if self.task_pub is not None:
-            self.task_pub.publish(String(data=self.core.task_status(now_stamp(self)).to_json()))
+            self.task_pub.publish(task_status_to_msg(self.core.task_status(now_stamp(self)), self.types))
 
     def _publish_state(self) -> None:
         stamp = now_stamp(self)
