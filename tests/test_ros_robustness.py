@@ -112,6 +112,37 @@ def test_an_action_execute_exception_aborts_the_goal_and_spin_goes_on(rclpy, ctx
     assert any("Error raised in execute callback: execute failed" in line for line in ctx.log_lines("error"))
 
 
+def test_a_coroutine_service_callback_holds_its_callback_group_until_it_returns(rclpy, ctx):
+    """rclpy's executor holds a callback's group while a coroutine callback awaits: in the node's
+    default (mutually exclusive) group nothing else of the node runs meanwhile (what deadlocked
+    reward_server's first ScoreCandidates service); a reentrant group does not wait."""
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.node import Node
+    from rclpy.task import Future
+    from std_srvs.srv import Trigger
+
+    for group, ticks_while_waiting in ((None, 0), (ReentrantCallbackGroup(), 5)):
+        node = Node("grouped")
+        ticks, gate = [], Future()
+
+        async def serve(request, response, gate=gate):
+            await gate
+            response.success = True
+            return response
+
+        node.create_timer(0.1, lambda ticks=ticks: ticks.append(1))
+        node.create_service(Trigger, "/serve", serve, callback_group=group)
+        future = Node("caller").create_client(Trigger, "/serve").call_async(Trigger.Request())
+        ctx.advance(0.55)
+        assert len(ticks) == ticks_while_waiting and not future.done()
+        gate.set_result(True)
+        ctx.advance(0.0)
+        assert future.done() and future.result().success
+        ctx.advance(0.1)
+        assert len(ticks) >= 1  # released: the node's timer runs again
+        node.destroy_node()
+
+
 # --- the package ----------------------------------------------------------------------------------
 
 

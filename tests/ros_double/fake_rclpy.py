@@ -122,7 +122,7 @@ class Context:
             self.now_ns = max(self.now_ns, nxt)
             for timer in [t for t in self.timers if not t.canceled and t.next_ns <= self.now_ns]:
                 timer.next_ns += timer.timer_period_ns
-                timer.callback()
+                timer.group.run(timer.callback)
         self.now_ns = end
         self.drain()
 
@@ -536,6 +536,9 @@ class Subscription:
         self.node.context.enqueue(self._run, copy.deepcopy(msg))
 
     def _run(self, msg) -> None:
+        self.group.run(self._call, msg)
+
+    def _call(self, msg) -> None:
         if self in self.node.context.subscriptions.get(self.topic, []):
             self.received += 1
             self.callback(msg)
@@ -546,11 +549,12 @@ class Subscription:
 
 
 class Timer:
-    def __init__(self, context, period_sec, callback):
+    def __init__(self, context, period_sec, callback, group=None):
         if period_sec <= 0:
             raise ValueError(f"timer period must be positive, got {period_sec}")
         self.timer_period_ns = int(round(period_sec * 1e9))
         self.callback = callback
+        self.group = group or ReentrantCallbackGroup()
         self.next_ns = context.now_ns + self.timer_period_ns
         self.canceled = False
 
@@ -565,12 +569,19 @@ class Timer:
 
 
 class Service:
-    def __init__(self, node, srv_type, name, callback):
+    def __init__(self, node, srv_type, name, callback, group=None):
         self.node, self.srv_type, self.srv_name, self.callback = node, srv_type, name, callback
+        self.group = group or ReentrantCallbackGroup()
 
     def _handle(self, request, future: Future) -> None:
-        # rclpy awaits a coroutine callback (executors.await_or_execute): it may await Futures
+        self.group.run(self._serve, request, future)
+
+    def _serve(self, request, future: Future) -> None:
+        # rclpy awaits a coroutine callback (executors.await_or_execute): it may await Futures,
+        # and the callback's group stays held until it returns
         done = _call(self.node.context, self.callback, request, self.srv_type.Response())
+        if isinstance(done, Task) and not done.done() and hasattr(self.group, "hold_until"):
+            self.group.hold_until(done)
 
         def reply(fut) -> None:
             response = fut.result()
@@ -729,6 +740,7 @@ class Node:
         self._logger = RcutilsLogger(node_name, self.context)
         self._clock = Clock(self.context)
         self._endpoints: list = []
+        self.default_callback_group = MutuallyExclusiveCallbackGroup()
         self.context.nodes.append(self)
         if automatically_declare_parameters_from_overrides:
             for p in self._overrides.values():
@@ -842,6 +854,7 @@ class Node:
         topic = self.resolve(topic)
         self._check_type(topic, msg_type)
         sub = Subscription(self, msg_type, topic, callback, _qos(qos_profile))
+        sub.group = callback_group or self.default_callback_group
         self.context.subscriptions.setdefault(topic, []).append(sub)
         self._endpoints.append(sub)
         if sub.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL:
@@ -856,7 +869,7 @@ class Node:
             raise TypeError(f"topic {topic} already carries {known.__name__}; {self._name} uses {msg_type.__name__}")
 
     def create_timer(self, timer_period_sec, callback, callback_group=None, clock=None, autostart=True):
-        timer = Timer(self.context, timer_period_sec, callback)
+        timer = Timer(self.context, timer_period_sec, callback, callback_group or self.default_callback_group)
         self.context.timers.append(timer)
         self._endpoints.append(timer)
         return timer
@@ -865,7 +878,7 @@ class Node:
         name = self.resolve(srv_name)
         if name in self.context.services:
             raise RuntimeError(f"service {name} is already served")
-        service = Service(self, srv_type, name, callback)
+        service = Service(self, srv_type, name, callback, callback_group or self.default_callback_group)
         self.context.services[name] = service
         self._endpoints.append(service)
         return service
@@ -1129,9 +1142,35 @@ class MultiThreadedExecutor(SingleThreadedExecutor):
 
 
 class ReentrantCallbackGroup:
-    pass
+    """Callbacks of this group run whenever they are due."""
+
+    def run(self, fn, *args) -> None:
+        fn(*args)
 
 
 class MutuallyExclusiveCallbackGroup:
-    pass
+    """One callback at a time (every node's default group). As rclpy's executor holds the group
+    until a coroutine callback returns (await included), callbacks that come meanwhile wait."""
+
+    def __init__(self):
+        self.held = False
+        self.waiting: list = []
+
+    def run(self, fn, *args) -> None:
+        if self.held:
+            self.waiting.append((fn, args))
+        else:
+            fn(*args)
+
+    def hold_until(self, future) -> None:
+        """Hold the group until `future` (a coroutine callback's Task) is done."""
+        self.held = True
+
+        def release(_):
+            self.held = False
+            waiting, self.waiting = self.waiting, []
+            for fn, args in waiting:
+                _default.enqueue(self.run, fn, *args)
+
+        future.add_done_callback(release)
 

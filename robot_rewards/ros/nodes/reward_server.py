@@ -9,6 +9,7 @@ The goal reward of the latest frame goes out as std_msgs/Float64.
 
 from __future__ import annotations
 
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import Image, PointCloud2
@@ -58,7 +59,10 @@ class RewardServerNode(Node):
         self.core = RewardServerCore(cfg, host, reward, self.get_logger())
         self.types = message_types()
         self.reward_pub = self.create_publisher(Float64, cfg.goal_reward_topic, RELIABLE_QOS)
-        self.create_service(ScoreCandidates, cfg.score_service, self._score)
+        # Its own reentrant group: rclpy holds a callback's group until a coroutine callback returns,
+        # so in the node's default (mutually exclusive) group an awaiting request would block the
+        # clouds it waits for, the expiry timer and every other request.
+        self.create_service(ScoreCandidates, cfg.score_service, self._score, callback_group=ReentrantCallbackGroup())
         self.create_subscription(PointCloud2, cfg.cloud_topic, self._cloud, RELIABLE_QOS)
         self.create_subscription(String, cfg.goal_topic, lambda m: self.core.on_goal(m.data), LATCHED_QOS)
         if reward is not None and cfg.state_reward_input == "image":
