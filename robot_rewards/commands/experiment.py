@@ -37,6 +37,7 @@ from robot_rewards.eval.shared_inference import start_server, stop_server
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.heldout import has_true_values, heldout_selection
+from robot_rewards.preferences.recipes import scorer_recipe, shipped_keypoint_model
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.rewards.preference.config import TrainScorerConfig
@@ -66,6 +67,8 @@ def experiment(cfg: ExperimentConfig) -> dict:
         check_intent_weight(cfg.intent_weight)
         for task in cfg.tasks:
             make_intent(make_task(task), cfg.intent)
+    for task in cfg.tasks:  # an unknown recipe, or keypoints without a keypoint model, fails before any work
+        scorer_recipe(cfg.scorer_recipe, task, cfg.scorer)
     resolve_workers(cfg.workers)  # bad worker counts and executors fail before any work
     if cfg.shared_inference and cfg.executor != "ray":
         raise ValueError("shared_inference=true serves the networks from a Ray actor: it needs executor=ray")
@@ -87,14 +90,17 @@ def experiment(cfg: ExperimentConfig) -> dict:
 
 
 def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
-    sc = replace(cfg.scorer, seed=cfg.seed)
+    sc = scorer_recipe(cfg.scorer_recipe, ck.task, replace(cfg.scorer, seed=cfg.seed))
     if cfg.scorer_from_policy and not sc.init_from_policy:
         sc = replace(sc, init_from_policy=str(ck.path))
     if cfg.scorer_keypoints and not sc.scorer.keypoint_model:
-        if has_keypoint_model(ck.task):
-            sc = replace(sc, scorer=replace(sc.scorer, keypoint_model=f"checkpoints/keypoints_{ck.task}.json"))
+        if shipped_keypoint_model(ck.task):
+            sc = replace(sc, scorer=replace(sc.scorer, keypoint_model=shipped_keypoint_model(ck.task)))
         else:
             print(f"{ck.task}: no shipped keypoint model; the scorer trains without keypoint features")
+    print(f"{ck.task}: scorer recipe '{cfg.scorer_recipe}' -> "
+          + (f"linear head over keypoint features ({sc.scorer.keypoint_model})" if sc.scorer.layers == 0
+             and sc.scorer.keypoint_model else f"local patches (k={sc.scorer.local_k}), {sc.scorer.layers}-layer head"))
     return sc
 
 
@@ -184,7 +190,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
 
         res["conditions"] = {}
         for name in cfg.conditions:
-            if name == "learned_keypoint" and not has_keypoint_model(task):
+            if name == "learned_keypoint" and not shipped_keypoint_model(task):
                 print(f"{task}: no shipped keypoint model (checkpoints/keypoints_{task}.json): "
                       "condition learned_keypoint skipped")
                 continue
@@ -243,15 +249,6 @@ def check_scorer_policy(scorer_path: Path, ck, conditions: list[str]) -> None:
         raise ValueError(f"{scorer_path} was trained on the candidates of another policy "
                          f"({checkpoint_training(scorer_path).get('policy', '?')}), not {ck.path}: label and "
                          f"train a scorer for this policy, or run without {', '.join(conditions)}")
-
-
-def has_keypoint_model(task: str) -> bool:
-    """Whether a keypoint model for `task` ships with the package (the learned_keypoint condition)."""
-    try:
-        resolve(f"checkpoints/keypoints_{task}.json")
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def _save_partial(out: Path, task: str, res: dict) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from robot_rewards.core.reporting import format_table, write_metrics
 from robot_rewards.preferences.config import TrainScorerCommandConfig
+from robot_rewards.preferences.recipes import scorer_recipe
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.rewards.preference.io import save_scorer
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, learning_curve, split_pairs, train_scorer
@@ -19,6 +20,7 @@ def train_scorer_command(cfg: TrainScorerCommandConfig) -> dict:
     """Train on the store's labels for `cfg.task`; print validation accuracy and ECE, save the
     ensemble as `<output_dir>/scorer.{json,safetensors}` and plot accuracy vs number of labels."""
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
+    cfg = replace(cfg, train=scorer_recipe(cfg.recipe, cfg.task, cfg.train))
     out = Path(cfg.output_dir)
     with PreferenceStore(cfg.store, create=False) as store:
         pairs = store.pairs(task=cfg.task)

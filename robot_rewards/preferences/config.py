@@ -72,12 +72,16 @@ class ExperimentConfig(ParallelConfig):
     uwo_lambda: float = 1.0
     # (e) CLIP: the goal reward of each candidate's what-if outcome, rendered (default: the shipped model)
     clip: ClipRewardConfig = field(default_factory=lambda: ClipRewardConfig(model="checkpoints/clip_tabletop.json"))
+    # the scorer's architecture (preferences/recipes.py): auto = a linear head over the features of
+    # the task's shipped keypoint model where one ships (keypoints), else local patches (patches);
+    # custom = `scorer` exactly as given
+    scorer_recipe: str = "auto"
     scorer: TrainScorerConfig = field(default_factory=_headline_scorer)
     # initialise (and freeze) the scorer's encoders from the task's policy unless
     # scorer.init_from_policy names another checkpoint; False = train the scorer from scratch
     scorer_from_policy: bool = True
-    # the scorer also reads each candidate's offsets to the keypoints the task's shipped keypoint
-    # model predicts from the cloud (rewards/preference/keypoint_features.py), where one ships
+    # with scorer_recipe=patches: the patch scorer also reads each candidate's offsets to the
+    # keypoints the task's shipped keypoint model predicts (rewards/preference/keypoint_features.py)
     scorer_keypoints: bool = False
     check_feasibility: bool = True
     torch_threads: int = 1  # per process
@@ -106,6 +110,7 @@ class TrainScorerCommandConfig:
     store: str = "outputs/preferences"  # a PreferenceStore folder
     task: str = "place_block"
     heldout_store: str = ""  # another store to validate on (default: a val_fraction split)
+    recipe: str = "auto"  # the scorer's architecture (preferences/recipes.py); custom = `train` as given
     train: TrainScorerConfig = field(default_factory=loop_scorer)
     curve: List[int] = field(default_factory=lambda: [50, 100, 200, 500])  # accuracy vs labels plot
     torch_threads: int = 1

@@ -427,6 +427,11 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
     if len(pairs) == 0:
         raise RewardInputError("no preference pairs to train on")
     train_idx, val_idx = split_pairs(pairs, cfg.val_fraction, cfg.seed)
+    if len(train_idx) < cfg.ensemble_size:  # members would train on copies of the same few pairs
+        raise RewardInputError(f"{len(train_idx)} labelled training pairs for {cfg.ensemble_size} ensemble members: "
+                               f"each member trains on its own resample and needs at least one pair per member; "
+                               f"label at least {cfg.ensemble_size} pairs (after the {cfg.val_fraction:g} validation "
+                               "split) or lower ensemble_size")
     device = torch.device(resolve_device(cfg.device))
     init = policy_encoder_init(cfg.init_from_policy, pairs.primitive, cfg.scorer) if cfg.init_from_policy else None
     if init is not None:
