@@ -234,6 +234,44 @@ def test_reward_server_core_parks_requests_until_their_cloud_and_expires_them():
     assert "score request rejected" in log.errors() and "missing x, y, z" in log.errors()
 
 
+def test_reward_server_core_keeps_clouds_for_cloud_keep_seconds_not_a_count():
+    """The cause of 'no cloud stamped ... within 5 s' on the real graph: the policy sampled for 7-13 s
+    while clouds kept coming at ~1.4 Hz, and a cache of 8 clouds had dropped the one the request named.
+    Clouds are now kept by stamp age; a request for one no longer kept is answered at once."""
+    obs, _ = planted_observation(seed=3, n_points=64)
+    cands = random_candidates(3, seed=4)
+    replies: list = []
+    log, now = Log(), [0.0]
+    core = RewardServerCore(RewardServerConfig(), None, None, log, clock=lambda: now[0])
+    for k in range(27):  # 13 s of clouds at 2 Hz while the policy samples in the first one
+        core.on_cloud(cloud_msg(obs, T0 * SEC + k * SEC // 2))
+    core.on_request(ScoreRequest("slow", (T0, 0), GOAL, cands), replies.append)
+    assert [r.request_id for r in replies] == ["slow"] and not replies[0].errors  # served at once
+    # a shorter window drops it: the answer is immediate and says what to raise
+    core = RewardServerCore(RewardServerConfig(cloud_keep=4.0), None, None, log, clock=lambda: now[0])
+    for k in range(27):
+        core.on_cloud(cloud_msg(obs, T0 * SEC + k * SEC // 2))
+    assert len(core.cached()) == 9 and core.cached()[0] == (T0 + 9) * SEC  # 4 s behind 13 s
+    replies.clear()
+    core.on_request(ScoreRequest("late", (T0, 0), GOAL, cands), replies.append)
+    assert replies[0].request_id == "late" and core.expire() == 0
+    assert ("no cloud stamped 1700000000.000000000 is kept any more: it is 13.0 s older than the newest on "
+            "/perception/points, and 9 clouds of the last cloud_keep 4 s (cloud_cache 200) are kept: raise "
+            "cloud_keep") in replies[0].errors["server"]
+    # a stamp between kept clouds that never came still waits (it may arrive) and then expires
+    core.on_request(ScoreRequest("gap", (T0 + 12, 1), GOAL, cands), replies.append)
+    assert len(replies) == 1
+    # cloud_cache bounds the count whatever the window; a cloud arriving already too old is not kept
+    core = RewardServerCore(RewardServerConfig(cloud_cache=3), None, None, log, clock=lambda: now[0])
+    for k in range(5):
+        core.on_cloud(cloud_msg(obs, (T0 + 40 + k) * SEC))
+    core.on_cloud(cloud_msg(obs, T0 * SEC))
+    assert core.cached() == [(T0 + k) * SEC for k in (42, 43, 44)]
+    for bad in ({"cloud_keep": 0.0}, {"cloud_cache": -1}):
+        with pytest.raises(ValueError, match="cloud_keep must be positive and cloud_cache >= 0"):
+            RewardServerCore(RewardServerConfig(**bad))
+
+
 # --- policy ----------------------------------------------------------------------------------------
 
 
@@ -341,6 +379,36 @@ def test_policy_core_samples_with_the_decision_seed_rule(kin):
     # the double's candidate seeds are the sampling seed + index; unscored: the policy's order
     np.testing.assert_array_equal(cset.candidates.seeds, decision_seed(3, 0) + np.arange(2))
     assert cset.order == [0, 1] and cset.chosen == 0 and core.state == EXECUTING
+
+
+def test_policy_core_samples_an_episode_with_its_scene_seed_like_the_python_loop(kin):
+    """With a task status (the sim bridge's scene seed), decision k of an episode samples with
+    decision_seed(episode, k), as eval-policy does on that scene; the first status is waited for
+    while someone publishes it."""
+    log, now = Log(), [T0 * SEC]
+    graph = Graph(publishers={"/task/status": 1, "/perception/points": 1}, subscribers=LIVE)
+    core = policy_core(kin, [REACHABLE, REACHABLE], log, now, graph=graph, seed=3, score_candidates=False)
+    core.on_joint_state(joint_state(HOME))
+    obs, _ = planted_observation(seed=0, n_points=64)
+    assert core.on_cloud(cloud_msg(obs, now[0])) == [] and core.why()[0] == "task_status_wait"
+    assert "waiting for the first task status on /task/status" in core.why()[1]
+    core.on_task_status(TaskStatus("place_block", 12, False, 0.2, 3, divmod(now[0], SEC)))
+    seeds = []
+    for _ in range(2):
+        cset = CandidateSet.parse(dict(core.on_cloud(cloud_msg(obs, now[0] + SEC)))["candidates"])
+        seeds.append(int(cset.candidates.seeds[0]))
+        now[0] += 2 * SEC
+        core.on_executor_status(ExecutorStatus(cset.decision_id, "succeeded", stamp=divmod(now[0], SEC)))
+        core.on_task_status(TaskStatus("place_block", 12, False, 0.2, 3, divmod(now[0] + 1, SEC)))
+    core.on_task_status(TaskStatus("place_block", 13, False, 0.2, 3, divmod(now[0] + 2, SEC)))  # ~/reset
+    cset = CandidateSet.parse(dict(core.on_cloud(cloud_msg(obs, now[0] + SEC)))["candidates"])
+    assert seeds + [int(cset.candidates.seeds[0])] == [decision_seed(12, 0), decision_seed(12, 1), decision_seed(13, 0)]
+    assert cset.decision_id == 2 and "(seed 13, decision 0)" in [t for lv, t in log.lines if lv == "info"][-1]
+    # episode_seeds false: the node's seed and the running decision count
+    core = policy_core(kin, [REACHABLE], log, now, graph=graph, seed=3, score_candidates=False, episode_seeds=False)
+    core.on_joint_state(joint_state(HOME))
+    cset = CandidateSet.parse(dict(core.on_cloud(cloud_msg(obs, now[0] + SEC)))["candidates"])
+    assert int(cset.candidates.seeds[0]) == decision_seed(3, 0)
 
 
 def test_parse_weights():

@@ -482,6 +482,56 @@ def test_reward_server_and_policy_nodes_score_and_choose(rclpy, ctx, tmp_path):
     assert not ctx.log_lines("error")
 
 
+@pytest.mark.parametrize("cloud_keep", [30.0, 4.0])
+def test_reward_server_keeps_the_cloud_a_slow_policy_sampled_in(rclpy, ctx, tmp_path, cloud_keep):
+    """What the real align_rope graph showed: while the policy samples (13 s here), perception keeps
+    publishing (2 Hz); the request then names a cloud 26 clouds old. The default cloud_keep (30 s)
+    still has it and scores; a window shorter than the sampling answers at once, saying so."""
+    from ros_double.scenes import tiny_scorer
+
+    from robot_rewards.rewards.preference.io import save_scorer
+    from robot_rewards.rewards.synthetic import planted_observation
+    from robot_rewards.ros.nodes._common import LATCHED_QOS
+    from robot_rewards.ros.nodes.policy import PolicyNode
+    from robot_rewards.ros.nodes.reward_server import RewardServerNode
+    from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
+
+    scorer_path = save_scorer(tmp_path / "scorer", tiny_scorer())
+    RewardServerNode(parameter_overrides=params(rclpy, scorers=[f"pref={scorer_path}"], max_wait_ms=0.0,
+                                                cloud_keep=cloud_keep))
+    policy = PolicyNode(parameter_overrides=params(rclpy, n_candidates=4, execute_chosen=False))
+    probe = Probe(rclpy)
+    sets = probe.listen(CandidateSetMsg, "/policy/candidates")
+    obs, _ = planted_observation(seed=0, n_points=256)
+
+    def cloud():
+        return rc.points_to_msg(obs.points, ("panda_link0", divmod(ctx.now_ns, SEC)), types(), rgb=obs.colors)
+
+    sample = policy.core.decider.sample
+
+    def slow_sample(*args):
+        for _ in range(26):  # the other processes go on while this one samples
+            ctx.now_ns += SEC // 2
+            probe.publish("/perception/points", cloud())
+        return sample(*args)
+
+    policy.core.decider.sample = slow_sample
+    probe.say("/goal", "put the block on the red mark", LATCHED_QOS)
+    probe.publish("/joint_states", joint_state_msg(HOME, divmod(ctx.now_ns, SEC)))
+    probe.publish("/perception/points", cloud())
+    started = ctx.now_ns
+    assert ctx.run_until(lambda: sets, timeout=20.0)
+    cset = ci.candidate_set_from_msg(sets[0])
+    waited = (ctx.now_ns - started) / SEC - 13.0
+    assert waited < 1.0  # answered at once either way (it used to wait request_timeout, 5 s)
+    if cloud_keep > 13.0:
+        assert cset.scores["pref"].shape == (3, 4) and not ctx.log_lines("error")
+    else:
+        assert "pref" not in cset.scores
+        assert any("is kept any more: it is 13.0 s older than the newest" in line
+                   for line in ctx.log_lines("error", "policy"))
+
+
 def test_cloud_without_xyz_is_rejected_by_consumers(rclpy, ctx):
     from robot_rewards.ros.nodes.policy import PolicyNode
 

@@ -148,7 +148,11 @@ class RewardServerConfig:
     score_service: str = param(SCORE_SERVICE, "robot_rewards_interfaces/srv/ScoreCandidates service served")
     goal_reward_topic: str = param(GOAL_REWARD_TOPIC, "std_msgs/Float64 goal reward of the latest frame")
     goal_reward_rate: float = param(2.0, "Hz at most of goal reward evaluations")
-    cloud_cache: int = param(8, "recent clouds kept for requests that name their stamp")
+    # A request names the cloud the policy sampled in, and sampling takes seconds (7-13 s for the rope
+    # policy on 2 loaded cores): the clouds that arrive meanwhile must not push that one out.
+    cloud_keep: float = param(30.0, "s of clouds kept (by stamp, behind the newest) for requests that name "
+                              "their stamp: longer than the policy takes to sample")
+    cloud_cache: int = param(200, "at most this many clouds kept (a memory bound; 0 = no bound)")
     request_timeout: float = param(5.0, "s a request waits for its cloud before it is answered with an error")
 
 
@@ -160,6 +164,9 @@ class PolicyNodeConfig:
     device: str = param("cpu", "torch device of the policy")
     n_candidates: int = param(8, "candidates sampled per decision")
     seed: int = param(0, "decision k samples with seed * 100 + k (selection.decision_seed: as sim episode seed)")
+    episode_seeds: bool = param(True, "with a task status: decision k of an episode samples with the episode's "
+                                "(scene's) seed and k, as the Python loop does on that scene; else seed and a "
+                                "running decision count")
     inference_steps: int = param(0, "denoising steps (0 = the checkpoint's)")
     score_candidates: bool = param(True, "ask the reward server; false: take the policy's first feasible candidate")
     weights: List[str] = param([], "family=weight entries of the utility (missing families weigh 1.0)")

@@ -4,11 +4,11 @@
          <--------------- executor status (succeeded / failed / rejected) --------
 
 A decision goes through the node's `selection.Decider`: it samples N candidates in the latest
-cloud (decision k with `decision_seed(seed, k)`), asks the reward server for their scores (a
-ScoreCandidates request naming the cloud's stamp), chooses (utilities, then feasibility from
-the latest joint state), and emits the candidate set and the chosen primitive (an
-ExecutePrimitive goal for the executor). After the
-executor reports the end of that primitive, only a cloud stamped `settle_time` after the
+cloud (decision k with `decision_seed(seed, k)`; with a task status and `episode_seeds`, decision
+k of the episode with `decision_seed(episode, k)`, the Python loop's seeds on that scene), asks
+the reward server for their scores (a ScoreCandidates request naming the cloud's stamp),
+chooses (utilities, then feasibility from the latest joint state), and emits the candidate set
+and the chosen primitive (an ExecutePrimitive goal for the executor). After the executor reports the end of that primitive, only a cloud stamped `settle_time` after the
 report counts as fresh, so the next decision never sees the scene mid-motion.
 
 It stops (state done) at task success (a task status from the sim bridge, or on a robot a
@@ -31,6 +31,7 @@ PointCloud2 it was sampled in), "primitive" (PrimitiveCommand: the node sends th
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any, Callable, Mapping, Protocol
 
 from robot_rewards.rewards.base import ScoreSet
@@ -129,6 +130,7 @@ class PolicyCore:
         self._done: tuple[str, str] = ("", "")  # (code, reason) of the stop
         self.scorer_down: dict | None = None  # since, subscribers then, decision: after a score timeout
         self.timeouts = 0
+        self.sample_s: float | None = None  # s the last decision's sampling took
         self.last_problem = ""  # what went wrong with the last decision (shown in the status)
         self._logged_code = ""
 
@@ -245,15 +247,21 @@ class PolicyCore:
             self.report.warning(*blocker)
             return []
         decision_id = next(self._ids)
+        seed, k = self.sample_seed(decision_id)
+        started = time.monotonic()
         try:
-            candidates = self.decider.sample(obs, self.cfg.seed, decision_id)
+            candidates = self.decider.sample(obs, seed, k)
         except ValueError as exc:  # the policy refused the observation (e.g. no colours)
             self.last_problem = f"decision {decision_id}: the policy cannot sample: {exc}"
             self.report.error("sample", self.last_problem)
             return []
+        self.sample_s = time.monotonic() - started
         self.decisions += 1
         self.last_problem = ""
         stamp = stamp_of_ns(stamp_to_ns(self.cloud_msg.header.stamp))
+        # the reward server must still keep this cloud when the request comes (its cloud_keep)
+        self.report.info(f"decision {decision_id}: {len(candidates)} candidates sampled in {self.sample_s:.1f} s "
+                         f"(seed {seed}, decision {k})")
         self._pending = {"id": decision_id, "stamp": stamp, "goal": self.goal, "candidates": candidates,
                          "request_id": f"decision-{decision_id}", "since": self.clock_ns(),
                          "cloud_msg": self.cloud_msg}
@@ -267,6 +275,12 @@ class PolicyCore:
         self.state = SCORING
         request = ScoreRequest(self._pending["request_id"], stamp, self.goal, candidates)
         return [("score_request", request)]
+
+    def sample_seed(self, decision_id: int) -> tuple[int, int]:
+        """(episode seed, decision index) the policy samples decision `decision_id` with."""
+        if self.cfg.episode_seeds and self.task is not None:
+            return int(self.task.episode), self.decisions
+        return self.cfg.seed, decision_id
 
     def stop(self, reason: str = "stopped on ~/stop") -> int | None:
         """Stop deciding (state done, code stopped) until the next decide() or a new episode; a
@@ -367,6 +381,9 @@ class PolicyCore:
         if (self.task is not None and ns_of_stamp(self.task.stamp) < self._ended_ns and task_age is not None
                 and task_age < self.cfg.stale_after):
             return "task_status_wait", f"waiting for a task status on {self.cfg.task_status_topic} after the last execution"
+        if self.cfg.episode_seeds and self.task is None and self._count("publishers", self.cfg.task_status_topic):
+            # a sim bridge is there: its first status names the scene, whose seed the policy samples with
+            return "task_status_wait", f"waiting for the first task status on {self.cfg.task_status_topic}"
         return None
 
     def why(self) -> tuple[str, str]:

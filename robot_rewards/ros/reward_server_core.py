@@ -1,8 +1,12 @@
 """The reward server's logic: score candidate sets with the hosted models; the goal reward.
 
-Score requests name the cloud (by stamp) the policy sampled in; the server keeps the last
-few clouds it received, so a cloud is never sent twice. A request that arrives before its
-cloud waits for it up to `request_timeout`, then is answered with an error. Requests go to a
+Score requests name the cloud (by stamp) the policy sampled in; the server keeps the clouds of
+the last `cloud_keep` seconds (by stamp, at most `cloud_cache` of them), so a cloud is never sent
+twice. The window is in seconds because the policy samples for seconds while new clouds keep
+coming: a count of clouds (8 once) was outrun on a loaded machine, where sampling the rope policy
+took 7-13 s at 1.4 clouds/s. A request that arrives before its cloud waits for it up to
+`request_timeout`, then is answered with an error; one that names a cloud older than those kept
+is answered with an error at once (it can no longer arrive). Requests go to a
 `RewardHost` (micro-batched on its worker thread); `reply` is called from that thread with
 the ScoreResponse once every requested model has answered (the node's ScoreCandidates service
 answers with it). One failing model fails alone: its message goes into the response's `errors`.
@@ -37,13 +41,18 @@ class RewardServerCore:
                  clock: Callable[[], float] = time.monotonic):
         if cfg.state_reward_input not in ("image", "observation"):
             raise ValueError(f"state_reward_input must be image or observation, got '{cfg.state_reward_input}'")
+        if not cfg.cloud_keep > 0 or cfg.cloud_cache < 0:
+            raise ValueError(f"cloud_keep must be positive and cloud_cache >= 0, got {cfg.cloud_keep} and "
+                             f"{cfg.cloud_cache}")
         self.cfg = cfg
         self.host = host
         self.state_reward = state_reward
         self.report = Reporter(log)
         self.clock = clock
         self.goal = cfg.goal
-        self._clouds: OrderedDict[int, Observation] = OrderedDict()
+        self._clouds: OrderedDict[int, Observation] = OrderedDict()  # stamp ns -> cloud, in arrival order
+        self._newest_ns = -1  # newest cloud stamp received
+        self._dropped_ns = -1  # newest stamp no longer kept: requests at or before it are answered at once
         self._parked: list[tuple[float, ScoreRequest, Reply]] = []
         self._lock = threading.Lock()
         self._last_goal_reward: float | None = None
@@ -61,9 +70,7 @@ class RewardServerCore:
             return None
         ns = stamp_to_ns(msg.header.stamp)
         with self._lock:
-            self._clouds[ns] = obs
-            while len(self._clouds) > max(1, self.cfg.cloud_cache):
-                self._clouds.popitem(last=False)
+            self._keep(ns, obs)
             ready = [(r, reply) for _, r, reply in self._parked if ns_of_stamp(r.stamp) == ns]
             self._parked = [x for x in self._parked if ns_of_stamp(x[1].stamp) != ns]
         for request, reply in ready:
@@ -71,6 +78,27 @@ class RewardServerCore:
         if self.cfg.state_reward_input == "observation":
             return self._goal_reward(obs)
         return None
+
+    def _keep(self, ns: int, obs: Observation) -> None:
+        """Cache a cloud, then drop those older than cloud_keep behind the newest or over cloud_cache
+        (the caller holds the lock)."""
+        self._newest_ns = max(self._newest_ns, ns)
+        horizon = self._newest_ns - int(round(self.cfg.cloud_keep * 1e9))
+        if ns < horizon:  # arrived out of order and already too old: serves waiting requests only
+            self._dropped_ns = max(self._dropped_ns, ns)
+            return
+        self._clouds[ns] = obs
+        while self._clouds:
+            oldest = next(iter(self._clouds))
+            if oldest >= horizon and not (self.cfg.cloud_cache and len(self._clouds) > self.cfg.cloud_cache):
+                break
+            del self._clouds[oldest]
+            self._dropped_ns = max(self._dropped_ns, oldest)
+
+    def cached(self) -> list[int]:
+        """Stamps (ns) of the clouds kept, oldest first."""
+        with self._lock:
+            return list(self._clouds)
 
     def on_color(self, msg) -> float | None:
         """Goal reward of a colour frame (state_reward_input = image), when due."""
@@ -113,13 +141,29 @@ class RewardServerCore:
         except MessageConversionError as exc:
             self.report.error("request", f"score request rejected: {exc}")
             return False
+        ns = ns_of_stamp(request.stamp)
         with self._lock:
-            obs = self._clouds.get(ns_of_stamp(request.stamp))
-            if obs is None:
+            obs = self._clouds.get(ns)
+            if obs is None and ns > self._dropped_ns:
                 self._parked.append((self.clock(), request, reply))
                 return True
+            gone = None if obs is not None else self._gone(ns)
+        if gone is not None:
+            self.report.error("cloud_gone", f"request {request.request_id}: {gone}")
+            reply(ScoreResponse(request.request_id, errors={"server": gone}))
+            return True
         self._serve(request, obs, reply)
         return True
+
+    def _gone(self, ns: int) -> str:
+        """Why the cloud stamped `ns` is not kept (the caller holds the lock)."""
+        sec, nsec = divmod(ns, 1_000_000_000)
+        behind = (self._newest_ns - ns) / 1e9
+        full = bool(self.cfg.cloud_cache) and len(self._clouds) >= self.cfg.cloud_cache
+        return (f"no cloud stamped {sec}.{nsec:09d} is kept any more: it is {behind:.1f} s older than the newest "
+                f"on {self.cfg.cloud_topic}, and {len(self._clouds)} clouds of the last cloud_keep "
+                f"{self.cfg.cloud_keep:g} s (cloud_cache {self.cfg.cloud_cache}) are kept: raise "
+                f"{'cloud_cache' if full else 'cloud_keep'} over the policy's sampling time")
 
     def expire(self) -> int:
         """Answer requests that waited longer than request_timeout for their cloud; returns how many."""
