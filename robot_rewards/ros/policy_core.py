@@ -8,8 +8,9 @@ cloud (decision k with `decision_seed(seed, k)`; with a task status and `episode
 k of the episode with `decision_seed(episode, k)`, the Python loop's seeds on that scene), asks
 the reward server for their scores (a ScoreCandidates request naming the cloud's stamp),
 chooses (utilities, then feasibility from the latest joint state), and emits the candidate set
-and the chosen primitive (an ExecutePrimitive goal for the executor). After the executor reports the end of that primitive, only a cloud stamped `settle_time` after the
-report counts as fresh, so the next decision never sees the scene mid-motion.
+and the chosen primitive (an ExecutePrimitive goal for the executor). After the executor reports
+the end of that primitive, only a cloud stamped `settle_time` after the report counts as fresh,
+so the next decision never sees the scene mid-motion.
 
 It stops (state done) at task success (a task status from the sim bridge, or on a robot a
 state reward over `success_threshold`) and after `max_decisions` (or the task's step budget);
