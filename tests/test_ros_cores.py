@@ -826,6 +826,7 @@ def test_policy_stops_at_task_success_and_starts_again_on_a_new_episode(kin):
     # the sim bridge was reset: a new episode
     core.on_task_status(TaskStatus("place_block", 1, False, 0.1, 3, divmod(now[0] + 3 * SEC, SEC)).to_json())
     assert core.state == IDLE and core.decisions == 0
+    assert core.on_cloud(cloud_msg(obs, now[0] + 2 * SEC + SEC // 2)) == []  # rendered before the reset
     assert core.on_cloud(cloud_msg(obs, now[0] + 4 * SEC))[0][0] == "decision_cloud"
     # hostile task statuses are logged and change nothing
     for text in ["{}", TaskStatus("t", 1, True, 1.0).to_json().replace("true", "1"), "[" * 40]:

@@ -169,6 +169,8 @@ class PolicyCore:
             self.report.info(f"new episode {task.episode} of {task.task} on {self.cfg.task_status_topic}: "
                              f"deciding again (the last one ended after {self.decisions} decisions)")
             self.decisions = 0
+            # a cloud rendered before the reset shows the last scene: only later ones are fresh
+            self._fresh_after_ns = max(self._fresh_after_ns, ns_of_stamp(task.stamp))
             if self.state == DONE:
                 self.state = IDLE
         self.task = task

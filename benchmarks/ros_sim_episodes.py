@@ -1,0 +1,195 @@
+"""Success of the ROS 2 sim graph over episodes, beside the Python loop on the same scenes.
+
+    source <ROS 2 Jazzy>/setup.bash; source <colcon ws>/install/setup.bash
+    python benchmarks/ros_sim_episodes.py TASK EPISODES [SEED] [LOOP_METRICS] [OUT_DIR]
+
+Launches `ros2 launch robot_rewards sim.launch.py task:=TASK seed:=SEED` (its log goes to
+OUT_DIR/launch.log), then for each episode waits until the policy stops (`/policy/status` done:
+task_succeeded or max_decisions), records the episode's `/task/status` (success, quality), its
+decisions and their timing, and calls `/sim_bridge/reset` for the next scene (seed + 1). The
+policy samples decision k of an episode with that scene's seed (`episode_seeds`), as
+`robot-rewards eval-policy seed=SEED` does, so LOOP_METRICS (that command's metrics.json) can be
+compared scene by scene. Prints one row per episode, the success rate of both and the seconds
+per decision; writes OUT_DIR/episodes.json. Runs for minutes: start it with `nice -n 10`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from robot_rewards.core.reporting import format_table
+
+EPISODE_TIMEOUT_S = 900.0  # the rope graph on 2 loaded cores: 6 decisions of ~35 s, with margin
+STOP_CODES = ("task_succeeded", "max_decisions")
+
+
+def launch(task: str, seed: int, log_path: Path) -> subprocess.Popen:
+    """`ros2 launch` in its own process group (so all its nodes can be stopped together)."""
+    log = open(log_path, "w")
+    return subprocess.Popen(["ros2", "launch", "robot_rewards", "sim.launch.py", f"task:={task}", f"seed:={seed}"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGINT to the launch's process group (nodes shut down cleanly), SIGTERM if that is not enough."""
+    for sig, wait in ((signal.SIGINT, 20), (signal.SIGTERM, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+class Watcher:
+    """Records the graph's typed status topics; `spin(seconds, until)` spins until a condition."""
+
+    def __init__(self):
+        # rclpy and the generated interfaces exist only in a sourced ROS 2 workspace
+        import rclpy
+        from rclpy.node import Node
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_srvs.srv import Trigger
+
+        from robot_rewards_interfaces.msg import CandidateSet, ExecutorStatus, PolicyStatus, TaskStatus
+
+        self.rclpy = rclpy
+        rclpy.init()
+        self.node = Node("episode_probe")
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.policy = None  # the latest PolicyStatus
+        self.task = None  # the latest TaskStatus
+        self.sets: dict[int, float] = {}  # decision id -> when its candidate set came (s)
+        self.ends: dict[int, tuple[float, str]] = {}  # decision id -> (when it ended, state)
+        self.t0 = time.monotonic()
+        self.node.create_subscription(PolicyStatus, "/policy/status", self._policy, latched)
+        self.node.create_subscription(TaskStatus, "/task/status", self._task, reliable)
+        self.node.create_subscription(CandidateSet, "/policy/candidates", self._set, latched)
+        self.node.create_subscription(ExecutorStatus, "/executor/status", self._executor, reliable)
+        self.reset_client = self.node.create_client(Trigger, "/sim_bridge/reset")
+        self.trigger = Trigger
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _policy(self, msg) -> None:
+        self.policy = msg
+
+    def _task(self, msg) -> None:
+        self.task = msg
+
+    def _set(self, msg) -> None:
+        self.sets.setdefault(int(msg.decision_id), self.now())
+
+    def _executor(self, msg) -> None:
+        if msg.state not in ("executing", "accepted"):
+            self.ends.setdefault(int(msg.decision_id), (self.now(), str(msg.state)))
+
+    def spin(self, seconds: float, until) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.rclpy.spin_once(self.node, timeout_sec=0.2)
+            if until():
+                return True
+        return False
+
+    def reset(self) -> str:
+        if not self.reset_client.wait_for_service(timeout_sec=30.0):
+            raise RuntimeError("nobody serves /sim_bridge/reset")
+        future = self.reset_client.call_async(self.trigger.Request())
+        self.spin(60.0, future.done)
+        if not future.done() or not future.result().success:
+            raise RuntimeError(f"/sim_bridge/reset failed: {future.result().message if future.done() else 'no answer'}")
+        return future.result().message
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        self.rclpy.shutdown()
+
+
+def run_episode(w: Watcher, seed: int) -> dict:
+    """Wait for the policy to stop in the episode of scene `seed`; its record."""
+    start = w.now()
+    first_set = len(w.sets)
+
+    def stopped() -> bool:
+        p = w.policy
+        return p is not None and p.has_task and p.episode == seed and p.state == "done" and p.code in STOP_CODES
+
+    finished = w.spin(EPISODE_TIMEOUT_S, stopped)
+    # the task status after the last motion (the policy stopped on it)
+    w.spin(60.0, lambda: w.task is not None and w.task.episode == seed)
+    ids = sorted(w.sets)[first_set:]
+    times = [w.ends[i][0] - w.sets[i] for i in ids if i in w.ends]
+    p, t = w.policy, w.task
+    return {"seed": seed, "success": bool(t.success) if t is not None and t.episode == seed else False,
+            "quality": float(t.quality) if t is not None and t.episode == seed else float("nan"),
+            "decisions": int(p.decisions) if p is not None else 0, "stopped": p.code if finished else "timeout",
+            "seconds": w.now() - start, "execute_s": times,
+            "results": [w.ends[i][1] for i in ids if i in w.ends]}
+
+
+def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_dir: str = "") -> dict:
+    out = Path(out_dir or f"outputs/ros-sim-episodes/{task}")
+    out.mkdir(parents=True, exist_ok=True)
+    proc = launch(task, seed, out / "launch.log")
+    w = Watcher()
+    records = []
+    try:
+        for k in range(episodes):
+            if k:
+                print(f"reset: {w.reset()}", flush=True)
+            rec = run_episode(w, seed + k)
+            records.append(rec)
+            print(f"episode {k + 1}/{episodes} seed {rec['seed']}: success {rec['success']}, quality "
+                  f"{rec['quality']:.4f}, {rec['decisions']} decisions ({rec['stopped']}), {rec['seconds']:.0f} s, "
+                  f"results {rec['results']}", flush=True)
+            if rec["stopped"] == "timeout":
+                break
+    finally:
+        w.close()
+        stop(proc)
+    loop = {}
+    if loop_metrics:
+        r = next(iter(json.loads(Path(loop_metrics).read_text())["tasks"].values()))
+        loop = {s: (ok, q, n) for s, ok, q, n in zip(r["seeds"], r["success"], r["quality"], r["steps"])}
+    rows = []
+    for rec in records:
+        lp = loop.get(rec["seed"])
+        rows.append([rec["seed"], rec["success"], 1000 * rec["quality"], rec["decisions"],
+                     rec["seconds"] / max(rec["decisions"], 1),
+                     "" if lp is None else lp[0], "" if lp is None else 1000 * lp[1], "" if lp is None else lp[2]])
+    print(format_table(["seed", "graph success", "graph quality (mm)", "graph decisions", "s/decision",
+                        "loop success", "loop quality (mm)", "loop steps"], rows))
+    n = len(records)
+    graph_rate = sum(r["success"] for r in records) / max(n, 1)
+    decisions = sum(r["decisions"] for r in records)
+    summary = {"task": task, "episodes": n, "graph_success": graph_rate,
+               "graph_seconds_per_decision": sum(r["seconds"] for r in records) / max(decisions, 1),
+               "graph_execute_s_mean": (sum(sum(r["execute_s"]) for r in records)
+                                        / max(sum(len(r["execute_s"]) for r in records), 1))}
+    if loop:
+        same = [loop[r["seed"]][0] for r in records if r["seed"] in loop]
+        summary["loop_success"] = sum(same) / max(len(same), 1)
+        summary["difference_points"] = 100 * (summary["graph_success"] - summary["loop_success"])
+        summary["scenes_agreeing"] = sum(loop[r["seed"]][0] == r["success"] for r in records if r["seed"] in loop)
+    print(json.dumps(summary, indent=1))
+    (out / "episodes.json").write_text(json.dumps({"summary": summary, "episodes": records}, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    a = sys.argv[1:]
+    main(a[0], int(a[1]), int(a[2]) if len(a) > 2 else 0, a[3] if len(a) > 3 else "", a[4] if len(a) > 4 else "")
