@@ -157,8 +157,11 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
             if rec["stopped"] == "timeout":
                 break
     finally:
-        w.close()
-        stop(proc)
+        stop(proc)  # first: closing rclpy after Ctrl-C raises (its handler already shut it down)
+        try:
+            w.close()
+        except Exception as exc:
+            print(f"closing the probe: {exc}", file=sys.stderr)
     loop = {}
     if loop_metrics:
         r = next(iter(json.loads(Path(loop_metrics).read_text())["tasks"].values()))

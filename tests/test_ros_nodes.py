@@ -758,3 +758,19 @@ def test_a_node_finishes_its_shutdown_through_a_second_sigint(rclpy, monkeypatch
     assert _common.run(Stopping) == 0
     assert seen["during_close"] is signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_policy_node_samples_on_torch_threads(rclpy, ctx, monkeypatch):
+    """torch_threads (1 by default, as eval-policy): on 2 shared cores torch's own default made each
+    sampling of the rope policy 5-20x slower; 0 leaves torch alone; a negative count is refused."""
+    from robot_rewards.ros.nodes import policy as policy_node
+
+    calls = []
+    monkeypatch.setattr(policy_node.torch, "set_num_threads", calls.append)
+    for threads in (1, 0, 3):
+        node = policy_node.PolicyNode(parameter_overrides=params(rclpy, goal="anything", torch_threads=threads))
+        node.close()
+        node.destroy_node()
+    assert calls == [1, 3]
+    with pytest.raises(ValueError, match="parameter 'torch_threads' must be >= 0, got -1"):
+        policy_node.PolicyNode(parameter_overrides=params(rclpy, goal="anything", torch_threads=-1))

@@ -168,6 +168,10 @@ class PolicyNodeConfig:
                                 "(scene's) seed and k, as the Python loop does on that scene; else seed and a "
                                 "running decision count")
     inference_steps: int = param(0, "denoising steps (0 = the checkpoint's)")
+    # On 2 cores shared with the sim bridge and perception, torch's default (a thread per core) made
+    # each sampling 5-20x slower (OpenMP threads waiting for each other): 3-7 s instead of 0.1 s.
+    torch_threads: int = param(1, "torch CPU threads of the policy (0 = torch's default; 1 = the sums "
+                               "eval-policy computes)")
     score_candidates: bool = param(True, "ask the reward server; false: take the policy's first feasible candidate")
     weights: List[str] = param([], "family=weight entries of the utility (missing families weigh 1.0)")
     aggregator: str = param("mean", "ensemble aggregation: mean | wco | uwo")

@@ -12,6 +12,7 @@ same reason.
 
 from __future__ import annotations
 
+import torch
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
@@ -54,7 +55,12 @@ from robot_rewards_interfaces.srv import ScoreCandidates
 
 
 def load_node_policy(cfg: PolicyNodeConfig):
-    """The configured checkpoint's policy (it samples the candidates; its workspace bounds them)."""
+    """The configured checkpoint's policy (it samples the candidates; its workspace bounds them),
+    on `torch_threads` CPU threads."""
+    if cfg.torch_threads < 0:
+        raise ValueError(f"parameter 'torch_threads' must be >= 0, got {cfg.torch_threads}")
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     # resolved here so device:=cuda on a machine without a GPU is a one-line error at start-up
     return load_policy(resolve(cfg.checkpoint), device=resolve_device(cfg.device)).policy
 
