@@ -763,10 +763,11 @@ def test_a_node_finishes_its_shutdown_through_a_second_sigint(rclpy, monkeypatch
 def test_policy_node_samples_on_torch_threads(rclpy, ctx, monkeypatch):
     """torch_threads (1 by default, as eval-policy): on 2 shared cores torch's own default made each
     sampling of the rope policy 5-20x slower; 0 leaves torch alone; a negative count is refused."""
+    from robot_rewards.ros import policy_core
     from robot_rewards.ros.nodes import policy as policy_node
 
     calls = []
-    monkeypatch.setattr(policy_node.torch, "set_num_threads", calls.append)
+    monkeypatch.setattr(policy_core.torch, "set_num_threads", calls.append)
     for threads in (1, 0, 3):
         node = policy_node.PolicyNode(parameter_overrides=params(rclpy, goal="anything", torch_threads=threads))
         node.close()

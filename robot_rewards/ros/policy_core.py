@@ -35,6 +35,8 @@ import itertools
 import time
 from typing import Any, Callable, Mapping, Protocol
 
+import torch
+
 from robot_rewards.rewards.base import ScoreSet
 from robot_rewards.ros.config import PolicyNodeConfig
 from robot_rewards.ros.convert_common import MessageConversionError, stamp_to_ns
@@ -86,6 +88,14 @@ def parse_weights(entries) -> dict[str, float]:
         if not sep or not name.strip():
             raise ValueError(f"weight entry '{entry}' is not family=number")
     return weights
+
+
+def use_torch_threads(threads: int) -> None:
+    """Sample on `threads` torch CPU threads (0: leave torch's default)."""
+    if threads < 0:
+        raise ValueError(f"parameter 'torch_threads' must be >= 0, got {threads}")
+    if threads:
+        torch.set_num_threads(int(threads))
 
 
 def policy_decider(cfg: PolicyNodeConfig, policy: Any, checker: FeasibilityChecker) -> Decider:

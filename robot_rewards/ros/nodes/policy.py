@@ -12,7 +12,6 @@ same reason.
 
 from __future__ import annotations
 
-import torch
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
@@ -44,7 +43,7 @@ from robot_rewards.ros.nodes._common import (
 )
 from robot_rewards.ros.params import declare_config
 from robot_rewards.ros.payloads import EXECUTOR_GOAL_REJECTED, EXECUTOR_NO_SERVER, ExecutorStatus
-from robot_rewards.ros.policy_core import PolicyCore, policy_decider
+from robot_rewards.ros.policy_core import PolicyCore, policy_decider, use_torch_threads
 from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards_interfaces.action import ExecutePrimitive
 from robot_rewards_interfaces.msg import CandidateSet as CandidateSetMsg
@@ -57,10 +56,7 @@ from robot_rewards_interfaces.srv import ScoreCandidates
 def load_node_policy(cfg: PolicyNodeConfig):
     """The configured checkpoint's policy (it samples the candidates; its workspace bounds them),
     on `torch_threads` CPU threads."""
-    if cfg.torch_threads < 0:
-        raise ValueError(f"parameter 'torch_threads' must be >= 0, got {cfg.torch_threads}")
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
+    use_torch_threads(cfg.torch_threads)
     # resolved here so device:=cuda on a machine without a GPU is a one-line error at start-up
     return load_policy(resolve(cfg.checkpoint), device=resolve_device(cfg.device)).policy
 
