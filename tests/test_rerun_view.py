@@ -237,3 +237,27 @@ def test_bag_replay_logs_each_recorded_candidate_set_as_a_decision(tmp_path):
     assert scores[cset.chosen] == pytest.approx(float(decision["chosen_score"]), abs=6e-4)
     (text, _) = [t for r in rec["/log/decisions"] for t in r["TextLog:text"]]
     assert f"pref: best {decision['best']}" in text and f"ranks {decision['chosen_rank']} of 6" in text
+
+
+# -- `rerun=` on experiment's evaluation loop ----------------------------------------------------
+
+def test_the_evaluation_loop_logs_every_decision_per_worker_file(tmp_path):
+    """LoopSpec(rerun=...): each worker process writes <stem>.<condition>.<pid>.rrd with one
+    logged decision per decision of its episodes, chosen candidate included."""
+    import os
+
+    from robot_rewards.core.paths import resolve
+    from robot_rewards.eval.loop import LoopRunner, LoopSpec
+    from robot_rewards.policy.checkpoint import load_policy
+
+    ck = load_policy(resolve("checkpoints/policy_place_block.json"), task="place_block")
+    runner = LoopRunner(LoopSpec("place_block", ck.policy.eval(), "first", 4, perception=ck.perception,
+                                 check_feasibility=False, rerun=str(tmp_path / "exp.rrd")))
+    try:
+        result = runner(100000)
+    finally:
+        runner.close()
+    rec = rerun_log.read_recording(tmp_path / f"exp.first.{os.getpid()}.rrd")
+    assert len(rec["/world/candidates"]) == result.steps >= 1
+    assert all(len(r["Arrows3D:labels"]) == 4 for r in rec["/world/candidates"])
+    assert len(rec["/world/chosen"]) == result.steps

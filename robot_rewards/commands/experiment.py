@@ -47,6 +47,7 @@ from robot_rewards.rewards.registry import checkpoint_training, load_action_scor
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.intents import make_intent
 from robot_rewards.sim.tasks import make_task
+from robot_rewards.viz.rerun_log import check_target
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def experiment(cfg: ExperimentConfig) -> dict:
             make_intent(make_task(task), cfg.intent)
     for task in cfg.tasks:  # an unknown recipe, or keypoints without a keypoint model, fails before any work
         scorer_recipe(cfg.scorer_recipe, task, cfg.scorer)
+    check_target(cfg.rerun)  # an unwritable recording or a missing rerun-sdk fails before any work
     resolve_workers(cfg.workers)  # bad worker counts and executors fail before any work
     if cfg.shared_inference and cfg.executor != "ray":
         raise ValueError("shared_inference=true serves the networks from a Ray actor: it needs executor=ray")
@@ -174,7 +176,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                                                cfg.torch_threads)
             spec = LoopSpec(task, pol, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
                             cfg.check_feasibility, cfg.seed, cfg.quality_scale, cfg.uwo_lambda, cfg.clip,
-                            cfg.torch_threads, intent=cfg.intent)
+                            cfg.torch_threads, intent=cfg.intent, rerun=cfg.rerun)
             try:
                 return run_condition(spec, n, cfg.eval_seed, cfg.workers, desc, executor=cfg.executor,
                                      ray_address=cfg.ray_address).summary()

@@ -16,8 +16,10 @@ run, which all record it alike. With no intent nothing is rolled out (bit for bi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -42,6 +44,7 @@ from robot_rewards.sim.config import SimConfig
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.intents import make_intent, what_if_intent
 from robot_rewards.sim.outcomes import simulate_candidates
+from robot_rewards.viz.rerun_log import LIVE, open_decision_log
 
 SimUtility = Callable[[TabletopEnv, Observation, Candidates], np.ndarray]  # (env, obs, N cands) -> (N,)
 
@@ -224,10 +227,12 @@ class EpisodeStats:
 
 
 def run_episode(env: TabletopEnv, policy, selector: Rule, ep_seed: int, n_candidates: int = 8,
-                checker: FeasibilityChecker | None = None, on_decision: Callable | None = None) -> EpisodeResult:
+                checker: FeasibilityChecker | None = None, on_decision: Callable | None = None,
+                on_decide: Callable | None = None) -> EpisodeResult:
     """One episode from seed `ep_seed`: every rule sees the same candidates at the same decision
     of the same seed (`decision_seed(ep_seed, decision)`).
-    on_decision(env, obs, cands, chosen_index, utilities) is called before each execution."""
+    on_decision(env, obs, cands, chosen_index, utilities) is called before each execution;
+    on_decide(obs, decision, ep_seed) after every decision, also one that chose nothing."""
     env.reset(ep_seed)
     decider = selector.decider(env, policy, n_candidates, checker)
     decision = stopped = rejected = not_executed = 0
@@ -235,6 +240,8 @@ def run_episode(env: TabletopEnv, policy, selector: Rule, ep_seed: int, n_candid
     while not env.done:
         obs = env.observe()
         d = decider.decide(obs, ep_seed, decision, env.world.arm.joint_positions())
+        if on_decide is not None:
+            on_decide(obs, d, ep_seed)
         rejected += len(d.rejected)
         select_s.append(d.select_s)
         if d.chosen is None:
@@ -282,6 +289,9 @@ class LoopSpec:
     clip: ClipRewardConfig | None = None  # for clip
     torch_threads: int = 1
     intent: str = ""  # record, per decision, whether the chosen / any candidate satisfies it
+    # log every decision to Rerun (viz/rerun_log.py): "live", or an .rrd path that each worker
+    # process turns into <stem>.<condition>.<pid>.rrd (one writer per file); "" = off
+    rerun: str = ""
 
 
 def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
@@ -327,11 +337,13 @@ class LoopRunner:
                         if spec.check_feasibility else None)
         self.selector = make_selector(spec, self.env)
         self.intent = make_intent(self.env.task, spec.intent) if spec.intent else None
+        self.log = open_decision_log(worker_recording(spec.rerun, spec.condition))
 
     def __call__(self, seed: int) -> EpisodeResult:
         recorder = IntentRecorder(self.intent) if self.intent is not None else None
+        on_decide = None if self.log is None else (lambda obs, d, s: self.log.log_decision(obs, d, episode=s))
         result = run_episode(self.env, self.spec.policy, self.selector, int(seed), self.spec.n_candidates,
-                             self.checker, recorder)
+                             self.checker, recorder, on_decide)
         if recorder is None:
             return result
         return replace(result, intent=self.spec.intent, intent_chosen=tuple(recorder.chosen),
@@ -340,7 +352,18 @@ class LoopRunner:
     def close(self) -> None:
         if self.checker is not None:
             self.checker.close()
+        if self.log is not None:
+            self.log.close()
         self.env.close()
+
+
+def worker_recording(target: str, condition: str) -> str:
+    """This process's Rerun target for `rerun=target`: '' and 'live' as given, an .rrd path as
+    <stem>.<condition>.<pid>.rrd beside it (several worker processes cannot share one file)."""
+    if not target or target == LIVE:
+        return target
+    p = Path(target)
+    return str(p.with_name(f"{p.stem}.{condition}.{os.getpid()}.rrd"))
 
 
 def run_condition(spec: LoopSpec, episodes: int, seed: int, workers: Any = "auto", desc: str = "",

@@ -84,6 +84,9 @@ class ExperimentConfig(ParallelConfig):
     # keypoints the task's shipped keypoint model predicts (rewards/preference/keypoint_features.py)
     scorer_keypoints: bool = False
     check_feasibility: bool = True
+    # log every evaluation decision to Rerun: "live" (a viewer; use workers=1) or an .rrd path,
+    # written per condition and worker process as <stem>.<condition>.<pid>.rrd; "" = off
+    rerun: str = ""
     torch_threads: int = 1  # per process
     # with executor=ray: one actor (on a GPU if the cluster has one) runs the policy and the scorer
     # for every simulator worker, batching scorer requests across them

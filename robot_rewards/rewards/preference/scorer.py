@@ -315,6 +315,11 @@ class PreferenceScorer(nn.Module):
         return probs
 
 
+def _head_weight_norm(member: ScorerNet) -> torch.Tensor:
+    """Sum of squares of the head's weight matrices (biases are free)."""
+    return sum((m.weight ** 2).sum() for m in member.head if isinstance(m, nn.Linear))
+
+
 def _rows(t: torch.Tensor | None, sl) -> torch.Tensor | None:
     return None if t is None else t[sl]
 
@@ -489,6 +494,8 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                                             pts_a=data["pa"][b], pts_b=data["pb"][b],
                                             kp_a=_rows(data["ka"], b), kp_b=_rows(data["kb"], b))[0]
             loss = bt_loss(logits, data["labels"][b])
+            if cfg.head_l2 > 0:
+                loss = loss + cfg.head_l2 / len(train_idx) * _head_weight_norm(member)
             optimizer_step(opt, loss, member.parameters(), optim)
             running.append(float(loss.detach()))
             if bar is not None:
@@ -501,10 +508,43 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                "n_cant_tell": int(np.sum(~pairs.labelled)), "member_train_loss": losses,
                "ensemble_size": scorer.k, "steps": cfg.steps, "seed": cfg.seed,
                "init_from_policy": cfg.init_from_policy, "frozen_encoder": frozen}
+    if cfg.calibrate:
+        metrics["calibration"] = calibrate_scorer(scorer, pairs.subset(train_idx))
     if len(val_idx):
         val = evaluate_pairs(scorer, pairs.subset(val_idx))
         metrics.update({f"val_{key}": v for key, v in val.items()})
     return scorer, metrics
+
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(3.0), 40))
+# Plausible labeller lapse rates only: with a weak scorer a large lapse and a small temperature
+# explain the labels equally well, and that pair is overconfident against the truth.
+LAPSES = (0.0, 0.025, 0.05, 0.075, 0.1)
+
+
+@torch.no_grad()
+def calibrate_scorer(scorer: PreferenceScorer, pairs: PreferencePairs) -> dict:
+    """Fit a temperature T and a lapse rate e on `pairs` (max. likelihood over a grid of
+    `TEMPERATURES` x `LAPSES` of P(label A) = e + (1 - 2e) * mean_k sigmoid(logit_k / T)) and
+    divide every member's scores by T (its output layer). Returns {"temperature", "lapse", "nll"}."""
+    y = pairs.labels[pairs.labelled]
+    y = np.where(y == TIE, 0.5, y)
+    probs = np.clip(scorer.pair_probabilities(pairs)[:, pairs.labelled], 1e-9, 1 - 1e-9)
+    logits = np.log(probs) - np.log1p(-probs)  # (K, M)
+    best = (math.inf, 1.0, 0.0)
+    for t in TEMPERATURES:
+        q = (0.5 * (1.0 + np.tanh(0.5 * logits / t))).mean(axis=0)
+        for e in LAPSES:
+            p = np.clip(e + (1 - 2 * e) * q, 1e-6, 1 - 1e-6)
+            nll = float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+            if nll < best[0]:
+                best = (nll, float(t), float(e))
+    nll, t, e = best
+    for m in scorer.members:
+        out = [layer for layer in m.head if isinstance(layer, nn.Linear)][-1]
+        out.weight.div_(t)
+        out.bias.div_(t)
+    return {"temperature": t, "lapse": e, "nll": nll}
 
 
 def learning_curve(train_pairs: PreferencePairs, val_pairs: PreferencePairs, sizes: Sequence[int] = (50, 100, 200, 500),
