@@ -135,3 +135,25 @@ def test_fewer_labels_than_ensemble_members_are_refused(featurizer):
     train = pairs_judged_by_keypoints(4, 0, featurizer)
     with pytest.raises(RewardInputError, match="4 labelled training pairs for 5 ensemble members"):
         train_scorer(train, replace(small(True), ensemble_size=5))
+
+
+def test_calibration_keeps_the_ranking_and_fits_the_noisy_labels_better(featurizer):
+    """calibrate: a temperature and lapse rate from the grids, scores divided by the
+    temperature (same order), and the labels' likelihood under the fitted model no worse."""
+    from robot_rewards.rewards.preference.scorer import LAPSES, TEMPERATURES, calibrate_scorer
+
+    train = pairs_judged_by_keypoints(80, 0, featurizer)
+    flip = np.random.default_rng(4).random(len(train)) < 0.1
+    train.labels[flip] = 1.0 - train.labels[flip]
+    scorer, _ = train_scorer(train, replace(small(True), steps=100))
+    pts, cols = scenes(1, 5)
+    obs = Observation(frames={}, proprio=None, goal=GOAL, points=pts[0], colors=cols[0])
+    cands = Candidates("pick_place", train.params_a[:6], np.arange(6), np.zeros(6, bool))
+    before = scorer.score(obs, cands).members.copy()
+    p = np.clip(scorer.pair_probabilities(train).mean(0), 1e-6, 1 - 1e-6)
+    nll_before = float(-np.mean(train.labels * np.log(p) + (1 - train.labels) * np.log1p(-p)))
+    fit = calibrate_scorer(scorer, train)
+    assert fit["temperature"] in TEMPERATURES and fit["lapse"] in LAPSES
+    after = scorer.score(obs, cands).members
+    np.testing.assert_allclose(after, before / fit["temperature"], rtol=1e-4, atol=1e-5)
+    assert fit["nll"] <= nll_before + 1e-9
