@@ -1,7 +1,7 @@
 """Success of the ROS 2 sim graph over episodes, beside the Python loop on the same scenes.
 
     source <ROS 2 Jazzy>/setup.bash; source <colcon ws>/install/setup.bash
-    python benchmarks/ros_sim_episodes.py TASK EPISODES [SEED] [LOOP_METRICS] [OUT_DIR]
+    python benchmarks/ros_sim_episodes.py TASK EPISODES [SEED] [LOOP_METRICS] [OUT_DIR] [name:=value ...]
 
 Launches `ros2 launch robot_rewards sim.launch.py task:=TASK seed:=SEED` (its log goes to
 OUT_DIR/launch.log), then for each episode waits until the policy stops (`/policy/status` done:
@@ -10,7 +10,9 @@ decisions and their timing, and calls `/sim_bridge/reset` for the next scene (se
 policy samples decision k of an episode with that scene's seed (`episode_seeds`), as
 `robot-rewards eval-policy seed=SEED` does, so LOOP_METRICS (that command's metrics.json) can be
 compared scene by scene. Prints one row per episode, the success rate of both and the seconds
-per decision; writes OUT_DIR/episodes.json. Runs for minutes: start it with `nice -n 10`.
+per decision; writes OUT_DIR/episodes.json. Arguments with `:=` go to the launch (e.g.
+`scorers:=pref=checkpoints/scorer_align_rope.json`; a scorer changes the choice, so compare with
+the loop only without one). Runs for minutes: start it with `nice -n 10`.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ EPISODE_TIMEOUT_S = 900.0  # the rope graph on 2 loaded cores: 6 decisions of ~3
 STOP_CODES = ("task_succeeded", "max_decisions")
 
 
-def launch(task: str, seed: int, log_path: Path) -> subprocess.Popen:
+def launch(task: str, seed: int, log_path: Path, extra: list[str]) -> subprocess.Popen:
     """`ros2 launch` in its own process group (so all its nodes can be stopped together)."""
     log = open(log_path, "w")
-    return subprocess.Popen(["ros2", "launch", "robot_rewards", "sim.launch.py", f"task:={task}", f"seed:={seed}"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(["ros2", "launch", "robot_rewards", "sim.launch.py", f"task:={task}", f"seed:={seed}",
+                             *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -70,6 +72,7 @@ class Watcher:
         self.policy = None  # the latest PolicyStatus
         self.task = None  # the latest TaskStatus
         self.sets: dict[int, float] = {}  # decision id -> when its candidate set came (s)
+        self.scored: dict[int, list[str]] = {}  # decision id -> the models that scored its candidates
         self.ends: dict[int, tuple[float, str]] = {}  # decision id -> (when it ended, state)
         self.t0 = time.monotonic()
         self.node.create_subscription(PolicyStatus, "/policy/status", self._policy, latched)
@@ -90,6 +93,7 @@ class Watcher:
 
     def _set(self, msg) -> None:
         self.sets.setdefault(int(msg.decision_id), self.now())
+        self.scored[int(msg.decision_id)] = [s.name for s in msg.scores]
 
     def _executor(self, msg) -> None:
         if msg.state not in ("executing", "accepted"):
@@ -130,19 +134,21 @@ def run_episode(w: Watcher, seed: int) -> dict:
     # the task status after the last motion (the policy stopped on it)
     w.spin(60.0, lambda: w.task is not None and w.task.episode == seed)
     ids = sorted(w.sets)[first_set:]
+    w.spin(5.0, lambda: all(i in w.ends for i in ids))  # the executor's last status may follow the result
     times = [w.ends[i][0] - w.sets[i] for i in ids if i in w.ends]
     p, t = w.policy, w.task
     return {"seed": seed, "success": bool(t.success) if t is not None and t.episode == seed else False,
             "quality": float(t.quality) if t is not None and t.episode == seed else float("nan"),
             "decisions": int(p.decisions) if p is not None else 0, "stopped": p.code if finished else "timeout",
             "seconds": w.now() - start, "execute_s": times,
-            "results": [w.ends[i][1] for i in ids if i in w.ends]}
+            "results": [w.ends[i][1] for i in ids if i in w.ends], "scored_by": [w.scored.get(i, []) for i in ids]}
 
 
-def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_dir: str = "") -> dict:
+def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_dir: str = "",
+         launch_args: list[str] | None = None) -> dict:
     out = Path(out_dir or f"outputs/ros-sim-episodes/{task}")
     out.mkdir(parents=True, exist_ok=True)
-    proc = launch(task, seed, out / "launch.log")
+    proc = launch(task, seed, out / "launch.log", list(launch_args or []))
     w = Watcher()
     records = []
     try:
@@ -153,7 +159,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
             records.append(rec)
             print(f"episode {k + 1}/{episodes} seed {rec['seed']}: success {rec['success']}, quality "
                   f"{rec['quality']:.4f}, {rec['decisions']} decisions ({rec['stopped']}), {rec['seconds']:.0f} s, "
-                  f"results {rec['results']}", flush=True)
+                  f"results {rec['results']}, scored by {rec['scored_by']}", flush=True)
             if rec["stopped"] == "timeout":
                 break
     finally:
@@ -194,5 +200,6 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    a = sys.argv[1:]
-    main(a[0], int(a[1]), int(a[2]) if len(a) > 2 else 0, a[3] if len(a) > 3 else "", a[4] if len(a) > 4 else "")
+    extra = [x for x in sys.argv[1:] if ":=" in x]
+    a = [x for x in sys.argv[1:] if ":=" not in x]
+    main(a[0], int(a[1]), int(a[2]) if len(a) > 2 else 0, a[3] if len(a) > 3 else "", a[4] if len(a) > 4 else "", extra)
