@@ -522,10 +522,16 @@ def test_executor_core_plans_and_runs_steps_in_order(kin):
     assert none is None and ExecutorStatus.parse(statuses[0]).error_code == EXECUTOR_BUSY
     result = TYPES.new("std_msgs/msg/String", data="")  # arm results carry error_code; absent = 0
     n_steps = len(core.steps)
+    assert [s.label for s in core.steps if s.contact] == ["above pick", "grasp", "release"]
     for k in range(n_steps):
         step_k = core.steps[k]
         if step_k.kind == "gripper":
             assert core.goal_message(step_k).command.position == pytest.approx(step_k.width * 0.5)
+        else:  # the fingers act after a contact segment: it may end pressed on the object
+            tolerances = core.goal_message(step_k).goal_tolerance
+            assert step_k.contact == (k + 1 < n_steps and core.steps[k + 1].kind == "gripper")
+            assert ([(t.name, t.position) for t in tolerances]
+                    == ([(n, 0.25) for n in JOINT_NAMES] if step_k.contact else []))
         statuses, nxt = core.on_result(STATUS_SUCCEEDED, result)
     final = ExecutorStatus.parse(statuses[-1])
     assert final.state == "succeeded" and final.decision_id == 7 and not core.busy

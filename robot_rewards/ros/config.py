@@ -235,6 +235,12 @@ class ExecutorConfig:
     server_timeout: float = param(5.0, "s to wait for the action servers before a primitive fails")
     joint_state_timeout: float = param(1.0, "s: an older joint state is stale and nothing is planned from it")
     goal_time_tolerance: float = param(1.0, "s the controller may take beyond the trajectory's end")
+    # The fingers close or open right after these segments, on the object: the arm may end pressed
+    # on it (0.08 rad on the wrist seen on place_block), which the Python loop accepts (it stops only
+    # on a 0.25 rad tracking fault) and a 0.05 rad controller goal tolerance aborted.
+    contact_goal_tolerance: float = param(0.25, "rad goal tolerance asked for (per joint, in the goal) on arm "
+                                          "segments after which the gripper acts (above pick, grasp, release); 0 = the "
+                                          "controller's own")
     time_scale: float = param(1.0, "trajectory durations are multiplied by this (>1 is slower)")
     max_joint_speed: float = param(1.5, "rad/s bound of planned joint speeds")
     linear_speed: float = param(0.15, "m/s of straight approach/push segments")

@@ -63,6 +63,7 @@ class Step:
     positions: np.ndarray | None = None
     velocities: np.ndarray | None = None
     width: float = 0.0
+    contact: bool = False  # an arm segment after which the gripper acts (it may end pressed on the object)
 
 
 Result = tuple[list[ExecutorStatus], Step | None]
@@ -155,8 +156,9 @@ class ExecutorCore:
         for k, seg in enumerate(segments):
             if isinstance(seg, ArmSegment):
                 times = np.asarray(seg.times) * self.cfg.time_scale
+                contact = k + 1 < len(segments) and isinstance(segments[k + 1], GripperSegment)
                 steps.append(Step(k, "arm", seg.label, times, seg.positions,
-                                  segment_velocities(times, seg.positions)))
+                                  segment_velocities(times, seg.positions), contact=contact))
             elif isinstance(seg, GripperSegment):
                 if self.cfg.gripper_action:
                     steps.append(Step(k, "gripper", seg.label, width=seg.width))
@@ -170,7 +172,13 @@ class ExecutorCore:
             trajectory = joint_trajectory_to_msg(self.cfg.joint_names, step.positions, step.times, None, self.types,
                                                  velocities=step.velocities)
             tolerance = sec_to_stamp(self.cfg.goal_time_tolerance, self.types, "builtin_interfaces/msg/Duration")
-            return self.types(FOLLOW_JOINT_TRAJECTORY).Goal(trajectory=trajectory, goal_time_tolerance=tolerance)
+            goal_tolerance = []
+            if step.contact and self.cfg.contact_goal_tolerance > 0:
+                goal_tolerance = [self.types.new("control_msgs/msg/JointTolerance", name=name,
+                                                 position=float(self.cfg.contact_goal_tolerance), velocity=0.0,
+                                                 acceleration=0.0) for name in self.cfg.joint_names]
+            return self.types(FOLLOW_JOINT_TRAJECTORY).Goal(trajectory=trajectory, goal_time_tolerance=tolerance,
+                                                            goal_tolerance=goal_tolerance)
         command = self.types.new("control_msgs/msg/GripperCommand",
                                  position=float(step.width * self.cfg.gripper_position_scale),
                                  max_effort=float(self.cfg.gripper_max_effort))
