@@ -220,6 +220,9 @@ def test_pairs_filters_resamples_and_refuses_empty(store):
     with pytest.raises(LabelError, match=r"span primitives \['pick_place', 'push'\]; pass primitive="):
         store.pairs()
     assert len(store.pairs(task="push_rope")) == 1 and store.pairs(primitive="push").primitive == "push"
+    # labels for other tasks only: the error names what the store does hold
+    with pytest.raises(LabelError, match=rf"for task 'align_rope'; it holds labels for {TASK} \(2\), push_rope \(1\)"):
+        store.pairs(task="align_rope")
     p = store.pairs(primitive="pick_place")
     assert p.points.shape == (2, 50, 3) and p.colors is None  # one query has no colours
     big_pts = store.load_query(big)[1].points

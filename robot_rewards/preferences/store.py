@@ -477,7 +477,11 @@ class PreferenceStore:
         where = ", ".join(f"{k} '{v}'" for k, v in (("task", task), ("primitive", primitive)) if v is not None)
         if not rows:
             what = "pair labels" if include_cant_tell else "decisive or tie pair labels"
-            raise LabelError(f"no {what} in {self.path}{' for ' + where if where else ''}: label some queries first")
+            have = self._conn.execute("SELECT q.task, count(*) FROM labels l JOIN queries q ON q.id = l.query_id "
+                                      "GROUP BY q.task ORDER BY q.task").fetchall()
+            held = ("; it holds labels for " + ", ".join(f"{t} ({n})" for t, n in have)) if have else ""
+            raise LabelError(f"no {what} in {self.path}{' for ' + where if where else ''}{held}: "
+                             "label some queries first")
         prims = sorted({r["primitive"] for r in rows})
         if len(prims) > 1:
             raise LabelError(f"the labels span primitives {prims}; pass primitive= to pick one")
