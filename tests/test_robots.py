@@ -93,7 +93,7 @@ def test_second_arm_runs_the_place_block_expert():
 
 
 # The default arm's name may only appear in its description and its registry entry.
-NAME = re.compile("panda", re.IGNORECASE)
+NAME = re.compile("panda(?!s)", re.IGNORECASE)  # the arm, not the pandas library
 ALLOWED = {
     "robots/panda.py": None,  # any line: the description itself
     "robots/registry.py": {
