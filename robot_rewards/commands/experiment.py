@@ -96,8 +96,8 @@ def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
     if cfg.scorer_from_policy and not sc.init_from_policy:
         sc = replace(sc, init_from_policy=str(ck.path))
     if cfg.scorer_keypoints and not sc.scorer.keypoint_model:
-        if shipped_keypoint_model(ck.task):
-            sc = replace(sc, scorer=replace(sc.scorer, keypoint_model=shipped_keypoint_model(ck.task)))
+        if model := shipped_keypoint_model(ck.task):
+            sc = replace(sc, scorer=replace(sc.scorer, keypoint_model=model))
         else:
             print(f"{ck.task}: no shipped keypoint model; the scorer trains without keypoint features")
     print(f"{ck.task}: scorer recipe '{cfg.scorer_recipe}' -> "
