@@ -174,8 +174,8 @@ def test_command_refuses_bad_settings():
 
     with pytest.raises(ValueError, match="overlap"):
         train_keypoints_command(TrainKeypointsCommandConfig(scenes=10, heldout_seed=5))
-    with pytest.raises(ValueError, match="stack_blocks"):
-        train_keypoints_command(TrainKeypointsCommandConfig(task="stack_blocks"))
+    with pytest.raises(ValueError, match="no ground-truth keypoints for task 'stack_block' "):
+        train_keypoints_command(TrainKeypointsCommandConfig(task="stack_block"))
     with pytest.raises(ValueError, match="scenes >= 1"):
         train_keypoints_command(TrainKeypointsCommandConfig(scenes=0))
 

@@ -55,7 +55,7 @@ class TrainKeypointsCommandConfig:
     after a step, not only reset poses.
     """
 
-    task: str = "place_block"  # any task with keypoints (Task.keypoint_names): place_block, push_block, align_rope
+    task: str = "place_block"  # any task with keypoints (Task.keypoint_names): place_block, push_block, stack_blocks, align_rope
     scenes: int = 120
     train_seed: int = 0
     heldout_scenes: int = 40
