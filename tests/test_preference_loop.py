@@ -112,7 +112,7 @@ def test_clip_condition_scores_each_candidates_simulated_outcome(loop):
 
 @pytest.mark.slow
 def test_heldout_selection_judges_a_scorers_top_choice_by_the_stored_true_values(loop, tmp_path):
-    from robot_rewards.preferences.heldout import has_true_values, heldout_selection
+    from robot_rewards.preferences.heldout import has_true_values, heldout_calibration, heldout_selection
     from robot_rewards.rewards.base import ScoreSet
 
     _, _, store, _ = loop
@@ -121,8 +121,11 @@ def test_heldout_selection_judges_a_scorers_top_choice_by_the_stored_true_values
     by_cloud = {store.load_query(q.id)[1].points.tobytes(): v for q, v in zip(queries, values)}
 
     class Peeking:  # scores each candidate by its true value (members offset): always a best one
+        def __init__(self, scale: float = 1.0):
+            self.scale = scale
+
         def score(self, obs, cands):
-            v = by_cloud[obs.points.tobytes()]
+            v = self.scale * by_cloud[obs.points.tobytes()]
             return ScoreSet.from_members(np.stack([v, v + 1.0]))
 
     class Flat:  # no preference: argmax takes the first candidate, as the policy alone does
@@ -140,5 +143,12 @@ def test_heldout_selection_judges_a_scorers_top_choice_by_the_stored_true_values
     assert flat["gain_captured"] == pytest.approx(0.0) and flat["top1_is_best"] < 1.0
     assert flat["random_value"] == pytest.approx(np.mean([v.mean() for v in values]))
     assert has_true_values(store, "place_block") and not has_true_values(store, "align_rope")
+    # calibration over every differing candidate pair: a sure, right scorer vs one that never knows
+    sure = heldout_calibration(Peeking(scale=1e4), store, "place_block")
+    assert sure["pairs"] == differing and sure["accuracy"] == 1.0 and sure["ece"] < 0.05
+    unsure = heldout_calibration(Flat(), store, "place_block")
+    y = np.concatenate([[float(v[i] > v[j]) for i in range(8) for j in range(i + 1, 8) if v[i] != v[j]] for v in values])
+    assert unsure["ece"] == pytest.approx(abs(0.5 - y.mean())) and unsure["ece_floor"] > 0
+    assert unsure["ece_ci"][0] <= unsure["ece"] <= unsure["ece_ci"][1]
     with PreferenceStore(tmp_path / "empty") as empty, pytest.raises(ValueError, match="no query of task"):
         heldout_selection(Flat(), empty, "place_block")

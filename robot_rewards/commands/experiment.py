@@ -36,7 +36,7 @@ from robot_rewards.eval.loop import EpisodeStats, LoopSpec, run_condition
 from robot_rewards.eval.shared_inference import start_server, stop_server
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
-from robot_rewards.preferences.heldout import has_true_values, heldout_selection
+from robot_rewards.preferences.heldout import has_true_values, heldout_calibration, heldout_selection
 from robot_rewards.preferences.recipes import scorer_recipe, shipped_keypoint_model
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
@@ -163,6 +163,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         if val_pairs is not None:
             ev = evaluate_pairs(scorer, val_pairs)
             res["scorer"].update(heldout_accuracy=ev["accuracy"], heldout_ece=ev["ece"], heldout_top1=offline(scorer))
+            if with_values:  # every pair of the held-out scenes: 14x the labelled pairs, a usable ECE
+                res["scorer"]["heldout_calibration"] = heldout_calibration(scorer, heldout_store, task)
             if cfg.intent:  # the scorer's top choice on held-out decisions where some candidate satisfies it
                 res["scorer"]["heldout_intent"] = heldout_intent(scorer, heldout_store, task)
             print(f"{task}: scorer on {fit.get('n_train', '?')} labels, held-out accuracy {100 * ev['accuracy']:.1f}% "
@@ -212,6 +214,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             sc = scorer if last else train_scorer(train_pairs.subset(np.arange(n)), scorer_cfg,
                                                   workspace=env.workspace, vocab=scorer.vocab)[0]
             row = {"labels": n, "accuracy": evaluate_pairs(sc, val_pairs)["accuracy"], "heldout_top1": offline(sc)}
+            if with_values:
+                row["heldout_calibration"] = heldout_calibration(sc, heldout_store, task)
             if cfg.intent:
                 row["heldout_intent"] = heldout_intent(sc, heldout_store, task)
             if cfg.curve_episodes and last and cfg.curve_episodes == cfg.episodes and "scorer" in res["conditions"]:

@@ -108,6 +108,14 @@ def _first_try_cell(summary: dict, p: dict | None) -> str:
     return f"{100 * rate:.0f}%, {100 * p['first_try_diff']:+.0f} [{100 * lo:+.0f}, {100 * hi:+.0f}]"
 
 
+def _calibration_cell(c: dict) -> str:
+    """ECE over every held-out candidate pair, its interval, and what a calibrated scorer would measure."""
+    lo, hi = c["ece_ci"]
+    return (f"ECE over all {c['pairs']} candidate pairs of the held-out decisions {c['ece']:.3f} [{lo:.3f}, {hi:.3f}] "
+            f"(a perfectly calibrated scorer would measure {c['ece_floor']:.3f} on them), their accuracy "
+            f"{100 * c['accuracy']:.0f}%")
+
+
 def _pct(rate: float) -> str:
     return "-" if rate is None or not np.isfinite(rate) else f"{100 * rate:.0f}%"
 
@@ -175,6 +183,8 @@ def write_report(header: str, results: dict, out: Path) -> None:
                     f"(best picked {100 * t['top1_is_best']:.0f}%); every candidate pair ordered right "
                     f"{100 * t['pair_accuracy']:.0f}%, {100 * t['clear_pair_accuracy']:.0f}% of the "
                     f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
+        if sc.get("heldout_calibration"):
+            acc += f"; {_calibration_cell(sc['heldout_calibration'])}"
         lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
         intent = intent_report(conds, sc)
         if intent is not None:
@@ -182,13 +192,14 @@ def write_report(header: str, results: dict, out: Path) -> None:
             lines += [f"{intent[0]}.", "", "```", intent[1], "```", ""]
         if res.get("curve"):
             rows = [[c["labels"], f"{100 * c['accuracy']:.1f}%",
+                     f"{c['heldout_calibration']['ece']:.3f}" if c.get("heldout_calibration") else "-",
                      f"{100 * c['heldout_top1']['gain_captured']:.0f}%" if c.get("heldout_top1") else "-",
                      f"{100 * c['success_rate']:.0f}%" if "success_rate" in c else "-",
                      _first_try_cell(c, _vs_first(conds, c)) if "seeds" in c else "-",
                      f"{1000 * c['quality_mean']:.1f}" if "quality_mean" in c else "-",
                      _diff_cell(_vs_first(conds, c))]
                     for c in res["curve"]]
-            headers = ["labels", "accuracy", "offline gain captured", "success", "1st try, vs (a) points",
+            headers = ["labels", "accuracy", "ECE, all pairs", "offline gain captured", "success", "1st try, vs (a) points",
                        "quality mm", "vs (a) mm [95% CI]"]
             if any("heldout_intent" in c or c.get("intent") for c in res["curve"]):
                 # where some candidate satisfies the intent: the scorer's offline top-1 on held-out

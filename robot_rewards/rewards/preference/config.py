@@ -56,11 +56,14 @@ class TrainScorerConfig:
     # Gaussian prior on the head's weights (MAP): the loss adds head_l2 / n_train * sum(W^2), so
     # it matters with few labels and fades with many. 0 = off (AdamW's decay only).
     head_l2: float = 0.0
-    # After training, fit a temperature T and the labels' lapse rate e on the training pairs by
-    # maximum likelihood of P(label A) = e + (1 - 2e) * mean_k sigmoid((r_k(A) - r_k(B)) / T), then
-    # divide every member's scores by T. Rankings are unchanged; the ensemble's probabilities then
-    # estimate the preference itself, not the noisy answer (a shrunk linear head is underconfident).
+    # After training, fit a temperature T and the labels' lapse rate e by maximum likelihood of
+    # P(label A) = e + (1 - 2e) * mean_k sigmoid((r_k(A) - r_k(B)) / T), then divide every member's
+    # scores by T. Rankings are unchanged; the ensemble's probabilities then estimate the
+    # preference itself, not the noisy answer (a shrunk linear head is underconfident). The fit
+    # uses out-of-fold probabilities of `calibration_folds` scorers each trained without one
+    # fold (in-sample ones are overconfident with few labels); 0 or 1 = fit on the training pairs.
     calibrate: bool = False
+    calibration_folds: int = 5
     grad_clip: float = 1.0
     train_points: Optional[int] = None  # random subset of each cloud per step (None = all)
     # Warm start (the issue's "may share the policy's point encoder"): a policy checkpoint whose

@@ -509,28 +509,52 @@ def train_scorer(pairs: PreferencePairs, config: TrainScorerConfig | None = None
                "ensemble_size": scorer.k, "steps": cfg.steps, "seed": cfg.seed,
                "init_from_policy": cfg.init_from_policy, "frozen_encoder": frozen}
     if cfg.calibrate:
-        metrics["calibration"] = calibrate_scorer(scorer, pairs.subset(train_idx))
+        metrics["calibration"] = _calibrate(scorer, pairs, train_idx, cfg, workspace, vocab)
     if len(val_idx):
         val = evaluate_pairs(scorer, pairs.subset(val_idx))
         metrics.update({f"val_{key}": v for key, v in val.items()})
     return scorer, metrics
 
 
-TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(3.0), 40))
+TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(3.0), 60))
 # Plausible labeller lapse rates only: with a weak scorer a large lapse and a small temperature
 # explain the labels equally well, and that pair is overconfident against the truth.
 LAPSES = (0.0, 0.025, 0.05, 0.075, 0.1)
 
 
-@torch.no_grad()
-def calibrate_scorer(scorer: PreferenceScorer, pairs: PreferencePairs) -> dict:
-    """Fit a temperature T and a lapse rate e on `pairs` (max. likelihood over a grid of
-    `TEMPERATURES` x `LAPSES` of P(label A) = e + (1 - 2e) * mean_k sigmoid(logit_k / T)) and
-    divide every member's scores by T (its output layer). Returns {"temperature", "lapse", "nll"}."""
-    y = pairs.labels[pairs.labelled]
-    y = np.where(y == TIE, 0.5, y)
-    probs = np.clip(scorer.pair_probabilities(pairs)[:, pairs.labelled], 1e-9, 1 - 1e-9)
-    logits = np.log(probs) - np.log1p(-probs)  # (K, M)
+def _calibrate(scorer: PreferenceScorer, pairs: PreferencePairs, train_idx: np.ndarray, cfg: TrainScorerConfig,
+               workspace: Workspace | None, vocab: Sequence[str]) -> dict:
+    """Temperature + lapse for `scorer`, fitted on out-of-fold probabilities (cfg.calibration_folds
+    scorers, each trained like `scorer` without one fold), then applied to `scorer`'s members.
+    Too few pairs for two folds of at least one pair each: fitted on the training pairs."""
+    folds = min(int(cfg.calibration_folds), len(train_idx))
+    if folds < 2:
+        return calibrate_scorer(scorer, pairs.subset(train_idx))
+    order = np.random.default_rng([cfg.seed, 19]).permutation(train_idx)
+    parts = np.array_split(order, folds)
+    logits, labels = [], []
+    for f, held in enumerate(parts):
+        rest = np.sort(np.concatenate([p for g, p in enumerate(parts) if g != f]))
+        sub_cfg = replace(cfg, calibrate=False, val_fraction=0.0, seed=cfg.seed + 1000 * (f + 1),
+                          ensemble_size=min(cfg.ensemble_size, len(rest)))
+        fold_scorer, _ = train_scorer(pairs.subset(rest), sub_cfg, workspace=workspace, vocab=vocab)
+        out = pairs.subset(np.sort(held))
+        keep = out.labelled
+        probs = np.clip(fold_scorer.pair_probabilities(out)[:, keep], 1e-9, 1 - 1e-9)
+        logits.append(np.log(probs) - np.log1p(-probs))
+        labels.append(out.labels[keep])
+    # fold scorers may differ in member count: fit on each pair's ensemble-mean logit
+    q = np.clip(np.concatenate([(0.5 * (1 + np.tanh(0.5 * lg))).mean(axis=0) for lg in logits]), 1e-9, 1 - 1e-9)
+    t, e, nll = fit_temperature((np.log(q) - np.log1p(-q))[None], np.concatenate(labels))
+    _divide_scores(scorer, t)
+    return {"temperature": t, "lapse": e, "nll": nll, "folds": folds}
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """(T, e, mean NLL): the grid point of `TEMPERATURES` x `LAPSES` maximising the likelihood of
+    `labels` (1 A, 0 B, 0.5 tie) under P(A) = e + (1 - 2e) * mean_k sigmoid(logits_k / T);
+    logits: (K, M) member logits of the same M pairs."""
+    y = np.where(labels == TIE, 0.5, labels)
     best = (math.inf, 1.0, 0.0)
     for t in TEMPERATURES:
         q = (0.5 * (1.0 + np.tanh(0.5 * logits / t))).mean(axis=0)
@@ -540,10 +564,25 @@ def calibrate_scorer(scorer: PreferenceScorer, pairs: PreferencePairs) -> dict:
             if nll < best[0]:
                 best = (nll, float(t), float(e))
     nll, t, e = best
+    return t, e, nll
+
+
+@torch.no_grad()
+def _divide_scores(scorer: PreferenceScorer, t: float) -> None:
+    """Every member's scores divided by t (its output layer), so rankings are unchanged."""
     for m in scorer.members:
         out = [layer for layer in m.head if isinstance(layer, nn.Linear)][-1]
         out.weight.div_(t)
         out.bias.div_(t)
+
+
+@torch.no_grad()
+def calibrate_scorer(scorer: PreferenceScorer, pairs: PreferencePairs) -> dict:
+    """Fit a temperature T and a lapse rate e on `pairs` (`fit_temperature` on the scorer's own
+    member logits) and divide every member's scores by T. Returns {"temperature", "lapse", "nll"}."""
+    probs = np.clip(scorer.pair_probabilities(pairs)[:, pairs.labelled], 1e-9, 1 - 1e-9)
+    t, e, nll = fit_temperature(np.log(probs) - np.log1p(-probs), pairs.labels[pairs.labelled])
+    _divide_scores(scorer, t)
     return {"temperature": t, "lapse": e, "nll": nll}
 
 
