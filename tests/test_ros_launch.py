@@ -122,6 +122,40 @@ def test_every_config_yaml_section_is_a_node_with_known_parameters():
             coerce_config(NODE_CONFIGS[node], body["ros__parameters"])
 
 
+def test_the_sim_graphs_executor_plans_the_trajectories_of_the_python_loop():
+    # The sim graph is compared with `eval-policy` on the same scenes: its executor must plan what
+    # World.execute plans in the same sim (SimConfig's motion). At the executor's own (robot)
+    # speeds a rope primitive took twice as long and dragged the rope differently.
+    from ros_double.messages import message_types  # rclpy-style classes, with the action types
+
+    from robot_rewards.core.primitives import Primitive
+    from robot_rewards.primitives.config import limit_motion
+    from robot_rewards.primitives.planner import ArmSegment, plan_primitive
+    from robot_rewards.robots.kinematics import ArmKinematics
+    from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
+    from robot_rewards.ros.config import ExecutorConfig
+    from robot_rewards.ros.convert import ROSBAGS_TYPES, joint_state_to_msg
+    from robot_rewards.ros.executor_core import ExecutorCore
+    from robot_rewards.ros.payloads import PrimitiveCommand
+    from robot_rewards.sim.config import SimConfig, apply_profile
+
+    arm = get_arm(DEFAULT_ARM)
+    params = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())["executor"]["ros__parameters"]
+    core = ExecutorCore(coerce_config(ExecutorConfig, params), ArmKinematics(), message_types())
+    core.on_joint_state(joint_state_to_msg(list(arm.joint_names), arm.home_positions, ("", (0, 0)), ROSBAGS_TYPES))
+    primitive = Primitive("pick_place", [0.5, 0.0, 0.02, 0.55, 0.1, 0.02, 0.0])
+    _, first = core.on_primitive(PrimitiveCommand(1, primitive))
+    assert first is not None
+    loop = [s for s in plan_primitive(ArmKinematics(), primitive, arm.home_positions,
+                                      limit_motion(apply_profile(SimConfig()).motion, arm))
+            if isinstance(s, ArmSegment)]
+    graph = [s for s in core.steps if s.kind == "arm"]
+    assert [s.label for s in graph] == [s.label for s in loop]
+    for g, want in zip(graph, loop):
+        np.testing.assert_allclose(g.times, want.times, atol=1e-9)
+        np.testing.assert_allclose(g.positions, want.positions, atol=1e-9)
+
+
 def test_entry_points_and_installed_data(fake):
     scripts = console_scripts()
     assert set(scripts) == set(NODE_CONFIGS)

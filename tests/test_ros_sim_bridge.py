@@ -119,6 +119,33 @@ def test_tracks_a_trajectory_and_reports_tolerance_violations(bridge):
     assert run_until_done(bridge, outcomes).ok
 
 
+def test_a_finished_trajectory_keeps_its_last_point_commanded_an_aborted_one_holds_the_arm(bridge):
+    # joint_trajectory_controller: success leaves the last point commanded, so the arm goes on
+    # converging to it (and keeps pressing where it touches an object, as the Python loop does);
+    # holding the measured position instead left it 3.7 mrad off here, at every segment end.
+    q0 = bridge.joint_positions()
+    target = q0 + np.array([0.3, 0.25, 0.0, 0.3, 0.0, 0.2, 0.0])
+    times = np.linspace(0, 0.6, 7)
+    path = q0 + (target - q0) * (times / times[-1])[:, None]
+    outcomes = []
+    bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, path, times)), outcomes.append)
+    outcome = run_until_done(bridge, outcomes)
+    assert outcome.ok and max(outcome.final_error) > 0.002  # ended within the goal tolerance, not on the point
+    for _ in range(100):
+        bridge.step(0.01)
+    assert np.max(np.abs(bridge.joint_positions() - target)) < 5e-4
+    # Aborted (path tolerance): the arm holds where it was, it does not go on to the goal.
+    outcomes.clear()
+    far = bridge.joint_positions() + np.r_[1.0, np.zeros(6)]
+    bridge.start_trajectory(bridge.check_goal(trajectory(JOINT_NAMES, [far], [0.05])), outcomes.append)
+    assert run_until_done(bridge, outcomes).error_code == PATH_TOLERANCE_VIOLATED
+    held = bridge.joint_positions()
+    for _ in range(50):
+        bridge.step(0.01)
+    assert np.max(np.abs(bridge.joint_positions() - held)) < 0.05
+    assert np.max(np.abs(bridge.joint_positions() - far)) > 0.5
+
+
 def test_tolerances_per_joint_and_from_the_goal():
     names = ["a", "b", "c"]
     tol = default_tolerances(names, 0.25, [], 0.01, [0.02, 0.0, 0.05])

@@ -6,7 +6,9 @@ task's success and quality (TaskStatus). Acting: like a joint trajectory
 controller, a validated trajectory is tracked in position control as physics advances in
 `step(dt)`, with per-joint path and goal tolerances and a goal time as ros2_control's
 joint_trajectory_controller has them (a tolerance <= 0 is not checked; a goal's own
-path_tolerance / goal_tolerance / goal_time_tolerance entries override the parameters), and a
+path_tolerance / goal_tolerance / goal_time_tolerance entries override the parameters; a
+trajectory that succeeded leaves its last point commanded, an aborted or canceled one holds the
+arm where it is), and a
 gripper command closes or opens the coupled fingers until they reach the width or stall on an
 object.
 
@@ -306,7 +308,14 @@ class SimBridgeCore:
                              f"{why} {arm.goal_time_tolerance:.2f} s after the trajectory's end", **ended)
 
     def _finish_arm(self, outcome: MotionOutcome) -> MotionOutcome:
-        self._arm_target = self.joint_positions()  # hold where the arm is
+        # As joint_trajectory_controller: a trajectory that reached its goal leaves its last point
+        # commanded (the arm keeps pushing toward it: pressed on an object, or sagging); an aborted
+        # or canceled one holds where the arm is now. Holding the measured position after success
+        # let the arm sink by its steady-state error at every segment end.
+        if outcome.ok:
+            self._arm_target = self._arm.trajectory.positions[-1].copy()
+        else:
+            self._arm_target = self.joint_positions()
         done, self._arm = self._arm, None
         done.on_done(outcome)
         return outcome
