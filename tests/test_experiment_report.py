@@ -242,6 +242,28 @@ def test_learning_curve_reuses_the_scorer_trained_on_all_labels(tmp_path, monkey
     assert "offline top-1 on 1 held-out decisions" in (tmp_path / "run" / "table.md").read_text()
 
 
+def test_the_implicit_condition_tunes_the_policy_on_the_runs_labels_and_selects_with_it(tmp_path):
+    """(g): DPO on the training labels, saved beside the scorer, measured on the held-out pairs,
+    then best-of-N by its implicit reward on the episodes."""
+    from robot_rewards.commands.experiment import experiment
+    from robot_rewards.preferences.config import ExperimentConfig, loop_scorer
+    from robot_rewards.rewards.implicit.config import TrainImplicitConfig
+    from robot_rewards.rewards.implicit.reward import load_implicit_scorer
+
+    cfg = ExperimentConfig(tasks=["place_block"], workers=1, conditions=["implicit"], episodes=1, labels=8,
+                           heldout_labels=4, curve=[], scorer=replace(loop_scorer(0.0), ensemble_size=2, steps=20),
+                           scorer_recipe="custom",
+                           implicit=TrainImplicitConfig(steps=4, batch_size=8, score_draws=10, score_t_fraction=0.1,
+                                                        val_fraction=0.0),
+                           output_dir=str(tmp_path / "run"))
+    m = experiment(cfg)["tasks"]["place_block"]
+    im = m["implicit"]
+    assert im["steps"] == 4 and 0.0 <= im["heldout_accuracy"] <= 1.0 and im["heldout_top1"]["queries"] == 1
+    assert load_implicit_scorer(im["checkpoint"]).t_fraction == 0.1
+    assert m["conditions"]["implicit"]["episodes"] == 1
+    assert "(g) implicit reward (DPO" in (tmp_path / "run" / "table.md").read_text()
+
+
 def test_a_condition_that_always_succeeds_is_plotted(tmp_path):
     # Wilson's upper bound at 100/100 is 0.9999999999999999: a "negative" error bar once stopped the report
     assert wilson_interval(100, 100)[1] < 1.0

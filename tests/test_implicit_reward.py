@@ -181,6 +181,26 @@ def test_checkpoint_round_trip_and_reference_checks(trained, tmp_path):
         load_implicit_scorer(path)
 
 
+def test_low_noise_draws_stay_in_their_share_of_the_schedule_and_are_saved(trained, tmp_path):
+    """DeformPAM scores with the lowest-noise 10% of timesteps: draws stratified over them only;
+    the share is saved with the checkpoint and scores differ from draws over the whole schedule."""
+    from robot_rewards.rewards.implicit.reward import NoiseDraws
+
+    d = NoiseDraws.make(0, 100, 7, 100, t_fraction=0.1)
+    assert int(d.t.max()) <= 9 and len(set(d.t.tolist())) == 10  # 10 draws per timestep 0..9
+    with pytest.raises(ValueError, match="t_fraction"):
+        NoiseDraws.make(0, 4, 7, 100, t_fraction=0.0)
+    reference, scorer, _, _ = trained
+    low = ImplicitRewardScorer(scorer.tuned, scorer.reference, scorer.beta, 20, 0, 1, t_fraction=0.1)
+    obs, cands = toy_obs(), toy_candidates(4)
+    assert not np.allclose(low.score(obs, cands).members, scorer.score(obs, cands).members)
+    ref_path = save_policy(tmp_path / "ref", reference, None, "place_block", policy_perception())
+    path = save_implicit(tmp_path / "low", low, "place_block", policy_perception(), ref_path)
+    loaded = load_implicit_scorer(path)
+    assert loaded.t_fraction == 0.1
+    np.testing.assert_array_equal(loaded.score(obs, cands).members, low.score(obs, cands).members)
+
+
 def test_train_implicit_command_on_a_store(tmp_path):
     from robot_rewards.cli import main
     from robot_rewards.preferences.store import PreferenceStore

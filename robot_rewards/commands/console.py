@@ -69,7 +69,8 @@ def run_console(cfg: ConsoleConfig, input_stream: TextIO | None = None, output: 
         store = PreferenceStore(cfg.store, create=True)
         window = Window.open(cfg.window)
         log = open_decision_log(cfg.rerun)
-        console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window, log)
+        console = Console(cfg, ck.policy, scorer, backends, store, output, out_dir, window, log,
+                          policy_identity=ck.identity())
         output.write(f"robot-rewards console: {cfg.task}, {cfg.mode} mode, {cfg.n_candidates} candidates, "
                      f"labeller {console.labeller}, store {store.root}\n"
                      f"window: {'on' if window else 'off'}; the image is always at {out_dir / IMAGE_NAME}\n")

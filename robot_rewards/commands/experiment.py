@@ -40,6 +40,8 @@ from robot_rewards.preferences.heldout import has_true_values, heldout_calibrati
 from robot_rewards.preferences.recipes import scorer_recipe, shipped_keypoint_model
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
+from robot_rewards.rewards.implicit.dpo import train_dpo
+from robot_rewards.rewards.implicit.reward import evaluate_implicit, save_implicit
 from robot_rewards.rewards.preference.config import TrainScorerConfig
 from robot_rewards.rewards.preference.io import save_scorer
 from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
@@ -126,6 +128,7 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         wanted.append(("heldout", heldout_store, "oracle", cfg.heldout_labels, cfg.heldout_seed))
         for name, st, preset, n, seed in wanted:
             _check_store_intent(st, task, cfg.intent)
+            check_store_policy(st, task, ck)
             have = st.label_count(task=task)
             if have < n:
                 done = [q.meta.get("episode_seed", seed - 1) for q in st.queries(task=task)]
@@ -136,7 +139,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                                                max_decisions=cfg.label_decisions,
                                                workers=cfg.workers, torch_threads=cfg.torch_threads,
                                                executor=cfg.executor, ray_address=cfg.ray_address,
-                                               intent=cfg.intent, intent_weight=cfg.intent_weight)
+                                               intent=cfg.intent, intent_weight=cfg.intent_weight,
+                                               policy_identity=ck.identity())
                 res["labelling"][name] = stats.__dict__
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0
@@ -174,8 +178,8 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
         def episodes(condition: str, sc, n: int, desc: str) -> dict:
             pol, server = policy, None
             if cfg.shared_inference:  # one Ray actor serves the networks to every simulator worker
-                pol, sc, server = start_server(policy, sc if condition.startswith("scorer") else None,
-                                               cfg.torch_threads)
+                pol, sc, server = start_server(policy, sc if condition.startswith("scorer") or condition == "implicit"
+                                               else None, cfg.torch_threads)
             spec = LoopSpec(task, pol, condition, cfg.n_candidates, sc, ck.perception, cfg.sim,
                             cfg.check_feasibility, cfg.seed, cfg.quality_scale, cfg.uwo_lambda, cfg.clip,
                             cfg.torch_threads, intent=cfg.intent, rerun=cfg.rerun)
@@ -198,7 +202,14 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                 print(f"{task}: no shipped keypoint model (checkpoints/keypoints_{task}.json): "
                       "condition learned_keypoint skipped")
                 continue
-            res["conditions"][name] = episodes(name, scorer, cfg.episodes, f"{task} {name}")
+            sc = scorer
+            if name == "implicit":
+                if train_pairs is None:
+                    print(f"{task}: condition implicit skipped: it trains on the run's labels (no scorer_checkpoint)")
+                    continue
+                sc, res["implicit"] = _implicit_reward(cfg, ck, train_pairs, val_pairs, offline, out, task)
+                _save_partial(out, task, res)
+            res["conditions"][name] = episodes(name, sc, cfg.episodes, f"{task} {name}")
             _save_partial(out, task, res)
 
         # 4. learning curve (accuracy on the clean held-out pairs; best-of-N success)
@@ -227,6 +238,23 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
     return res
 
 
+def _implicit_reward(cfg: ExperimentConfig, ck, train_pairs, val_pairs, offline, out: Path, task: str):
+    """(g): a copy of the policy DPO-tuned on the training labels (`cfg.implicit`), saved beside
+    the scorer; returns it and its held-out pair accuracy and offline top-1."""
+    t0 = time.perf_counter()
+    implicit, fit = train_dpo(ck.policy, train_pairs, cfg.implicit, progress=True)
+    ev = evaluate_implicit(implicit, val_pairs) if val_pairs is not None else {}
+    path = save_implicit(out / f"implicit_{task}", implicit, task, ck.perception, str(ck.path),
+                         training={k: v for k, v in fit.items() if k != "history"})
+    info = {"checkpoint": str(path), "train_seconds": time.perf_counter() - t0,
+            **{k: v for k, v in fit.items() if not isinstance(v, (list, dict))},
+            "heldout_accuracy": ev.get("accuracy"), "heldout_ece": ev.get("ece"), "heldout_top1": offline(implicit)}
+    if ev:
+        print(f"{task}: implicit reward (DPO) on {fit.get('n_train', '?')} pairs, held-out accuracy "
+              f"{100 * ev['accuracy']:.1f}% ({len(val_pairs)} clean pairs)")
+    return implicit, info
+
+
 def _header(cfg: ExperimentConfig) -> str:
     intent = (f" with the intent '{cfg.intent}' (worth {cfg.intent_weight:g} success where satisfied)"
               if cfg.intent else "")
@@ -244,6 +272,18 @@ def _check_store_intent(store: PreferenceStore, task: str, intent: str) -> None:
         now = f"'{intent}'" if intent else "no intent"
         raise ValueError(f"{store}: {task} labels valued with {was}, this run wants {now}; "
                          "use another store (store=..., heldout_store=...)")
+
+
+def check_store_policy(store: PreferenceStore, task: str, ck) -> None:
+    """Refuse a store whose `task` labels judged another policy's candidates (sessions record
+    the policy since 2026-12-07; older labels are taken as they are): a scorer trained on them
+    learns to rank a different candidate distribution, and held-out figures would describe it."""
+    have = ck.identity()["sha256"]
+    other = {sha: path for sha, path in store.label_policies(task).items() if sha and sha != have}
+    if have and other:
+        names = ", ".join(f"{path or '?'} ({sha[:12]})" for sha, path in sorted(other.items()))
+        raise ValueError(f"{store}: {task} labels judge the candidates of another policy ({names}), not "
+                         f"{ck.path} ({have[:12]}); use another store (store=..., heldout_store=...)")
 
 
 def check_scorer_policy(scorer_path: Path, ck, conditions: list[str]) -> None:

@@ -26,13 +26,13 @@ LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer
           "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
           "keypoint": "(e) keypoint reward (sim state)",
           "learned_keypoint": "(e) learned keypoint model", "clip": "(e) CLIP reward of the outcome",
-          "oracle": "(f) oracle best-of-N"}
+          "oracle": "(f) oracle best-of-N", "implicit": "(g) implicit reward (DPO)"}
 # what must agree between runs merged into one table (else their conditions are not comparable)
 _SAME_RUN = ("n_candidates", "labels", "teacher")
 _SAME_SCORER = ("n_train", "seed", "ensemble_size", "heldout_accuracy")
 # conditions whose outcome depends on the trained scorer; a run of only the others (e.g. (a) or
 # the oracle) can be merged with runs of any scorer
-_SCORER_CONDITIONS = ("scorer", "scorer_wco", "scorer_uwo")
+_SCORER_CONDITIONS = ("scorer", "scorer_wco", "scorer_uwo", "implicit")
 
 
 def uses_scorer(task_result: dict) -> bool:
@@ -185,7 +185,19 @@ def write_report(header: str, results: dict, out: Path) -> None:
                     f"{t['clear_pairs']} whose values differ by > {t['clear_margin']:g}")
         if sc.get("heldout_calibration"):
             acc += f"; {_calibration_cell(sc['heldout_calibration'])}"
-        lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", "", "```", table, "```", ""]
+        lines += [f"## {task}", "", f"{acc}; scorer {sc.get('checkpoint', '-')}", ""]
+        if res.get("implicit"):
+            im = res["implicit"]
+            line = (f"(g) implicit reward (DPO, {im.get('n_train', '?')} training pairs, {im['train_seconds']:.0f} s): "
+                    + (f"held-out accuracy {100 * im['heldout_accuracy']:.1f}%" if im.get("heldout_accuracy") is not None
+                       else "no held-out labels"))
+            if im.get("heldout_top1"):
+                t = im["heldout_top1"]
+                line += (f"; offline gain captured {100 * t['gain_captured']:.0f}%, "
+                         f"{100 * t['clear_pair_accuracy']:.0f}% of the {t['clear_pairs']} clearly different pairs")
+            print(line)
+            lines += [line + f"; {im['checkpoint']}", ""]
+        lines += ["```", table, "```", ""]
         intent = intent_report(conds, sc)
         if intent is not None:
             print(f"{intent[0]}\n{intent[1]}")

@@ -73,7 +73,7 @@ def vlm_label(cfg: VLMLabelConfig) -> dict:
         camera = next(iter(env.observe().frames.values())).camera  # LabelEpisodes keeps this camera's image
         play = LabelEpisodes(env, ck.policy.eval(), cfg.n_candidates, cfg.quality_scale, cfg.label_decisions)
         meta = {"vlm": {"base_url": vcfg.base_url, "model": vcfg.model}, "order": cfg.order,
-                "first_episode_seed": cfg.seed}
+                "first_episode_seed": cfg.seed, "policy": ck.identity()}
         session = store.start_session(teacher.labeller, cfg.task, mode="pairwise", meta=meta)
         bar = tqdm(total=cfg.labels, desc=f"vlm labels {cfg.task}", unit="pair")
         try:

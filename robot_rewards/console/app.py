@@ -99,9 +99,11 @@ class Console:
     """One labelling session: the loop of `run_console` and the state it keeps."""
 
     def __init__(self, cfg: ConsoleConfig, policy, scorer, backends: list[Robot], store,
-                 output: TextIO, out_dir: Path, window: Window | None, decision_log=None):
+                 output: TextIO, out_dir: Path, window: Window | None, decision_log=None,
+                 policy_identity: dict | None = None):
         """decision_log: a viz.rerun_log.DecisionLog that each query and answer is logged to
-        (None: no recording)."""
+        (None: no recording). policy_identity: the policy checkpoint's {"path", "sha256"}, kept
+        with the session so its labels are not reused for another policy's candidates."""
         self.cfg, self.policy, self.store = cfg, policy, store
         self.recorder = None if decision_log is None else QueryRecorder(decision_log)
         self.output, self.out_dir, self.window = output, out_dir, window
@@ -118,7 +120,8 @@ class Console:
         self.session = RankingSession(cfg.mode, cfg.jog_max_cm)
         self.session_id = store.start_session(self.labeller, cfg.task, cfg.mode, meta={
             "backend": cfg.backend, "checkpoint": cfg.checkpoint_path(), "scorer": cfg.scorer,
-            "n_candidates": cfg.n_candidates, "seed": cfg.seed, "execute_after_label": cfg.execute_after_label})
+            "n_candidates": cfg.n_candidates, "seed": cfg.seed, "execute_after_label": cfg.execute_after_label,
+            **({"policy": dict(policy_identity)} if policy_identity else {})})
         self.preparer = QueryPreparer(cfg, policy, scorer, backends)
         self.history: list[PreparedQuery] = []  # answered queries, newest last (for undo)
         self.current: PreparedQuery | None = None

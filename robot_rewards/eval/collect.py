@@ -124,7 +124,8 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
                            quality_scale: float = 0.02, labeller: str = "teacher", progress: bool = True,
                            episode_seeds: Sequence[int] | None = None, max_decisions: int = 0,
                            workers: Any = 1, torch_threads: int = 1, executor: str = "local",
-                           ray_address: str = "", intent: str = "", intent_weight: float = 1.0) -> CollectStats:
+                           ray_address: str = "", intent: str = "", intent_weight: float = 1.0,
+                           policy_identity: dict | None = None) -> CollectStats:
     """Run the policy on episodes seed, seed+1, ... (or `episode_seeds`, until they run out);
     at each decision (the first `max_decisions` of an episode; 0 = all) sample N candidates,
     roll each one out (then undo it), let the teacher label `pairs_per_query` uniformly chosen
@@ -160,6 +161,8 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
             "first_episode_seed": seed}
     if intent:
         meta.update(intent=intent, intent_weight=float(intent_weight))
+    if policy_identity:  # so labels are never reused for another policy's candidates
+        meta["policy"] = dict(policy_identity)
     session = store.start_session(labeller, task, mode="pairwise", meta=meta)
     stats = CollectStats()
     bar = tqdm(total=n_labels, desc=f"labels {task}", unit="label", disable=not progress)

@@ -277,9 +277,9 @@ class LoopSpec:
 
     task: str
     policy: Any  # the policy module
-    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | learned_keypoint | clip | oracle
+    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | learned_keypoint | clip | oracle | implicit
     n_candidates: int = 8
-    scorer: Any = None  # for scorer, scorer_wco, scorer_uwo
+    scorer: Any = None  # for scorer, scorer_wco, scorer_uwo; the implicit-reward scorer for implicit
     perception: PerceptionConfig | None = None
     sim: SimConfig = field(default_factory=SimConfig)
     check_feasibility: bool = True
@@ -297,7 +297,7 @@ class LoopSpec:
 def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
     """The selection rule `spec.condition` in `env` (sim-based rules read that simulator)."""
     name = spec.condition
-    if name in ("scorer", "scorer_wco", "scorer_uwo") and spec.scorer is None:
+    if name in ("scorer", "scorer_wco", "scorer_uwo", "implicit") and spec.scorer is None:
         raise ValueError(f"condition '{name}' needs a scorer")
     rules = {
         "first": lambda: first_sample,
@@ -309,6 +309,8 @@ def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
         # the shipped keypoint model on the observed cloud: no sim state, what a real robot has
         "learned_keypoint": lambda: scorer_selector(learned_keypoint_scorer(spec.task), "mean", family="keypoint"),
         "oracle": lambda: oracle_selector(spec.quality_scale),
+        # DeformPAM's implicit reward (rewards/implicit): spec.scorer is the DPO-tuned pair
+        "implicit": lambda: scorer_selector(spec.scorer, "mean", family="implicit"),
         "clip": lambda: clip_selector(spec.clip or ClipRewardConfig(), env),
     }
     if name not in rules:

@@ -61,6 +61,11 @@ class PolicyCheckpoint:
     meta: dict
     path: Path
 
+    def identity(self) -> dict:
+        """{"path", "sha256"}: what a preference session records of the policy whose candidates
+        it labels (the weights' hash tells retrained checkpoints of the same name apart)."""
+        return {"path": str(self.path), "sha256": str(self.meta.get("weights_sha256", ""))}
+
 
 def save_policy(path: str | os.PathLike, policy: DiffusionPolicy, ema_state: Mapping[str, torch.Tensor] | None,
                 task: str, perception: PerceptionConfig, training: dict | None = None) -> Path:

@@ -459,22 +459,39 @@ class PreferenceStore:
                 for r in self._conn.execute(sql + " ORDER BY d.id", args)]
 
     # -- training data -----------------------------------------------------------------------
+    def label_policies(self, task: str) -> dict[str, str]:
+        """{weights sha256: checkpoint path} of the policies whose candidates `task`'s labels
+        judge, as their sessions recorded them (session meta "policy"); "" for labels whose
+        session did not record one (stores from before 2026-12-07, or candidates from no policy)."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT s.meta FROM labels l JOIN queries q ON q.id = l.query_id "
+            "JOIN sessions s ON s.id = q.session_id WHERE q.task = ?", (task,)).fetchall()
+        out: dict[str, str] = {}
+        for r in rows:
+            pol = json.loads(r["meta"]).get("policy") or {}
+            out.setdefault(str(pol.get("sha256", "")), str(pol.get("path", "")))
+        return out
+
     def pairs(self, task: str | None = None, primitive: str | None = None,
-              include_cant_tell: bool = False) -> PreferencePairs:
+              include_cant_tell: bool = False, policy_sha256: str | None = None) -> PreferencePairs:
         """Every pair label (pairwise answers and expanded rankings) as `PreferencePairs`, with
         each pair's observation from its query's array file. Clouds of different sizes are
         subsampled to the smallest size (a fixed choice per query, seeded by its uid); colours
-        are kept only when every query has them. LabelError when nothing matches."""
+        are kept only when every query has them. policy_sha256: only labels of sessions that
+        recorded that policy (`label_policies`). LabelError when nothing matches."""
         sql = ("SELECT l.query_id, l.a, l.b, l.answer, q.uid, q.primitive, q.goal, q.n_candidates, "
-               "q.arrays_sha256 FROM labels l JOIN queries q ON q.id = l.query_id WHERE 1")
+               "q.arrays_sha256 FROM labels l JOIN queries q ON q.id = l.query_id "
+               "JOIN sessions s ON s.id = q.session_id WHERE 1")
         args: list = []
-        for col, val in (("q.task", task), ("q.primitive", primitive)):
+        for col, val in (("q.task", task), ("q.primitive", primitive),
+                         ("json_extract(s.meta, '$.policy.sha256')", policy_sha256)):
             if val is not None:
                 sql, args = sql + f" AND {col} = ?", args + [val]
         if not include_cant_tell:
             sql += " AND l.answer <> 'cant_tell'"
         rows = self._conn.execute(sql + " ORDER BY l.id", args).fetchall()
-        where = ", ".join(f"{k} '{v}'" for k, v in (("task", task), ("primitive", primitive)) if v is not None)
+        where = ", ".join(f"{k} '{v}'" for k, v in (("task", task), ("primitive", primitive),
+                                                     ("policy", policy_sha256)) if v is not None)
         if not rows:
             what = "pair labels" if include_cant_tell else "decisive or tie pair labels"
             have = self._conn.execute("SELECT q.task, count(*) FROM labels l JOIN queries q ON q.id = l.query_id "

@@ -27,6 +27,7 @@ class TrainImplicitConfig:
     score_draws: int = 32  # M fixed noise draws of the implicit reward at scoring time
     score_members: int = 1  # ScoreSet members = groups of the M draws (Monte-Carlo spread)
     score_seed: int = 0  # seed of the scoring draws
+    score_t_fraction: float = 1.0  # draws from the lowest-noise share of timesteps (DeformPAM: 0.1)
     val_fraction: float = 0.2  # held-out pairs for accuracy (0 = none; ignored with a held-out store)
     eval_every: int = 0  # validation accuracy every this many steps (0 = only at the end)
     seed: int = 0

@@ -118,7 +118,8 @@ def train_dpo(reference: DiffusionPolicy, pairs, config: TrainImplicitConfig | N
     goal_ids = tuned.goal_inputs(train.goals).to(device)
 
     def scorer() -> ImplicitRewardScorer:
-        return ImplicitRewardScorer(tuned, reference, cfg.beta, cfg.score_draws, cfg.score_seed, cfg.score_members)
+        return ImplicitRewardScorer(tuned, reference, cfg.beta, cfg.score_draws, cfg.score_seed, cfg.score_members,
+                                    cfg.score_t_fraction)
 
     optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)  # constant lr
     opt = make_optimizer([p for p in tuned.parameters() if p.requires_grad], optim)

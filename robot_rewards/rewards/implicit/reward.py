@@ -25,6 +25,7 @@ estimate (not an ensemble's epistemic uncertainty).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,15 +68,20 @@ class NoiseDraws:
     eps: torch.Tensor
 
     @classmethod
-    def make(cls, seed: int, m: int, dim: int, train_steps: int) -> NoiseDraws:
-        """Stratified timesteps (draw k in [k T / M, (k + 1) T / M)) and Gaussian noise, from `seed`."""
+    def make(cls, seed: int, m: int, dim: int, train_steps: int, t_fraction: float = 1.0) -> NoiseDraws:
+        """Stratified timesteps over the lowest-noise `t_fraction` of the schedule (draw k in
+        [k S / M, (k + 1) S / M) with S = ceil(t_fraction T)) and Gaussian noise, from `seed`.
+        DeformPAM scores with the lowest-noise 10% only: there the denoisers differ by the action."""
         if m < 1:
             raise ValueError(f"noise_draws must be >= 1, got {m}")
+        if not 0.0 < t_fraction <= 1.0:
+            raise ValueError(f"t_fraction must be in (0, 1], got {t_fraction}")
+        span = max(1, math.ceil(t_fraction * train_steps))
         g = torch.Generator().manual_seed(int(seed))
         u = torch.rand(m, generator=g, dtype=torch.float64)
-        t = torch.floor((torch.arange(m, dtype=torch.float64) + u) * train_steps / m).long()
+        t = torch.floor((torch.arange(m, dtype=torch.float64) + u) * span / m).long()
         eps = torch.randn(m, dim, generator=g)
-        return cls(t.clamp_(0, train_steps - 1), eps)
+        return cls(t.clamp_(0, span - 1), eps)
 
     def __len__(self) -> int:
         return len(self.t)
@@ -125,15 +131,15 @@ class ImplicitRewardScorer:
     """
 
     def __init__(self, tuned: DiffusionPolicy, reference: DiffusionPolicy, beta: float = 1.0,
-                 noise_draws: int = 16, seed: int = 0, members: int = 1):
+                 noise_draws: int = 16, seed: int = 0, members: int = 1, t_fraction: float = 1.0):
         check_compatible(tuned, reference)
         if not beta > 0:
             raise ValueError(f"beta must be > 0, got {beta}")
         if members < 1 or noise_draws % members:
             raise ValueError(f"noise_draws ({noise_draws}) must be a positive multiple of members ({members})")
         self.tuned, self.reference = tuned.eval(), reference.eval()
-        self.beta, self.seed, self.members = float(beta), int(seed), int(members)
-        self.draws = NoiseDraws.make(seed, noise_draws, tuned.normalizer.dim, tuned.schedule.train_steps)
+        self.beta, self.seed, self.members, self.t_fraction = float(beta), int(seed), int(members), float(t_fraction)
+        self.draws = NoiseDraws.make(seed, noise_draws, tuned.normalizer.dim, tuned.schedule.train_steps, t_fraction)
 
     @property
     def primitive(self) -> str:
@@ -265,6 +271,7 @@ class ImplicitSettings:
     noise_draws: int = 16
     seed: int = 0
     members: int = 1
+    t_fraction: float = 1.0  # the lowest-noise share of timesteps the draws come from
 
 
 def implicit_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -294,7 +301,7 @@ def save_implicit(path: str | os.PathLike, scorer: ImplicitRewardScorer, task: s
         "tuned": tuned_json.name,
         "reference": str(reference_path), "reference_absolute": str(ref_json.resolve()),
         "reference_sha256": ref_meta.get("weights_sha256"),
-        **asdict(ImplicitSettings(scorer.beta, scorer.noise_draws, scorer.seed, scorer.members)),
+        **asdict(ImplicitSettings(scorer.beta, scorer.noise_draws, scorer.seed, scorer.members, scorer.t_fraction)),
         "training": dict(training or {}),
     })
     return json_path
@@ -337,4 +344,4 @@ def load_implicit_scorer(path: str | os.PathLike, primitive: str | None = None, 
         raise ReferenceMismatchError(f"tuned policy and reference {ref.path} expect clouds from different "
                                      "perception configs")
     return ImplicitRewardScorer(tuned.policy, ref.policy, float(meta["beta"]), int(meta["noise_draws"]),
-                                int(meta["seed"]), int(meta.get("members", 1)))
+                                int(meta["seed"]), int(meta.get("members", 1)), float(meta.get("t_fraction", 1.0)))
