@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from robot_rewards.robots.registry import DEFAULT_ARM, get_arm
 from robot_rewards.ros import convert as rc
@@ -16,12 +19,14 @@ from robot_rewards.ros.trajectory_goal import (
     PATH_TOLERANCE_VIOLATED,
     SUCCESSFUL,
     TrajectoryRejected,
+    check_trajectory,
     default_tolerances,
 )
 
 HOME, JOINT_NAMES = get_arm(DEFAULT_ARM).home_positions, get_arm(DEFAULT_ARM).joint_names
 
 TYPES = rc.ROSBAGS_TYPES
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +149,72 @@ def test_a_finished_trajectory_keeps_its_last_point_commanded_an_aborted_one_hol
         bridge.step(0.01)
     assert np.max(np.abs(bridge.joint_positions() - held)) < 0.05
     assert np.max(np.abs(bridge.joint_positions() - far)) > 0.5
+
+
+def test_a_trajectory_starts_from_the_commanded_position_where_the_arm_cannot_reach_it():
+    # The arm pressed on an object stays off the point its last trajectory commands; the next
+    # trajectory, planned from that point, must continue the command (as the Python loop does and
+    # joint_trajectory_controller's interpolate_from_desired_state), not be refused for the press.
+    names = list(JOINT_NAMES)
+    q_arm, q_command = HOME.copy(), HOME + np.r_[0.0, 0.0, 0.0, 0.0, 0.0, 0.095, 0.0]
+    lift = rc.msg_to_joint_trajectory(trajectory(names, [q_command, q_command + 0.05], [0.0, 0.5]))
+    checked = check_trajectory(lift, names, q_arm, -np.inf, np.inf, 0.05, q_command=q_command)
+    np.testing.assert_allclose(checked.positions[0], q_command)
+    # planned from the arm's measured position (a new primitive): starts there
+    fresh = rc.msg_to_joint_trajectory(trajectory(names, [q_arm, q_arm + 0.05], [0.0, 0.5]))
+    np.testing.assert_allclose(check_trajectory(fresh, names, q_arm, -np.inf, np.inf, 0.05,
+                                                q_command=q_command).positions[0], q_arm)
+    with pytest.raises(TrajectoryRejected, match=r"0.095 rad from the current position \(start tolerance"):
+        check_trajectory(lift, names, q_arm, -np.inf, np.inf, 0.05)  # no commanded position given
+    far = rc.msg_to_joint_trajectory(trajectory(names, [q_arm + 0.2], [0.0]))
+    with pytest.raises(TrajectoryRejected, match="0.200 rad from the current position and 0.200 rad from the "
+                                                 "commanded one"):
+        check_trajectory(far, names, q_arm, -np.inf, np.inf, 0.05, q_command=q_command)
+
+
+def test_place_block_regrasp_pressed_on_the_block_goes_on_like_the_python_loop():
+    # place_block seed 8 on the sim graph (config/sim.yaml's executor): the second primitive's
+    # grasp presses on the block in the bowl (wrist 0.095 rad off its goal), and its 'lift' was
+    # refused at the start tolerance; the Python loop lifts from there.
+    from ros_double.messages import message_types  # rclpy-style classes, with the action types
+
+    from robot_rewards.core.primitives import Primitive
+    from robot_rewards.robots.kinematics import ArmKinematics
+    from robot_rewards.ros.config import ExecutorConfig
+    from robot_rewards.ros.executor_core import STATUS_SUCCEEDED, ExecutorCore
+    from robot_rewards.ros.params import coerce_config
+    from robot_rewards.ros.payloads import PrimitiveCommand
+
+    params = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())["executor"]["ros__parameters"]
+    executor = ExecutorCore(coerce_config(ExecutorConfig, params), ArmKinematics(), message_types())
+    core = SimBridgeCore(SimBridgeConfig(task="place_block", seed=8, image_scale=0.25, points_topic=""), TYPES)
+    primitives = [[0.41935624, -0.12227626, 0.01430666, 0.60108628, 0.00298831, 0.02767942, 1.30254147],
+                  [0.59863759, -0.00131650, 0.01705568, 0.64287222, -0.04873120, 0.03657081, -1.18472654]]
+    ends = []
+    try:
+        for k, params in enumerate(primitives):
+            executor.on_joint_state(core.joint_state_message((0, 0)))
+            statuses, step = executor.on_primitive(PrimitiveCommand(k, Primitive("pick_place", params)))
+            while step is not None:
+                goal, outcomes = executor.goal_message(step), []
+                if step.kind == "arm":
+                    try:
+                        checked = core.check_goal(goal.trajectory)
+                    except TrajectoryRejected as exc:
+                        raise AssertionError(f"primitive {k}, '{step.label}': {exc}") from None
+                    core.start_trajectory(checked, outcomes.append, 1.0, core.goal_tolerances(
+                        [], [(t.name, t.position) for t in goal.goal_tolerance]))
+                else:
+                    core.start_gripper(goal.command.position, goal.command.max_effort, outcomes.append)
+                outcome = run_until_done(core, outcomes, seconds=10.0)
+                result = type("Result", (), {"error_code": outcome.error_code, "error_string": outcome.error_string,
+                                             **outcome.gripper})
+                statuses, step = executor.on_result(STATUS_SUCCEEDED, result)
+            ends.append(statuses[-1].state)
+            core.step(1.5)
+        assert ends == ["succeeded", "succeeded"]
+    finally:
+        core.close()
 
 
 def test_tolerances_per_joint_and_from_the_goal():

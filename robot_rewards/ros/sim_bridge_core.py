@@ -214,7 +214,7 @@ class SimBridgeCore:
             raise TrajectoryRejected(INVALID_GOAL, f"malformed trajectory: {exc}") from None
         kin = self.env.world.kin
         return check_trajectory(data, self.cfg.joint_names, self.joint_positions(), kin.lower, kin.upper,
-                                self.cfg.start_tolerance)
+                                self.cfg.start_tolerance, q_command=self._arm_target)
 
     def goal_tolerances(self, path_entries=(), goal_entries=()) -> Tolerances:
         """The parameters' tolerances with a goal's (joint name, position) entries applied

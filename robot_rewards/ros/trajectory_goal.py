@@ -102,13 +102,17 @@ class CheckedTrajectory:
 
 
 def check_trajectory(traj: JointTrajectoryData, joint_names: Sequence[str], q_now, lower, upper,
-                     start_tolerance: float) -> CheckedTrajectory:
+                     start_tolerance: float, q_command=None) -> CheckedTrajectory:
     """Validate and reorder a trajectory for an arm with `joint_names` at `q_now`.
 
     Rejected (TrajectoryRejected): unknown/missing joint names (INVALID_JOINTS); no points,
     no positions, non-finite values, positions outside the joint limits, times not strictly
-    increasing, or a first point at t=0 further than `start_tolerance` from the arm
-    (INVALID_GOAL). A first point after t=0 is reached from the current position.
+    increasing, or a first point at t=0 further than `start_tolerance` from both the arm and
+    `q_command` (INVALID_GOAL). `q_command`: the position the controller commands now (the last
+    point of a trajectory that succeeded), which the arm may not reach when it presses on an
+    object. The trajectory starts from it when its first point is that close to it, as
+    joint_trajectory_controller does with interpolate_from_desired_state (no jump in the
+    command), else from `q_now`; a first point after t=0 is reached from there.
     """
     names = list(traj.names)
     expected = list(joint_names)
@@ -134,14 +138,21 @@ def check_trajectory(traj: JointTrajectoryData, joint_names: Sequence[str], q_no
         raise TrajectoryRejected(INVALID_GOAL, f"point {k}: {expected[j]} = {positions[k, j]:.4f} rad is outside "
                                  f"its limits [{lower[j]:.4f}, {upper[j]:.4f}]")
     q_now = np.asarray(q_now, dtype=np.float64)
+    start = q_now
+    if q_command is not None:
+        q_command = np.asarray(q_command, dtype=np.float64)
+        if times[0] > 0.0 or float(np.max(np.abs(positions[0] - q_command))) <= start_tolerance:
+            start = q_command
     if times[0] == 0.0:
-        jump = float(np.max(np.abs(positions[0] - q_now)))
+        jump = float(np.max(np.abs(positions[0] - start)))
         if jump > start_tolerance:
+            also = "" if q_command is None else \
+                f" and {float(np.max(np.abs(positions[0] - q_command))):.3f} rad from the commanded one"
             raise TrajectoryRejected(INVALID_GOAL, f"first point (t=0) is {jump:.3f} rad from the current "
-                                     f"position (start tolerance {start_tolerance} rad)")
+                                     f"position{also} (start tolerance {start_tolerance} rad)")
         positions = positions.copy()
-        positions[0] = q_now
+        positions[0] = start
     else:
         times = np.concatenate([[0.0], times])
-        positions = np.vstack([q_now, positions])
+        positions = np.vstack([start, positions])
     return CheckedTrajectory(times, positions)
