@@ -42,6 +42,7 @@ from robot_rewards.ros.params import coerce_config
 from robot_rewards.ros.payloads import PrimitiveCommand
 from robot_rewards.ros.perception_core import PerceptionCore
 from robot_rewards.ros.sim_bridge_core import SimBridgeCore
+from robot_rewards.ros.trajectory_goal import TrajectoryRejected
 from robot_rewards.selection.decider import Decider
 from robot_rewards.selection.feasibility import FeasibilityChecker
 
@@ -78,9 +79,13 @@ def execute(bridge: SimBridgeCore, executor: ExecutorCore, primitive, decision: 
         goal = executor.goal_message(step)
         outcomes: list = []
         if step.kind == "arm":
-            checked = bridge.check_goal(goal.trajectory)
-            tolerances = bridge.goal_tolerances([(t.name, t.position) for t in goal.path_tolerance],
-                                                [(t.name, t.position) for t in goal.goal_tolerance])
+            try:  # the sim bridge node rejects such a goal, and the executor stops the primitive
+                checked = bridge.check_goal(goal.trajectory)
+                tolerances = bridge.goal_tolerances([(t.name, t.position) for t in goal.path_tolerance],
+                                                    [(t.name, t.position) for t in goal.goal_tolerance])
+            except TrajectoryRejected as exc:
+                print(f"decision {decision}: '{step.label}' rejected: {exc}", flush=True)
+                return executor.on_goal_response(False)[0][-1].state
             wait = goal.goal_time_tolerance
             bridge.start_trajectory(checked, outcomes.append, wait.sec + wait.nanosec * 1e-9, tolerances)
         else:
