@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_preference_store import TASK, add_query, dump
 
 from robot_rewards.commands.experiment import check_store_policy
 from robot_rewards.commands.scorer import labels_policy
 from robot_rewards.core.paths import resolve
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences import PreferenceStore
-from test_preference_store import TASK, add_query, dump
 
 SHIPPED = "checkpoints/policy_place_block.json"
 

@@ -31,15 +31,18 @@ from robot_rewards.commands.experiment_report import write_report
 from robot_rewards.core.paths import resolve
 from robot_rewards.core.reporting import write_metrics
 from robot_rewards.core.workers import JobsFailed, check_executor, resolve_workers
-from robot_rewards.eval.collect import check_intent_weight, collect_teacher_labels, heldout_intent
+from robot_rewards.eval.collect import ActiveQueries, check_intent_weight, collect_teacher_labels, heldout_intent
 from robot_rewards.eval.loop import EpisodeStats, LoopSpec, run_condition
 from robot_rewards.eval.shared_inference import start_server, stop_server
 from robot_rewards.policy.checkpoint import load_policy
 from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
+from robot_rewards.preferences.errors import LabelError
 from robot_rewards.preferences.heldout import has_true_values, heldout_calibration, heldout_selection
+from robot_rewards.preferences.query_selection import METHODS as QUERY_METHODS
 from robot_rewards.preferences.recipes import scorer_recipe, shipped_keypoint_model
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
+from robot_rewards.rewards.base import RewardInputError
 from robot_rewards.rewards.implicit.dpo import train_dpo
 from robot_rewards.rewards.implicit.reward import evaluate_implicit, save_implicit
 from robot_rewards.rewards.preference.config import TrainScorerConfig
@@ -72,6 +75,10 @@ def experiment(cfg: ExperimentConfig) -> dict:
             make_intent(make_task(task), cfg.intent)
     for task in cfg.tasks:  # an unknown recipe, or keypoints without a keypoint model, fails before any work
         scorer_recipe(cfg.scorer_recipe, task, cfg.scorer)
+    if cfg.query_selection not in QUERY_METHODS:
+        raise ValueError(f"unknown query_selection '{cfg.query_selection}'; use one of {list(QUERY_METHODS)}")
+    if cfg.query_selection != "uniform":
+        ActiveQueries(cfg.query_selection, lambda: None, cfg.query_retrain_every)  # checks the settings
     check_target(cfg.rerun)  # an unwritable recording or a missing rerun-sdk fails before any work
     resolve_workers(cfg.workers)  # bad worker counts and executors fail before any work
     if cfg.shared_inference and cfg.executor != "ray":
@@ -140,7 +147,9 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
                                                workers=cfg.workers, torch_threads=cfg.torch_threads,
                                                executor=cfg.executor, ray_address=cfg.ray_address,
                                                intent=cfg.intent, intent_weight=cfg.intent_weight,
-                                               policy_identity=ck.identity())
+                                               policy_identity=ck.identity(),
+                                               active=_active_queries(cfg, st, task, scorer_cfg, env.workspace)
+                                               if name == "train" else None)
                 res["labelling"][name] = stats.__dict__
             res["labelling"][name + "_labels_reused"] = min(have, n)
         res["labelling"]["seconds"] = time.perf_counter() - t0
@@ -236,6 +245,23 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             res["curve"].append(row)
             _save_partial(out, task, res)
     return res
+
+
+def _active_queries(cfg: ExperimentConfig, store: PreferenceStore, task: str, scorer_cfg: TrainScorerConfig,
+                    workspace) -> ActiveQueries | None:
+    """Label pairs chosen by the run's own scorer recipe, retrained on the store's labels so far
+    (uncalibrated: only its ranking of pairs matters); None for uniform pairs."""
+    if cfg.query_selection == "uniform":
+        return None
+
+    def train():
+        fast = replace(scorer_cfg, calibrate=False, val_fraction=0.0)
+        try:
+            return train_scorer(store.pairs(task=task), fast, workspace=workspace)[0]
+        except (LabelError, RewardInputError):  # too few labels yet (or none): uniform pairs until then
+            return None
+
+    return ActiveQueries(cfg.query_selection, train, cfg.query_retrain_every)
 
 
 def _implicit_reward(cfg: ExperimentConfig, ck, train_pairs, val_pairs, offline, out: Path, task: str):

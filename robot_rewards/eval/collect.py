@@ -15,7 +15,7 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -119,13 +119,31 @@ class LabelEpisodes:
         pass  # the simulator belongs to whoever built it (closed with its process in a worker)
 
 
+@dataclass
+class ActiveQueries:
+    """Pairs chosen by a scorer trained on the labels so far (`preferences.query_selection`):
+    `method` disagreement or entropy; `train()` returns a scorer trained on everything stored
+    for the task (None while there are too few labels: pairs are then uniform), called again
+    every `every` labels."""
+
+    method: str
+    train: Callable[[], Any]
+    every: int = 25
+
+    def __post_init__(self):
+        if self.method not in ("disagreement", "entropy"):
+            raise ValueError(f"active query selection needs disagreement or entropy, got '{self.method}'")
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"retrain every must be an int >= 1, got {self.every!r}")
+
+
 def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, teacher: TeacherConfig,
                            n_labels: int, n_candidates: int = 8, pairs_per_query: int = 4, seed: int = 0,
                            quality_scale: float = 0.02, labeller: str = "teacher", progress: bool = True,
                            episode_seeds: Sequence[int] | None = None, max_decisions: int = 0,
                            workers: Any = 1, torch_threads: int = 1, executor: str = "local",
                            ray_address: str = "", intent: str = "", intent_weight: float = 1.0,
-                           policy_identity: dict | None = None) -> CollectStats:
+                           policy_identity: dict | None = None, active: ActiveQueries | None = None) -> CollectStats:
     """Run the policy on episodes seed, seed+1, ... (or `episode_seeds`, until they run out);
     at each decision (the first `max_decisions` of an episode; 0 = all) sample N candidates,
     roll each one out (then undo it), let the teacher label `pairs_per_query` uniformly chosen
@@ -163,11 +181,14 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
         meta.update(intent=intent, intent_weight=float(intent_weight))
     if policy_identity:  # so labels are never reused for another policy's candidates
         meta["policy"] = dict(policy_identity)
+    if active is not None:
+        meta.update(query_selection=active.method, retrain_every=active.every)
     session = store.start_session(labeller, task, mode="pairwise", meta=meta)
     stats = CollectStats()
     bar = tqdm(total=n_labels, desc=f"labels {task}", unit="label", disable=not progress)
     seeds = iter(episode_seeds) if episode_seeds is not None else itertools.count(seed)
     per_episode = pairs_per_query * (max_decisions or env.task.max_steps)
+    chooser = _PairChooser(active)
     with JobPool(factory, n_workers, executor, ray_address) as pool:
         while stats.labels < n_labels:
             # at most the episodes still needed if none ends early, in rounds of two per worker, so
@@ -185,7 +206,7 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
                     if stats.labels >= n_labels:
                         break
                     _label(store, session, task, d, rater, rng, min(pairs_per_query, n_labels - stats.labels),
-                           labeller, stats, intent)
+                           labeller, stats, intent, chooser(stats.labels))
                     bar.update(stats.labels - bar.n)
     bar.close()
     store.end_session(session)
@@ -216,10 +237,31 @@ def store_decisions(store: PreferenceStore, task: str, decisions: Sequence[Label
     return stats
 
 
+class _PairChooser:
+    """(method, scorer) for the next decision: uniform without `active`, else the active
+    method with a scorer retrained once `active.every` more labels are stored."""
+
+    def __init__(self, active: ActiveQueries | None):
+        self.active, self.scorer, self.due = active, None, 0
+
+    def __call__(self, labels: int) -> tuple[str, Any]:
+        if self.active is None:
+            return "uniform", None
+        if labels >= self.due:
+            self.scorer, self.due = self.active.train(), labels + self.active.every
+        return self.active.method, self.scorer
+
+
 def _label(store, session, task, d: LabelDecision, rater, rng, n_pairs: int, labeller: str,
-           stats: CollectStats, intent: str = "") -> None:
-    """Teacher labels for `n_pairs` uniformly chosen pairs of one decision, stored with its query."""
-    pairs = select_pairs(len(d.candidates), n_pairs, "uniform", rng=rng)
+           stats: CollectStats, intent: str = "", choice: tuple[str, Any] = ("uniform", None)) -> None:
+    """Teacher labels for `n_pairs` pairs of one decision, stored with its query: uniformly
+    chosen, or by `choice` = (query selection method, scorer) where the scorer exists."""
+    method, scorer = choice
+    scores = None
+    if scorer is not None:
+        obs = Observation(frames={}, proprio=None, goal=d.goal, points=d.points, colors=d.colors)
+        scores = scorer.score(obs, d.candidates)
+    pairs = select_pairs(len(d.candidates), n_pairs, method if scores is not None else "uniform", scores=scores, rng=rng)
     labels = rater.label(d.values, pairs)
     meta = {"episode_seed": d.episode_seed, "decision": d.decision, "values": [float(v) for v in d.values]}
     if intent and d.intent is not None:

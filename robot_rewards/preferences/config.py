@@ -59,6 +59,11 @@ class ExperimentConfig(ParallelConfig):
     # labels (align_rope episodes have 6 decisions; labels from 3 scenes do not generalise)
     label_decisions: int = 0
     teacher: str = "mistake"  # a B-Pref preset (teachers.teacher_preset): mistake = eps 0.1
+    # which pairs of a decision the teacher labels: uniform, or by a scorer retrained on the labels
+    # so far every `query_retrain_every` labels (disagreement: variance of the ensemble's P(A > B);
+    # entropy: how unsure its mean is), as the console does for a person
+    query_selection: str = "uniform"
+    query_retrain_every: int = 25
     # a teacher's own intent that the task metric ignores (robot_rewards/sim/intents.py; place_block
     # near_half, align_rope red_end_first): the teacher's values (training and held-out labels) add
     # intent_weight (1.0 = one success) where a candidate satisfies it, and every condition reports,
