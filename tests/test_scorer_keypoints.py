@@ -120,7 +120,9 @@ def test_scorer_recipes_resolve_per_task_and_refuse_unknown_names():
     base = small(False)
     assert scorer_recipe("auto", "place_block", base).scorer.keypoint_model == shipped_keypoint_model("place_block")
     assert scorer_recipe("auto", "place_block", base).ensemble_size == base.ensemble_size  # the rest is kept
-    assert scorer_recipe("auto", "stack_blocks", base).scorer.keypoint_model == "checkpoints/keypoints_stack_blocks.json"
+    stack = scorer_recipe("auto", "stack_blocks", base)  # measured: patches that read the keypoints
+    assert stack.scorer.keypoint_model == "checkpoints/keypoints_stack_blocks.json" and stack.scorer.local_k == 32
+    assert scorer_recipe("keypoints", "stack_blocks", base).scorer.layers == 0
     patches = scorer_recipe("auto", "sort_blocks", base)  # no keypoint model ships for it
     assert patches.scorer.local_k == 32 and patches.scorer.keypoint_model == ""
     assert scorer_recipe("custom", "place_block", base) is base
@@ -128,6 +130,8 @@ def test_scorer_recipes_resolve_per_task_and_refuse_unknown_names():
         scorer_recipe("linear", "place_block", base)
     with pytest.raises(ValueError, match="no keypoint model ships for task 'sort_blocks'"):
         scorer_recipe("keypoints", "sort_blocks", base)
+    with pytest.raises(ValueError, match="recipe 'patches_keypoints': no keypoint model ships"):
+        scorer_recipe("patches_keypoints", "sort_blocks", base)
 
 
 def test_fewer_labels_than_ensemble_members_are_refused(featurizer):

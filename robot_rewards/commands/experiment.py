@@ -111,7 +111,8 @@ def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
             print(f"{ck.task}: no shipped keypoint model; the scorer trains without keypoint features")
     print(f"{ck.task}: scorer recipe '{cfg.scorer_recipe}' -> "
           + (f"linear head over keypoint features ({sc.scorer.keypoint_model})" if sc.scorer.layers == 0
-             and sc.scorer.keypoint_model else f"local patches (k={sc.scorer.local_k}), {sc.scorer.layers}-layer head"))
+             and sc.scorer.keypoint_model else f"local patches (k={sc.scorer.local_k}), {sc.scorer.layers}-layer head"
+             + (f", keypoint features ({sc.scorer.keypoint_model})" if sc.scorer.keypoint_model else "")))
     return sc
 
 
