@@ -17,6 +17,22 @@ from robot_rewards.rewards.aggregate import aggregate
 from robot_rewards.rewards.preference.scorer import expected_calibration_error
 
 
+def queries_with_values(store: PreferenceStore, task: str):
+    """(true values (N,), observation, candidates) of every query of `task` that carries them;
+    ValueError where a query's values do not match its candidates."""
+    for rec in store.queries(task=task):
+        values = rec.meta.get("values")
+        if values is None:
+            continue
+        values = np.asarray(values, np.float64)
+        _, arrays = store.load_query(rec.id)
+        cands = arrays.candidates(rec.primitive)
+        if len(values) != len(cands):
+            raise ValueError(f"query {rec.id}: {len(values)} true values for {len(cands)} candidates")
+        yield values, Observation(frames={}, proprio=None, goal=rec.goal, points=arrays.points,
+                                  colors=arrays.colors), cands
+
+
 def has_true_values(store: PreferenceStore, task: str) -> bool:
     """Whether any query of `task` carries its candidates' true values (scripted teachers store them)."""
     return any("values" in rec.meta for rec in store.queries(task=task))
@@ -36,16 +52,7 @@ def heldout_selection(scorer, store: PreferenceStore, task: str, aggregator: str
     """
     first, mean, top, best, is_best = [], [], [], [], []
     gaps, right = [], []
-    for rec in store.queries(task=task):
-        values = rec.meta.get("values")
-        if values is None:
-            continue
-        values = np.asarray(values, np.float64)
-        _, arrays = store.load_query(rec.id)
-        cands = arrays.candidates(rec.primitive)
-        if len(values) != len(cands):
-            raise ValueError(f"query {rec.id}: {len(values)} true values for {len(cands)} candidates")
-        obs = Observation(frames={}, proprio=None, goal=rec.goal, points=arrays.points, colors=arrays.colors)
+    for values, obs, cands in queries_with_values(store, task):
         utility = aggregate(scorer.score(obs, cands), aggregator)
         choice = int(np.argmax(utility))
         a, b = np.triu_indices(len(values), 1)
@@ -92,14 +99,8 @@ def heldout_calibration(scorer, store: PreferenceStore, task: str, boot: int = 5
     (pairs of one scene are not independent), and `ece_floor`, what a perfectly calibrated
     predictor would measure on the same pairs (`calibration_floor`)."""
     probs, labels, query = [], [], []
-    for rec in store.queries(task=task):
-        values = rec.meta.get("values")
-        if values is None:
-            continue
-        values = np.asarray(values, np.float64)
-        _, arrays = store.load_query(rec.id)
-        obs = Observation(frames={}, proprio=None, goal=rec.goal, points=arrays.points, colors=arrays.colors)
-        members = scorer.score(obs, arrays.candidates(rec.primitive)).members
+    for values, obs, cands in queries_with_values(store, task):
+        members = scorer.score(obs, cands).members
         a, b = np.triu_indices(len(values), 1)
         differ = values[a] != values[b]
         a, b = a[differ], b[differ]
