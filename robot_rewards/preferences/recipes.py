@@ -9,7 +9,7 @@
   candidate's points, an MLP head. Needs no keypoint model, learns slowly.
 - `patches_keypoints`: `patches`, the head also reading the keypoint features (stack_blocks).
 - `auto`: where the task ships a keypoint model (checkpoints/keypoints_<task>.json) the recipe
-  measured best with it (`AUTO_WITH_KEYPOINTS`, default `keypoints`), else `patches`.
+  measured best with it (the task's `scorer_recipe`, default `keypoints`), else `patches`.
 - `custom`: the `TrainScorerConfig` given, unchanged.
 
 A recipe sets the architecture (`scorer`) and the learning rate; ensemble size, steps, seed and
@@ -22,13 +22,9 @@ from dataclasses import replace
 
 from robot_rewards.core.paths import resolve
 from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
+from robot_rewards.sim.tasks import TASKS
 
 SCORER_RECIPES = ("auto", "keypoints", "patches", "patches_keypoints", "custom")
-# `auto`'s choice where it is not `keypoints`, by measurement on the task's own held-out pairs
-# (docs/experiments.md): stack_blocks' keypoint model (11.7 mm, "the block to move next") is too
-# coarse for a linear head alone (63.5% held-out accuracy, 24% of the oracle's value gain on 500
-# labels) while patches that also read it reach 66.0% and 67%.
-AUTO_WITH_KEYPOINTS = {"stack_blocks": "patches_keypoints"}
 
 
 def shipped_keypoint_model(task: str) -> str:
@@ -72,8 +68,8 @@ def scorer_recipe(name: str, task: str, base: TrainScorerConfig) -> TrainScorerC
                          f"(checkpoints/keypoints_{task}.json); use recipe=patches or train one (train-keypoints)")
     if name == "patches" or not model:
         return patch_scorer(base)
-    if name == "auto":
-        name = AUTO_WITH_KEYPOINTS.get(task, "keypoints")
+    if name == "auto":  # the task says where another recipe measured better with its keypoint model
+        name = getattr(TASKS.get(task), "scorer_recipe", "") or "keypoints"
     if name == "patches_keypoints":
         patches = patch_scorer(base)
         return replace(patches, scorer=replace(patches.scorer, keypoint_model=model))

@@ -38,6 +38,8 @@ def register_task(cls: type[Task]) -> type[Task]:
         raise ValueError(f"task '{name}': max_steps must be a positive int")
     if cls.keypoint_names and not isinstance(cls.keypoint_names, tuple):
         raise ValueError(f"task '{name}': keypoint_names must be a tuple of names")
+    if cls.scorer_recipe not in ("", "keypoints", "patches", "patches_keypoints"):
+        raise ValueError(f"task '{name}': scorer_recipe must be '', keypoints, patches or patches_keypoints")
     TASKS[name] = cls
     return cls
 

@@ -70,6 +70,10 @@ class Task(ABC):
     # Names of the `keypoints` pairs once sorted into the learned models' canonical order (by
     # target y, then x; `train-keypoints`); empty: the task has no keypoints.
     keypoint_names: ClassVar[tuple[str, ...]] = ()
+    # The preference-scorer recipe `auto` picks once a keypoint model ships for the task
+    # (`preferences/recipes.py`); "" = the linear keypoint head, "patches_keypoints" where
+    # measured better for this task.
+    scorer_recipe: ClassVar[str] = ""
     # CLIP caption data (`captions`, `arrange`); None: the task has no captions.
     captioning: ClassVar[CaptionSpec | None] = None
     # CLIP baseline prompt (the generic scene sentence) of prompts that use one of `scene_words`.
