@@ -155,7 +155,10 @@ def collect_teacher_labels(env: TabletopEnv, policy, store: PreferenceStore, tea
     process, this one included, runs torch on `torch_threads` threads).
 
     `intent`: label by true return + `intent_weight` x (the outcome satisfies the task's intent
-    of that name; see the module docstring); "" = the true return alone, as before."""
+    of that name; see the module docstring); "" = the true return alone, as before.
+    `policy_identity`: the policy checkpoint's {"path", "sha256"}, kept with the session.
+    `active`: the pairs of each decision are chosen by a scorer retrained on the labels so far
+    (`ActiveQueries`) instead of uniformly."""
     if n_labels < 1 or pairs_per_query < 1 or n_candidates < 2:
         raise ValueError(f"need n_labels >= 1, pairs_per_query >= 1 and n_candidates >= 2, "
                          f"got {n_labels}, {pairs_per_query}, {n_candidates}")
