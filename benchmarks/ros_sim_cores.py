@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from ros_sim_episodes import loop_by_seed, loop_comparison  # the graph benchmark beside this one (no ROS at import)
 
 from robot_rewards.core.reporting import format_table
 from robot_rewards.policy.checkpoint import load_policy
@@ -147,10 +148,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
                   f"{rec['quality']:.4f}, {k} decisions, results {results}, {rec['seconds']:.0f} s", flush=True)
     finally:
         bridge.close()
-    loop = {}
-    if loop_metrics:
-        r = next(iter(json.loads(Path(loop_metrics).read_text())["tasks"].values()))
-        loop = {s: (ok, q, n) for s, ok, q, n in zip(r["seeds"], r["success"], r["quality"], r["steps"])}
+    loop = loop_by_seed(loop_metrics)
     rows = []
     for rec in records:
         lp = loop.get(rec["seed"])
@@ -164,9 +162,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
                "decisions": sum(r["decisions"] for r in records)}
     if loop:
         both = [r for r in records if r["seed"] in loop]
-        summary["loop_success"] = sum(loop[r["seed"]][0] for r in both) / max(len(both), 1)
-        summary["difference_points"] = 100 * (summary["cores_success"] - summary["loop_success"])
-        summary["scenes_agreeing"] = sum(loop[r["seed"]][0] == r["success"] for r in both)
+        summary.update(loop_comparison(records, loop, summary["cores_success"]))
         summary["cores_only"] = sum(r["success"] and not loop[r["seed"]][0] for r in both)
         summary["loop_only"] = sum(loop[r["seed"]][0] and not r["success"] for r in both)
     print(json.dumps(summary, indent=1))

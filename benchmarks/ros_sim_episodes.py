@@ -31,6 +31,24 @@ EPISODE_TIMEOUT_S = 900.0  # the rope graph on 2 loaded cores: 6 decisions of ~3
 STOP_CODES = ("task_succeeded", "max_decisions")
 
 
+def loop_by_seed(loop_metrics: str) -> dict[int, tuple[bool, float, int]]:
+    """{seed: (success, quality in m, steps)} from `robot-rewards eval-policy`'s metrics.json
+    ("" = no loop run to compare with)."""
+    if not loop_metrics:
+        return {}
+    r = next(iter(json.loads(Path(loop_metrics).read_text())["tasks"].values()))
+    return {s: (ok, q, n) for s, ok, q, n in zip(r["seeds"], r["success"], r["quality"], r["steps"])}
+
+
+def loop_comparison(records: list[dict], loop: dict, rate: float) -> dict:
+    """The loop's success on the recorded seeds, the difference from `rate` in points, and how
+    many scenes end the same way in both."""
+    both = [r for r in records if r["seed"] in loop]
+    loop_rate = sum(loop[r["seed"]][0] for r in both) / max(len(both), 1)
+    return {"loop_success": loop_rate, "difference_points": 100 * (rate - loop_rate),
+            "scenes_agreeing": sum(loop[r["seed"]][0] == r["success"] for r in both)}
+
+
 def launch(task: str, seed: int, log_path: Path, extra: list[str]) -> subprocess.Popen:
     """`ros2 launch` in its own process group (so all its nodes can be stopped together)."""
     log = open(log_path, "w")
@@ -168,10 +186,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
             w.close()
         except Exception as exc:
             print(f"closing the probe: {exc}", file=sys.stderr)
-    loop = {}
-    if loop_metrics:
-        r = next(iter(json.loads(Path(loop_metrics).read_text())["tasks"].values()))
-        loop = {s: (ok, q, n) for s, ok, q, n in zip(r["seeds"], r["success"], r["quality"], r["steps"])}
+    loop = loop_by_seed(loop_metrics)
     rows = []
     for rec in records:
         lp = loop.get(rec["seed"])
@@ -188,10 +203,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
                "graph_execute_s_mean": (sum(sum(r["execute_s"]) for r in records)
                                         / max(sum(len(r["execute_s"]) for r in records), 1))}
     if loop:
-        same = [loop[r["seed"]][0] for r in records if r["seed"] in loop]
-        summary["loop_success"] = sum(same) / max(len(same), 1)
-        summary["difference_points"] = 100 * (summary["graph_success"] - summary["loop_success"])
-        summary["scenes_agreeing"] = sum(loop[r["seed"]][0] == r["success"] for r in records if r["seed"] in loop)
+        summary.update(loop_comparison(records, loop, graph_rate))
     print(json.dumps(summary, indent=1))
     (out / "episodes.json").write_text(json.dumps({"summary": summary, "episodes": records}, indent=1))
     return summary
