@@ -9,6 +9,9 @@ VENV   ?= .venv
 TORCH  ?= torch==2.15.0 torchvision==0.29.2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# torch is a 540 MB wheel: an interrupted download resumes (pip >= 25.1, installed just before)
+# and the whole install is retried, so a flaky connection does not fail a fresh setup
+PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check --retries 10 --timeout 60 --resume-retries 20
 
 .PHONY: demo test lint venv clean
 
@@ -16,9 +19,9 @@ venv: $(STAMP)
 
 $(STAMP): setup.py setup.cfg package.xml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check --retries 10 --upgrade pip setuptools wheel
+	for i in 1 2 3; do $(PIP) $(TORCH) && break; test $$i -lt 3 || exit 1; echo "retrying the torch download ($$i/3)"; done
+	for i in 1 2 3; do $(PIP) -e ".[test]" && break; test $$i -lt 3 || exit 1; echo "retrying the install ($$i/3)"; done
 	@touch $(STAMP)
 
 demo: $(STAMP)
