@@ -32,6 +32,7 @@ from robot_rewards.preferences.errors import PreferenceStoreError
 from robot_rewards.rewards.clip import config as clip_config
 from robot_rewards.rewards.implicit import config as implicit_config
 from robot_rewards.rewards.keypoints import config as keypoint_config
+from robot_rewards.rewards.outcome import config as outcome_config
 from robot_rewards.rewards.vlm import config as vlm_config
 from robot_rewards.ros import bag_config
 from robot_rewards.selection import bench_config as selection_bench_conf
@@ -66,6 +67,12 @@ COMMANDS: dict[str, Command] = {
         Command("train-keypoints", keypoint_config.TrainKeypointsCommandConfig,
                 "robot_rewards.commands.keypoints:train_keypoints_command",
                 "the learned keypoint model from sim ground truth; held-out error in mm"),
+        Command("collect-transitions", outcome_config.CollectTransitionsConfig,
+                "robot_rewards.commands.outcome:collect_transitions_command",
+                "log the policy's executed transitions (cloud, primitive, next cloud) for an outcome model"),
+        Command("train-outcome", outcome_config.TrainOutcomeCommandConfig,
+                "robot_rewards.commands.outcome:train_outcome_command",
+                "an outcome model from executed transitions: the task's measures after each candidate"),
         Command("train-clip", clip_config.TrainClipConfig, "robot_rewards.commands.clip:train_clip",
                 "domain-adapt a CLIP model on sim frames with captions from sim state"),
         Command("eval-clip", clip_config.EvalClipConfig, "robot_rewards.commands.clip:eval_clip",

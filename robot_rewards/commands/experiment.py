@@ -39,7 +39,7 @@ from robot_rewards.preferences.config import CONDITIONS, ExperimentConfig
 from robot_rewards.preferences.errors import LabelError
 from robot_rewards.preferences.heldout import has_true_values, heldout_calibration, heldout_selection
 from robot_rewards.preferences.query_selection import METHODS as QUERY_METHODS
-from robot_rewards.preferences.recipes import scorer_recipe, shipped_keypoint_model
+from robot_rewards.preferences.recipes import scorer_recipe, shipped_keypoint_model, shipped_outcome_model
 from robot_rewards.preferences.store import PreferenceStore
 from robot_rewards.preferences.teachers import teacher_preset
 from robot_rewards.rewards.base import RewardInputError
@@ -211,6 +211,9 @@ def _run_task(cfg: ExperimentConfig, task: str, ck, out: Path, scorer_cfg: Train
             if name == "learned_keypoint" and not shipped_keypoint_model(task):
                 print(f"{task}: no shipped keypoint model (checkpoints/keypoints_{task}.json): "
                       "condition learned_keypoint skipped")
+                continue
+            if name == "outcome" and not shipped_outcome_model(task):
+                print(f"{task}: no shipped outcome model (checkpoints/outcome_{task}.json): condition outcome skipped")
                 continue
             sc = scorer
             if name == "implicit":

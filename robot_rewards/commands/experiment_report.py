@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 LABELS = {"first": "(a) one policy sample", "random": "(b) random of N", "scorer": "(c) scorer, mean",
           "scorer_wco": "(d) scorer, WCO", "scorer_uwo": "(d) scorer, UWO",
           "keypoint": "(e) keypoint reward (sim state)",
-          "learned_keypoint": "(e) learned keypoint model", "clip": "(e) CLIP reward of the outcome",
+          "learned_keypoint": "(e) learned keypoint model", "outcome": "(e) outcome model (own transitions)",
+          "clip": "(e) CLIP reward of the outcome",
           "oracle": "(f) oracle best-of-N", "implicit": "(g) implicit reward (DPO)"}
 # what must agree between runs merged into one table (else their conditions are not comparable)
 _SAME_RUN = ("n_candidates", "labels", "teacher")

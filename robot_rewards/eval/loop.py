@@ -38,6 +38,7 @@ from robot_rewards.rewards.clip.reward import ClipReward
 from robot_rewards.rewards.clip.scorer import OutcomeScorer, sim_outcome_images
 from robot_rewards.rewards.keypoints.io import load_keypoint_scorer
 from robot_rewards.rewards.keypoints.reward import KeypointScorer, SimKeypointSource
+from robot_rewards.rewards.outcome.reward import load_outcome_scorer
 from robot_rewards.selection.decider import Decider
 from robot_rewards.selection.feasibility import FeasibilityChecker
 from robot_rewards.sim.config import SimConfig
@@ -112,6 +113,17 @@ def learned_keypoint_scorer(task: str) -> KeypointScorer:
         raise ValueError(f"condition 'learned_keypoint': no shipped keypoint model for task '{task}' "
                          f"(checkpoints/keypoints_{task}.json; train one with `robot-rewards train-keypoints`)") from exc
     return load_keypoint_scorer(path)
+
+
+def outcome_model_scorer(task: str):
+    """The shipped outcome model `checkpoints/outcome_<task>` as an ActionScorer (no sim state:
+    it reads the observed cloud); a task without one is refused by name."""
+    try:
+        path = resolve(f"checkpoints/outcome_{task}.json")
+    except FileNotFoundError as exc:
+        raise ValueError(f"condition 'outcome': no shipped outcome model for task '{task}' "
+                         f"(checkpoints/outcome_{task}.json; train one with `robot-rewards train-outcome`)") from exc
+    return load_outcome_scorer(path)
 
 
 def oracle_utilities(quality_scale: float, env: TabletopEnv, obs: Observation, cands: Candidates) -> np.ndarray:
@@ -277,7 +289,8 @@ class LoopSpec:
 
     task: str
     policy: Any  # the policy module
-    condition: str  # first | random | scorer | scorer_wco | scorer_uwo | keypoint | learned_keypoint | clip | oracle | implicit
+    # first | random | scorer | scorer_wco | scorer_uwo | keypoint | learned_keypoint | outcome | clip | oracle | implicit
+    condition: str
     n_candidates: int = 8
     scorer: Any = None  # for scorer, scorer_wco, scorer_uwo; the implicit-reward scorer for implicit
     perception: PerceptionConfig | None = None
@@ -308,6 +321,8 @@ def make_selector(spec: LoopSpec, env: TabletopEnv) -> Rule:
         "keypoint": lambda: scorer_selector(KeypointScorer(SimKeypointSource(env)), "mean", family="keypoint"),
         # the shipped keypoint model on the observed cloud: no sim state, what a real robot has
         "learned_keypoint": lambda: scorer_selector(learned_keypoint_scorer(spec.task), "mean", family="keypoint"),
+        # the shipped outcome model: the task's measures predicted on the cloud after each candidate
+        "outcome": lambda: scorer_selector(outcome_model_scorer(spec.task), "mean", family="outcome"),
         "oracle": lambda: oracle_selector(spec.quality_scale),
         # DeformPAM's implicit reward (rewards/implicit): spec.scorer is the DPO-tuned pair
         "implicit": lambda: scorer_selector(spec.scorer, "mean", family="implicit"),

@@ -13,8 +13,8 @@ from robot_rewards.sim.config import SimConfig
 
 _OUT = "outputs/{}/${{now:%Y-%m-%d_%H-%M-%S}}"
 
-CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "learned_keypoint", "clip", "oracle",
-              "implicit")
+CONDITIONS = ("first", "random", "scorer", "scorer_wco", "scorer_uwo", "keypoint", "learned_keypoint", "outcome", "clip",
+              "oracle", "implicit")
 # `experiment`'s default: all but the implicit reward, which fine-tunes a copy of the policy first
 DEFAULT_CONDITIONS = tuple(c for c in CONDITIONS if c != "implicit")
 

@@ -37,6 +37,16 @@ def shipped_keypoint_model(task: str) -> str:
     return path
 
 
+def shipped_outcome_model(task: str) -> str:
+    """checkpoints/outcome_<task>.json if it ships with the package, else ""."""
+    path = f"checkpoints/outcome_{task}.json"
+    try:
+        resolve(path)
+    except FileNotFoundError:
+        return ""
+    return path
+
+
 def keypoint_scorer(keypoint_model: str, base: TrainScorerConfig | None = None) -> TrainScorerConfig:
     """The `keypoints` recipe on top of `base`: no scene feature, no patches, a linear head
     (layers=0) over keypoint features and candidate parameters; lr 1e-2 (a linear head of ~20

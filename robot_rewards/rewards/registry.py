@@ -1,6 +1,6 @@
 """One registry of reward families: every reward model is loaded through here.
 
-A family (`preference`, `implicit`, `keypoints`, `clip`, or one of yours: see
+A family (`preference`, `implicit`, `keypoints`, `outcome`, `clip`, or one of yours: see
 docs/adding-a-reward-model.md) registers a `RewardFamily` under its name, with
 
 - `formats`: the `format` values of the checkpoint JSONs it writes, and `default_names`: the
@@ -253,6 +253,10 @@ register(RewardFamily(
     scorer="robot_rewards.rewards.keypoints.io:load_keypoint_scorer",
     state_reward="robot_rewards.rewards.keypoints.io:keypoint_state_reward",
     summary="analytic scores at keypoints from a learned keypoint model (train-keypoints)"))
+register(RewardFamily(
+    "outcome", formats=("robot_rewards.outcome_model",), default_names=("outcome",),
+    scorer="robot_rewards.rewards.outcome.reward:load_outcome_scorer",
+    summary="the task's measures predicted on the cloud after each candidate, learned from executed transitions (train-outcome)"))
 register(RewardFamily(
     "clip", formats=("robot_rewards.clip",), default_names=("clip",),
     state_reward="robot_rewards.rewards.clip.reward:clip_reward",

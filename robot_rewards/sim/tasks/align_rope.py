@@ -19,7 +19,8 @@ from robot_rewards.robots.kinematics import down_quat, wrap_gripper_yaw
 from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.intents import Intent
 from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
-from robot_rewards.sim.tasks.base import COLORS, Captions, CaptionSpec, Task
+from robot_rewards.sim.tasks.base import COLORS, Captions, CaptionSpec, CloudOutcome, Task
+from robot_rewards.sim.tasks.rope_cloud import RopeCloudOutcome
 from robot_rewards.sim.world import World
 
 ROPE = RopeSpec()
@@ -198,6 +199,8 @@ class AlignRope(Task):
     scene_words: ClassVar[frozenset[str]] = frozenset({"rope"})
     baseline: ClassVar[str] = ROPE_BASELINE
     intents: ClassVar[dict[str, Intent]] = {RedEndFirst.name: RedEndFirst()}  # see robot_rewards.sim.intents
+    # an outcome model's view of the clouds (`train-outcome`): the rope's distance to the marks' segment
+    cloud_outcome: ClassVar[CloudOutcome | None] = RopeCloudOutcome()
 
     def __init__(self, spec: RopeSpec = ROPE, span: float = MARK_SPAN):
         self.spec = spec

@@ -1,7 +1,8 @@
 """What every task provides: a seeded scene, a goal sentence, a success test, a quality
 measure, a step budget and a scripted expert that uses privileged sim state; and, optionally,
 what the code outside asks of a task: ground-truth keypoints, scene perturbations, CLIP
-captions and goal prompts, whether its target is a flat mark (see docs/adding-a-task.md)."""
+captions and goal prompts, whether its target is a flat mark, what an outcome model reads from
+its clouds (see docs/adding-a-task.md)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,34 @@ class Captions:
     straightness: float = float("nan")
 
 
+class CloudOutcome(ABC):
+    """What a task's outcome model (`robot_rewards.rewards.outcome`) reads from observed clouds:
+    the task's progress measured on a cloud, and per-candidate inputs from the cloud before the
+    action. Both from the cloud alone (what a real robot's camera gives), never sim state: an
+    outcome model learns from the robot's own transitions (cloud, executed action, next cloud)
+    to predict the measures of the next cloud, and candidates are ranked by `score` of them."""
+
+    measure_names: ClassVar[tuple[str, ...]]  # what `measures` returns, in order
+
+    @abstractmethod
+    def measures(self, points: np.ndarray) -> np.ndarray:
+        """(M,) progress measures of one cloud (N, 3), e.g. distances to the goal in task units.
+        Raises ValueError for a cloud they cannot be read from."""
+
+    @abstractmethod
+    def inputs(self, points: np.ndarray, params: np.ndarray) -> np.ndarray:
+        """(N, D) float32 inputs of N candidates (primitive parameters `params` (N, P)) in one cloud."""
+
+    @abstractmethod
+    def score(self, predicted: np.ndarray) -> np.ndarray:
+        """(N,) candidate scores (higher is better) from predicted measures (N, M)."""
+
+    def symmetries(self, inputs: np.ndarray) -> list[np.ndarray]:
+        """Transformed copies of `inputs` (N, D) whose outcomes measure the same (mirror images
+        of the scene, relabelled ends...), for augmentation; [] = none."""
+        return []
+
+
 class Task(ABC):
     """A tabletop task. Subclasses set the class attributes and implement the methods; the
     optional hooks below have defaults meaning "not supported by this task"."""
@@ -74,6 +103,9 @@ class Task(ABC):
     # (`preferences/recipes.py`); "" = the linear keypoint head, "patches_keypoints" where
     # measured better for this task.
     scorer_recipe: ClassVar[str] = ""
+    # Progress measures and candidate inputs read from clouds, for a learned outcome model
+    # (`train-outcome`); None: the task has none.
+    cloud_outcome: ClassVar[CloudOutcome | None] = None
     # CLIP caption data (`captions`, `arrange`); None: the task has no captions.
     captioning: ClassVar[CaptionSpec | None] = None
     # CLIP baseline prompt (the generic scene sentence) of prompts that use one of `scene_words`.
