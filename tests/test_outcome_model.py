@@ -137,7 +137,7 @@ def test_the_rope_symmetries_are_the_mirrored_and_the_reflected_scene():
 
 
 def test_every_task_with_a_cloud_outcome_implements_it():
-    for name, cls in TASKS.items():
+    for cls in TASKS.values():
         if cls.cloud_outcome is not None:
             assert isinstance(cls.cloud_outcome, CloudOutcome)
             assert cls.cloud_outcome.measure_names
@@ -237,3 +237,52 @@ def test_simulated_episodes_give_transitions_a_model_learns_from(tmp_path):
     no_outcome = next(n for n, c in TASKS.items() if c.cloud_outcome is None)
     with pytest.raises(ValueError, match="defines no cloud outcome"):
         collect_transitions_command(CollectTransitionsConfig(task=no_outcome, output_dir=str(tmp_path / "v")))
+
+
+# -- a preference scorer that reads the outcome model -----------------------------------------
+
+@pytest.fixture(scope="module")
+def outcome_file(tmp_path_factory):
+    data = _synthetic_transitions(120, 4, seed=7)
+    model, _ = train_outcome_model(data, TrainOutcomeConfig(model=OutcomeModelConfig(hidden=64, ensemble_size=2),
+                                                            steps=400, val_fraction=0.0), progress=False)
+    return save_outcome_model(tmp_path_factory.mktemp("outcome") / "outcome", model, ROPE, "pick_place")
+
+
+def _rope_pairs(n: int, seed: int, flip: float = 0.0):
+    """Pairs of two pick-places in one rope scene, labelled by the measured rope after each."""
+    from robot_rewards.rewards.preference.scorer import PreferencePairs
+
+    data = _synthetic_transitions(n, 2, seed)
+    co = task_outcome(ROPE)
+    q = np.array([co.measures(p)[0] for p in data.next_points]).reshape(n, 2)
+    labels = (q[:, 0] < q[:, 1]).astype(np.float64)
+    flipped = np.random.default_rng(seed).random(n) < flip
+    labels[flipped] = 1.0 - labels[flipped]
+    return PreferencePairs("pick_place", data.points, np.zeros(data.points.shape, np.uint8), data.goals,
+                           data.params[0::2], data.params[1::2], labels)
+
+
+def test_the_outcome_recipe_learns_from_few_noisy_labels_and_checks_its_model(outcome_file, tmp_path):
+    from robot_rewards.preferences.recipes import outcome_scorer, scorer_recipe
+    from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
+    from robot_rewards.rewards.preference.io import ScorerCheckpointError, load_scorer, save_scorer
+    from robot_rewards.rewards.preference.scorer import evaluate_pairs, train_scorer
+
+    base = TrainScorerConfig(scorer=ScorerConfig(goal_dim=16, token_dim=8), ensemble_size=2, steps=200,
+                             val_fraction=0.0, calibration_folds=0)
+    cfg = outcome_scorer(str(outcome_file), base)
+    assert cfg.scorer.layers == 0 and cfg.scorer.outcome_model and not cfg.scorer.keypoint_model
+    test, train = _rope_pairs(150, 99), _rope_pairs(120, 0, flip=0.1)
+    acc = {n: evaluate_pairs(train_scorer(train.subset(np.arange(n)), cfg)[0], test)["accuracy"] for n in (5, 120)}
+    assert acc[120] >= 0.75 and acc[120] >= acc[5], acc
+    scorer, _ = train_scorer(train.subset(np.arange(20)), replace(cfg, steps=5))
+    path = save_scorer(tmp_path / "s", scorer)
+    obs = Observation(frames={}, proprio=None, goal=test.goals[0], points=test.points[0], colors=test.colors[0])
+    cands = Candidates("pick_place", test.params_a[:3], np.arange(3), np.zeros(3, bool))
+    np.testing.assert_allclose(load_scorer(path).score(obs, cands).members, scorer.score(obs, cands).members, atol=1e-5)
+    path.write_text(path.read_text().replace(scorer.outcome.sha256, "0" * 64))
+    with pytest.raises(ScorerCheckpointError, match="outcome model"):
+        load_scorer(path)
+    with pytest.raises(ValueError, match="no outcome model ships for task 'sort_blocks'"):
+        scorer_recipe("outcome", "sort_blocks", base)

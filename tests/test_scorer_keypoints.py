@@ -123,6 +123,9 @@ def test_scorer_recipes_resolve_per_task_and_refuse_unknown_names():
     stack = scorer_recipe("auto", "stack_blocks", base)  # measured: patches that read the keypoints
     assert stack.scorer.keypoint_model == "checkpoints/keypoints_stack_blocks.json" and stack.scorer.local_k == 32
     assert scorer_recipe("keypoints", "stack_blocks", base).scorer.layers == 0
+    rope = scorer_recipe("auto", "align_rope", base)  # measured: a linear head over its outcome model
+    assert rope.scorer.outcome_model == "checkpoints/outcome_align_rope.json" and rope.scorer.layers == 0
+    assert not rope.scorer.keypoint_model and rope.calibrate
     patches = scorer_recipe("auto", "sort_blocks", base)  # no keypoint model ships for it
     assert patches.scorer.local_k == 32 and patches.scorer.keypoint_model == ""
     assert scorer_recipe("custom", "place_block", base) is base

@@ -109,10 +109,11 @@ def _scorer_config(cfg: ExperimentConfig, ck) -> TrainScorerConfig:
             sc = replace(sc, scorer=replace(sc.scorer, keypoint_model=model))
         else:
             print(f"{ck.task}: no shipped keypoint model; the scorer trains without keypoint features")
-    print(f"{ck.task}: scorer recipe '{cfg.scorer_recipe}' -> "
-          + (f"linear head over keypoint features ({sc.scorer.keypoint_model})" if sc.scorer.layers == 0
-             and sc.scorer.keypoint_model else f"local patches (k={sc.scorer.local_k}), {sc.scorer.layers}-layer head"
-             + (f", keypoint features ({sc.scorer.keypoint_model})" if sc.scorer.keypoint_model else "")))
+    reads = [f"keypoint features ({sc.scorer.keypoint_model})"] if sc.scorer.keypoint_model else []
+    reads += [f"predicted outcomes ({sc.scorer.outcome_model})"] if sc.scorer.outcome_model else []
+    head = "linear head" if sc.scorer.layers == 0 else f"{sc.scorer.layers}-layer head"
+    inputs = ([f"local patches (k={sc.scorer.local_k})"] if sc.scorer.local_k else []) + reads
+    print(f"{ck.task}: scorer recipe '{cfg.scorer_recipe}' -> {head} over " + (", ".join(inputs) or "the parameters"))
     return sc
 
 

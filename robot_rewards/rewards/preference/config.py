@@ -40,6 +40,10 @@ class ScorerConfig:
     # checkpoints/keypoints_align_rope.json) whose predicted keypoints turn each candidate into
     # offsets and distances to the objects and targets. "" = off.
     keypoint_model: str = ""
+    # Outcome features (`outcome_features.py`): an outcome-model file (train-outcome, e.g.
+    # checkpoints/outcome_align_rope.json) whose predicted measures after each candidate (mean and
+    # spread over its members) the head also reads. "" = off.
+    outcome_model: str = ""
 
 
 @dataclass

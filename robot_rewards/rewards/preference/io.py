@@ -68,6 +68,8 @@ def save_scorer(path: str | os.PathLike, scorer: PreferenceScorer, training: dic
     }
     if scorer.featurizer is not None:  # the keypoint model it was trained with, by content
         meta["keypoint_model_sha256"] = scorer.featurizer.sha256
+    if scorer.outcome is not None:  # likewise its outcome model
+        meta["outcome_model_sha256"] = scorer.outcome.sha256
     return save_artifact(json_path, st_path, tensors, meta, FORMAT, VERSION)
 
 
@@ -103,6 +105,10 @@ def load_scorer(path: str | os.PathLike, primitive: str | None = None,
     want = meta.get("keypoint_model_sha256")
     if want and scorer.featurizer is not None and scorer.featurizer.sha256 != want:
         raise ScorerCheckpointError(f"{json_path}: its keypoint model {config.keypoint_model} has other weights "
+                                    "than the one it was trained with (weights SHA-256 differs)")
+    want = meta.get("outcome_model_sha256")
+    if want and scorer.outcome is not None and scorer.outcome.sha256 != want:
+        raise ScorerCheckpointError(f"{json_path}: its outcome model {config.outcome_model} has other weights "
                                     "than the one it was trained with (weights SHA-256 differs)")
     for k, member in enumerate(scorer.members):
         prefix = f"member{k}/"

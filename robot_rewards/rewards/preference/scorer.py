@@ -47,6 +47,7 @@ from robot_rewards.rewards.base import (
 from robot_rewards.rewards.preference.config import ScorerConfig, TrainScorerConfig
 from robot_rewards.rewards.preference.keypoint_features import KeypointFeaturizer, candidate_keypoint_features
 from robot_rewards.rewards.preference.net import ScorerNet, candidate_points, workspace_normalizer
+from robot_rewards.rewards.preference.outcome_features import OutcomeFeaturizer
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +189,22 @@ class PreferenceScorer(nn.Module):
             raise ValueError(f"normaliser is for '{self.normalizer.primitive}', scorer for '{primitive}'")
         self.vocab_list = list(vocab)
         self.featurizer = KeypointFeaturizer(config.keypoint_model) if config.keypoint_model else None
+        self.outcome = OutcomeFeaturizer(config.outcome_model) if config.outcome_model else None
+        if self.outcome is not None and self.outcome.primitive != primitive:
+            raise ValueError(f"outcome model {config.outcome_model} predicts '{self.outcome.primitive}' actions, "
+                             f"the scorer scores '{primitive}'")
         self.members = nn.ModuleList(self.new_member() for _ in range(k))
+
+    @property
+    def extra_dim(self) -> int:
+        """Per-candidate features from the keypoint and outcome models the head reads besides its own."""
+        return (self.featurizer.dim if self.featurizer is not None else 0) + \
+            (self.outcome.dim if self.outcome is not None else 0)
 
     def new_member(self) -> ScorerNet:
         """A freshly initialised member of this scorer's architecture."""
         return ScorerNet(self.config, self.normalizer.dim, self.vocab_list, self.workspace,
-                         len(PRIMITIVE_SPECS[self.primitive].points),
-                         self.featurizer.dim if self.featurizer is not None else 0)
+                         len(PRIMITIVE_SPECS[self.primitive].points), self.extra_dim)
 
     @property
     def k(self) -> int:
@@ -216,15 +226,21 @@ class PreferenceScorer(nn.Module):
         """(N, D) parameters -> (N, F) float32 normalised features."""
         return torch.as_tensor(self.normalizer.encode(params), dtype=torch.float32)
 
-    def keypoint_features(self, points: np.ndarray, colors: np.ndarray | None, goals: Sequence[str],
-                          cand_points: Sequence[torch.Tensor]) -> list[torch.Tensor] | None:
-        """Per observation i, (N_i, keypoint_dim) features of its candidates' points
-        cand_points[i] (N_i, Q, 3); None without a keypoint model."""
-        if self.featurizer is None:
+    def extra_features(self, points: np.ndarray, colors: np.ndarray | None, goals: Sequence[str],
+                       params: Sequence[np.ndarray]) -> list[torch.Tensor] | None:
+        """Per observation i, (N_i, extra_dim) keypoint and outcome features of its candidates
+        params[i] (N_i, D); None without either model."""
+        if self.featurizer is None and self.outcome is None:
             return None
-        obj, tgt = self.featurizer.keypoints(points, colors, goals)
-        return [candidate_keypoint_features(obj[i:i + 1], tgt[i:i + 1], cp[None].float().cpu())[0]
-                for i, cp in enumerate(cand_points)]
+        parts: list[list[torch.Tensor]] = []
+        if self.featurizer is not None:
+            obj, tgt = self.featurizer.keypoints(points, colors, goals)
+            parts.append([candidate_keypoint_features(obj[i:i + 1], tgt[i:i + 1],
+                                                      candidate_points(self.primitive, p)[None])[0]
+                          for i, p in enumerate(params)])
+        if self.outcome is not None:
+            parts.append([self.outcome.features(points[i], p) for i, p in enumerate(params)])
+        return [torch.cat(row, dim=-1) for row in zip(*parts)]
 
     def _check(self, obs: Observation, candidates: Candidates) -> None:
         check_candidates(candidates, self.primitive)
@@ -263,10 +279,11 @@ class PreferenceScorer(nn.Module):
                                             torch.as_tensor(counts, device=dev))
             points_of = [candidate_points(self.primitive, requests[i][1].params).to(dev) for i in idx]
             kp = None
-            if self.featurizer is not None:  # its keypoint model may read colours the scorer does not
+            if self.extra_dim:  # its keypoint model may read colours the scorer does not
                 kp_cols = (np.stack([np.asarray(requests[i][0].colors, np.uint8) for i in idx])
                            if all(requests[i][0].colors is not None for i in idx) else None)
-                kp = self.keypoint_features(pts.cpu().numpy(), kp_cols, [requests[i][0].goal for i in idx], points_of)
+                kp = self.extra_features(pts.cpu().numpy(), kp_cols, [requests[i][0].goal for i in idx],
+                                         [requests[i][1].params for i in idx])
             member_scores = []
             for m in self.members:
                 ctx = m.encode(pts, cols, ids)[owner]  # (sum N, C)
@@ -331,10 +348,19 @@ def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> d
         raise RewardInputError("this scorer uses colour but the pairs have no colours")
     pa, pb = candidate_points(pairs.primitive, pairs.params_a), candidate_points(pairs.primitive, pairs.params_b)
     ka = kb = None
-    if scorer.featurizer is not None:
-        obj, tgt = scorer.featurizer.keypoints(pairs.points, pairs.colors, pairs.goals)
-        f = candidate_keypoint_features(obj, tgt, torch.stack([pa, pb], dim=1))  # pairs as (M, 2, Q, 3)
-        ka, kb = f[:, 0].to(device), f[:, 1].to(device)
+    if scorer.extra_dim:
+        fa, fb = [], []
+        if scorer.featurizer is not None:
+            obj, tgt = scorer.featurizer.keypoints(pairs.points, pairs.colors, pairs.goals)
+            f = candidate_keypoint_features(obj, tgt, torch.stack([pa, pb], dim=1))  # pairs as (M, 2, Q, 3)
+            fa.append(f[:, 0])
+            fb.append(f[:, 1])
+        if scorer.outcome is not None:
+            f = [scorer.outcome.features(pairs.points[i], np.stack([pairs.params_a[i], pairs.params_b[i]]))
+                 for i in range(len(pairs))]
+            fa.append(torch.stack([x[0] for x in f]))
+            fb.append(torch.stack([x[1] for x in f]))
+        ka, kb = torch.cat(fa, dim=-1).to(device), torch.cat(fb, dim=-1).to(device)
     return {
         "ka": ka, "kb": kb,
         "points": torch.as_tensor(pairs.points, device=device),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from robot_rewards.core.primitives import PRIMITIVE_SPECS
 from robot_rewards.sim.tasks.align_rope import AlignRope
-from robot_rewards.sim.tasks.base import Task
+from robot_rewards.sim.tasks.base import CloudOutcome, Task
 from robot_rewards.sim.tasks.place_block import PlaceBlock
 from robot_rewards.sim.tasks.push_block import PushBlock
 from robot_rewards.sim.tasks.stack_blocks import StackBlocks
@@ -38,8 +38,10 @@ def register_task(cls: type[Task]) -> type[Task]:
         raise ValueError(f"task '{name}': max_steps must be a positive int")
     if cls.keypoint_names and not isinstance(cls.keypoint_names, tuple):
         raise ValueError(f"task '{name}': keypoint_names must be a tuple of names")
-    if cls.scorer_recipe not in ("", "keypoints", "patches", "patches_keypoints"):
-        raise ValueError(f"task '{name}': scorer_recipe must be '', keypoints, patches or patches_keypoints")
+    if cls.scorer_recipe not in ("", "keypoints", "patches", "patches_keypoints", "outcome"):
+        raise ValueError(f"task '{name}': scorer_recipe must be '', keypoints, patches, patches_keypoints or outcome")
+    if cls.cloud_outcome is not None and not isinstance(cls.cloud_outcome, CloudOutcome):
+        raise ValueError(f"task '{name}': cloud_outcome must be a CloudOutcome (sim/tasks/base.py)")
     TASKS[name] = cls
     return cls
 
