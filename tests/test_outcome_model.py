@@ -245,7 +245,7 @@ def test_simulated_episodes_give_transitions_a_model_learns_from(tmp_path):
 def outcome_file(tmp_path_factory):
     data = _synthetic_transitions(120, 4, seed=7)
     model, _ = train_outcome_model(data, TrainOutcomeConfig(model=OutcomeModelConfig(hidden=64, ensemble_size=2),
-                                                            steps=400, val_fraction=0.0), progress=False)
+                                                            steps=300, val_fraction=0.0), progress=False)
     return save_outcome_model(tmp_path_factory.mktemp("outcome") / "outcome", model, ROPE, "pick_place")
 
 

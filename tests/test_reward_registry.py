@@ -149,15 +149,17 @@ def test_register_refuses_clashes_and_unregister_forgets(toy_family):
 
 
 def test_shipped_families_and_checkpoints():
-    assert [f.name for f in registry.families()][:4] == ["preference", "implicit", "keypoints", "clip"]
+    assert [f.name for f in registry.families()][:5] == ["preference", "implicit", "keypoints", "outcome", "clip"]
     from robot_rewards.rewards.implicit import reward as implicit
     from robot_rewards.rewards.keypoints import io as keypoint_io
+    from robot_rewards.rewards.outcome import model as outcome_model
     from robot_rewards.rewards.preference import io as preference_io
 
     # the formats the registry names are the ones the families write
     assert registry.family("preference").formats == (preference_io.FORMAT,)
     assert registry.family("implicit").formats == (implicit.FORMAT,)
     assert registry.family("keypoints").formats == (keypoint_io.FORMAT,)
+    assert registry.family("outcome").formats == (outcome_model.FORMAT,)
 
     for task in ("place_block", "align_rope"):
         scorer = load_action_scorer(resolve(f"checkpoints/scorer_{task}.json"))
@@ -165,6 +167,8 @@ def test_shipped_families_and_checkpoints():
         assert checkpoint_training(resolve(f"checkpoints/scorer_{task}.json"))
     kp = load_action_scorer(resolve("checkpoints/keypoints_place_block.json"), primitive="pick_place")
     assert type(kp).__name__ == "KeypointScorer"
+    outcome = load_action_scorer(resolve("checkpoints/outcome_align_rope.json"), primitive="pick_place")
+    assert type(outcome).__name__ == "OutcomeModelScorer"
     with pytest.raises(ArtifactMismatchError, match="keypoint scores exist for"):
         load_action_scorer(resolve("checkpoints/keypoints_place_block.json"), primitive="fold")
     # a CLIP checkpoint is a state reward, not an action scorer
