@@ -104,26 +104,24 @@ def scorer_selector(scorer, aggregator: str = "mean", lam: float = 1.0, family: 
     return Rule("best_of_n", scorer=scorer, family=family, aggregator=aggregator, lam=lam)
 
 
+def _shipped_model(stem: str, task: str, condition: str, command: str) -> Path:
+    try:
+        return resolve(f"checkpoints/{stem}_{task}.json")
+    except FileNotFoundError as exc:
+        raise ValueError(f"condition '{condition}': no shipped {stem.rstrip('s')} model for task '{task}' "
+                         f"(checkpoints/{stem}_{task}.json; train one with `robot-rewards {command}`)") from exc
+
+
 def learned_keypoint_scorer(task: str) -> KeypointScorer:
     """Analytic keypoint scores at the keypoints the shipped model `checkpoints/keypoints_<task>`
     predicts from the cloud; a task without a shipped model is refused by name."""
-    try:
-        path = resolve(f"checkpoints/keypoints_{task}.json")
-    except FileNotFoundError as exc:
-        raise ValueError(f"condition 'learned_keypoint': no shipped keypoint model for task '{task}' "
-                         f"(checkpoints/keypoints_{task}.json; train one with `robot-rewards train-keypoints`)") from exc
-    return load_keypoint_scorer(path)
+    return load_keypoint_scorer(_shipped_model("keypoints", task, "learned_keypoint", "train-keypoints"))
 
 
 def outcome_model_scorer(task: str):
     """The shipped outcome model `checkpoints/outcome_<task>` as an ActionScorer (no sim state:
     it reads the observed cloud); a task without one is refused by name."""
-    try:
-        path = resolve(f"checkpoints/outcome_{task}.json")
-    except FileNotFoundError as exc:
-        raise ValueError(f"condition 'outcome': no shipped outcome model for task '{task}' "
-                         f"(checkpoints/outcome_{task}.json; train one with `robot-rewards train-outcome`)") from exc
-    return load_outcome_scorer(path)
+    return load_outcome_scorer(_shipped_model("outcome", task, "outcome", "train-outcome"))
 
 
 def oracle_utilities(quality_scale: float, env: TabletopEnv, obs: Observation, cands: Candidates) -> np.ndarray:

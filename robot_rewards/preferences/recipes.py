@@ -30,24 +30,23 @@ from robot_rewards.sim.tasks import TASKS
 SCORER_RECIPES = ("auto", "keypoints", "patches", "patches_keypoints", "outcome", "custom")
 
 
-def shipped_keypoint_model(task: str) -> str:
-    """checkpoints/keypoints_<task>.json if it ships with the package, else ""."""
-    path = f"checkpoints/keypoints_{task}.json"
+def _shipped(kind: str, task: str) -> str:
+    path = f"checkpoints/{kind}_{task}.json"
     try:
         resolve(path)
     except FileNotFoundError:
         return ""
     return path
+
+
+def shipped_keypoint_model(task: str) -> str:
+    """checkpoints/keypoints_<task>.json if it ships with the package, else ""."""
+    return _shipped("keypoints", task)
 
 
 def shipped_outcome_model(task: str) -> str:
     """checkpoints/outcome_<task>.json if it ships with the package, else ""."""
-    path = f"checkpoints/outcome_{task}.json"
-    try:
-        resolve(path)
-    except FileNotFoundError:
-        return ""
-    return path
+    return _shipped("outcome", task)
 
 
 def keypoint_scorer(keypoint_model: str, base: TrainScorerConfig | None = None) -> TrainScorerConfig:
