@@ -273,6 +273,7 @@ def test_the_outcome_recipe_learns_from_few_noisy_labels_and_checks_its_model(ou
                              val_fraction=0.0, calibration_folds=0)
     cfg = outcome_scorer(str(outcome_file), base)
     assert cfg.scorer.layers == 0 and cfg.scorer.outcome_model and not cfg.scorer.keypoint_model
+    assert not cfg.scorer.use_actions  # the head weighs the predicted outcomes only
     test, train = _rope_pairs(150, 99), _rope_pairs(120, 0, flip=0.1)
     acc = {n: evaluate_pairs(train_scorer(train.subset(np.arange(n)), cfg)[0], test)["accuracy"] for n in (5, 120)}
     assert acc[120] >= 0.75 and acc[120] >= acc[5], acc

@@ -61,9 +61,11 @@ def keypoint_scorer(keypoint_model: str, base: TrainScorerConfig | None = None) 
 
 def outcome_scorer(outcome_model: str, base: TrainScorerConfig | None = None) -> TrainScorerConfig:
     """The `outcome` recipe on top of `base`: the `keypoints` recipe's linear head, calibrated,
-    over an outcome model's predicted measures (mean and spread) instead of keypoint features."""
+    over an outcome model's predicted measures (mean and spread) alone: not the keypoint features,
+    not the candidate's parameters."""
     base = base or TrainScorerConfig()
-    arch = replace(base.scorer, use_global=False, local_k=0, layers=0, keypoint_model="", outcome_model=outcome_model)
+    arch = replace(base.scorer, use_global=False, local_k=0, layers=0, keypoint_model="", outcome_model=outcome_model,
+                   use_actions=False)
     return replace(base, scorer=arch, lr=1e-2, head_l2=1.0, calibrate=True)
 
 

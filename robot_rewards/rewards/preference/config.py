@@ -22,6 +22,10 @@ class ScorerConfig:
     token_dim: int = 16
     max_goal_tokens: int = 16
     hidden: int = 128  # width of the MLP over [obs feature, goal feature, candidate]
+    # the candidate's normalised parameters in the head's input; off where the head should weigh
+    # only what other models say of the candidate (the `outcome` recipe: with them, 500 rope labels
+    # gave the parameters weights as large as the predicted outcome's and diluted its ranking)
+    use_actions: bool = True
     layers: int = 2
     min_points: int = 8  # clouds with fewer points are refused
     word_attention: bool = False  # per-word grounding queries in the point encoder (as the policy's)

@@ -75,6 +75,7 @@ class ScorerNet(nn.Module):
                       if config.local_k > 0 else None)
         local_dim = self.local.out_dim * n_action_points if self.local is not None else 0
         obs_dim = config.obs_dim if config.use_global else 0
+        action_dim = action_dim if config.use_actions else 0
         dims = [obs_dim + config.goal_dim + action_dim + local_dim + self.keypoint_dim] + [config.hidden] * config.layers
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -104,7 +105,7 @@ class ScorerNet(nn.Module):
         """Scores (B, N) of N normalised candidates (B, N, F) under contexts (B, C); local: their
         patch features (B, N, L) when the member uses them; keypoint: their keypoint features."""
         c = context[:, None].expand(-1, actions.shape[1], -1)
-        parts = [c, actions] + ([local] if local is not None else [])
+        parts = [c] + ([actions] if self.config.use_actions else []) + ([local] if local is not None else [])
         if self.keypoint_dim:
             if keypoint is None:
                 raise ValueError("this scorer reads keypoint features: pass them")

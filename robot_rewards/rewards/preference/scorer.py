@@ -287,7 +287,7 @@ class PreferenceScorer(nn.Module):
             member_scores = []
             for m in self.members:
                 ctx = m.encode(pts, cols, ids)[owner]  # (sum N, C)
-                parts = [ctx, acts]
+                parts = [ctx, acts] if m.config.use_actions else [ctx]
                 if m.local is not None:  # each request's candidates against its own cloud
                     parts.append(torch.cat([m.local_features(pts[j:j + 1], None if cols is None else cols[j:j + 1],
                                                              points_of[j][None])[0] for j in range(len(idx))]))

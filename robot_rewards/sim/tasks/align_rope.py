@@ -202,7 +202,7 @@ class AlignRope(Task):
     # an outcome model's view of the clouds (`train-outcome`): the rope's distance to the marks' segment
     cloud_outcome: ClassVar[CloudOutcome | None] = RopeCloudOutcome()
     # measured 2026-12-07 on the same 500 labels and 100 held-out scenes: a linear head over the
-    # shipped outcome model's predictions 75% held-out pair accuracy, 77% success, -5.6 mm vs the
+    # shipped outcome model's predictions 76% held-out pair accuracy, 85% success, -5.9 mm vs the
     # first sample; local patches 64%, 66%, -0.9 mm (docs/experiments.md)
     scorer_recipe: ClassVar[str] = "outcome"
 
