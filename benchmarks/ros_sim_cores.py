@@ -23,14 +23,13 @@ with `nice -n 10`.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 import yaml
-from ros_sim_episodes import loop_by_seed, loop_comparison  # the graph benchmark beside this one (no ROS at import)
+from ros_sim_episodes import loop_by_seed, loop_comparison, report  # the graph benchmark beside this one (no ROS at import)
 
 from robot_rewards.core.reporting import format_table
 from robot_rewards.policy.checkpoint import load_policy
@@ -165,9 +164,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
         summary.update(loop_comparison(records, loop, summary["cores_success"]))
         summary["cores_only"] = sum(r["success"] and not loop[r["seed"]][0] for r in both)
         summary["loop_only"] = sum(loop[r["seed"]][0] and not r["success"] for r in both)
-    print(json.dumps(summary, indent=1))
-    (out / "episodes.json").write_text(json.dumps({"summary": summary, "episodes": records}, indent=1))
-    return summary
+    return report(out, summary, records)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ def loop_comparison(records: list[dict], loop: dict, rate: float) -> dict:
             "scenes_agreeing": sum(loop[r["seed"]][0] == r["success"] for r in both)}
 
 
+def report(out: Path, summary: dict, records: list[dict]) -> dict:
+    """Print the summary and write it with the episodes to OUT_DIR/episodes.json."""
+    print(json.dumps(summary, indent=1))
+    (out / "episodes.json").write_text(json.dumps({"summary": summary, "episodes": records}, indent=1))
+    return summary
+
+
 def launch(task: str, seed: int, log_path: Path, extra: list[str]) -> subprocess.Popen:
     """`ros2 launch` in its own process group (so all its nodes can be stopped together)."""
     log = open(log_path, "w")
@@ -204,9 +211,7 @@ def main(task: str, episodes: int, seed: int = 0, loop_metrics: str = "", out_di
                                         / max(sum(len(r["execute_s"]) for r in records), 1))}
     if loop:
         summary.update(loop_comparison(records, loop, graph_rate))
-    print(json.dumps(summary, indent=1))
-    (out / "episodes.json").write_text(json.dumps({"summary": summary, "episodes": records}, indent=1))
-    return summary
+    return report(out, summary, records)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ import pybullet as p
 import pytest
 
 from robot_rewards.core.primitives import Primitive, Workspace
+from robot_rewards.perception.chain import segment_distances
 from robot_rewards.sim.env import TabletopEnv
 from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.rollout import run_expert_episode
-from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
+from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings
 from robot_rewards.sim.tasks.align_rope import (
     MARK_SPAN,
     REGION_HIGH,
@@ -116,7 +117,7 @@ def test_pick_place_drags_the_rope_by_an_end_without_breaking_it(world):
     assert np.linalg.norm(after[-1, :2] - pts[-1]) > 0.01  # and pulled the rest
     assert rope.gaps().max() < SPEC.pitch + 0.003  # no joint stretched or tore (links may fold)
     assert np.all(after[:, 2] < 0.02)  # lying on the table again
-    assert point_segment_distances(after, after[0], after[-1]).max() < 0.25
+    assert segment_distances(after, after[0], after[-1]).max() < 0.25
 
 
 @pytest.mark.slow

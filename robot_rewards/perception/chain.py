@@ -6,25 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rewards.perception.filters import farthest_point_sampling
+
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a[:, None] - b[None], axis=-1)
-
-
-def farthest_points(xy: np.ndarray, n: int) -> np.ndarray:
-    """Indices of up to `n` points spread over `xy` (greedy farthest-point sampling from the
-    point nearest the centroid, so the result does not depend on a random start)."""
-    xy = np.asarray(xy, dtype=np.float64)
-    if len(xy) == 0:
-        return np.zeros(0, dtype=int)
-    first = int(np.argmin(np.linalg.norm(xy - xy.mean(axis=0), axis=1)))
-    idx = [first]
-    d = np.linalg.norm(xy - xy[first], axis=1)
-    for _ in range(min(n, len(xy)) - 1):
-        k = int(d.argmax())
-        idx.append(k)
-        d = np.minimum(d, np.linalg.norm(xy - xy[k], axis=1))
-    return np.asarray(idx)
 
 
 def _spanning_tree(dist: np.ndarray) -> list[list[tuple[int, float]]]:
@@ -62,7 +48,9 @@ def ordered_chain(xy: np.ndarray, n_nodes: int = 40) -> np.ndarray:
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if len(xy) < 2:
         raise ValueError(f"a chain needs at least 2 points, got {len(xy)}")
-    nodes = xy[farthest_points(xy, n_nodes)]
+    # spread from the point nearest the centroid, so the nodes do not depend on a random start
+    start = int(np.argmin(np.linalg.norm(xy - xy.mean(axis=0), axis=1)))
+    nodes = xy[farthest_point_sampling(np.column_stack([xy, np.zeros(len(xy))]), min(n_nodes, len(xy)), start)]
     adj = _spanning_tree(_distances(nodes, nodes))
     a, _ = _farthest_in_tree(adj, 0)
     b, pred = _farthest_in_tree(adj, a)
@@ -72,14 +60,25 @@ def ordered_chain(xy: np.ndarray, n_nodes: int = 40) -> np.ndarray:
     return nodes[path[::-1]]
 
 
+def arc_lengths(chain: np.ndarray) -> np.ndarray:
+    """(M,) distance along a polyline (M, D) from its first point to each of its points."""
+    chain = np.asarray(chain, dtype=np.float64)
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(chain, axis=0), axis=1))])
+
+
+def points_along(chain: np.ndarray, at) -> np.ndarray:
+    """(len(at), D) points of a polyline at the given distances along it (clamped to its ends)."""
+    chain = np.asarray(chain, dtype=np.float64)
+    s = arc_lengths(chain)
+    return np.stack([np.interp(np.atleast_1d(at), s, chain[:, i]) for i in range(chain.shape[1])], axis=1)
+
+
 def resample_polyline(chain: np.ndarray, n: int) -> np.ndarray:
     """(n, D) points evenly spaced by arc length along a polyline (a point repeated if it has no length)."""
-    chain = np.asarray(chain, dtype=np.float64)
-    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(chain, axis=0), axis=1))])
-    if s[-1] < 1e-9:
-        return np.repeat(chain[:1], n, axis=0)
-    t = np.linspace(0.0, s[-1], n)
-    return np.stack([np.interp(t, s, chain[:, i]) for i in range(chain.shape[1])], axis=1)
+    length = arc_lengths(chain)[-1]
+    if length < 1e-9:
+        return np.repeat(np.asarray(chain, dtype=np.float64)[:1], n, axis=0)
+    return points_along(chain, np.linspace(0.0, length, n))
 
 
 def two_clusters(xy: np.ndarray, iterations: int = 10) -> np.ndarray:
@@ -97,9 +96,10 @@ def two_clusters(xy: np.ndarray, iterations: int = 10) -> np.ndarray:
     return centres
 
 
-def segment_distances(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance of each point (xy) to the segment a-b."""
+def segment_distances(points: np.ndarray, a, b) -> np.ndarray:
+    """Distance of each point to the segment a-b, in the xy plane (z ignored)."""
     p = np.asarray(points, dtype=np.float64)[:, :2]
-    ab = np.asarray(b, dtype=np.float64) - a
+    a = np.asarray(a, dtype=np.float64)[:2]
+    ab = np.asarray(b, dtype=np.float64)[:2] - a
     t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
     return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)

@@ -158,13 +158,3 @@ def rope_positions(world: World, prefix: str = "rope") -> np.ndarray:
     if not out:
         raise KeyError(f"no rope named '{prefix}' in the world")
     return np.array(out)
-
-
-def point_segment_distances(points, a, b) -> np.ndarray:
-    """Distances from each point (xy used) to the segment a-b (xy)."""
-    pts = np.asarray(points, dtype=np.float64)[:, :2]
-    a = np.asarray(a, dtype=np.float64)[:2]
-    b = np.asarray(b, dtype=np.float64)[:2]
-    ab = b - a
-    t = np.clip(((pts - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-    return np.linalg.norm(pts - (a + t[:, None] * ab), axis=1)

@@ -9,6 +9,8 @@ weights to learn from labels instead of the rope's physics (the rope scorer on p
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -42,3 +44,16 @@ class OutcomeFeaturizer:
             raise RewardInputError(f"outcome features ({self.path}): {exc}") from exc
         pred = self.model.predict(x)  # (K, N, M)
         return torch.as_tensor(np.concatenate([pred.mean(axis=0), pred.std(axis=0)], axis=1), dtype=torch.float32)
+
+    def pair_features(self, points: np.ndarray, params_a: np.ndarray, params_b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, dim) features of both sides of M pairs; pairs from the same cloud (several pairs
+        are labelled per decision) share one reading of it and one model call."""
+        groups: dict[bytes, list[int]] = {}
+        for i, cloud in enumerate(points):
+            groups.setdefault(hashlib.blake2b(np.ascontiguousarray(cloud).tobytes(), digest_size=16).digest(), []).append(i)
+        fa = torch.empty((len(points), self.dim))
+        fb = torch.empty((len(points), self.dim))
+        for rows in groups.values():
+            f = self.features(points[rows[0]], np.concatenate([params_a[rows], params_b[rows]]))
+            fa[rows], fb[rows] = f[:len(rows)], f[len(rows):]
+        return fa, fb

@@ -356,10 +356,9 @@ def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> d
             fa.append(f[:, 0])
             fb.append(f[:, 1])
         if scorer.outcome is not None:
-            f = [scorer.outcome.features(pairs.points[i], np.stack([pairs.params_a[i], pairs.params_b[i]]))
-                 for i in range(len(pairs))]
-            fa.append(torch.stack([x[0] for x in f]))
-            fb.append(torch.stack([x[1] for x in f]))
+            oa, ob = scorer.outcome.pair_features(pairs.points, pairs.params_a, pairs.params_b)
+            fa.append(oa)
+            fb.append(ob)
         ka, kb = torch.cat(fa, dim=-1).to(device), torch.cat(fb, dim=-1).to(device)
     return {
         "ka": ka, "kb": kb,

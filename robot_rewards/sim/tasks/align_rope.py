@@ -15,10 +15,11 @@ import numpy as np
 
 from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive, Workspace
+from robot_rewards.perception.chain import segment_distances
 from robot_rewards.robots.kinematics import down_quat, wrap_gripper_yaw
 from robot_rewards.sim.expert_config import ExpertConfig
 from robot_rewards.sim.intents import Intent
-from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings, point_segment_distances
+from robot_rewards.sim.rope import Rope, RopeSpec, chain_from_headings
 from robot_rewards.sim.tasks.base import COLORS, Captions, CaptionSpec, CloudOutcome, Task
 from robot_rewards.sim.tasks.rope_cloud import RopeCloudOutcome
 from robot_rewards.sim.world import World
@@ -257,7 +258,7 @@ class AlignRope(Task):
 
     def quality(self, world: World) -> float:
         """Mean distance (m) of the rope link centres (xy) to the segment between the marks."""
-        return float(point_segment_distances(self.positions(world), *self.marks).mean())
+        return float(segment_distances(self.positions(world), *self.marks).mean())
 
     def success(self, world: World) -> bool:
         """quality < SUCCESS_MEAN_DIST (0.02 m) and both ends within SUCCESS_END_DIST (0.03 m)

@@ -15,7 +15,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from robot_rewards.perception.chain import ordered_chain, resample_polyline, segment_distances, two_clusters
+from robot_rewards.perception.chain import (
+    arc_lengths,
+    ordered_chain,
+    points_along,
+    resample_polyline,
+    segment_distances,
+    two_clusters,
+)
 from robot_rewards.sim.tasks.base import CloudOutcome
 
 # m: points below are the marks' (1 mm high); at 4 mm the rope's lower flanks (radius 8 mm) joined
@@ -100,12 +107,11 @@ class RopeCloudOutcome(CloudOutcome):
 
 def _inset(chain: np.ndarray, inset: float) -> np.ndarray:
     """The chain without `inset` metres at each end (kept whole if it is shorter than 3 insets)."""
-    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(chain, axis=0), axis=1))])
+    s = arc_lengths(chain)
     if s[-1] < 3 * inset:
         return chain
-    inner = chain[(s > inset) & (s < s[-1] - inset)]
-    ends = [np.array([np.interp(t, s, chain[:, i]) for i in range(chain.shape[1])]) for t in (inset, s[-1] - inset)]
-    return np.concatenate([ends[0][None], inner, ends[1][None]])
+    ends = points_along(chain, [inset, s[-1] - inset])
+    return np.concatenate([ends[:1], chain[(s > inset) & (s < s[-1] - inset)], ends[1:]])
 
 
 def _mirror(x: np.ndarray) -> np.ndarray:
