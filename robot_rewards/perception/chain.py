@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_rewards.perception.filters import farthest_point_sampling
-
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a[:, None] - b[None], axis=-1)
@@ -48,6 +46,9 @@ def ordered_chain(xy: np.ndarray, n_nodes: int = 40) -> np.ndarray:
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if len(xy) < 2:
         raise ValueError(f"a chain needs at least 2 points, got {len(xy)}")
+    # filters imports torch; the task registry (and so the CLI) imports this module without it
+    from robot_rewards.perception.filters import farthest_point_sampling
+
     # spread from the point nearest the centroid, so the nodes do not depend on a random start
     start = int(np.argmin(np.linalg.norm(xy - xy.mean(axis=0), axis=1)))
     nodes = xy[farthest_point_sampling(np.column_stack([xy, np.zeros(len(xy))]), min(n_nodes, len(xy)), start)]
