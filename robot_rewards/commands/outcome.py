@@ -55,13 +55,13 @@ def train_outcome_command(cfg: TrainOutcomeCommandConfig) -> dict:
     t0 = time.perf_counter()
     print(f"train-outcome {data.task}: {len(data)} transitions from {data.n_states} states, "
           f"{cfg.train.model.ensemble_size} members x {cfg.train.steps} steps ...", flush=True)
-    model, fit = train_outcome_model(data, cfg.train)
-    path = save_outcome_model(out / "outcome", model, data.task, data.primitive, training={
+    model, fit = train_outcome_model(data, cfg.train, keypoint_model=cfg.keypoint_model)
+    path = save_outcome_model(out / "outcome", model, data.task, data.primitive, keypoint_model=cfg.keypoint_model, training={
         **fit, "data": [str(p) for p in cfg.data], "steps": cfg.train.steps, "seed": cfg.train.seed,
         "policies": sorted(p for p in policies if p)})
     metrics = {"command": "train-outcome", "task": data.task, "config": asdict(cfg), **fit,
                "seconds": time.perf_counter() - t0, "checkpoint": str(path)}
-    names = task_outcome(data.task).measure_names
+    names = task_outcome(data.task, cfg.keypoint_model).measure_names
     if "val_mae" in fit:
         mae = ", ".join(f"{n} {fit['val_mae'][n]:.3f}" for n in names)
         print(f"held-out states ({fit['val_states']}): mean absolute error {mae}; two actions from one state "

@@ -31,7 +31,9 @@ class Transitions:
 
     points: (S, P, 3) float32 clouds; goals, seeds, decisions: per state (episode seed and decision
     index, for splitting by episode); params: (T, D) executed primitive parameters; state: (T,)
-    index of each transition's start state; next_points: (T, P, 3) the cloud after it."""
+    index of each transition's start state; next_points: (T, P, 3) the cloud after it; colors,
+    next_colors: (S, P, 3) / (T, P, 3) uint8 point colours, or None (older files, colourless
+    cameras; outcome measures read by a keypoint model need them)."""
 
     task: str
     primitive: str
@@ -43,6 +45,8 @@ class Transitions:
     state: np.ndarray
     next_points: np.ndarray
     meta: dict = field(default_factory=dict)
+    colors: np.ndarray | None = None
+    next_colors: np.ndarray | None = None
 
     def __post_init__(self):
         self.points = np.asarray(self.points, dtype=np.float32)
@@ -65,6 +69,14 @@ class Transitions:
         if t and (self.state.min() < 0 or self.state.max() >= s):
             raise TransitionsError(f"transition start states must index the {s} states, "
                                    f"got {self.state.min()}..{self.state.max()}")
+        if (self.colors is None) != (self.next_colors is None):
+            raise TransitionsError("colors and next_colors come together: both or neither")
+        if self.colors is not None:
+            self.colors = np.asarray(self.colors, dtype=np.uint8)
+            self.next_colors = np.asarray(self.next_colors, dtype=np.uint8)
+            if self.colors.shape != self.points.shape or self.next_colors.shape != self.next_points.shape:
+                raise TransitionsError(f"colors {self.colors.shape} / next_colors {self.next_colors.shape} must match "
+                                       f"points {self.points.shape} / next_points {self.next_points.shape}")
         if not (np.all(np.isfinite(self.points)) and np.all(np.isfinite(self.next_points)) and np.all(np.isfinite(self.params))):
             raise TransitionsError("transitions contain NaN/inf clouds or parameters")
 
@@ -75,6 +87,12 @@ class Transitions:
     def n_states(self) -> int:
         return len(self.points)
 
+    def state_colors(self, s: int) -> np.ndarray | None:
+        return None if self.colors is None else self.colors[s]
+
+    def next_state_colors(self, t: int) -> np.ndarray | None:
+        return None if self.next_colors is None else self.next_colors[t]
+
     def subset(self, states: np.ndarray) -> Transitions:
         """The transitions starting from the given states (renumbered)."""
         keep = np.zeros(self.n_states, dtype=bool)
@@ -83,7 +101,9 @@ class Transitions:
         t = keep[self.state]
         return Transitions(self.task, self.primitive, self.points[keep], [g for g, k in zip(self.goals, keep) if k],
                            self.seeds[keep], self.decisions[keep], self.params[t], new_index[self.state[t]],
-                           self.next_points[t], dict(self.meta))
+                           self.next_points[t], dict(self.meta),
+                           None if self.colors is None else self.colors[keep],
+                           None if self.next_colors is None else self.next_colors[t])
 
     @classmethod
     def concat(cls, parts: list[Transitions]) -> Transitions:
@@ -94,12 +114,17 @@ class Transitions:
         for p in parts[1:]:
             if (p.task, p.primitive) != (first.task, first.primitive):
                 raise TransitionsError(f"cannot join {p.task}/{p.primitive} transitions to {first.task}/{first.primitive}")
+        coloured = {p.colors is not None for p in parts}
+        if len(coloured) > 1:
+            raise TransitionsError("cannot join transitions with point colours to transitions without")
         offsets = np.cumsum([0] + [p.n_states for p in parts[:-1]])
         return cls(first.task, first.primitive, np.concatenate([p.points for p in parts]),
                    sum((p.goals for p in parts), []), np.concatenate([p.seeds for p in parts]),
                    np.concatenate([p.decisions for p in parts]), np.concatenate([p.params for p in parts]),
                    np.concatenate([p.state + o for p, o in zip(parts, offsets)]),
-                   np.concatenate([p.next_points for p in parts]), dict(first.meta))
+                   np.concatenate([p.next_points for p in parts]), dict(first.meta),
+                   np.concatenate([p.colors for p in parts]) if first.colors is not None else None,
+                   np.concatenate([p.next_colors for p in parts]) if first.colors is not None else None)
 
 
 def save_transitions(path: str | os.PathLike, data: Transitions) -> Path:
@@ -110,11 +135,12 @@ def save_transitions(path: str | os.PathLike, data: Transitions) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = json.dumps({"format": FORMAT, "version": VERSION, "task": data.task, "primitive": data.primitive,
                          "meta": data.meta}, sort_keys=True, default=str)
+    colors = {} if data.colors is None else {"colors": data.colors, "next_colors": data.next_colors}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, header=np.asarray(header), points=data.points, goals=np.asarray(data.goals, dtype=str),
                                 seeds=data.seeds, decisions=data.decisions, params=data.params, state=data.state,
-                                next_points=data.next_points)
+                                next_points=data.next_points, **colors)
     return path
 
 
@@ -133,7 +159,9 @@ def load_transitions(path: str | os.PathLike) -> Transitions:
                 raise TransitionsError(f"{path} is transitions version {header.get('version')}, this build reads {VERSION}")
             return Transitions(header["task"], header["primitive"], z["points"], [str(g) for g in z["goals"]],
                                z["seeds"], z["decisions"], z["params"], z["state"], z["next_points"],
-                               dict(header.get("meta") or {}))
+                               dict(header.get("meta") or {}),
+                               z["colors"] if "colors" in z.files else None,
+                               z["next_colors"] if "next_colors" in z.files else None)
     except TransitionsError:
         raise
     except (OSError, KeyError, ValueError, EOFError) as exc:

@@ -33,6 +33,8 @@ class StateRecord:
     points: np.ndarray
     params: np.ndarray
     next_points: np.ndarray
+    colors: np.ndarray | None = None
+    next_colors: np.ndarray | None = None
 
 
 class TransitionEpisodes:
@@ -59,9 +61,12 @@ class TransitionEpisodes:
             d = self.decider.decide(obs, seed, len(out))
             c, k = d.candidates, self.per_state
             tried = Candidates(c.name, c.params[:k], c.seeds[:k], c.clipped[:k])
-            after = env.what_if(tried, lambda _result: env.observe().points.astype(np.float32))
-            out.append(StateRecord(int(seed), len(out), obs.goal, obs.points.astype(np.float32),
-                                   tried.params.copy(), np.stack(after)))
+            after = env.what_if(tried, lambda _result: env.observe())
+            colored = obs.colors is not None and all(a.colors is not None for a in after)
+            out.append(StateRecord(int(seed), len(out), obs.goal, obs.points.astype(np.float32), tried.params.copy(),
+                                   np.stack([a.points.astype(np.float32) for a in after]),
+                                   np.asarray(obs.colors, np.uint8) if colored else None,
+                                   np.stack([np.asarray(a.colors, np.uint8) for a in after]) if colored else None))
             env.step(d.primitive())
         return out
 
@@ -89,7 +94,10 @@ def collect_transitions(task: str, sim, perception, policy, seeds: Sequence[int]
     if len(sizes) != 1:
         raise ValueError(f"clouds of different sizes {sorted(sizes)}: set the perception's point count")
     counts = [len(r.params) for r in records]
+    colored = all(r.colors is not None for r in records)
     return Transitions(task, primitive, np.stack([r.points for r in records]), [r.goal for r in records],
                        [r.seed for r in records], [r.decision for r in records],
                        np.concatenate([r.params for r in records]), np.repeat(np.arange(len(records)), counts),
-                       np.concatenate([r.next_points for r in records]), dict(meta or {}))
+                       np.concatenate([r.next_points for r in records]), dict(meta or {}),
+                       np.stack([r.colors for r in records]) if colored else None,
+                       np.concatenate([r.next_colors for r in records]) if colored else None)

@@ -63,6 +63,8 @@ class TrainOutcomeCommandConfig:
     figures in `metrics.json`."""
 
     data: List[str] = field(default_factory=list)  # transitions files (collect-transitions), joined
+    # tasks measured by a keypoint model (Task.outcome_from_keypoints): which; "" = the shipped one
+    keypoint_model: str = ""
     train: TrainOutcomeConfig = field(default_factory=TrainOutcomeConfig)
     torch_threads: int = 2
     output_dir: str = _OUT.format("train-outcome")

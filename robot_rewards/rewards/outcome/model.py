@@ -20,6 +20,7 @@ from torch import nn
 from robot_rewards.data.transitions import Transitions
 from robot_rewards.nn.artifacts import ArtifactMismatchError, artifact_paths, dataclass_from, load_artifact, save_artifact
 from robot_rewards.rewards.outcome.config import OutcomeModelConfig, TrainOutcomeConfig
+from robot_rewards.rewards.outcome.keypoint_outcome import KeypointCloudOutcome, keypoint_outcome
 from robot_rewards.sim.tasks import TASKS
 from robot_rewards.sim.tasks.base import CloudOutcome
 
@@ -59,16 +60,36 @@ class OutcomeNet(nn.Module):
         return self(x).double().cpu().numpy()
 
 
-def task_outcome(task: str) -> CloudOutcome:
-    """The task's `cloud_outcome`, or a ValueError naming the tasks that have one."""
+def task_outcome(task: str, keypoint_model: str = "") -> CloudOutcome:
+    """How an outcome model reads `task`'s clouds: the task's own `cloud_outcome`, or, for a task
+    whose keypoints keep their meaning across a step (`outcome_from_keypoints`), the keypoint
+    model `keypoint_model` (default: the shipped checkpoints/keypoints_<task>.json). A
+    ValueError names the tasks that have one."""
     if task not in TASKS:
         raise ValueError(f"unknown task '{task}'; known: {sorted(TASKS)}")
-    co = TASKS[task].cloud_outcome
-    if co is None:
-        have = sorted(name for name, cls in TASKS.items() if cls.cloud_outcome is not None)
-        raise ValueError(f"task '{task}' defines no cloud outcome (Task.cloud_outcome) for an outcome model; "
-                         f"tasks with one: {have}")
-    return co
+    cls = TASKS[task]
+    if cls.cloud_outcome is not None:
+        return cls.cloud_outcome
+    if cls.outcome_from_keypoints:
+        path = keypoint_model or f"checkpoints/keypoints_{task}.json"
+        try:
+            outcome = keypoint_outcome(str(path))
+        except FileNotFoundError as exc:
+            raise ValueError(f"task '{task}' measures outcomes with a keypoint model; {exc}") from exc
+        if outcome.task != task:
+            raise ArtifactMismatchError(f"keypoint model {path} reads task '{outcome.task}', not '{task}'")
+        return outcome
+    have = sorted(name for name, c in TASKS.items() if c.cloud_outcome is not None or c.outcome_from_keypoints)
+    raise ValueError(f"task '{task}' defines no cloud outcome (Task.cloud_outcome, Task.outcome_from_keypoints) "
+                     f"for an outcome model; tasks with one: {have}")
+
+
+def outcome_reader(outcome: CloudOutcome) -> dict | None:
+    """What an outcome-model file records of how its measures were read: the keypoint model's
+    path and weights' SHA-256, or None for a task's own cloud reading."""
+    if isinstance(outcome, KeypointCloudOutcome):
+        return {"keypoint_model": outcome.path, "sha256": outcome.sha256}
+    return None
 
 
 @dataclass(eq=False)
@@ -89,13 +110,13 @@ def outcome_examples(data: Transitions, outcome: CloudOutcome) -> OutcomeExample
         if len(idx) == 0:
             continue
         try:
-            x = outcome.inputs(data.points[s], data.params[idx])
+            x = outcome.inputs(data.points[s], data.params[idx], data.state_colors(s), data.goals[s])
         except ValueError:
             skipped += len(idx)
             continue
         for row, t in zip(x, idx):
             try:
-                y = outcome.measures(data.next_points[t])
+                y = outcome.measures(data.next_points[t], data.next_state_colors(t), data.goals[s])
             except ValueError:
                 skipped += 1
                 continue
@@ -122,7 +143,7 @@ def same_state_pair_accuracy(score: np.ndarray, truth: np.ndarray, state: np.nda
 
 
 def train_outcome_model(data: Transitions, config: TrainOutcomeConfig | None = None,
-                        progress: bool = True) -> tuple[OutcomeNet, dict]:
+                        progress: bool = True, keypoint_model: str = "") -> tuple[OutcomeNet, dict]:
     """Fit an outcome model to `data`; returns (model in eval mode, metrics). Validation is on
     whole start states held out (`val_fraction`): the measures' mean absolute error and how often
     two actions from one state are ranked as their measured outcomes are."""
@@ -130,7 +151,7 @@ def train_outcome_model(data: Transitions, config: TrainOutcomeConfig | None = N
     if cfg.steps < 1 or cfg.batch_size < 1 or not 0.0 <= cfg.val_fraction < 1.0:
         raise ValueError(f"need steps >= 1, batch_size >= 1 and 0 <= val_fraction < 1, got "
                          f"{cfg.steps}, {cfg.batch_size}, {cfg.val_fraction}")
-    outcome = task_outcome(data.task)
+    outcome = task_outcome(data.task, keypoint_model)
     ex = outcome_examples(data, outcome)
     rng = np.random.default_rng([cfg.seed, 77])
     states = np.unique(ex.state)
@@ -184,12 +205,13 @@ def outcome_model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def save_outcome_model(path: str | os.PathLike, model: OutcomeNet, task: str, primitive: str,
-                       perception: dict | None = None, training: dict | None = None) -> Path:
+                       perception: dict | None = None, training: dict | None = None, keypoint_model: str = "") -> Path:
     """Write the model (atomically); returns the JSON path. A folder gets `outcome.{json,safetensors}`."""
     p = Path(path)
     json_path, st_path = (p / "outcome.json", p / "outcome.safetensors") if p.is_dir() else outcome_model_paths(p)
-    outcome = task_outcome(task)
+    outcome = task_outcome(task, keypoint_model)
     meta = {"task": task, "primitive": primitive, "measure_names": list(outcome.measure_names),
+            "measured_by": outcome_reader(outcome),
             "input_dim": model.input_dim, "model": asdict(model.config), "perception": perception,
             "training": dict(training or {})}
     tensors = {_PREFIX + k: v for k, v in model.state_dict().items()}
@@ -205,6 +227,7 @@ class OutcomeCheckpoint:
     primitive: str
     meta: dict
     path: Path
+    outcome: CloudOutcome  # how its inputs and measures are read from clouds
 
 
 def load_outcome_model(path: str | os.PathLike, task: str | None = None, device: str = "cpu") -> OutcomeCheckpoint:
@@ -215,7 +238,12 @@ def load_outcome_model(path: str | os.PathLike, task: str | None = None, device:
                                   ("task", "primitive", "measure_names", "input_dim", "model"))
     if task is not None and meta["task"] != task:
         raise ArtifactMismatchError(f"{json_path} predicts outcomes of task '{meta['task']}', not '{task}'")
-    outcome = task_outcome(meta["task"])
+    reader = meta.get("measured_by") or {}
+    outcome = task_outcome(meta["task"], str(reader.get("keypoint_model", "")))
+    if reader and reader.get("sha256") != (outcome_reader(outcome) or {}).get("sha256"):
+        raise ArtifactMismatchError(f"{json_path} learned measures read by keypoint model {reader['keypoint_model']} "
+                                    f"with weights {str(reader.get('sha256'))[:12]}..., that file now holds other "
+                                    f"weights: retrain it (train-outcome)")
     if list(meta["measure_names"]) != list(outcome.measure_names):
         raise ArtifactMismatchError(f"{json_path} predicts {meta['measure_names']}, the task now measures "
                                     f"{list(outcome.measure_names)}: retrain it (train-outcome)")
@@ -227,4 +255,4 @@ def load_outcome_model(path: str | os.PathLike, task: str | None = None, device:
     except RuntimeError as exc:
         raise ArtifactMismatchError(f"{st_path} does not fit the network its config describes: {exc}") from exc
     model.to(device).eval()
-    return OutcomeCheckpoint(model, str(meta["task"]), str(meta["primitive"]), meta, json_path)
+    return OutcomeCheckpoint(model, str(meta["task"]), str(meta["primitive"]), meta, json_path, outcome)

@@ -11,7 +11,7 @@ import torch
 from robot_rewards.core.candidates import Candidates
 from robot_rewards.core.observation import Observation
 from robot_rewards.rewards.base import RewardInputError, ScoreSet, check_candidates, check_point_cloud
-from robot_rewards.rewards.outcome.model import OutcomeCheckpoint, load_outcome_model, task_outcome
+from robot_rewards.rewards.outcome.model import OutcomeCheckpoint, load_outcome_model
 
 
 class OutcomeModelScorer:
@@ -22,14 +22,14 @@ class OutcomeModelScorer:
     def __init__(self, checkpoint: OutcomeCheckpoint):
         self.checkpoint = checkpoint
         self.model = checkpoint.model
-        self.outcome = task_outcome(checkpoint.task)
+        self.outcome = checkpoint.outcome
 
     def predict(self, obs: Observation, candidates: Candidates) -> np.ndarray:
         """(K, N, M) predicted measures of the cloud after each candidate."""
         check_candidates(candidates, self.checkpoint.primitive)
         check_point_cloud(obs, min_points=2)
         try:
-            x = self.outcome.inputs(obs.points, candidates.params)
+            x = self.outcome.inputs(obs.points, candidates.params, obs.colors, obs.goal)
         except ValueError as exc:
             raise RewardInputError(f"outcome model ({self.checkpoint.task}): {exc}") from exc
         return self.model.predict(x)

@@ -239,7 +239,8 @@ class PreferenceScorer(nn.Module):
                                                       candidate_points(self.primitive, p)[None])[0]
                           for i, p in enumerate(params)])
         if self.outcome is not None:
-            parts.append([self.outcome.features(points[i], p) for i, p in enumerate(params)])
+            parts.append([self.outcome.features(points[i], p, None if colors is None else colors[i], goals[i])
+                          for i, p in enumerate(params)])
         return [torch.cat(row, dim=-1) for row in zip(*parts)]
 
     def _check(self, obs: Observation, candidates: Candidates) -> None:
@@ -356,7 +357,7 @@ def _pair_tensors(scorer: PreferenceScorer, pairs: PreferencePairs, device) -> d
             fa.append(f[:, 0])
             fb.append(f[:, 1])
         if scorer.outcome is not None:
-            oa, ob = scorer.outcome.pair_features(pairs.points, pairs.params_a, pairs.params_b)
+            oa, ob = scorer.outcome.pair_features(pairs.points, pairs.params_a, pairs.params_b, pairs.colors, pairs.goals)
             fa.append(oa)
             fb.append(ob)
         ka, kb = torch.cat(fa, dim=-1).to(device), torch.cat(fb, dim=-1).to(device)

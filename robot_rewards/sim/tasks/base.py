@@ -66,14 +66,19 @@ class CloudOutcome(ABC):
     to predict the measures of the next cloud, and candidates are ranked by `score` of them."""
 
     measure_names: ClassVar[tuple[str, ...]]  # what `measures` returns, in order
+    # those that are signed offsets from a target (which side of it the object ends on): a
+    # preference head also reads how likely each is to end positive
+    signed_measures: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def measures(self, points: np.ndarray) -> np.ndarray:
-        """(M,) progress measures of one cloud (N, 3), e.g. distances to the goal in task units.
+    def measures(self, points: np.ndarray, colors: np.ndarray | None = None, goal: str = "") -> np.ndarray:
+        """(M,) progress measures of one cloud (N, 3) (its point colours (N, 3) uint8 and goal
+        sentence where the reading needs them), e.g. distances to the goal in task units.
         Raises ValueError for a cloud they cannot be read from."""
 
     @abstractmethod
-    def inputs(self, points: np.ndarray, params: np.ndarray) -> np.ndarray:
+    def inputs(self, points: np.ndarray, params: np.ndarray, colors: np.ndarray | None = None,
+               goal: str = "") -> np.ndarray:
         """(N, D) float32 inputs of N candidates (primitive parameters `params` (N, P)) in one cloud."""
 
     @abstractmethod
@@ -106,6 +111,10 @@ class Task(ABC):
     # Progress measures and candidate inputs read from clouds, for a learned outcome model
     # (`train-outcome`); None: the task has none.
     cloud_outcome: ClassVar[CloudOutcome | None] = None
+    # Without a `cloud_outcome`: whether the learned keypoint model can measure outcomes instead,
+    # i.e. its one object/target pair names the same object and target after a step as before
+    # (not so where the pair moves on to the next block).
+    outcome_from_keypoints: ClassVar[bool] = False
     # CLIP caption data (`captions`, `arrange`); None: the task has no captions.
     captioning: ClassVar[CaptionSpec | None] = None
     # CLIP baseline prompt (the generic scene sentence) of prompts that use one of `scene_words`.

@@ -74,6 +74,8 @@ class PlaceBlock(Task):
     primitive = "pick_place"
     max_steps = 3
     keypoint_names = ("block",)
+    # the block and its bowl / mark are the same after a step: the keypoint model measures outcomes
+    outcome_from_keypoints = True
     captioning = CaptionSpec(config_prefix="place", seed_salt=1, reset_frame=True, metric="auc")
     scene_words = frozenset({"block", "bowl"})
     baseline = PLACE_BASELINE

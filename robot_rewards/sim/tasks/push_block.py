@@ -23,6 +23,8 @@ class PushBlock(Task):
     max_steps = 4
     flat_target = True  # the zone is a 1 mm flat mark
     keypoint_names = ("block",)
+    # the block and its bowl / mark are the same after a step: the keypoint model measures outcomes
+    outcome_from_keypoints = True
 
     def reset(self, world: World, rng: np.random.Generator) -> str:
         block_c, zone_c, other_c = rng.choice(list(COLORS), 3, replace=False)

@@ -80,10 +80,11 @@ class RopeCloudOutcome(CloudOutcome):
         return origin, rot, (marks - origin) @ rot.T, (nodes - origin) @ rot.T, \
             np.array([quality / QUALITY_UNIT, end / END_UNIT])
 
-    def measures(self, points: np.ndarray) -> np.ndarray:
+    def measures(self, points: np.ndarray, colors: np.ndarray | None = None, goal: str = "") -> np.ndarray:
         return self.scene(points)[4]
 
-    def inputs(self, points: np.ndarray, params: np.ndarray) -> np.ndarray:
+    def inputs(self, points: np.ndarray, params: np.ndarray, colors: np.ndarray | None = None,
+               goal: str = "") -> np.ndarray:
         origin, rot, marks, nodes, measured = self.scene(points)
         P = np.asarray(params, dtype=np.float64).reshape(len(params), -1)
         pick, place = (P[:, 0:2] - origin) @ rot.T, (P[:, 3:5] - origin) @ rot.T
