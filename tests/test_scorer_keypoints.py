@@ -126,6 +126,8 @@ def test_scorer_recipes_resolve_per_task_and_refuse_unknown_names():
     rope = scorer_recipe("auto", "align_rope", base)  # measured: a linear head over its outcome model
     assert rope.scorer.outcome_model == "checkpoints/outcome_align_rope.json" and rope.scorer.layers == 0
     assert not rope.scorer.keypoint_model and rope.calibrate
+    push = scorer_recipe("auto", "push_block", base)  # measured: its outcome model, read by a keypoint model
+    assert push.scorer.outcome_model == "checkpoints/outcome_push_block.json" and not push.scorer.use_actions
     patches = scorer_recipe("auto", "sort_blocks", base)  # no keypoint model ships for it
     assert patches.scorer.local_k == 32 and patches.scorer.keypoint_model == ""
     assert scorer_recipe("custom", "place_block", base) is base
