@@ -22,7 +22,7 @@ import numpy as np
 from robot_rewards.core.paths import resolve
 from robot_rewards.rewards.keypoints.io import load_keypoint_model
 from robot_rewards.rewards.keypoints.net import predict_keypoints
-from robot_rewards.sim.tasks.base import CloudOutcome
+from robot_rewards.sim.tasks.base import CloudOutcome, KeypointReading
 
 UNIT = 0.05  # m: offsets in units of 5 cm
 REACH_UNIT = 0.5  # m: the target's distance from the base
@@ -36,7 +36,8 @@ class KeypointCloudOutcome(CloudOutcome):
     measure_names: ClassVar[tuple[str, ...]] = ("toward_base", "across", "distance", "height")
     signed_measures: ClassVar[tuple[str, ...]] = ("toward_base", "across")
 
-    def __init__(self, keypoint_model: str | Path):
+    def __init__(self, keypoint_model: str | Path, reading: KeypointReading | None = None):
+        self.reading = reading or KeypointReading()
         path = resolve(keypoint_model)
         ckpt = load_keypoint_model(path)
         if ckpt.model.config.n_keypoints != 1:
@@ -54,7 +55,7 @@ class KeypointCloudOutcome(CloudOutcome):
             raise ValueError(f"the keypoint model {self.path} needs the goal sentence of the cloud")
         p = np.asarray(points, dtype=np.float32)
         obj, tgt = predict_keypoints(self.model, p[None], None if colors is None else np.asarray(colors)[None], [goal])
-        return obj[0, 0], tgt[0, 0]
+        return sharpen(p, obj[0, 0], tgt[0, 0], self.reading)
 
     @staticmethod
     def frame(target: np.ndarray) -> np.ndarray:
@@ -104,6 +105,32 @@ class KeypointCloudOutcome(CloudOutcome):
         return [out]
 
 
+def sharpen(points: np.ndarray, obj: np.ndarray, tgt: np.ndarray, reading: KeypointReading,
+            min_points: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The keypoints moved onto the cloud's own evidence (`KeypointReading`): the object to its
+    top face's centroid, the target to the centre of a circle fitted to its rim (algebraic
+    least squares), each only where at least `min_points` points show it."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    obj, tgt = np.array(obj, dtype=np.float64), np.array(tgt, dtype=np.float64)
+    if reading.object_top > 0:
+        near = p[np.linalg.norm(p[:, :2] - obj[:2], axis=1) < reading.object_top]
+        if len(near) >= min_points:
+            top = near[near[:, 2] > near[:, 2].max() - reading.top_depth]
+            if len(top) >= min_points:
+                obj[:2] = top[:, :2].mean(axis=0)
+    if reading.target_ring is not None:
+        r_min, r_max, z_min, z_max = reading.target_ring
+        r = np.linalg.norm(p[:, :2] - tgt[:2], axis=1)
+        away = np.linalg.norm(p[:, :2] - obj[:2], axis=1) > reading.object_top + 0.007
+        ring = p[(r > r_min) & (r < r_max) & (p[:, 2] > z_min) & (p[:, 2] < z_max) & away]
+        if len(ring) >= min_points:
+            a = np.column_stack([2.0 * ring[:, :2], np.ones(len(ring))])
+            centre = np.linalg.lstsq(a, np.sum(ring[:, :2] ** 2, axis=1), rcond=None)[0][:2]
+            if np.linalg.norm(centre - tgt[:2]) < r_min:  # a fit to stray points lands far off
+                tgt[:2] = centre
+    return obj, tgt
+
+
 def face_angle(points: np.ndarray, obj: np.ndarray) -> float:
     """The object's top-face orientation (radians, mod pi/2) from the cloud points within
     GRIP_RADIUS of the keypoint in xy and above its centre: the 4-fold angular moment of the
@@ -119,6 +146,6 @@ def face_angle(points: np.ndarray, obj: np.ndarray) -> float:
 
 
 @lru_cache(maxsize=8)
-def keypoint_outcome(path: str) -> KeypointCloudOutcome:
-    """One `KeypointCloudOutcome` per keypoint-model file (loading it costs ~0.1 s)."""
-    return KeypointCloudOutcome(path)
+def keypoint_outcome(path: str, reading: KeypointReading | None = None) -> KeypointCloudOutcome:
+    """One `KeypointCloudOutcome` per keypoint-model file and reading (loading costs ~0.1 s)."""
+    return KeypointCloudOutcome(path, reading)

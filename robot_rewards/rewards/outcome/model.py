@@ -22,7 +22,7 @@ from robot_rewards.nn.artifacts import ArtifactMismatchError, artifact_paths, da
 from robot_rewards.rewards.outcome.config import OutcomeModelConfig, TrainOutcomeConfig
 from robot_rewards.rewards.outcome.keypoint_outcome import KeypointCloudOutcome, keypoint_outcome
 from robot_rewards.sim.tasks import TASKS
-from robot_rewards.sim.tasks.base import CloudOutcome
+from robot_rewards.sim.tasks.base import CloudOutcome, KeypointReading
 
 FORMAT = "robot_rewards.outcome_model"
 VERSION = 1
@@ -70,16 +70,16 @@ def task_outcome(task: str, keypoint_model: str = "") -> CloudOutcome:
     cls = TASKS[task]
     if cls.cloud_outcome is not None:
         return cls.cloud_outcome
-    if cls.outcome_from_keypoints:
+    if cls.outcome_from_keypoints is not None:
         path = keypoint_model or f"checkpoints/keypoints_{task}.json"
         try:
-            outcome = keypoint_outcome(str(path))
+            outcome = keypoint_outcome(str(path), cls.outcome_from_keypoints)
         except FileNotFoundError as exc:
             raise ValueError(f"task '{task}' measures outcomes with a keypoint model; {exc}") from exc
         if outcome.task != task:
             raise ArtifactMismatchError(f"keypoint model {path} reads task '{outcome.task}', not '{task}'")
         return outcome
-    have = sorted(name for name, c in TASKS.items() if c.cloud_outcome is not None or c.outcome_from_keypoints)
+    have = sorted(name for name, c in TASKS.items() if c.cloud_outcome is not None or c.outcome_from_keypoints is not None)
     raise ValueError(f"task '{task}' defines no cloud outcome (Task.cloud_outcome, Task.outcome_from_keypoints) "
                      f"for an outcome model; tasks with one: {have}")
 
@@ -88,8 +88,16 @@ def outcome_reader(outcome: CloudOutcome) -> dict | None:
     """What an outcome-model file records of how its measures were read: the keypoint model's
     path and weights' SHA-256, or None for a task's own cloud reading."""
     if isinstance(outcome, KeypointCloudOutcome):
-        return {"keypoint_model": outcome.path, "sha256": outcome.sha256}
+        return {"keypoint_model": outcome.path, "sha256": outcome.sha256, "reading": asdict(outcome.reading)}
     return None
+
+
+def _same_reading(saved: dict | None, now: dict | None) -> bool:
+    """Whether two recorded `KeypointReading`s are the same (None: the default one; JSON turns
+    tuples into lists)."""
+    def norm(r: dict | None) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in (r or asdict(KeypointReading())).items()}
+    return norm(saved) == norm(now)
 
 
 @dataclass(eq=False)
@@ -240,10 +248,15 @@ def load_outcome_model(path: str | os.PathLike, task: str | None = None, device:
         raise ArtifactMismatchError(f"{json_path} predicts outcomes of task '{meta['task']}', not '{task}'")
     reader = meta.get("measured_by") or {}
     outcome = task_outcome(meta["task"], str(reader.get("keypoint_model", "")))
-    if reader and reader.get("sha256") != (outcome_reader(outcome) or {}).get("sha256"):
+    current = outcome_reader(outcome) or {}
+    if reader and reader.get("sha256") != current.get("sha256"):
         raise ArtifactMismatchError(f"{json_path} learned measures read by keypoint model {reader['keypoint_model']} "
                                     f"with weights {str(reader.get('sha256'))[:12]}..., that file now holds other "
                                     f"weights: retrain it (train-outcome)")
+    # files from before readings were recorded read with the default (no sharpening)
+    if reader and not _same_reading(reader.get("reading"), current.get("reading")):
+        raise ArtifactMismatchError(f"{json_path} learned measures read as {reader.get('reading')}, the task now reads "
+                                    f"them as {current.get('reading')}: retrain it (train-outcome)")
     if list(meta["measure_names"]) != list(outcome.measure_names):
         raise ArtifactMismatchError(f"{json_path} predicts {meta['measure_names']}, the task now measures "
                                     f"{list(outcome.measure_names)}: retrain it (train-outcome)")

@@ -91,6 +91,25 @@ class CloudOutcome(ABC):
         return []
 
 
+@dataclass(frozen=True)
+class KeypointReading:
+    """That a task's outcomes can be measured with its learned keypoint model (one object/target
+    pair naming the same object and target after a step as before), and how the cloud's own points
+    sharpen the predicted pair (a few millimetres matter: which half of a bowl a block rests in).
+
+    - object_top: the object keypoint moves to the centroid of the points within this xy radius
+      (m) of it and within `top_depth` of the highest of them, the object's top face (0: as
+      predicted);
+    - target_ring: (r_min, r_max, z_min, z_max): the target keypoint moves, in xy, to the centre
+      of the circle fitted to the points in that annulus around it and that height band, away
+      from the object (a bowl's rim); None: as predicted.
+    Either keeps the prediction where the cloud shows too few such points."""
+
+    object_top: float = 0.0
+    top_depth: float = 0.006
+    target_ring: tuple[float, float, float, float] | None = None
+
+
 class Task(ABC):
     """A tabletop task. Subclasses set the class attributes and implement the methods; the
     optional hooks below have defaults meaning "not supported by this task"."""
@@ -111,10 +130,9 @@ class Task(ABC):
     # Progress measures and candidate inputs read from clouds, for a learned outcome model
     # (`train-outcome`); None: the task has none.
     cloud_outcome: ClassVar[CloudOutcome | None] = None
-    # Without a `cloud_outcome`: whether the learned keypoint model can measure outcomes instead,
-    # i.e. its one object/target pair names the same object and target after a step as before
-    # (not so where the pair moves on to the next block).
-    outcome_from_keypoints: ClassVar[bool] = False
+    # Without a `cloud_outcome`: whether (and how) the learned keypoint model measures outcomes
+    # instead; None where its pair changes meaning across a step (stack_blocks' next block).
+    outcome_from_keypoints: ClassVar[KeypointReading | None] = None
     # CLIP caption data (`captions`, `arrange`); None: the task has no captions.
     captioning: ClassVar[CaptionSpec | None] = None
     # CLIP baseline prompt (the generic scene sentence) of prompts that use one of `scene_words`.

@@ -17,6 +17,7 @@ from robot_rewards.sim.tasks.base import (
     COLORS,
     Captions,
     CaptionSpec,
+    KeypointReading,
     Task,
     clear_spot,
     sample_positions,
@@ -75,7 +76,8 @@ class PlaceBlock(Task):
     max_steps = 3
     keypoint_names = ("block",)
     # the block and its bowl / mark are the same after a step: the keypoint model measures outcomes
-    outcome_from_keypoints = True
+    # the block's top face; the bowl's rim top (z 20-30 mm, around its 55 mm inner radius)
+    outcome_from_keypoints = KeypointReading(object_top=0.028, target_ring=(0.045, 0.08, 0.020, 0.030))
     captioning = CaptionSpec(config_prefix="place", seed_salt=1, reset_frame=True, metric="auc")
     scene_words = frozenset({"block", "bowl"})
     baseline = PLACE_BASELINE

@@ -7,7 +7,7 @@ import numpy as np
 from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.primitives import Primitive
 from robot_rewards.sim.expert_config import ExpertConfig
-from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, Task, clear_spot, sample_positions
+from robot_rewards.sim.tasks.base import BLOCK_HALF, BLOCK_MASS, COLORS, KeypointReading, Task, clear_spot, sample_positions
 from robot_rewards.sim.world import World
 
 ZONE_HALF = 0.05  # 10 cm square target zone
@@ -24,7 +24,7 @@ class PushBlock(Task):
     flat_target = True  # the zone is a 1 mm flat mark
     keypoint_names = ("block",)
     # the block and its bowl / mark are the same after a step: the keypoint model measures outcomes
-    outcome_from_keypoints = True
+    outcome_from_keypoints = KeypointReading()
     # measured (docs/experiments.md, session 7): a linear head over the shipped outcome model's
     # predictions orders 88% of clearly different held-out pairs (keypoint features: 75%)
     scorer_recipe = "outcome"
