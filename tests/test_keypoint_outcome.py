@@ -148,6 +148,12 @@ def test_real_clouds_are_measured_and_a_model_trains_and_links_to_its_keypoint_m
     meta = json.loads(path.read_text())
     assert meta["measured_by"]["keypoint_model"] == str(kp / "keypoints.json") and len(meta["measured_by"]["sha256"]) == 64
     assert isinstance(load_outcome_model(path).outcome, KeypointCloudOutcome)
+    assert model.input_dim == KeypointCloudOutcome.input_dim
+    meta["input_dim"] = 15  # inputs of an earlier version
+    path.write_text(json.dumps(meta))
+    with pytest.raises(Exception, match="15 inputs per candidate.*retrain it"):
+        load_outcome_model(path)
+    meta["input_dim"] = model.input_dim
     meta["measured_by"]["reading"] = None  # read without sharpening: not what the task reads now
     path.write_text(json.dumps(meta))
     with pytest.raises(Exception, match="read as None.*retrain it"):

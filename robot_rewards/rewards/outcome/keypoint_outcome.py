@@ -19,9 +19,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from robot_rewards.core.keypoints import Keypoints
 from robot_rewards.core.paths import resolve
 from robot_rewards.rewards.keypoints.io import load_keypoint_model
 from robot_rewards.rewards.keypoints.net import predict_keypoints
+from robot_rewards.rewards.keypoints.reward import predict_push
 from robot_rewards.sim.tasks.base import CloudOutcome, KeypointReading
 
 UNIT = 0.05  # m: offsets in units of 5 cm
@@ -35,6 +37,7 @@ class KeypointCloudOutcome(CloudOutcome):
 
     measure_names: ClassVar[tuple[str, ...]] = ("toward_base", "across", "distance", "height")
     signed_measures: ClassVar[tuple[str, ...]] = ("toward_base", "across")
+    input_dim: ClassVar[int] = 20
 
     def __init__(self, keypoint_model: str | Path, reading: KeypointReading | None = None):
         self.reading = reading or KeypointReading()
@@ -76,7 +79,9 @@ class KeypointCloudOutcome(CloudOutcome):
         (place, push end) relative to the target, second minus first, all in the target's frame;
         the object relative to the target; the target's distance from the base; the gripper's yaw
         (pick_place) or the push's heading against the object's top-face edges (4-fold: a square
-        is the same turned a quarter)."""
+        is the same turned a quarter); the object along and across the tool's travel and the
+        travel's length; where the object would rest, relative to the target, if the tool took it
+        along rigidly."""
         obj, tgt = self.keypoints(points, colors, goal)
         rot = self.frame(tgt)
         P = np.asarray(params, dtype=np.float64).reshape(len(params), -1)
@@ -92,6 +97,21 @@ class KeypointCloudOutcome(CloudOutcome):
         angle = P[:, 6] if P.shape[1] > 6 else np.arctan2(travel[:, 1], travel[:, 0])
         rel = 4.0 * (angle - face_angle(points, obj))
         cols.append(np.stack([np.cos(rel), np.sin(rel)], axis=1))
+        # the object in the tool's own frame: how far along the travel and how far off its line
+        # (a push off the block's centre turns it instead of carrying it), and the travel's length
+        length = np.linalg.norm(travel[:, :2], axis=1)
+        u = travel[:, :2] / np.maximum(length, 1e-9)[:, None]
+        to_obj = obj[:2] - first[:, :2]
+        along = np.sum(to_obj * u, axis=1)
+        lateral = u[:, 0] * to_obj[:, 1] - u[:, 1] * to_obj[:, 0]
+        cols.append(np.stack([along, lateral, length], axis=1) / UNIT)
+        # where the object would rest if the tool took it along rigidly: a grasp carries it by the
+        # pick-to-place offset; a push that meets it leaves it beyond the end (the analytic push model)
+        if P.shape[1] > 6:
+            rigid = obj[:2] + travel[:, :2]
+        else:
+            rigid = predict_push(Keypoints([obj], [tgt], ["object"]), P)[:, 0, :2]
+        cols.append(((rigid - tgt[:2]) @ rot.T) / UNIT)
         return np.concatenate(cols, axis=1).astype(np.float32)
 
     def score(self, predicted: np.ndarray) -> np.ndarray:
@@ -99,9 +119,10 @@ class KeypointCloudOutcome(CloudOutcome):
 
     def symmetries(self, inputs: np.ndarray) -> list[np.ndarray]:
         """The scene mirrored across the line from the base through the target: every "across"
-        component and the yaw's sine change sign."""
+        component, the angle's sine and the object's side of the travel change sign."""
         out = np.array(inputs, dtype=np.float32, copy=True)
-        out[:, [1, 4, 7, 10, 14]] *= -1  # across components of first, second, delta, object; the angle's sine
+        # across: first, second, delta, object; the angle's sine; the object's side of the travel; the rigid end
+        out[:, [1, 4, 7, 10, 14, 16, 19]] *= -1
         return [out]
 
 

@@ -260,6 +260,9 @@ def load_outcome_model(path: str | os.PathLike, task: str | None = None, device:
     if list(meta["measure_names"]) != list(outcome.measure_names):
         raise ArtifactMismatchError(f"{json_path} predicts {meta['measure_names']}, the task now measures "
                                     f"{list(outcome.measure_names)}: retrain it (train-outcome)")
+    if int(meta["input_dim"]) != outcome.input_dim:
+        raise ArtifactMismatchError(f"{json_path} reads {meta['input_dim']} inputs per candidate, the task now gives "
+                                    f"{outcome.input_dim}: retrain it (train-outcome)")
     config = dataclass_from(OutcomeModelConfig, meta["model"], "model", json_path)
     model = OutcomeNet(config, int(meta["input_dim"]), len(meta["measure_names"]))
     state = {k[len(_PREFIX):]: v for k, v in tensors.items() if k.startswith(_PREFIX)}

@@ -66,6 +66,7 @@ class CloudOutcome(ABC):
     to predict the measures of the next cloud, and candidates are ranked by `score` of them."""
 
     measure_names: ClassVar[tuple[str, ...]]  # what `measures` returns, in order
+    input_dim: ClassVar[int]  # columns of `inputs`: a model trained on other inputs is refused
     # those that are signed offsets from a target (which side of it the object ends on): a
     # preference head also reads how likely each is to end positive
     signed_measures: ClassVar[tuple[str, ...]] = ()

@@ -49,6 +49,7 @@ class RopeCloudOutcome(CloudOutcome):
     `end_weight` times the second."""
 
     measure_names: ClassVar[tuple[str, ...]] = ("rope_to_segment", "end_to_mark")
+    input_dim: ClassVar[int] = DIM
 
     def __init__(self, end_weight: float = 0.0):
         self.end_weight = float(end_weight)
