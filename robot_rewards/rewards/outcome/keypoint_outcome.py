@@ -29,6 +29,7 @@ from robot_rewards.sim.tasks.base import CloudOutcome, KeypointReading
 UNIT = 0.05  # m: offsets in units of 5 cm
 REACH_UNIT = 0.5  # m: the target's distance from the base
 GRIP_RADIUS = 0.028  # m: points around the object keypoint that show its top face (4 cm blocks)
+RIM_CLEARANCE = 0.007  # m: rim points this far beyond the object's top-face radius (its sides are not rim)
 
 
 class KeypointCloudOutcome(CloudOutcome):
@@ -142,7 +143,7 @@ def sharpen(points: np.ndarray, obj: np.ndarray, tgt: np.ndarray, reading: Keypo
     if reading.target_ring is not None:
         r_min, r_max, z_min, z_max = reading.target_ring
         r = np.linalg.norm(p[:, :2] - tgt[:2], axis=1)
-        away = np.linalg.norm(p[:, :2] - obj[:2], axis=1) > reading.object_top + 0.007
+        away = np.linalg.norm(p[:, :2] - obj[:2], axis=1) > reading.object_top + RIM_CLEARANCE
         ring = p[(r > r_min) & (r < r_max) & (p[:, 2] > z_min) & (p[:, 2] < z_max) & away]
         if len(ring) >= min_points:
             a = np.column_stack([2.0 * ring[:, :2], np.ones(len(ring))])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from robot_rewards.core.primitives import PRIMITIVE_SPECS
 from robot_rewards.sim.tasks.align_rope import AlignRope
-from robot_rewards.sim.tasks.base import CloudOutcome, Task
+from robot_rewards.sim.tasks.base import CloudOutcome, KeypointReading, Task
 from robot_rewards.sim.tasks.place_block import PlaceBlock
 from robot_rewards.sim.tasks.push_block import PushBlock
 from robot_rewards.sim.tasks.stack_blocks import StackBlocks
@@ -42,6 +42,8 @@ def register_task(cls: type[Task]) -> type[Task]:
         raise ValueError(f"task '{name}': scorer_recipe must be '', keypoints, patches, patches_keypoints or outcome")
     if cls.cloud_outcome is not None and not isinstance(cls.cloud_outcome, CloudOutcome):
         raise ValueError(f"task '{name}': cloud_outcome must be a CloudOutcome (sim/tasks/base.py)")
+    if cls.outcome_from_keypoints is not None and not isinstance(cls.outcome_from_keypoints, KeypointReading):
+        raise ValueError(f"task '{name}': outcome_from_keypoints must be a KeypointReading or None (sim/tasks/base.py)")
     TASKS[name] = cls
     return cls
 
